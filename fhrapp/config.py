@@ -1,0 +1,304 @@
+"""Typed, validated stack configuration: the one object Pulumi and the local cloud both read.
+
+Precedence, per stage: a key in ``Pulumi.<stack>.yaml`` (``fhr:<key>``) wins; where a key is
+optional, the default below applies; per-function memory and timeout default to the app definition.
+Values are loaded and validated once; a wrong, unknown or missing key raises :class:`ConfigError`
+with one message naming the key and the stack file, so an operator fixes it without reading code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from fhrapp.definition import APP, AppDefinition
+
+PROJECT = "fhr"
+STAGES = ("dev", "prod")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
+ARCHITECTURES = ("x86_64", "arm64")
+_RATE = re.compile(r"^rate\((1 (minute|hour|day)|[1-9]\d* (minutes|hours|days))\)$")
+_CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
+TOP_LEVEL_KEYS = ("functions", "logRetentionDays", "keepWarm", "api", "auth", "bucket", "tables")
+
+
+class ConfigError(ValueError):
+    """A stack file holds a wrong, unknown or missing key; the message names the key and the file."""
+
+    def __init__(self, key: str, source: str, problem: str) -> None:
+        self.key = key
+        self.source = source
+        super().__init__(f"{source}: config key '{PROJECT}:{key}' {problem}")
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    memory_mb: int
+    timeout_s: int
+    reserved_concurrency: int
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+
+
+@dataclass(frozen=True)
+class KeepWarmConfig:
+    enabled: bool
+    schedule: str
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    throttle_burst: int
+    throttle_rate: float
+    cors_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    mode: Literal["open", "jwt"]
+    issuer: str | None = None
+    audience: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    versioning: bool
+    transition_days: int | None
+    force_destroy: bool
+
+
+@dataclass(frozen=True)
+class TablesConfig:
+    point_in_time_recovery: bool
+    deletion_protection: bool
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything that differs between stages. Dev and prod differ only through their stack files."""
+
+    stage: str
+    region: str
+    functions: dict[str, FunctionConfig]
+    log_retention_days: int
+    keep_warm: KeepWarmConfig
+    api: ApiConfig
+    auth: AuthConfig
+    bucket: BucketConfig
+    tables: TablesConfig
+    source: str
+
+    def function(self, name: str) -> FunctionConfig:
+        return self.functions[name]
+
+
+class _Reader:
+    """Reads one stack file's values with typed getters that raise :class:`ConfigError`."""
+
+    def __init__(self, raw: Mapping[str, Any], source: str) -> None:
+        self.raw = raw
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(key, self.source, problem)
+
+    def section(self, key: str, required: bool = True) -> dict[str, Any]:
+        value = self.raw.get(key)
+        if value is None:
+            if required:
+                raise self.fail(key, "is missing")
+            return {}
+        value = _maybe_json(value)
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
+        return value
+
+    def check_keys(self, key: str, value: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+        for name in value:
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}", f"is not a known key (expected one of {', '.join(allowed)})")
+
+    def integer(self, key: str, value: Any, low: int, high: int) -> int:
+        value = _maybe_json(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be an integer, got {value!r}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, key: str, value: Any, low: float, high: float) -> float:
+        value = _maybe_json(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, f"must be a number, got {value!r}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, got {value}")
+        return float(value)
+
+    def boolean(self, key: str, value: Any) -> bool:
+        value = _maybe_json(value)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, got {value!r}")
+        return value
+
+    def strings(self, key: str, value: Any) -> tuple[str, ...]:
+        value = _maybe_json(value)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, f"must be a list of non-empty strings, got {value!r}")
+        return tuple(value)
+
+
+def _maybe_json(value: Any) -> Any:
+    """Pulumi hands structured and numeric config over as JSON strings; YAML hands them over parsed."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _functions(r: _Reader, app: AppDefinition) -> dict[str, FunctionConfig]:
+    section = r.section("functions")
+    r.check_keys("functions", section, tuple(fn.name for fn in app.functions))
+    result = {}
+    for fn in app.functions:
+        key = f"functions.{fn.name}"
+        if fn.name not in section:
+            raise r.fail(key, "is missing (every function needs at least its reservedConcurrency)")
+        entry = _maybe_json(section[fn.name])
+        if not isinstance(entry, dict):
+            raise r.fail(key, "must be a mapping")
+        r.check_keys(key, entry, ("memory", "timeout", "reservedConcurrency", "architecture"))
+        if "reservedConcurrency" not in entry:
+            raise r.fail(f"{key}.reservedConcurrency", "is missing")
+        arch = entry.get("architecture", "x86_64")
+        if arch not in ARCHITECTURES:
+            raise r.fail(f"{key}.architecture", f"must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
+        result[fn.name] = FunctionConfig(
+            memory_mb=r.integer(f"{key}.memory", entry.get("memory", fn.memory_mb), 128, 10240),
+            timeout_s=r.integer(f"{key}.timeout", entry.get("timeout", fn.timeout_s), 1, 900),
+            reserved_concurrency=r.integer(f"{key}.reservedConcurrency", entry["reservedConcurrency"], 0, 10000),
+            architecture=arch,
+        )
+    return result
+
+
+def _keep_warm(r: _Reader) -> KeepWarmConfig:
+    section = r.section("keepWarm")
+    r.check_keys("keepWarm", section, ("enabled", "schedule", "concurrency"))
+    schedule = section.get("schedule", "rate(5 minutes)")
+    if not isinstance(schedule, str) or not (_RATE.match(schedule) or _CRON.match(schedule)):
+        raise r.fail("keepWarm.schedule", f"must be rate(N minutes|hours|days) or cron(6 fields), got {schedule!r}")
+    return KeepWarmConfig(
+        enabled=r.boolean("keepWarm.enabled", section.get("enabled", True)),
+        schedule=schedule,
+        concurrency=r.integer("keepWarm.concurrency", section.get("concurrency", 1), 1, 50),
+    )
+
+
+def _api(r: _Reader) -> ApiConfig:
+    section = r.section("api")
+    r.check_keys("api", section, ("throttleBurst", "throttleRate", "corsOrigins"))
+    for key in ("throttleBurst", "throttleRate"):
+        if key not in section:
+            raise r.fail(f"api.{key}", "is missing")
+    return ApiConfig(
+        throttle_burst=r.integer("api.throttleBurst", section["throttleBurst"], 1, 5000),
+        throttle_rate=r.number("api.throttleRate", section["throttleRate"], 1, 10000),
+        cors_origins=r.strings("api.corsOrigins", section.get("corsOrigins", [])),
+    )
+
+
+def _auth(r: _Reader) -> AuthConfig:
+    section = r.section("auth")
+    r.check_keys("auth", section, ("mode", "issuer", "audience"))
+    mode = section.get("mode")
+    if mode not in ("open", "jwt"):
+        raise r.fail("auth.mode", f"must be 'open' or 'jwt', got {mode!r}")
+    if mode == "open":
+        return AuthConfig(mode="open")
+    issuer = section.get("issuer")
+    if not isinstance(issuer, str) or not issuer.startswith("https://"):
+        raise r.fail("auth.issuer", f"must be an https:// URL when auth.mode is jwt, got {issuer!r}")
+    if "audience" not in section:
+        raise r.fail("auth.audience", "is missing (required when auth.mode is jwt)")
+    return AuthConfig(mode="jwt", issuer=issuer, audience=r.strings("auth.audience", section["audience"]))
+
+
+def _bucket(r: _Reader, stage: str) -> BucketConfig:
+    section = r.section("bucket")
+    r.check_keys("bucket", section, ("versioning", "transitionDays", "forceDestroy"))
+    days = section.get("transitionDays")
+    force = r.boolean("bucket.forceDestroy", section.get("forceDestroy", False))
+    if force and stage != "dev":
+        raise r.fail("bucket.forceDestroy", f"may be true only in the dev stack, not in {stage!r}")
+    return BucketConfig(
+        versioning=r.boolean("bucket.versioning", section.get("versioning", False)),
+        transition_days=None if days is None else r.integer("bucket.transitionDays", days, 1, 3650),
+        force_destroy=force,
+    )
+
+
+def _tables(r: _Reader) -> TablesConfig:
+    section = r.section("tables")
+    r.check_keys("tables", section, ("pointInTimeRecovery", "deletionProtection"))
+    return TablesConfig(
+        point_in_time_recovery=r.boolean("tables.pointInTimeRecovery", section.get("pointInTimeRecovery", False)),
+        deletion_protection=r.boolean("tables.deletionProtection", section.get("deletionProtection", False)),
+    )
+
+
+def parse_stack_config(
+    stage: str, raw: Mapping[str, Any], region: str | None, source: str, app: AppDefinition = APP
+) -> StackConfig:
+    """Validate ``raw`` (keys without the ``fhr:`` prefix) into a :class:`StackConfig`."""
+    r = _Reader(raw, source)
+    if stage not in STAGES:
+        raise ConfigError("stage", source, f"names an unknown stack {stage!r} (expected one of {', '.join(STAGES)})")
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS:
+            raise r.fail(key, f"is not a known key (expected one of {', '.join(TOP_LEVEL_KEYS)})")
+    if not region:
+        raise ConfigError("region", source, "is missing: set 'aws:region'")
+    retention = r.integer("logRetentionDays", raw.get("logRetentionDays", 14), 1, 3653)
+    if retention not in LOG_RETENTION_DAYS:
+        raise r.fail("logRetentionDays", f"must be one of CloudWatch's values {LOG_RETENTION_DAYS}, got {retention}")
+    return StackConfig(
+        stage=stage,
+        region=region,
+        functions=_functions(r, app),
+        log_retention_days=retention,
+        keep_warm=_keep_warm(r),
+        api=_api(r),
+        auth=_auth(r),
+        bucket=_bucket(r, stage),
+        tables=_tables(r),
+        source=source,
+    )
+
+
+def split_namespaced(config: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Split ``{"fhr:key": v, "aws:region": r}`` into the project's keys and the region."""
+    own = {}
+    for key, value in config.items():
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT:
+            own[name] = value
+    region = config.get("aws:region")
+    return own, None if region is None else str(region)
+
+
+def load_stack_file(stage: str, root: Path | None = None) -> StackConfig:
+    """Read ``Pulumi.<stage>.yaml`` the way Pulumi would, for the local cloud and the CLI tools."""
+    import yaml
+
+    path = (root or Path(__file__).resolve().parent.parent) / f"Pulumi.{stage}.yaml"
+    if not path.exists():
+        raise ConfigError("stage", path.name, f"has no stack file {path}")
+    document = yaml.safe_load(path.read_text()) or {}
+    own, region = split_namespaced(document.get("config") or {})
+    return parse_stack_config(stage, own, region, path.name)
