@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/fhr bench
+	for m in benchmarks/bench_*.py; do $(BIN)/python -m benchmarks.$$(basename $$m .py) || exit 1; done
 
 bundle: $(STAMP)
 	$(BIN)/fhr bundle
