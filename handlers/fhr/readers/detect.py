@@ -1,0 +1,55 @@
+"""Format detection from the file name and its first bytes.
+
+The first bytes win over the name where they are unambiguous (an EDF header, binary garbage),
+because uploads often arrive under a generic key such as ``upload.bin`` or a wrong suffix.
+"""
+
+from __future__ import annotations
+
+from handlers.fhr.errors import EmptyRecord, UnsupportedFormat
+
+FORMATS = ("wfdb", "physionet-csv", "csv", "edf")
+_EDF_MAGIC = b"0       "  # EDF version field: "0" padded to 8 bytes with spaces
+_TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+_PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
+
+
+def detect_format(name: str, head: bytes) -> str:
+    """Return one of :data:`FORMATS` for a file called ``name`` that starts with ``head``."""
+    lower = name.lower()
+    if not head:
+        raise EmptyRecord(f"{name}: the file is empty")
+    if head.startswith(_EDF_MAGIC) or lower.endswith((".edf", ".rec")):
+        if not head.startswith(_EDF_MAGIC):
+            raise UnsupportedFormat(f"{name}: named as EDF but lacks the EDF version field")
+        return "edf"
+    if lower.endswith(".dat"):
+        raise UnsupportedFormat(f"{name}: a WFDB .dat cannot be read without its .hea header")
+    if not _looks_like_text(head):
+        raise UnsupportedFormat(f"{name}: binary data that is none of WFDB header, CSV or EDF")
+    if lower.endswith(".hea"):
+        return "wfdb"
+    if _is_physionet_csv(head):
+        return "physionet-csv"
+    if lower.endswith(_TEXT_SUFFIXES) or _first_line(head):
+        return "csv"
+    raise UnsupportedFormat(f"{name}: neither the name nor the content identifies a supported format")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """ASCII text with at most a few stray bytes (a UTF-8 'µ' in a unit, a BOM)."""
+    sample = head[:4096]
+    if b"\x00" in sample:
+        return False
+    strange = sum(1 for byte in sample if byte not in _PRINTABLE)
+    return strange <= max(4, len(sample) // 100)
+
+
+def _first_line(head: bytes) -> bytes:
+    return head.lstrip(b"\xef\xbb\xbf").split(b"\n", 1)[0].strip()
+
+
+def _is_physionet_csv(head: bytes) -> bool:
+    """PhysioNet's text export: a quoted names line, then a quoted units line such as ``'hh:mm:ss.mmm','mV'``."""
+    lines = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 2)
+    return len(lines) >= 2 and lines[0].lstrip().startswith(b"'") and lines[1].lstrip().startswith(b"'")
