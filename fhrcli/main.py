@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # Subcommand modules, in the order `fhr --help` lists them. Add a module here to add a subcommand.
 SUBCOMMANDS = (
     "fhrcli.bundle",
+    "fhrcli.loadtest",
 )
 
 
