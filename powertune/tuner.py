@@ -1,0 +1,216 @@
+"""The tuning loop, on boto3's Lambda client alone, so AWS and the local cloud share one code path.
+
+Per memory size: set ``MemorySize`` on ``$LATEST`` (``UpdateFunctionConfiguration``), wait until the
+update is live, publish a version and point the alias ``powertune-<MB>`` at it, then invoke that alias
+``num`` times with ``LogType=Tail`` and read duration, billed duration and init duration from each
+``REPORT`` line. Live traffic keeps using its own alias/version meanwhile. Whatever happens, the
+original memory, timeout and environment are restored and the aliases and versions made here are
+deleted. With ``only_cold_starts`` every invocation gets a fresh version (an environment nonce), as
+AWS Lambda Power Tuning does, so each one is a cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from powertune.pricing import Price, invocation_cost
+from powertune.reportline import Report, parse_log_result
+
+STRATEGIES = ("cost", "speed", "balanced")
+ALIAS_PREFIX = "powertune-"
+
+
+class TuningError(RuntimeError):
+    """The function failed while being tuned; the message carries its error."""
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    function_name: str
+    memory_sizes: Sequence[int]
+    num: int
+    payload: bytes
+    strategy: str = "balanced"
+    balanced_weight: float = 0.5
+    only_cold_starts: bool = False
+    discard_top_bottom: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+        if not 0.0 <= self.balanced_weight <= 1.0:
+            raise ValueError("balanced weight must be between 0 (speed) and 1 (cost)")
+        if not 0.0 <= self.discard_top_bottom < 0.5:
+            raise ValueError("discard-top-bottom must be in [0, 0.5)")
+        if self.num < 1:
+            raise ValueError("num must be at least 1")
+        bad = [m for m in self.memory_sizes if not 128 <= m <= 10240]
+        if bad or not self.memory_sizes:
+            raise ValueError(f"memory sizes must be 128..10240 MB, got {list(self.memory_sizes)}")
+
+
+@dataclass
+class SizeResult:
+    memory_mb: int
+    reports: list[Report] = field(default_factory=list)
+    duration_ms: float = 0.0
+    billed_ms: float = 0.0
+    cost_usd: float = 0.0
+
+    @property
+    def cold_starts(self) -> int:
+        return sum(1 for r in self.reports if r.cold_start)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "memory_mb": self.memory_mb,
+            "duration_ms": round(self.duration_ms, 3),
+            "billed_ms": round(self.billed_ms, 3),
+            "cost_usd": self.cost_usd,
+            "cold_starts": self.cold_starts,
+            "invocations": len(self.reports),
+            "init_ms": [r.init_ms for r in self.reports if r.init_ms is not None],
+            "max_memory_used_mb": max((r.max_memory_mb or 0) for r in self.reports) if self.reports else None,
+        }
+
+
+def trimmed_mean(values: Sequence[float], fraction: float) -> float:
+    """Mean after dropping ``fraction`` of the samples at each end (Power Tuning's discardTopBottom)."""
+    ordered = sorted(values)
+    cut = int(len(ordered) * fraction)
+    kept = ordered[cut : len(ordered) - cut] or ordered
+    return statistics.fmean(kept)
+
+
+class PowerTuner:
+    """Tunes one function through a boto3 Lambda client the caller builds (AWS or local endpoint)."""
+
+    def __init__(
+        self, lambda_client: Any, spec: TuneSpec, price: Price, progress: Callable[[str], None] | None = None
+    ) -> None:
+        self.client = lambda_client
+        self.spec = spec
+        self.price = price
+        self.progress = progress or (lambda _msg: None)
+        self._versions: list[str] = []
+        self._aliases: list[str] = []
+
+    def run(self) -> list[SizeResult]:
+        original = self.client.get_function_configuration(FunctionName=self.spec.function_name)
+        try:
+            return [self._tune_size(memory) for memory in self.spec.memory_sizes]
+        finally:
+            self._restore(original)
+
+    def _tune_size(self, memory: int) -> SizeResult:
+        result = SizeResult(memory)
+        alias = f"{ALIAS_PREFIX}{memory}"
+        if not self.spec.only_cold_starts:
+            self._deploy(memory, alias, nonce=None)
+        for i in range(self.spec.num):
+            if self.spec.only_cold_starts:
+                self._deploy(memory, alias, nonce=uuid.uuid4().hex)
+            result.reports.append(self._invoke(alias))
+            self.progress(f"{memory} MB: {i + 1}/{self.spec.num}")
+        durations = [r.duration_ms for r in result.reports]
+        billed = [r.billed_ms for r in result.reports]
+        result.duration_ms = trimmed_mean(durations, self.spec.discard_top_bottom)
+        result.billed_ms = trimmed_mean(billed, self.spec.discard_top_bottom)
+        result.cost_usd = invocation_cost(self.price, memory, result.billed_ms)
+        return result
+
+    def _deploy(self, memory: int, alias: str, nonce: str | None) -> None:
+        """Point ``alias`` at a fresh version of the function configured with ``memory``."""
+        update: dict[str, Any] = {"FunctionName": self.spec.function_name, "MemorySize": memory}
+        if nonce is not None:
+            current = self.client.get_function_configuration(FunctionName=self.spec.function_name)
+            variables = dict(current.get("Environment", {}).get("Variables", {}))
+            variables["POWERTUNE_NONCE"] = nonce
+            update["Environment"] = {"Variables": variables}
+        self.client.update_function_configuration(**update)
+        self.client.get_waiter("function_updated_v2").wait(
+            FunctionName=self.spec.function_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
+        version = self.client.publish_version(FunctionName=self.spec.function_name)["Version"]
+        self._versions.append(version)
+        if alias in self._aliases:
+            self.client.update_alias(FunctionName=self.spec.function_name, Name=alias, FunctionVersion=version)
+        else:
+            self.client.create_alias(FunctionName=self.spec.function_name, Name=alias, FunctionVersion=version)
+            self._aliases.append(alias)
+
+    def _invoke(self, alias: str) -> Report:
+        response = self.client.invoke(
+            FunctionName=self.spec.function_name, Qualifier=alias, Payload=self.spec.payload, LogType="Tail"
+        )
+        body = response["Payload"].read()
+        if response.get("FunctionError"):
+            raise TuningError(f"{self.spec.function_name}:{alias} failed: {body[:500].decode('utf-8', 'replace')}")
+        return parse_log_result(response["LogResult"])
+
+    def _restore(self, original: dict[str, Any]) -> None:
+        """Put memory, timeout and environment back and delete what tuning created, even after a failure."""
+        restore: dict[str, Any] = {
+            "FunctionName": self.spec.function_name,
+            "MemorySize": original["MemorySize"],
+            "Timeout": original["Timeout"],
+        }
+        if "Environment" in original:
+            restore["Environment"] = {"Variables": original["Environment"].get("Variables", {})}
+        self.client.update_function_configuration(**restore)
+        for alias in self._aliases:
+            self.client.delete_alias(FunctionName=self.spec.function_name, Name=alias)
+        for version in self._versions:
+            self.client.delete_function(FunctionName=self.spec.function_name, Qualifier=version)
+
+
+def choose_best(results: Sequence[SizeResult], balanced_weight: float) -> dict[str, dict[str, Any]]:
+    """The best size per strategy. Balanced minimises w·cost/max_cost + (1-w)·duration/max_duration."""
+    max_cost = max(r.cost_usd for r in results) or 1.0
+    max_duration = max(r.duration_ms for r in results) or 1.0
+
+    def balanced(r: SizeResult) -> float:
+        return balanced_weight * r.cost_usd / max_cost + (1 - balanced_weight) * r.duration_ms / max_duration
+
+    picks = {
+        "cost": min(results, key=lambda r: (r.cost_usd, r.duration_ms)),
+        "speed": min(results, key=lambda r: (r.duration_ms, r.cost_usd)),
+        "balanced": min(results, key=balanced),
+    }
+    return {
+        name: {"memory_mb": r.memory_mb, "duration_ms": round(r.duration_ms, 3), "cost_usd": r.cost_usd}
+        for name, r in picks.items()
+    }
+
+
+def build_report(
+    spec: TuneSpec, results: Sequence[SizeResult], price: Price, region: str, architecture: str
+) -> dict[str, Any]:
+    best = choose_best(results, spec.balanced_weight)
+    return {
+        "function": spec.function_name,
+        "strategy": spec.strategy,
+        "recommended": best[spec.strategy],
+        "best": best,
+        "results": [r.as_dict() for r in results],
+        "num": spec.num,
+        "only_cold_starts": spec.only_cold_starts,
+        "discard_top_bottom": spec.discard_top_bottom,
+        "balanced_weight": spec.balanced_weight,
+        "pricing": {
+            "region": region,
+            "architecture": architecture,
+            "usd_per_gb_second": price.gb_second,
+            "usd_per_request": price.per_request,
+            "region_price_known": price.region_known,
+        },
+    }
+
+
+def payload_json(event: dict[str, Any]) -> bytes:
+    return json.dumps(event).encode()
