@@ -23,9 +23,7 @@ from pathlib import Path
 from bundler.archive import Entry, collect, sizes_by_package, write_zip
 from bundler.errors import BundleTooLarge, DependencyInstallFailed, SourceMissing
 from bundler.manifest import (
-    ARCHITECTURE,
     LAMBDA_UNZIPPED_LIMIT,
-    RUNTIME,
     ArchiveInfo,
     Manifest,
     read_manifest,
@@ -150,9 +148,8 @@ def size_report(manifest: Manifest, top: int = 12) -> str:
         )
         lines.extend(f"           {name:<40} {size / 1e6:8.2f} MB" for name, size in list(info.packages.items())[:top])
     share = 100 * manifest.total_unzipped_bytes / manifest.limit_bytes
-    lines.append(
-        f"  total unzipped {manifest.total_unzipped_bytes / 1e6:.2f} MB of {manifest.limit_bytes / 1e6:.2f} MB ({share:.0f}%)"
-    )
+    total, limit = manifest.total_unzipped_bytes / 1e6, manifest.limit_bytes / 1e6
+    lines.append(f"  total unzipped {total:.2f} MB of {limit:.2f} MB ({share:.0f}%)")
     return "\n".join(lines)
 
 
