@@ -1,0 +1,278 @@
+"""The embedded local cloud: one app definition + one stack file -> moto, Lambda, HTTP API, schedules.
+
+Everything is derived, nothing is listed twice: functions, routes and resources come from
+:mod:`fhrapp.definition`; memory, timeout, reserved concurrency, throttling, CORS, auth and the
+keep-warm schedule come from the stack's :class:`~fhrapp.config.StackConfig` (``Pulumi.<stack>.yaml``).
+
+Start-up is ordered for time to ready: the moto server starts and the resources are created in a
+thread while the Lambda service, the front door and (in JWT mode) the local issuer start on the loop.
+No worker process is spawned at start: the first invocation of a function is its cold start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fhrapp.config import StackConfig
+from fhrapp.definition import APP, AppDefinition, Function, physical_name, warm_payload
+from localcloud.frontdoor import CorsPolicy, FrontDoor, RouteTarget, TokenBucket
+from localcloud.moto import DUMMY_CREDENTIALS, MotoServer
+from localcloud.resources import create_resources, plan_resources, resource_environment
+from localcloud.scheduler import Clock, Job, Scheduler, WallClock, parse_schedule
+
+if TYPE_CHECKING:
+    from localcloud.jwt import LocalIssuer
+    from localcloud.lambda_service import LambdaService
+
+log = logging.getLogger("localcloud")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LocalCloudOptions:
+    """Knobs that are local-only (the stack file holds everything a deployment also has)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    code_root: Path = REPO_ROOT
+    worker_cap: int | None = None
+    integration_timeout_s: float = 30.0
+    clock: Clock = field(default_factory=WallClock)
+    schedules: bool = True
+
+
+def function_environment(
+    app: AppDefinition, stack: StackConfig, fn: Function, aws_endpoint: str, lambda_endpoint: str
+) -> dict[str, str]:
+    """What a deployed function's environment holds, with local endpoints and dummy credentials."""
+    names = resource_environment(app, stack)
+    env = {app.resource(logical).env_var: names[app.resource(logical).env_var] for logical in fn.resources}
+    env |= dict(fn.extra_env)
+    env |= {
+        "STAGE": stack.stage,
+        "AWS_REGION": stack.region,
+        "AWS_DEFAULT_REGION": stack.region,
+        "AWS_ENDPOINT_URL_S3": aws_endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": aws_endpoint,
+        "AWS_ENDPOINT_URL_SQS": aws_endpoint,
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
+        **DUMMY_CREDENTIALS,
+    }
+    return env
+
+
+def free_port(host: str) -> int:
+    """A port the OS reports free now (the short race with another binder is acceptable locally)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalCloud:
+    """Start, describe and stop the whole local stack; use as ``async with LocalCloud(stack) as cloud``."""
+
+    def __init__(self, stack: StackConfig, app: AppDefinition = APP, options: LocalCloudOptions | None = None) -> None:
+        self.stack = stack
+        self.app = app
+        self.options = options or LocalCloudOptions()
+        self.moto = MotoServer(self.options.host)
+        self.lambdas: LambdaService | None = None
+        self.front_door: FrontDoor | None = None
+        self.scheduler: Scheduler | None = None
+        self.issuer: LocalIssuer | None = None
+        self._issuer_runner: Any = None
+        self.issuer_url: str | None = None
+        self.started_at: float | None = None
+        self.ready_s: float | None = None
+        self.fired: list[tuple[str, Any, Any]] = []  # (rule, scheduled time, InvokeResult) per keep-warm firing
+
+    def function_name(self, logical: str) -> str:
+        return physical_name(self.app.name, self.stack.stage, logical)
+
+    async def __aenter__(self) -> LocalCloud:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> dict[str, Any]:
+        self.started_at = time.monotonic()
+        # Endpoints go into every function's environment, so both ports are chosen before either starts.
+        self.moto.port = free_port(self.options.host)
+        lambda_port = free_port(self.options.host)
+        try:
+            moto_ready = asyncio.create_task(asyncio.to_thread(self._start_moto))
+            await self._start_lambda_service(lambda_port)
+            await self._start_issuer()
+            await self._start_front_door()
+            await moto_ready
+        except BaseException:
+            await self.stop()
+            raise
+        self._start_schedules()
+        self.ready_s = time.monotonic() - self.started_at
+        return self.outputs()
+
+    def _start_moto(self) -> None:
+        endpoint = self.moto.start()
+        create_resources(plan_resources(self.app, self.stack), endpoint, self.stack.region)
+
+    async def _start_lambda_service(self, port: int) -> None:
+        from localcloud.lambda_service import FunctionSpec, LambdaService
+
+        lambda_url = f"http://{self.options.host}:{port}"
+        specs = [self._function_spec(FunctionSpec, fn, lambda_url) for fn in self.app.functions]
+        self.lambdas = LambdaService(specs, host=self.options.host, port=port, worker_cap=self.options.worker_cap)
+        await self.lambdas.start()
+
+    def _function_spec(self, spec_type: Any, fn: Function, lambda_url: str) -> Any:
+        config = self.stack.function(fn.name)
+        return spec_type(
+            name=self.function_name(fn.name),
+            handler=fn.handler,
+            memory_mb=config.memory_mb,
+            timeout_s=config.timeout_s,
+            reserved_concurrency=config.reserved_concurrency,
+            environment=function_environment(self.app, self.stack, fn, self.moto.url, lambda_url),
+            code_root=self.options.code_root,
+        )
+
+    async def _start_issuer(self) -> None:
+        if self.stack.auth.mode != "jwt":
+            return
+        from aiohttp import web
+
+        from localcloud.jwt import LocalIssuer
+
+        assert self.stack.auth.issuer is not None
+        issuer = await asyncio.to_thread(LocalIssuer, self.stack.auth.issuer, self.stack.auth.audience)
+        self.issuer = issuer
+        app = web.Application()
+        app.router.add_get("/.well-known/jwks.json", lambda _: web.json_response(issuer.jwks))
+        app.router.add_post("/token", self._mint_token)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.options.host, 0)
+        await site.start()
+        self._issuer_runner = runner
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.issuer_url = f"http://{self.options.host}:{port}"
+
+    async def _mint_token(self, request: Any) -> Any:
+        """``POST /token`` with optional JSON claims (and ``ttl_s``) -> ``{"token": ...}`` (dev only)."""
+        from aiohttp import web
+
+        assert self.issuer is not None
+        body = await request.json() if request.can_read_body else {}
+        if not isinstance(body, dict):
+            return web.json_response({"message": "body must be a JSON object of claims"}, status=400)
+        ttl = body.pop("ttl_s", None)
+        token = self.issuer.mint(body, ttl_s=int(ttl)) if ttl is not None else self.issuer.mint(body)
+        return web.json_response({"token": token, "token_type": "Bearer"})
+
+    async def _start_front_door(self) -> None:
+        from localcloud.jwt import JwtAuthorizer
+
+        api = self.stack.api
+        methods = sorted({r.method for r in self.app.routes} | {"OPTIONS"})
+        authorizer = None
+        if self.issuer is not None:
+            authorizer = JwtAuthorizer(self.issuer.issuer, self.issuer.audience, self.issuer.jwks)
+        assert self.lambdas is not None
+        self.front_door = FrontDoor(
+            [RouteTarget(r.method, r.path, self.function_name(r.function)) for r in self.app.routes],
+            self.lambdas,
+            throttle=TokenBucket(api.throttle_burst, api.throttle_rate),
+            cors=CorsPolicy(api.cors_origins, tuple(methods)) if api.cors_origins else None,
+            authorizer=authorizer,
+            host=self.options.host,
+            port=self.options.port,
+            integration_timeout_s=self.options.integration_timeout_s,
+            api_id=f"local-{self.stack.stage}",
+        )
+        await self.front_door.start()
+
+    def _start_schedules(self) -> None:
+        warm = self.stack.keep_warm
+        if not (warm.enabled and self.options.schedules and self.app.warmed_functions):
+            return
+        clock = self.options.clock
+        jobs = [
+            Job(
+                name=f"{self.function_name(fn.name)}-keep-warm",
+                schedule=parse_schedule(warm.schedule, origin=clock.now()),
+                callback=self._warm_target(self.function_name(fn.name), warm.concurrency),
+            )
+            for fn in self.app.warmed_functions
+        ]
+        self.scheduler = Scheduler(jobs, clock)
+        self.scheduler.start()
+
+    def _warm_target(self, function_name: str, concurrency: int) -> Any:
+        import json
+
+        payload = json.dumps(warm_payload(concurrency)).encode()
+
+        async def fire(rule: str, due: Any) -> None:
+            assert self.lambdas is not None
+            result = await self.lambdas.invoke(function_name, payload, invocation_type="Event")
+            self.fired.append((rule, due, result))
+            log.info("keep-warm %s -> %s (%s)", rule, function_name, getattr(result, "status_code", "?"))
+
+        return fire
+
+    def outputs(self) -> dict[str, Any]:
+        """``pulumi stack output --json``'s shape, plus the local endpoints."""
+        assert self.front_door is not None and self.lambdas is not None
+        outputs: dict[str, Any] = {"api_url": self.front_door.url}
+        for plan in plan_resources(self.app, self.stack):
+            outputs[plan.resource.logical] = plan.name
+        outputs |= {
+            "functions": {fn.name: self.function_name(fn.name) for fn in self.app.functions},
+            "region": self.stack.region,
+            "stage": self.stack.stage,
+            "aws_endpoint_url": self.moto.url,
+            "lambda_endpoint_url": self.lambdas.url,
+        }
+        if self.issuer_url is not None:
+            outputs["local_issuer_url"] = self.issuer_url
+        return outputs
+
+    async def stop(self) -> None:
+        """Stop everything started, in reverse order; safe to call twice or after a failed start."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
+        if self.front_door is not None:
+            await self.front_door.stop()
+            self.front_door = None
+        if self._issuer_runner is not None:
+            await self._issuer_runner.cleanup()
+            self._issuer_runner = None
+        if self.lambdas is not None:
+            with contextlib.suppress(Exception):
+                await self.lambdas.stop()
+            self.lambdas = None
+        await asyncio.to_thread(self.moto.stop)
+
+
+def environment_of(outputs: Mapping[str, Any]) -> dict[str, str]:
+    """Environment for a client process (boto3, aws CLI) talking to this local cloud."""
+    return {
+        "AWS_ENDPOINT_URL": str(outputs["aws_endpoint_url"]),
+        "AWS_ENDPOINT_URL_LAMBDA": str(outputs["lambda_endpoint_url"]),
+        "AWS_REGION": str(outputs["region"]),
+        "AWS_DEFAULT_REGION": str(outputs["region"]),
+        **DUMMY_CREDENTIALS,
+    }

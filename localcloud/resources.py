@@ -1,0 +1,124 @@
+"""The stack's data resources, planned from the app definition and created on the moto server.
+
+Names come from :func:`fhrapp.definition.physical_name`, key schemas and TTL from the definition's
+:class:`~fhrapp.definition.DataResource` fields, and settings (versioning, lifecycle, point-in-time
+recovery, deletion protection) from the stack file, so the local resources are the ones Pulumi
+declares. A new resource in the definition appears here without an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fhrapp.config import StackConfig
+from fhrapp.definition import AppDefinition, DataResource, physical_name
+
+
+def resource_name(app: AppDefinition, stage: str, resource: DataResource) -> str:
+    """The deployed name of a resource; buckets swap ``_`` for ``-`` since S3 names forbid underscores."""
+    name = physical_name(app.name, stage, resource.logical)
+    return name.replace("_", "-").lower() if resource.kind == "bucket" else name
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource to create: the definition's entry, its deployed name and the stack's settings."""
+
+    resource: DataResource
+    name: str
+    settings: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.resource.kind
+
+
+def plan_resources(app: AppDefinition, stack: StackConfig) -> list[PlannedResource]:
+    plans = []
+    for resource in app.resources:
+        if resource.kind == "bucket":
+            settings: dict[str, Any] = {
+                "versioning": stack.bucket.versioning,
+                "transition_days": stack.bucket.transition_days,
+            }
+        elif resource.kind == "table":
+            settings = {
+                "point_in_time_recovery": stack.tables.point_in_time_recovery,
+                "deletion_protection": stack.tables.deletion_protection,
+            }
+        else:
+            settings = {}
+        plans.append(PlannedResource(resource, resource_name(app, stack.stage, resource), settings))
+    return plans
+
+
+def resource_environment(app: AppDefinition, stack: StackConfig) -> dict[str, str]:
+    """``{ENV_VAR: deployed name}`` for every resource, e.g. ``{"ECG_BUCKET": "fhr-dev-ecg-bucket"}``."""
+    return {plan.resource.env_var: plan.name for plan in plan_resources(app, stack)}
+
+
+def _create_bucket(s3: Any, plan: PlannedResource, region: str) -> None:
+    kwargs: dict[str, Any] = {"Bucket": plan.name}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    if plan.settings.get("versioning"):
+        s3.put_bucket_versioning(Bucket=plan.name, VersioningConfiguration={"Status": "Enabled"})
+    days = plan.settings.get("transition_days")
+    if days:
+        rule = {
+            "ID": "to-infrequent-access",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "Transitions": [{"Days": days, "StorageClass": "STANDARD_IA"}],
+        }
+        s3.put_bucket_lifecycle_configuration(Bucket=plan.name, LifecycleConfiguration={"Rules": [rule]})
+
+
+def _create_table(dynamodb: Any, plan: PlannedResource) -> None:
+    res = plan.resource
+    if res.hash_key is None:
+        raise ValueError(f"table {res.logical} has no hash_key in the app definition")
+    keys = [("HASH", res.hash_key)] + ([("RANGE", res.range_key)] if res.range_key else [])
+    dynamodb.create_table(
+        TableName=plan.name,
+        KeySchema=[{"AttributeName": name, "KeyType": kind} for kind, name in keys],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for _, name in keys],
+        BillingMode="PAY_PER_REQUEST",
+        DeletionProtectionEnabled=bool(plan.settings.get("deletion_protection")),
+    )
+    if res.ttl_attribute:
+        dynamodb.update_time_to_live(
+            TableName=plan.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": res.ttl_attribute}
+        )
+    if plan.settings.get("point_in_time_recovery"):
+        dynamodb.update_continuous_backups(
+            TableName=plan.name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+
+
+def create_resources(plans: list[PlannedResource], endpoint_url: str, region: str) -> None:
+    """Create every planned resource on the moto server at ``endpoint_url`` (blocking; run in a thread)."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", aws_session_token="local", region_name=region
+    )
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service, endpoint_url=endpoint_url)
+        return clients[service]
+
+    for plan in plans:
+        if plan.kind == "bucket":
+            _create_bucket(client("s3"), plan, region)
+        elif plan.kind == "table":
+            _create_table(client("dynamodb"), plan)
+        elif plan.kind == "queue":
+            client("sqs").create_queue(QueueName=plan.name)
+        else:
+            raise ValueError(f"unknown resource kind {plan.kind!r} for {plan.resource.logical}")
