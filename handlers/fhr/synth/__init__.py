@@ -1,0 +1,354 @@
+"""Synthetic abdominal ECG mixtures with known truth, in the spirit of FECGSYN and McSharry's ECGSYN.
+
+Why: set-a has 75 one-minute records; the service promises 30-minute traces with accelerations,
+decelerations and maternal/fetal crossings. A generator with known beats and rates lets the estimator
+be scored on exactly those situations, at any length, channel count and noise level.
+
+What a record holds (all in microvolts, float32, shape (n, C)):
+
+- maternal and fetal ECG, each a 3-D cardiac dipole of Gaussian P-QRS-T waves (distinct morphology
+  per heart) projected onto the channels through lead vectors from an abdominal electrode geometry
+  (see :mod:`.heart`), so each source has its own cardiac axis and each channel its own mixture;
+- maternal amplitude ``maternal_uv`` (mean over channels of the per-channel R-wave peak), fetal
+  amplitude ``fetal_ratio`` times that (5-20 % is typical at the abdomen);
+- rates from :mod:`.rhythm`: maternal 70-90 bpm with respiratory sinus arrhythmia, fetal 120-150 bpm
+  with short- and long-term variability, accelerations and decelerations with known start/end, and
+  crossing segments where the maternal rate rises to 108-120 bpm while the fetal rate dips below it;
+- noise from :mod:`.noise`: respiration baseline wander, mains (50 Hz and harmonics), band-limited
+  muscle noise, optional electrode-motion artefacts, optional signal-loss segments (NaN).
+
+SNR definition: ``snr_db = 10 log10(P_fetal / P_noise)`` where ``P_fetal`` is the mean square of the
+clean fetal ECG and ``P_noise`` the mean square of the sum of all noise components (wander +
+mains + muscle + motion), both over every channel and sample of the record (loss segments included;
+the maternal ECG is interference, not noise, and is reported separately as ``powers_uv2``). The
+total noise is split between kinds by ``noise_mix`` (shares of power), then scaled so the SNR is
+exact. ``snr_db=None`` gives clean ECG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.fhr.errors import FhrError
+from handlers.fhr.record import Record
+from handlers.fhr.synth import heart, noise, rhythm
+from handlers.fhr.synth.noise import Artefact
+from handlers.fhr.synth.rhythm import Crossing, Event
+from handlers.fhr.synth.truth import LossSegment, Truth
+
+__all__ = [
+    "DEFAULT_NOISE_MIX",
+    "Artefact",
+    "Components",
+    "Crossing",
+    "Event",
+    "InvalidSynthParameters",
+    "LossSegment",
+    "Truth",
+    "synthesize",
+    "synthesize_components",
+]
+
+DEFAULT_NOISE_MIX = {"wander": 0.45, "emg": 0.40, "powerline": 0.15, "motion": 0.10}
+MAX_CHANNELS = 64
+MIN_FS = 100.0
+
+
+class InvalidSynthParameters(FhrError, ValueError):
+    """A generator parameter is out of range (no record could honour it)."""
+
+    code = "invalid_synth_parameters"
+
+
+@dataclass
+class Components:
+    """The separate parts of one synthetic record, each (n, C) float32 µV, before NaN loss is applied."""
+
+    maternal: np.ndarray
+    fetal: np.ndarray
+    noise: dict[str, np.ndarray]
+    loss_mask: np.ndarray  # (n,) bool, True where every channel is lost
+
+    def noise_total(self) -> np.ndarray:
+        total = np.zeros_like(self.fetal)
+        for part in self.noise.values():
+            total += part
+        return total
+
+    def mixture(self) -> np.ndarray:
+        """What the electrodes record: the sum of everything, NaN in loss segments (in place on maternal)."""
+        signals = self.maternal
+        signals += self.fetal
+        for part in self.noise.values():
+            signals += part
+        signals[self.loss_mask] = np.nan
+        return signals
+
+
+def synthesize(
+    minutes: float,
+    channels: int = 4,
+    fs: float = 1000.0,
+    seed: int = 0,
+    *,
+    snr_db: float | None = 6.0,
+    fetal_ratio: float = 0.12,
+    maternal_uv: float = 150.0,
+    mains_hz: float = 50.0,
+    noise_mix: dict[str, float] | None = None,
+    motion_artefacts: int = 0,
+    signal_loss: int = 0,
+    with_events: bool = True,
+) -> tuple[Record, Truth]:
+    """A synthetic abdominal record and its truth; deterministic for a given set of arguments.
+
+    ``motion_artefacts`` and ``signal_loss`` are counts of such episodes over the whole record.
+    Parameters are described in the module docstring; out-of-range values raise
+    :class:`InvalidSynthParameters`.
+    """
+    components, truth = synthesize_components(
+        minutes,
+        channels,
+        fs,
+        seed,
+        snr_db=snr_db,
+        fetal_ratio=fetal_ratio,
+        maternal_uv=maternal_uv,
+        mains_hz=mains_hz,
+        noise_mix=noise_mix,
+        motion_artefacts=motion_artefacts,
+        signal_loss=signal_loss,
+        with_events=with_events,
+    )
+    record = Record(
+        signals=components.mixture(),
+        fs=float(fs),
+        channels=truth.channels,
+        source=f"synth:seed={seed}",
+        format="synthetic",
+        meta={"synthetic": True, "seed": seed, "snr_db": snr_db},
+    )
+    return record, truth
+
+
+def synthesize_components(
+    minutes: float,
+    channels: int = 4,
+    fs: float = 1000.0,
+    seed: int = 0,
+    *,
+    snr_db: float | None = 6.0,
+    fetal_ratio: float = 0.12,
+    maternal_uv: float = 150.0,
+    mains_hz: float = 50.0,
+    noise_mix: dict[str, float] | None = None,
+    motion_artefacts: int = 0,
+    signal_loss: int = 0,
+    with_events: bool = True,
+) -> tuple[Components, Truth]:
+    """Like :func:`synthesize` but returns the parts separately, so tests can measure them back."""
+    n_samples = _check_parameters(minutes, channels, fs, fetal_ratio, maternal_uv, motion_artefacts, signal_loss)
+    mix = _noise_shares(noise_mix, motion_artefacts)
+    streams = dict(
+        zip(
+            ("rates", "mbeats", "fbeats", "shape", "geometry", "wander", "mains", "emg", "motion", "loss"),
+            (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(10)),
+            strict=True,
+        )
+    )
+    duration_s = n_samples / fs
+    plan = rhythm.plan_rates(streams["rates"], duration_s, with_events=with_events)
+    m_beats = _beat_samples(streams["mbeats"], plan.t, plan.mhr, fs, n_samples)
+    f_beats = _beat_samples(streams["fbeats"], plan.t, plan.fhr, fs, n_samples)
+    maternal, fetal, m_leads, f_leads = _render_hearts(
+        streams, plan, m_beats, f_beats, n_samples, fs, channels, fetal_ratio, maternal_uv
+    )
+    t = noise.sample_times(n_samples, fs)
+    artefacts: tuple[Artefact, ...] = ()
+    raw: dict[str, np.ndarray] = {}
+    if snr_db is not None:
+        raw, artefacts = _raw_noise(streams, plan, t, fs, channels, mains_hz, mix, motion_artefacts)
+        _scale_noise(raw, mix, float(np.mean(np.square(fetal, dtype=np.float64))) / 10 ** (snr_db / 10))
+    loss_segments, loss_mask = _signal_loss(streams["loss"], n_samples, fs, signal_loss)
+    components = Components(maternal=maternal, fetal=fetal, noise=raw, loss_mask=loss_mask)
+    truth = Truth(
+        seed=seed,
+        fs=float(fs),
+        n_samples=n_samples,
+        channels=tuple(f"AECG{i + 1}" for i in range(channels)),
+        fetal_beats=f_beats,
+        maternal_beats=m_beats,
+        fhr_bpm=plan.fhr[: _rate_count(duration_s)].copy(),
+        mhr_bpm=plan.mhr[: _rate_count(duration_s)].copy(),
+        fhr_baseline_bpm=plan.fhr_baseline,
+        mhr_baseline_bpm=plan.mhr_baseline,
+        snr_db=snr_db,
+        fetal_ratio=fetal_ratio,
+        events=plan.events,
+        crossings=plan.crossings,
+        artefacts=artefacts,
+        signal_loss=loss_segments,
+        powers_uv2=_powers(components),
+        fetal_leads=f_leads,
+        maternal_leads=m_leads,
+    )
+    return components, truth
+
+
+def _check_parameters(
+    minutes: float,
+    channels: int,
+    fs: float,
+    fetal_ratio: float,
+    maternal_uv: float,
+    motion_artefacts: int,
+    signal_loss: int,
+) -> int:
+    """Validate the arguments and return the number of samples."""
+    if not (np.isfinite(fs) and fs >= MIN_FS):
+        raise InvalidSynthParameters(f"fs must be at least {MIN_FS:g} Hz (got {fs!r})")
+    if not (np.isfinite(minutes) and minutes > 0):
+        raise InvalidSynthParameters(f"minutes must be positive (got {minutes!r})")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InvalidSynthParameters(f"channels must be between 1 and {MAX_CHANNELS} (got {channels!r})")
+    if not 0 < fetal_ratio <= 1:
+        raise InvalidSynthParameters(f"fetal_ratio must be in (0, 1] (got {fetal_ratio!r})")
+    if not maternal_uv > 0:
+        raise InvalidSynthParameters(f"maternal_uv must be positive (got {maternal_uv!r})")
+    if motion_artefacts < 0 or signal_loss < 0:
+        raise InvalidSynthParameters("motion_artefacts and signal_loss are counts and cannot be negative")
+    n_samples = int(round(minutes * 60.0 * fs))
+    if n_samples < fs:
+        raise InvalidSynthParameters(f"{minutes!r} minutes is shorter than one second")
+    return n_samples
+
+
+def _noise_shares(noise_mix: dict[str, float] | None, motion_artefacts: int) -> dict[str, float]:
+    """Normalised power shares; motion gets none when there are no artefacts to carry it."""
+    mix = dict(DEFAULT_NOISE_MIX if noise_mix is None else noise_mix)
+    unknown = set(mix) - set(noise.NOISE_KINDS)
+    if unknown:
+        raise InvalidSynthParameters(f"unknown noise kinds {sorted(unknown)}; known: {list(noise.NOISE_KINDS)}")
+    if motion_artefacts == 0:
+        mix.pop("motion", None)
+    if any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
+        raise InvalidSynthParameters("noise_mix shares must be non-negative and not all zero")
+    total = sum(mix.values())
+    return {kind: share / total for kind, share in mix.items() if share > 0}
+
+
+def _rate_count(duration_s: float) -> int:
+    """Number of 4 Hz samples ``k / 4`` inside ``[0, duration)``."""
+    return int(np.ceil(duration_s * rhythm.RATE_FS - 1e-9))
+
+
+def _beat_samples(rng: np.random.Generator, t: np.ndarray, rate: np.ndarray, fs: float, n_samples: int) -> np.ndarray:
+    samples = np.round(rhythm.beat_times(rng, t, rate) * fs).astype(np.int64)
+    return samples[samples < n_samples]
+
+
+def _render_hearts(
+    streams: dict[str, np.random.Generator],
+    plan: rhythm.RatePlan,
+    m_beats: np.ndarray,
+    f_beats: np.ndarray,
+    n_samples: int,
+    fs: float,
+    channels: int,
+    fetal_ratio: float,
+    maternal_uv: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both hearts rendered onto the channels; also returns their (C, 3) lead matrices as scaled."""
+    shape, geometry = streams["shape"], streams["geometry"]
+    m_template, m_offset = heart.beat_template(shape, fs, fetal=False)
+    f_template, f_offset = heart.beat_template(shape, fs, fetal=True)
+    electrodes = heart.electrode_positions(geometry, channels)
+    m_proj = heart.lead_matrix(electrodes, heart._MATERNAL_HEART_CM) @ heart.maternal_orientation(geometry)
+    f_proj = heart.lead_matrix(electrodes, heart.fetal_heart_position(geometry)) @ heart.random_rotation(geometry)
+    m_proj *= maternal_uv / heart.template_peak(m_template, m_proj).mean()
+    f_proj *= fetal_ratio * maternal_uv / heart.template_peak(f_template, f_proj).mean()
+
+    m_resp = np.interp(m_beats / fs, plan.t, plan.resp_phase)
+    m_gains = 1.0 + 0.08 * np.sin(m_resp) + 0.02 * geometry.standard_normal(m_beats.size)
+    m_angles = 0.10 * np.sin(m_resp + 0.5)
+    movement = rhythm.band_noise(geometry, plan.t.size, rhythm.RATE_FS, 0.001, 0.02)
+    f_gains = 1.0 + 0.03 * geometry.standard_normal(f_beats.size)
+    f_angles = 0.15 * np.interp(f_beats / fs, plan.t, movement)
+    maternal = heart.render_source(
+        n_samples, m_beats, m_template, m_offset, m_proj, m_gains, m_angles, geometry.standard_normal(3)
+    )
+    fetal = heart.render_source(
+        n_samples, f_beats, f_template, f_offset, f_proj, f_gains, f_angles, geometry.standard_normal(3)
+    )
+    return maternal, fetal, m_proj, f_proj
+
+
+def _raw_noise(
+    streams: dict[str, np.random.Generator],
+    plan: rhythm.RatePlan,
+    t: np.ndarray,
+    fs: float,
+    channels: int,
+    mains_hz: float,
+    mix: dict[str, float],
+    motion_count: int,
+) -> tuple[dict[str, np.ndarray], tuple[Artefact, ...]]:
+    """Unscaled noise components for the kinds with a share."""
+    raw: dict[str, np.ndarray] = {}
+    artefacts: tuple[Artefact, ...] = ()
+    if "wander" in mix:
+        raw["wander"] = noise.baseline_wander(streams["wander"], t, plan.t, plan.resp_phase, channels)
+    if "powerline" in mix:
+        raw["powerline"] = noise.powerline(streams["mains"], t, fs, channels, mains_hz)
+    if "emg" in mix:
+        raw["emg"] = noise.muscle_noise(streams["emg"], t.size, fs, t, plan.t, channels)
+    if "motion" in mix:
+        raw["motion"], artefacts = noise.motion_artefacts(streams["motion"], t.size, fs, channels, motion_count)
+    return raw, artefacts
+
+
+def _scale_noise(raw: dict[str, np.ndarray], mix: dict[str, float], target_power: float) -> None:
+    """Give each kind its share of ``target_power``, then rescale all so the sum has exactly that power."""
+    for kind, part in list(raw.items()):
+        power = float(np.mean(np.square(part, dtype=np.float64)))
+        if power == 0.0:  # e.g. mains above Nyquist: nothing to scale
+            del raw[kind]
+            continue
+        part *= np.float32(np.sqrt(mix[kind] * target_power / power))
+    total = np.zeros_like(next(iter(raw.values()))) if raw else None
+    if total is None:
+        return
+    for part in raw.values():
+        total += part
+    correction = np.float32(np.sqrt(target_power / float(np.mean(np.square(total, dtype=np.float64)))))
+    for part in raw.values():
+        part *= correction
+
+
+def _signal_loss(
+    rng: np.random.Generator, n_samples: int, fs: float, count: int
+) -> tuple[tuple[LossSegment, ...], np.ndarray]:
+    """``count`` segments of 2-8 s where every channel is lost (NaN in the record)."""
+    mask = np.zeros(n_samples, dtype=bool)
+    segments = []
+    duration_s = n_samples / fs
+    for start_s in np.sort(rng.uniform(0, max(duration_s - 8.0, 0.0), count)):
+        end_s = min(float(start_s + rng.uniform(2.0, 8.0)), duration_s)
+        mask[int(start_s * fs) : int(end_s * fs)] = True
+        segments.append(LossSegment(float(start_s), end_s))
+    return tuple(segments), mask
+
+
+def _powers(components: Components) -> dict[str, float]:
+    """Mean-square power (µV²) of each component over all channels and samples."""
+    powers = {
+        "maternal": float(np.mean(np.square(components.maternal, dtype=np.float64))),
+        "fetal": float(np.mean(np.square(components.fetal, dtype=np.float64))),
+    }
+    for kind, part in components.noise.items():
+        powers[kind] = float(np.mean(np.square(part, dtype=np.float64)))
+    if components.noise:
+        powers["noise"] = float(np.mean(np.square(components.noise_total(), dtype=np.float64)))
+    return powers
