@@ -1,0 +1,244 @@
+"""The web function: the page people use, presigned uploads and the list of stored recordings.
+
+Routes (from the app definition): ``GET /`` serves one self-contained page (our CSS and JS and the
+vendored uPlot inlined, so the stack needs no other hosting and the page no network beyond its own
+API and the bucket); ``POST /uploads`` hands out presigned S3 POSTs whose policy enforces the size
+and content type, so files go straight to S3 and never through Lambda's 6 MB payload limit;
+``GET /recordings`` lists record files in the stack's bucket, paginated.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from handlers.api import clients
+from handlers.api.http import (
+    ApiError,
+    BadRequest,
+    InternalError,
+    NotFound,
+    PayloadTooLarge,
+    Request,
+    api_handler,
+    json_response,
+)
+
+STATIC = Path(__file__).resolve().parent / "static"
+VENDOR = STATIC / "vendor"
+VENDOR_FILES = ("uPlot.iife.min.js", "uPlot.min.css")
+RECORD_SUFFIXES = (".hea", ".csv", ".txt", ".tsv", ".edf")
+UPLOAD_SUFFIXES = {
+    ".csv": "text/csv",
+    ".txt": "text/plain",
+    ".tsv": "text/tab-separated-values",
+    ".edf": "application/octet-stream",
+    ".hea": "application/octet-stream",
+    ".dat": "application/octet-stream",
+}
+ALLOWED_CONTENT_TYPES = frozenset(
+    set(UPLOAD_SUFFIXES.values()) | {"application/vnd.ms-excel", "application/edf", "text/x-csv"}
+)
+DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+UPLOAD_EXPIRY_S = 900
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+_page_template: str | None = None
+
+
+class AssetsMissing(InternalError):
+    """The bundle was built without the vendored charting library (``fhr bundle`` vendors it)."""
+
+    code = "web_assets_missing"
+
+
+def max_upload_bytes() -> int:
+    return int(os.environ.get("MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
+
+
+def bucket() -> str:
+    return os.environ["ECG_BUCKET"]
+
+
+async def init() -> None:
+    """Read the page once per environment and open the S3 client before the first request."""
+    page_template()
+    await clients.open_services("s3")
+
+
+async def shutdown() -> None:
+    await clients.close()
+
+
+def page_template() -> str:
+    """index.html with our CSS/JS and the vendored uPlot inlined (config is filled per request)."""
+    global _page_template
+    if _page_template is None:
+        missing = [name for name in VENDOR_FILES if not (VENDOR / name).is_file()]
+        if missing:
+            raise AssetsMissing(f"web assets not vendored ({', '.join(missing)}); run `fhr vendor-web`")
+        parts = {
+            "/*@VENDOR_CSS@*/": (VENDOR / "uPlot.min.css").read_text(),
+            "/*@APP_CSS@*/": (STATIC / "style.css").read_text(),
+            "/*@VENDOR_JS@*/": (VENDOR / "uPlot.iife.min.js").read_text(),
+            "/*@CTG_JS@*/": (STATIC / "ctg.js").read_text(),
+            "/*@APP_JS@*/": (STATIC / "app.js").read_text(),
+        }
+        page = (STATIC / "index.html").read_text()
+        for marker, text in parts.items():
+            page = page.replace(marker, text.replace("</script", "<\\/script"))
+        _page_template = page
+    return _page_template
+
+
+def render_page() -> str:
+    config = {"bucket": bucket(), "stage": os.environ.get("STAGE", ""), "maxUploadBytes": max_upload_bytes()}
+    return page_template().replace("/*@CONFIG@*/{}", json.dumps(config).replace("<", "\\u003c"))
+
+
+def html_response(body: str) -> dict[str, Any]:
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "text/html; charset=utf-8", "cache-control": "no-cache"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def safe_name(name: str) -> str:
+    """A file name reduced to a safe S3 key segment (no paths, no odd characters)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _SAFE_NAME.sub("_", base).strip("._") or "record"
+    return cleaned[:120]
+
+
+def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    files = body.get("files")
+    if not isinstance(files, list) or not 1 <= len(files) <= 2:
+        raise BadRequest("'files' must list one file, or a WFDB .hea and its .dat", code="invalid_files")
+    specs = []
+    for i, item in enumerate(files):
+        if not isinstance(item, dict):
+            raise BadRequest(f"files[{i}] must be an object with name, size and contentType", code="invalid_files")
+        name, size, ctype = item.get("name"), item.get("size"), item.get("contentType") or "application/octet-stream"
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest(f"files[{i}].name must be a non-empty string", code="invalid_files")
+        suffix = Path(safe_name(name)).suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise BadRequest(
+                f"{name}: unsupported file type {suffix or '(none)'}; send CSV, EDF or WFDB (.hea + .dat)",
+                code="unsupported_format",
+            )
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise BadRequest(f"files[{i}].size must be a positive integer (bytes)", code="invalid_files")
+        if size > max_upload_bytes():
+            raise PayloadTooLarge(f"{name} is {size} bytes; the limit is {max_upload_bytes()} bytes", code="too_large")
+        if not isinstance(ctype, str) or ctype.split(";")[0].strip() not in ALLOWED_CONTENT_TYPES:
+            raise BadRequest(f"{name}: content type {ctype!r} is not accepted", code="unsupported_content_type")
+        specs.append({"name": name, "safe": safe_name(name), "suffix": suffix, "contentType": ctype.split(";")[0]})
+    return _check_wfdb_pair(specs)
+
+
+def _check_wfdb_pair(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    suffixes = sorted(s["suffix"] for s in specs)
+    if len(specs) == 2:
+        stems = {Path(s["safe"]).stem for s in specs}
+        if suffixes != [".dat", ".hea"] or len(stems) != 1:
+            raise BadRequest("two files must be a WFDB pair: NAME.hea and NAME.dat", code="invalid_files")
+    elif suffixes == [".hea"]:
+        raise BadRequest("a WFDB header needs its .dat: select both files", code="invalid_files")
+    elif suffixes == [".dat"]:
+        raise BadRequest("a WFDB .dat needs its .hea: select both files", code="invalid_files")
+    return specs
+
+
+async def create_uploads(request: Request) -> dict[str, Any]:
+    specs = _upload_specs(request.json_object())
+    prefix = f"uploads/{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4().hex[:12]}"
+    s3 = await clients.client("s3")
+    uploads = []
+    for spec in specs:
+        key = f"{prefix}/{spec['safe']}"
+        post = await s3.generate_presigned_post(
+            bucket(),
+            key,
+            Fields={"Content-Type": spec["contentType"]},
+            Conditions=[["content-length-range", 1, max_upload_bytes()], {"Content-Type": spec["contentType"]}],
+            ExpiresIn=UPLOAD_EXPIRY_S,
+        )
+        uploads.append({"name": spec["name"], "key": key, "url": post["url"], "fields": post["fields"]})
+    main = next((u for u, s in zip(uploads, specs, strict=True) if s["suffix"] != ".dat"), uploads[0])
+    return json_response(
+        201,
+        {"uploads": uploads, "record": main["key"], "maxBytes": max_upload_bytes(), "expiresIn": UPLOAD_EXPIRY_S},
+    )
+
+
+def _limit(query: dict[str, str]) -> int:
+    raw = query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise BadRequest("limit must be an integer from 1 to 1000", code="invalid_limit")
+    return int(raw)
+
+
+def _decode_token(token: str | None) -> str | None:
+    if not token:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest("nextToken is not one this API issued", code="invalid_token") from None
+
+
+async def list_recordings(request: Request) -> dict[str, Any]:
+    """Record files (a WFDB record by its .hea) in the stack's bucket, ``limit`` per page."""
+    limit = _limit(request.query)
+    start_after = _decode_token(request.query.get("nextToken"))
+    prefix = request.query.get("prefix", "")
+    s3 = await clients.client("s3")
+    found: list[dict[str, Any]] = []
+    last_key = start_after
+    truncated = True
+    while len(found) < limit and truncated:
+        kwargs: dict[str, Any] = {"Bucket": bucket(), "MaxKeys": 1000, "Prefix": prefix}
+        if last_key:
+            kwargs["StartAfter"] = last_key
+        page = await s3.list_objects_v2(**kwargs)
+        truncated = bool(page.get("IsTruncated"))
+        for obj in page.get("Contents", []):
+            last_key = obj["Key"]
+            if obj["Key"].lower().endswith(RECORD_SUFFIXES):
+                found.append({"key": obj["Key"], "size": obj["Size"], "lastModified": obj["LastModified"].isoformat()})
+                if len(found) == limit:
+                    truncated = truncated or last_key != page["Contents"][-1]["Key"]
+                    break
+    body: dict[str, Any] = {"recordings": found}
+    if truncated and last_key:
+        body["nextToken"] = base64.urlsafe_b64encode(last_key.encode()).decode()
+    return json_response(200, body)
+
+
+@api_handler
+async def _route(request: Request, context: Any) -> dict[str, Any]:
+    if request.method == "GET" and request.path in ("", "/"):
+        return html_response(render_page())
+    if request.method == "POST" and request.path == "/uploads":
+        return await create_uploads(request)
+    if request.method == "GET" and request.path == "/recordings":
+        return await list_recordings(request)
+    raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
+
+
+async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point (``handlers.web.app.handler``)."""
+    return await _route(event, context)
+
+
+__all__ = ["ApiError", "handler", "init", "shutdown"]

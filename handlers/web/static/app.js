@@ -1,0 +1,225 @@
+/* The page's behaviour: pick or upload a recording, ask the API for its FHR, draw the CTG strip.
+ * Every call goes to the stack's own API (same origin); uploads go straight to S3 with a presigned
+ * POST whose policy enforces the size and content type. */
+"use strict";
+
+(() => {
+  const cfg = window.FHR_CONFIG || {};
+  const $ = id => document.getElementById(id);
+  const state = { nextToken: null, result: null, chart: null, token: sessionStorage.getItem("fhr-token") || "" };
+  window.fhrPage = state;  // what the end-to-end tests read back
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const message = (body && (body.message || body.Message)) || `HTTP ${status}`;
+      super(message);
+      this.status = status;
+      this.code = (body && body.code) || null;
+      this.requestId = (body && body.requestId) || null;
+    }
+  }
+
+  function headers(extra = {}) {
+    const h = { ...extra };
+    if (state.token) h.authorization = `Bearer ${state.token}`;
+    return h;
+  }
+
+  async function api(method, path, body) {
+    const init = { method, headers: headers(body ? { "content-type": "application/json" } : {}) };
+    if (body) init.body = JSON.stringify(body);
+    const response = await fetch(path, init);
+    let payload = null;
+    try { payload = await response.json(); } catch (_) { payload = null; }
+    if (!response.ok) throw new ApiError(response.status, payload);
+    return { status: response.status, body: payload };
+  }
+
+  function showStatus(text) {
+    const el = $("status");
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function showError(err) {
+    const el = $("error");
+    if (!err) { el.hidden = true; el.textContent = ""; return; }
+    const parts = [];
+    if (err.status) parts.push(`${err.status}${err.code ? " " + err.code : ""}`);
+    parts.push(err.message || String(err));
+    if (err.requestId) parts.push(`(request ${err.requestId})`);
+    el.textContent = parts.join(": ");
+    el.dataset.status = err.status || "";
+    el.dataset.code = err.code || "";
+    el.hidden = false;
+    showStatus("");
+  }
+
+  async function loadRecordings(append) {
+    const query = new URLSearchParams({ limit: "50" });
+    if (append && state.nextToken) query.set("nextToken", state.nextToken);
+    const { body } = await api("GET", `recordings?${query}`);
+    const select = $("recordings");
+    if (!append) select.innerHTML = "";
+    for (const rec of body.recordings) {
+      const opt = document.createElement("option");
+      opt.value = rec.key;
+      opt.textContent = `${rec.key}  (${(rec.size / 1e6).toFixed(2)} MB)`;
+      select.appendChild(opt);
+    }
+    state.nextToken = body.nextToken || null;
+    $("more").hidden = !state.nextToken;
+  }
+
+  function uploadOne(target, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const form = new FormData();
+      for (const [k, v] of Object.entries(target.fields)) form.append(k, v);
+      form.append("file", file);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", target.url);
+      xhr.upload.onprogress = ev => ev.lengthComputable && onProgress(ev.loaded);
+      xhr.onload = () => (xhr.status >= 200 && xhr.status < 300)
+        ? resolve()
+        : reject(new ApiError(xhr.status, { code: "upload_rejected",
+            message: `the storage refused the upload of ${file.name} (${s3Reason(xhr.responseText)})` }));
+      xhr.onerror = () => reject(new ApiError(0, { code: "upload_failed", message: `upload of ${file.name} failed` }));
+      xhr.send(form);
+    });
+  }
+
+  function s3Reason(xml) {
+    const m = /<Message>([^<]*)<\/Message>/.exec(xml || "");
+    return m ? m[1] : "unknown reason";
+  }
+
+  async function uploadAndAnalyse() {
+    const files = Array.from($("file").files);
+    if (!files.length) return;
+    showError(null);
+    const bar = $("upload-progress");
+    try {
+      const spec = files.map(f => ({ name: f.name, size: f.size, contentType: f.type || "application/octet-stream" }));
+      const { body } = await api("POST", "uploads", { files: spec });
+      const total = files.reduce((s, f) => s + f.size, 0) || 1;
+      const sent = new Array(files.length).fill(0);
+      bar.hidden = false; bar.value = 0;
+      showStatus(`Uploading ${files.length} file(s)…`);
+      await Promise.all(body.uploads.map((target, i) => {
+        const file = files.find(f => f.name === target.name) || files[i];
+        return uploadOne(target, file, loaded => {
+          sent[i] = loaded;
+          bar.value = sent.reduce((a, b) => a + b, 0) / total;
+        });
+      }));
+      bar.value = 1;
+      await analyse(body.record);
+      loadRecordings(false).catch(() => {});
+    } catch (err) {
+      showError(err);
+    } finally {
+      bar.hidden = true;
+    }
+  }
+
+  async function analyse(key) {
+    showError(null);
+    const started = performance.now();
+    showStatus(`Estimating FHR for ${key}…`);
+    const filename = `s3://${cfg.bucket}/${key}`;
+    try {
+      let { status, body } = await api("GET", `fhr?filename=${encodeURIComponent(filename)}`);
+      if (status === 202) body = await waitForJob(body, key, started);
+      render(key, body);
+      showStatus(`${key}: done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
+                 (body.cached ? " (cached)" : ""));
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function waitForJob(accepted, key, started) {
+    const location = accepted.location.replace(/^\//, "");
+    for (;;) {
+      await new Promise(r => setTimeout(r, 1000));
+      const { body } = await api("GET", location);
+      const secs = ((performance.now() - started) / 1000).toFixed(0);
+      showStatus(`${key}: ${body.status} (${secs} s)${body.progress != null ? ` — ${Math.round(body.progress * 100)} %` : ""}`);
+      if (body.status === "done") return body.result || (body.files && body.files[0] && body.files[0].result);
+      if (body.status === "failed") {
+        const error = body.error || (body.files && body.files[0] && body.files[0].error) || {};
+        throw new ApiError(422, error);
+      }
+    }
+  }
+
+  function fmt(v, unit) {
+    if (v === null || v === undefined) return "–";
+    if (typeof v === "number") return `${Number.isInteger(v) ? v : v.toFixed(1)}${unit ? " " + unit : ""}`;
+    return String(v);
+  }
+
+  function renderSummary(result) {
+    const s = result.summary || {};
+    const rows = [
+      ["Baseline FHR", fmt(s.baseline_bpm, "bpm"), "baseline_bpm"],
+      ["Variability", fmt(s.variability_bpm, "bpm"), "variability_bpm"],
+      ["Accelerations", fmt(Array.isArray(s.accelerations) ? s.accelerations.length : s.accelerations), "accelerations"],
+      ["Decelerations", fmt(Array.isArray(s.decelerations) ? s.decelerations.length : s.decelerations), "decelerations"],
+      ["Signal loss", fmt(s.signal_loss_pct, "%"), "signal_loss_pct"],
+      ["Maternal HR", fmt(s.maternal_bpm ?? s.mhr_mean_bpm, "bpm"), "maternal_bpm"],
+      ["Duration", fmt(result.record && result.record.duration_s, "s"), "duration_s"],
+      ["Channels", fmt(result.record && result.record.channels && result.record.channels.length), "channels"],
+    ];
+    const extra = Object.entries(s).filter(([k, v]) => typeof v !== "object" && !rows.some(r => r[2] === k));
+    const dl = rows.map(([label, value, key]) => `<dt>${label}</dt><dd data-key="${key}">${value}</dd>`).join("") +
+      extra.map(([k, v]) => `<dt>${k.replace(/_/g, " ")}</dt><dd data-key="${k}">${fmt(v)}</dd>`).join("");
+    $("summary").innerHTML = `<h2>Summary</h2><dl>${dl}</dl>`;
+  }
+
+  function render(key, result) {
+    state.result = result;
+    $("result").hidden = false;
+    $("record-name").textContent = key;
+    if (!state.chart) state.chart = new CTG.Chart($("ctg"));
+    state.chart.setResult(result);
+    renderSummary(result);
+    const json = new Blob([JSON.stringify(result, null, 1)], { type: "application/json" });
+    const csv = new Blob([CTG.csv(result)], { type: "text/csv" });
+    const stem = key.split("/").pop().replace(/\.[^.]*$/, "");
+    Object.assign($("download-json"), { href: URL.createObjectURL(json), download: `${stem}.fhr.json` });
+    Object.assign($("download-csv"), { href: URL.createObjectURL(csv), download: `${stem}.fhr.csv` });
+    state.renderedAt = performance.now();
+    document.body.dataset.rendered = key;
+  }
+
+  function wire() {
+    $("stage").textContent = cfg.stage ? `stage ${cfg.stage} · bucket ${cfg.bucket}` : "";
+    if (cfg.authMode === "jwt") {
+      $("auth").hidden = false;
+      $("token").value = state.token;
+    }
+    $("save-token").onclick = () => {
+      state.token = $("token").value.trim();
+      sessionStorage.setItem("fhr-token", state.token);
+      loadRecordings(false).catch(showError);
+    };
+    $("file").onchange = () => { $("upload").disabled = !$("file").files.length; };
+    $("upload").onclick = uploadAndAnalyse;
+    $("recordings").onchange = () => { $("analyse").disabled = !$("recordings").value; };
+    $("analyse").onclick = () => analyse($("recordings").value);
+    $("more").onclick = () => loadRecordings(true).catch(showError);
+    document.querySelectorAll("[data-action]").forEach(btn => {
+      btn.onclick = () => {
+        const c = state.chart;
+        if (!c) return;
+        ({ "zoom-in": () => c.zoom(0.5), "zoom-out": () => c.zoom(2), "pan-left": () => c.pan(-0.25),
+           "pan-right": () => c.pan(0.25), paper: () => c.paperScale(), reset: () => c.reset() })[btn.dataset.action]();
+      };
+    });
+    if (cfg.authMode !== "jwt" || state.token) loadRecordings(false).catch(showError);
+    document.body.dataset.ready = "1";
+  }
+
+  wire();
+})();

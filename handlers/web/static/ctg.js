@@ -1,0 +1,199 @@
+/* A CTG strip on uPlot: FHR and maternal HR against time on cardiotocography paper.
+ * Paper: 50–210 bpm, minor lines every 10 bpm and 20 s, major every 30 bpm and minute; the normal
+ * 110–160 bpm band shaded; accelerations and decelerations shaded over their spans; nulls in the
+ * result are drawn as gaps (signal loss), never bridged. */
+"use strict";
+
+const CTG = (() => {
+  const PX_PER_CM = 96 / 2.54;          // CSS pixels per centimetre
+  const BPM_MIN = 50, BPM_MAX = 210;
+  const COLORS = { fhr: "#1a4fa0", mhr: "#c0392b", band: "rgba(46,160,67,0.12)",
+                   grid: "#f6cfcf", gridMajor: "#e39a9a", acc: "rgba(46,160,67,0.22)", dec: "rgba(230,126,34,0.25)" };
+
+  function series(trace) {
+    const n = trace && trace.bpm ? trace.bpm.length : 0;
+    const xs = new Float64Array(n);
+    for (let k = 0; k < n; k++) xs[k] = trace.t0 + k / trace.fs;
+    return { xs, ys: trace ? trace.bpm : [] };
+  }
+
+  /* Align the maternal trace on the fetal trace's time base (both are 4 Hz in our results). */
+  function alignedData(result) {
+    const fhr = series(result.fhr);
+    const mhr = series(result.mhr);
+    const mhrOnFhr = new Array(fhr.xs.length).fill(null);
+    if (mhr.xs.length) {
+      const fs = result.mhr.fs, t0 = result.mhr.t0;
+      for (let k = 0; k < fhr.xs.length; k++) {
+        const j = Math.round((fhr.xs[k] - t0) * fs);
+        if (j >= 0 && j < mhr.ys.length) mhrOnFhr[k] = mhr.ys[j];
+      }
+    }
+    return [Array.from(fhr.xs), fhr.ys.map(v => (v === null ? null : v)), mhrOnFhr];
+  }
+
+  function eventSpans(summary, name) {
+    const list = (summary && Array.isArray(summary[name])) ? summary[name] : [];
+    return list.map(e => ({
+      start: e.start_s ?? e.start ?? e.t_start ?? null,
+      end: e.end_s ?? e.end ?? e.t_end ?? null,
+    })).filter(e => e.start !== null && e.end !== null);
+  }
+
+  function minutesLabel(seconds) {
+    const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+    return s === 0 ? `${m}′` : `${m}′${String(s).padStart(2, "0")}`;
+  }
+
+  function drawPaper(u, events) {
+    const { ctx } = u;
+    const { left, top, width, height } = u.bbox;
+    const x0 = u.scales.x.min, x1 = u.scales.x.max;
+    ctx.save();
+    ctx.beginPath(); ctx.rect(left, top, width, height); ctx.clip();
+    // Normal band.
+    const yHi = u.valToPos(160, "y", true), yLo = u.valToPos(110, "y", true);
+    ctx.fillStyle = COLORS.band; ctx.fillRect(left, yHi, width, yLo - yHi);
+    // Events under the traces.
+    for (const [kind, color] of [["accelerations", COLORS.acc], ["decelerations", COLORS.dec]]) {
+      ctx.fillStyle = color;
+      for (const e of events[kind]) {
+        const a = u.valToPos(e.start, "x", true), b = u.valToPos(e.end, "x", true);
+        ctx.fillRect(a, top, Math.max(1, b - a), height);
+      }
+    }
+    // Grid: 10 bpm / 20 s minor, 30 bpm / 1 min major.
+    ctx.lineWidth = 1;
+    for (let bpm = BPM_MIN; bpm <= BPM_MAX; bpm += 10) {
+      const y = Math.round(u.valToPos(bpm, "y", true)) + 0.5;
+      ctx.strokeStyle = (bpm % 30 === 0) ? COLORS.gridMajor : COLORS.grid;
+      ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + width, y); ctx.stroke();
+    }
+    const span = x1 - x0;
+    const minorStep = span > 3600 ? 60 : 20;
+    for (let t = Math.ceil(x0 / minorStep) * minorStep; t <= x1; t += minorStep) {
+      const x = Math.round(u.valToPos(t, "x", true)) + 0.5;
+      ctx.strokeStyle = (t % 60 === 0) ? COLORS.gridMajor : COLORS.grid;
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  class Chart {
+    constructor(el) {
+      this.el = el;
+      this.u = null;
+      this.result = null;
+      this.data = null;
+      this.paper = false;
+    }
+
+    setResult(result) {
+      this.result = result;
+      this.data = alignedData(result);
+      const events = {
+        accelerations: eventSpans(result.summary, "accelerations"),
+        decelerations: eventSpans(result.summary, "decelerations"),
+      };
+      this.events = events;
+      if (this.u) this.u.destroy();
+      const opts = {
+        width: this.viewWidth(), height: 8 * PX_PER_CM + 60,
+        scales: { x: { time: false }, y: { range: [BPM_MIN, BPM_MAX] } },
+        legend: { show: true, live: true },
+        cursor: { drag: { x: true, y: false, setScale: true } },
+        axes: [
+          { label: "time (min)", values: (u, ticks) => ticks.map(minutesLabel),
+            splits: (u, i, min, max) => this.timeSplits(min, max), grid: { show: false } },
+          { label: "bpm", splits: () => [60, 90, 120, 150, 180, 210], grid: { show: false }, size: 44 },
+        ],
+        series: [
+          { label: "t", value: (u, v) => (v == null ? "–" : minutesLabel(v)) },
+          { label: "FHR", stroke: COLORS.fhr, width: 1.6, spanGaps: false, points: { show: false },
+            value: (u, v) => (v == null ? "loss" : v.toFixed(0) + " bpm") },
+          { label: "MHR", stroke: COLORS.mhr, width: 1.1, spanGaps: false, points: { show: false },
+            value: (u, v) => (v == null ? "–" : v.toFixed(0) + " bpm") },
+        ],
+        hooks: { drawClear: [u => drawPaper(u, events)] },
+      };
+      this.u = new uPlot(opts, this.data, this.el);
+      this.el.addEventListener("wheel", ev => this.onWheel(ev), { passive: false });
+    }
+
+    timeSplits(min, max) {
+      const span = max - min;
+      const step = span > 2400 ? 300 : span > 600 ? 60 : span > 120 ? 20 : 5;
+      const out = [];
+      for (let t = Math.ceil(min / step) * step; t <= max; t += step) out.push(t);
+      return out;
+    }
+
+    viewWidth() {
+      return Math.max(480, this.el.clientWidth || 900);
+    }
+
+    bounds() {
+      const xs = this.data[0];
+      return [xs[0] ?? 0, xs[xs.length - 1] ?? 1];
+    }
+
+    setRange(min, max) {
+      const [lo, hi] = this.bounds();
+      const span = Math.max(10, Math.min(max - min, hi - lo));
+      min = Math.max(lo, Math.min(min, hi - span));
+      this.u.setScale("x", { min, max: min + span });
+    }
+
+    zoom(factor, centre) {
+      const { min, max } = this.u.scales.x;
+      const c = centre ?? (min + max) / 2;
+      this.setRange(c - (c - min) * factor, c + (max - c) * factor);
+    }
+
+    pan(fraction) {
+      const { min, max } = this.u.scales.x;
+      const d = (max - min) * fraction;
+      this.setRange(min + d, max + d);
+    }
+
+    reset() {
+      this.paper = false;
+      this.u.setSize({ width: this.viewWidth(), height: 8 * PX_PER_CM + 60 });
+      const [lo, hi] = this.bounds();
+      this.u.setScale("x", { min: lo, max: hi });
+    }
+
+    /* 1 cm per minute across, 20 bpm per cm up: the proportions of CTG paper at 1 cm/min. */
+    paperScale() {
+      this.paper = true;
+      const [lo, hi] = this.bounds();
+      const plotWidth = ((hi - lo) / 60) * PX_PER_CM;
+      const plotHeight = ((BPM_MAX - BPM_MIN) / 20) * PX_PER_CM;
+      const extraW = this.u.width - this.u.bbox.width / devicePixelRatio;
+      const extraH = this.u.height - this.u.bbox.height / devicePixelRatio;
+      this.u.setSize({ width: Math.round(plotWidth + extraW), height: Math.round(plotHeight + extraH) });
+      this.u.setScale("x", { min: lo, max: hi });
+    }
+
+    onWheel(ev) {
+      if (!this.u) return;
+      ev.preventDefault();
+      const rect = this.u.over.getBoundingClientRect();
+      const t = this.u.posToVal(ev.clientX - rect.left, "x");
+      if (ev.shiftKey) this.pan(ev.deltaY > 0 ? 0.1 : -0.1);
+      else this.zoom(ev.deltaY > 0 ? 1.25 : 0.8, t);
+    }
+  }
+
+  function csv(result) {
+    const [xs, fhr, mhr] = alignedData(result);
+    const q = (result.fhr && result.fhr.quality) || [];
+    const lines = ["time_s,fhr_bpm,fhr_quality,mhr_bpm"];
+    for (let k = 0; k < xs.length; k++) {
+      lines.push([xs[k].toFixed(2), fhr[k] ?? "", q[k] ?? "", mhr[k] ?? ""].join(","));
+    }
+    return lines.join("\n") + "\n";
+  }
+
+  return { Chart, csv, alignedData, COLORS, PX_PER_CM };
+})();
