@@ -50,12 +50,27 @@ def set_a_files(data_dir: Path = SET_A_DIR) -> list[Path]:
 def synth_record_files(minutes: int = 30) -> dict[str, bytes] | str:
     """``{suffix: bytes}`` of a generated WFDB record, or the reason it cannot be generated."""
     try:
-        from handlers.fhr import synth, writers  # type: ignore[attr-defined]
+        from handlers.fhr import synth
     except ImportError as exc:
-        return f"generated {minutes}-min record: handlers.fhr.synth/writers not available yet ({exc})"
-    record, _truth = synth.synthesize(minutes=minutes, channels=4, fs=1000, seed=30)
-    files = writers.write_bytes(record, "wfdb", name=Path(SYNTH_KEY_PREFIX).name)
-    return {Path(name).suffix: data for name, data in files.items()}
+        return f"generated {minutes}-min record: handlers.fhr.synth is not available ({exc})"
+    record, _truth = synth.synthesize(minutes=minutes, channels=4, fs=1000.0, seed=30)
+    name = Path(SYNTH_KEY_PREFIX).name
+    try:
+        from handlers.fhr import writers  # type: ignore[attr-defined]
+    except ImportError:
+        return wfdb16_files(record.signals, record.fs, name)
+    return {Path(n).suffix: data for n, data in writers.write_bytes(record, "wfdb", name=name).items()}
+
+
+def wfdb16_files(signals: Any, fs: float, name: str, gain: float = 10.0) -> dict[str, bytes]:
+    """A WFDB format-16 record (``gain`` adu/µV, NaN -> -32768), until handlers.fhr.writers lands."""
+    import numpy as np
+
+    scaled = np.clip(np.rint(np.nan_to_num(signals * gain, nan=-32768.0)), -32768, 32767).astype("<i2")
+    n, channels = scaled.shape
+    lines = [f"{name} {channels} {fs:g} {n}"]
+    lines += [f"{name}.dat 16 {gain:g}/uV 16 0 {int(scaled[0, c])} 0 0 AECG{c + 1}" for c in range(channels)]
+    return {".hea": ("\n".join(lines) + "\n").encode("ascii"), ".dat": scaled.tobytes()}
 
 
 def seed(outputs: dict[str, Any], data_dir: Path = SET_A_DIR, with_synth: bool = True) -> SeedReport:
