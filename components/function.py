@@ -1,0 +1,141 @@
+"""``fhr:function:Function``: one Lambda function with its own role, log group and environment.
+
+The function runs on the managed ``python3.12`` runtime, but ``AWS_LAMBDA_EXEC_WRAPPER`` points at
+``handlers/runtime/exec_wrapper.sh``, which replaces the default runtime with our async one. Its role
+allows exactly the grants of the app definition (see :mod:`components.policies`), writes to its own
+log group, and, for functions that fan out to themselves, ``lambda:InvokeFunction`` on its own ARN.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policies import assume_role_policy, function_policy, invoke_self_policy
+from fhrapp.config import FunctionConfig
+from fhrapp.definition import AppDefinition, Function
+
+RUNTIME = aws.lambda_.Runtime.PYTHON3D12
+EXEC_WRAPPER = "/var/task/handlers/runtime/exec_wrapper.sh"
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """The deployable code: the bundle's code zip and its base64 sha256, plus the dependency layer."""
+
+    zip_path: Path
+    sha256_b64: str
+    layer_arn: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """What the stack decides for one function."""
+
+    stage: str
+    sizing: FunctionConfig
+    log_retention_days: int
+
+
+@dataclass(frozen=True)
+class DataRefs:
+    """Deployed names (for the environment) and ARNs (for the policy) of the stack's data resources."""
+
+    names: Mapping[str, pulumi.Input[str]]
+    arns: Mapping[str, pulumi.Output[str]]
+
+
+def function_environment(app: AppDefinition, fn: Function, stage: str, names: Mapping[str, str]) -> dict[str, str]:
+    """Resource env vars -> deployed names, plus the stage and the exec wrapper."""
+    env = {app.resource(logical).env_var: names[logical] for logical in fn.resources}
+    env.update(fn.extra_env)
+    env["STAGE"] = stage
+    env["AWS_LAMBDA_EXEC_WRAPPER"] = EXEC_WRAPPER
+    return env
+
+
+class LambdaFunction(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+
+    def __init__(
+        self,
+        name: str,
+        app: AppDefinition,
+        fn: Function,
+        settings: FunctionSettings,
+        code: FunctionCode,
+        data: DataRefs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """``name`` is the deployed function name (``fhr-dev-fhr``)."""
+        super().__init__("fhr:function:Function", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.definition = fn
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{name}", retention_in_days=settings.log_retention_days, opts=child
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(assume_role_policy("lambda.amazonaws.com")),
+            description=f"Execution role of {name}: its own log group and the grants of the app definition",
+            opts=child,
+        )
+        access = aws.iam.RolePolicy(
+            f"{name}-access",
+            role=self.role.id,
+            policy=self._policy(app, fn, data, self.log_group.arn),
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            name,
+            name=name,
+            description=fn.description,
+            runtime=RUNTIME,
+            handler=fn.handler,
+            role=self.role.arn,
+            code=pulumi.FileArchive(str(code.zip_path)),
+            source_code_hash=code.sha256_b64,
+            layers=[code.layer_arn],
+            memory_size=settings.sizing.memory_mb,
+            timeout=settings.sizing.timeout_s,
+            reserved_concurrent_executions=settings.sizing.reserved_concurrency,
+            architectures=[settings.sizing.architecture],
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=self._environment(app, fn, settings.stage, data)),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
+            # The role must hold its permissions before the first (keep-warm) invocation.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access, self.log_group]),
+        )
+        if fn.invokes_self:
+            # A separate policy created after the function: the role cannot name an ARN that does not exist yet.
+            aws.iam.RolePolicy(
+                f"{name}-invoke-self",
+                role=self.role.id,
+                policy=self.function.arn.apply(lambda arn: json.dumps(invoke_self_policy(arn))),
+                opts=child,
+            )
+        self.register_outputs({"name": self.function.name, "arn": self.function.arn, "role": self.role.arn})
+
+    @staticmethod
+    def _policy(
+        app: AppDefinition, fn: Function, data: DataRefs, log_group_arn: pulumi.Output[str]
+    ) -> pulumi.Output[str]:
+        logicals = sorted({grant.resource for grant in fn.grants})
+        values = pulumi.Output.all(log_group_arn, *(data.arns[logical] for logical in logicals))
+        return values.apply(
+            lambda v: json.dumps(function_policy(app, fn, dict(zip(logicals, v[1:], strict=True)), v[0]))
+        )
+
+    @staticmethod
+    def _environment(app: AppDefinition, fn: Function, stage: str, data: DataRefs) -> pulumi.Output[dict[str, str]]:
+        logicals = list(fn.resources)
+        names = pulumi.Output.all(*(data.names[logical] for logical in logicals))
+        return names.apply(
+            lambda values: function_environment(app, fn, stage, dict(zip(logicals, values, strict=True)))
+        )

@@ -1,0 +1,108 @@
+"""IAM policy documents built from the app definition's grants: pure functions, no pulumi.
+
+Keeping them pure lets tests check every statement exactly, and keeps the least-privilege rules in
+one place: object actions on ``<bucket arn>/*``, bucket actions on the bucket ARN, table actions on
+the table ARN, log writes on the function's own log group, and never a ``*`` resource.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fhrapp.definition import AppDefinition, Function, Grant
+
+POLICY_VERSION = "2012-10-17"
+# S3 actions that act on the bucket itself; every other s3: action acts on objects.
+S3_BUCKET_ACTIONS = frozenset(
+    {
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+        "s3:ListBucketMultipartUploads",
+        "s3:GetBucketLocation",
+        "s3:GetBucketVersioning",
+    }
+)
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+ACTION_PREFIX = {"bucket": "s3:", "table": "dynamodb:", "queue": "sqs:"}
+
+Statement = dict[str, Any]
+
+
+class PolicyError(ValueError):
+    """A grant that cannot be expressed with least privilege (wrong service for its resource, wildcard)."""
+
+
+def assume_role_policy(service: str) -> dict[str, Any]:
+    """Trust policy letting one AWS service (``lambda.amazonaws.com``) assume the role."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def function_policy(app: AppDefinition, fn: Function, arns: Mapping[str, str], log_group_arn: str) -> dict[str, Any]:
+    """The inline policy of ``fn``'s role: its log group plus one or two statements per grant."""
+    statements: list[Statement] = [
+        _allow("WriteOwnLogs", LOG_ACTIONS, [f"{log_group_arn}:*"]),
+    ]
+    for grant in fn.grants:
+        kind = app.resource(grant.resource).kind
+        statements.extend(grant_statements(grant, kind, arns[grant.resource]))
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def grant_statements(grant: Grant, kind: str, arn: str) -> list[Statement]:
+    """Statements for one grant; a bucket's actions split into bucket-level and object-level ones."""
+    prefix = ACTION_PREFIX[kind]
+    for action in grant.actions:
+        if not action.startswith(prefix) or "*" in action:
+            raise PolicyError(
+                f"grant on {grant.resource} ({kind}) may name only explicit {prefix} actions, not {action!r}"
+            )
+    sid = _sid(grant.resource)
+    if kind != "bucket":
+        return [_allow(sid, grant.actions, [arn])]
+    bucket_actions = tuple(a for a in grant.actions if a in S3_BUCKET_ACTIONS)
+    object_actions = tuple(a for a in grant.actions if a not in S3_BUCKET_ACTIONS)
+    statements = []
+    if bucket_actions:
+        statements.append(_allow(f"{sid}Bucket", bucket_actions, [arn]))
+    if object_actions:
+        statements.append(_allow(f"{sid}Objects", object_actions, [f"{arn}/*"]))
+    return statements
+
+
+def invoke_self_policy(function_arn: str) -> dict[str, Any]:
+    """Lets a function invoke itself only (keep-warm fan-out, async jobs)."""
+    return {"Version": POLICY_VERSION, "Statement": [_allow("InvokeSelf", ("lambda:InvokeFunction",), [function_arn])]}
+
+
+def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
+    """Deny every request to the bucket or its objects that does not arrive over TLS."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def _allow(sid: str, actions: tuple[str, ...], resources: list[str]) -> Statement:
+    for resource in resources:
+        if resource == "*" or not resource:
+            raise PolicyError(f"statement {sid} would allow {list(actions)} on {resource!r}")
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources}
+
+
+def _sid(logical: str) -> str:
+    """IAM statement ids are alphanumeric: ``results_table`` -> ``ResultsTable``."""
+    return "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", logical) if part)
