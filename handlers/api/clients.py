@@ -1,0 +1,112 @@
+"""aioboto3 clients, created once per execution environment and kept warm across invocations.
+
+A handler module's ``init()`` opens the services it needs; later invocations reuse the same
+clients (and their connection pools). Endpoints come from the standard ``AWS_ENDPOINT_URL_<SERVICE>``
+variables, so the same code talks to AWS, to the local cloud and to a test's moto server.
+
+Clients belong to the event loop that created them (aiohttp sessions do); if a caller arrives on a
+different loop — a test suite gives each test its own — the pool is rebuilt instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+
+SERVICES = ("s3", "dynamodb", "sqs")
+
+
+def endpoint_for(service: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """``AWS_ENDPOINT_URL_<SERVICE>``, else ``AWS_ENDPOINT_URL``, else ``None`` (the real AWS)."""
+    env = os.environ if environ is None else environ
+    return env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or env.get("AWS_ENDPOINT_URL") or None
+
+
+def region(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def _client_config(service: str, endpoint: str | None) -> Any:
+    from botocore.config import Config
+
+    options: dict[str, Any] = {
+        "max_pool_connections": 64,
+        "retries": {"mode": "standard", "max_attempts": 3},
+        "connect_timeout": 3,
+        "read_timeout": 20,
+    }
+    if service == "s3" and endpoint:
+        options["s3"] = {"addressing_style": "path"}  # a loopback endpoint has no bucket subdomains
+    return Config(**options)
+
+
+class ClientPool:
+    """One aioboto3 session and at most one client per service, bound to one event loop."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
+        self._stack: AsyncExitStack | None = None
+        self._clients: dict[str, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def get(self, service: str) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._reset_for(loop)
+        assert self._lock is not None
+        client = self._clients.get(service)
+        if client is not None:
+            return client
+        async with self._lock:
+            if service not in self._clients:
+                self._clients[service] = await self._open(service)
+        return self._clients[service]
+
+    async def _open(self, service: str) -> Any:
+        import aioboto3
+
+        if self._stack is None:
+            self._stack = AsyncExitStack()
+        session = aioboto3.Session(region_name=region(self._environ))
+        endpoint = endpoint_for(service, self._environ)
+        return await self._stack.enter_async_context(
+            session.client(service, endpoint_url=endpoint, config=_client_config(service, endpoint))
+        )
+
+    def _reset_for(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Clients of a closed loop cannot be closed from this one; drop them and start afresh.
+        self._stack = None
+        self._clients = {}
+        self._loop = loop
+        self._lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        stack, self._stack = self._stack, None
+        self._clients = {}
+        if stack is not None and self._loop is asyncio.get_running_loop():
+            await stack.aclose()
+        self._loop = None
+
+
+_POOL = ClientPool()
+
+
+async def client(service: str) -> Any:
+    """The process-wide client for ``service`` (``"s3"``, ``"dynamodb"``, ``"sqs"``)."""
+    return await _POOL.get(service)
+
+
+async def open_services(*services: str) -> None:
+    """Open ``services`` now, so the first invocation does not pay for it (called from ``init()``)."""
+    for service in services:
+        await _POOL.get(service)
+
+
+async def close() -> None:
+    """Close every client (``shutdown()`` of a handler module, and tests between event loops)."""
+    await _POOL.close()

@@ -1,0 +1,238 @@
+"""HTTP plumbing shared by the API handlers: typed errors, JSON bodies, payload-2.0 requests.
+
+Every error leaves the service as ``{"code", "message", "requestId"}`` with the status its class
+carries, so clients branch on ``code`` and never parse prose. :func:`api_handler` is the one place
+that turns exceptions into responses: an :class:`ApiError` becomes its own status; anything else is
+logged (with the request id and the traceback) and answered as a bare 500 ``internal_error`` — a
+stack trace never reaches the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import wraps
+from typing import Any
+
+logger = logging.getLogger("handlers.api")
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+Handler = Callable[[dict[str, Any], Any], Awaitable[dict[str, Any]]]
+
+
+class ApiError(Exception):
+    """Base of every error the API answers on purpose. Subclasses fix ``status``; ``code`` is per case."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = dict(details or {})
+
+
+class BadRequest(ApiError):
+    """The request itself is malformed: JSON, URI, option, type or shape (400)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class Forbidden(ApiError):
+    """The request names a resource outside this stack (another bucket or table) (403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    """The object, item, job or route does not exist (404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    """The path exists but not with this method (405)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(ApiError):
+    """The write would clobber state the caller did not ask to replace (409)."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    """The object or item exceeds a size limit (413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    """The input was read but cannot be used: unsupported or corrupt record (422)."""
+
+    status = 422
+    code = "unprocessable"
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency is throttling or unreachable; the caller may retry (503)."""
+
+    status = 503
+    code = "service_unavailable"
+
+
+class InternalError(ApiError):
+    """Something we did not anticipate; logged with its trace, answered without one (500)."""
+
+    status = 500
+    code = "internal_error"
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parts of an HTTP API payload-2.0 event the handlers use."""
+
+    method: str
+    path: str
+    route_key: str
+    query: dict[str, str]
+    path_params: dict[str, str]
+    headers: dict[str, str]
+    raw_body: bytes
+    request_id: str
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any], context: Any) -> Request:
+        http = (event.get("requestContext") or {}).get("http") or {}
+        method = str(http.get("method") or event.get("httpMethod") or "").upper()
+        path = str(http.get("path") or event.get("rawPath") or "")
+        route_key = str(event.get("routeKey") or f"{method} {path}")
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        return cls(
+            method=method,
+            path=path,
+            route_key=route_key,
+            query={str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
+            path_params={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
+            headers=headers,
+            raw_body=_body_bytes(event),
+            request_id=request_id_of(event, context),
+        )
+
+    def json_body(self) -> Any:
+        """The body parsed as JSON with every number kept exact (``Decimal``), or a 400."""
+        if not self.raw_body.strip():
+            raise BadRequest("the request body is empty; send a JSON object", code="missing_body")
+        try:
+            text = self.raw_body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest("the request body is not UTF-8 text", code="malformed_json") from None
+        try:
+            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise BadRequest(f"the request body is not valid JSON: {exc}", code="malformed_json") from None
+
+    def json_object(self) -> dict[str, Any]:
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object", code="invalid_body")
+        return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _body_bytes(event: Mapping[str, Any]) -> bytes:
+    body = event.get("body")
+    if body is None:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(str(body), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("the base64 request body does not decode", code="malformed_body") from None
+    return str(body).encode("utf-8")
+
+
+def request_id_of(event: Mapping[str, Any], context: Any) -> str:
+    """The Lambda request id (what the logs carry), else API Gateway's, else a fresh one."""
+    rid = getattr(context, "aws_request_id", None)
+    if rid:
+        return str(rid)
+    api_rid = (event.get("requestContext") or {}).get("requestId") if isinstance(event, Mapping) else None
+    return str(api_rid) if api_rid else str(uuid.uuid4())
+
+
+def to_jsonable(value: Any) -> Any:
+    """``json.dumps`` default: exact integers stay integers, other Decimals become floats."""
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    value_attr = getattr(value, "value", None)  # boto3's Binary wrapper
+    if isinstance(value_attr, (bytes, bytearray)):
+        return base64.b64encode(bytes(value_attr)).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=to_jsonable, separators=(",", ":"), allow_nan=False)
+
+
+def json_response(status: int, body: Any, *, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {**JSON_HEADERS, **(headers or {})},
+        "body": dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def error_response(error: ApiError, request_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message, "requestId": request_id}
+    if error.details:
+        body["details"] = error.details
+    return json_response(error.status, body)
+
+
+def api_handler(route: Callable[[Request, Any], Awaitable[dict[str, Any]]]) -> Handler:
+    """Wrap ``route(request, context)`` so every outcome is a well-formed HTTP response."""
+
+    @wraps(route)
+    async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        request_id = request_id_of(event if isinstance(event, Mapping) else {}, context)
+        try:
+            if not isinstance(event, Mapping):
+                raise BadRequest("the event is not an HTTP API request", code="invalid_event")
+            request = Request.from_event(event, context)
+            return await route(request, context)
+        except ApiError as error:
+            if error.status >= 500:
+                logger.warning("api dependency error %s: %s", error.code, error.message, extra={"apiError": error.code})
+            return error_response(error, request_id)
+        except Exception:
+            logger.exception("unexpected error serving request %s", request_id, extra={"apiRequestId": request_id})
+            return error_response(InternalError("internal error; quote the requestId when reporting it"), request_id)
+
+    return handler

@@ -1,0 +1,333 @@
+"""``POST /DynamoDBManager``: the seeds' DynamoDB manager, restricted to the stack's items table.
+
+Body ``{"operation", "tableName"?, "payload"}`` with the seeds' payload shapes (``Item``, ``Key``,
+update expressions). Differences from the seeds, each closing a hole they had:
+
+- ``tableName`` may only name the stack's items table (env ``ITEMS_TABLE``); any other is a 403.
+- ``create`` never overwrites an existing item unless the payload says ``"overwrite": true`` (409).
+- ``update`` only updates an existing item (404 otherwise) unless ``"upsert": true``; expressions
+  are checked (clauses, placeholders) before DynamoDB sees them.
+- ``list`` paginates: ``Limit`` 1..100, ``nextToken`` an opaque token of the last evaluated key.
+- Numbers are parsed as ``Decimal`` and written back as JSON integers or floats, so they round-trip.
+
+Responses keep the seeds' key names: ``{"Item"}``, ``{"Attributes"}``, ``{"Items", "Count", "nextToken"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from handlers.api import clients
+from handlers.api.dynamo import (
+    check_item_size,
+    deserialize_item,
+    error_code,
+    is_client_error,
+    raise_for_client_error,
+    serialize_item,
+)
+from handlers.api.expressions import check_condition_expression, check_placeholders, check_update_expression
+from handlers.api.http import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    Request,
+    api_handler,
+    json_response,
+)
+
+MAX_LIST_LIMIT = 100
+DEFAULT_LIST_LIMIT = 25
+KEY_PLACEHOLDER = "#__key"  # ours, for "the item exists"; refused if a caller defines it
+BODY_FIELDS = frozenset({"operation", "tableName", "payload"})
+
+Operation = Callable[["Table", dict[str, Any]], Awaitable[dict[str, Any]]]
+
+_key_schemas: dict[str, tuple[str, ...]] = {}
+
+
+async def init() -> None:
+    """Open the DynamoDB client before the first request (the runtime calls this once)."""
+    await clients.open_services("dynamodb")
+
+
+async def shutdown() -> None:
+    await clients.close()
+
+
+class Table:
+    """The items table: its name, its key attribute names and the client to reach it."""
+
+    def __init__(self, name: str, key_names: tuple[str, ...], client: Any) -> None:
+        self.name = name
+        self.key_names = key_names
+        self.client = client
+
+    def key(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload["Key"]`` checked against the table's key schema, in wire format."""
+        key = payload.get("Key")
+        if key is None:
+            raise BadRequest("payload.Key is required", code="missing_key")
+        if not isinstance(key, dict):
+            raise BadRequest("payload.Key must be an object", code="invalid_key")
+        extra = sorted(set(key) - set(self.key_names))
+        if extra:
+            raise BadRequest(f"payload.Key has non-key attribute(s) {extra}", code="invalid_key")
+        return self.key_of(key, "payload.Key")
+
+    def key_of(self, attributes: dict[str, Any], where: str) -> dict[str, Any]:
+        """The key attributes of ``attributes`` in wire format: present, and strings or numbers."""
+        missing = [name for name in self.key_names if name not in attributes]
+        if missing:
+            raise BadRequest(f"{where} lacks the key attribute(s) {missing}", code="missing_key")
+        wire = serialize_item({name: attributes[name] for name in self.key_names}, what="key")
+        for name, value in wire.items():
+            if next(iter(value)) not in ("S", "N", "B") or value in ({"S": ""}, {"B": b""}):
+                raise BadRequest(f"key attribute {name!r} must be a non-empty string or a number", code="invalid_key")
+        return wire
+
+
+async def _table(client: Any) -> Table:
+    name = os.environ.get("ITEMS_TABLE", "")
+    if not name:
+        raise InternalError("the function is not configured with an items table")
+    if name not in _key_schemas:
+        description = await client.describe_table(TableName=name)
+        schema = description["Table"]["KeySchema"]
+        ordered = sorted(schema, key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
+        _key_schemas[name] = tuple(k["AttributeName"] for k in ordered)
+    return Table(name, _key_schemas[name], client)
+
+
+@api_handler
+async def handler(request: Request, context: Any) -> dict[str, Any]:
+    if request.method != "POST":
+        raise MethodNotAllowed("the DynamoDB manager accepts POST only")
+    body = request.json_object()
+    unknown = sorted(set(body) - BODY_FIELDS)
+    if unknown:
+        raise BadRequest(f"unknown field(s) {unknown}; expected operation, tableName, payload", code="unknown_field")
+    operation = _operation(body.get("operation"))
+    if operation in ("ping", "echo"):
+        return _answer_without_table(operation, body)
+    table = await _table(await clients.client("dynamodb"))
+    _check_table_name(body.get("tableName"), table.name)
+    payload = _payload(body)
+    try:
+        return await OPERATIONS[operation](table, payload)
+    except Exception as exc:
+        if is_client_error(exc):
+            raise_for_client_error(exc)
+        raise
+
+
+def _operation(value: Any) -> str:
+    if value is None:
+        raise BadRequest("operation is required", code="missing_operation")
+    if not isinstance(value, str):
+        raise BadRequest("operation must be a string", code="invalid_operation")
+    if value not in OPERATIONS and value not in ("ping", "echo"):
+        known = ", ".join(sorted([*OPERATIONS, "ping", "echo"]))
+        raise BadRequest(f"unknown operation {value!r}; use one of {known}", code="unknown_operation")
+    return value
+
+
+def _check_table_name(value: Any, table_name: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise BadRequest("tableName must be a string", code="invalid_table_name")
+    if value != table_name:
+        raise Forbidden(f"this API only serves the table {table_name!r}", code="forbidden_table")
+
+
+def _payload(body: dict[str, Any]) -> dict[str, Any]:
+    payload = body.get("payload", {})
+    if not isinstance(payload, dict):
+        raise BadRequest("payload must be an object", code="invalid_payload")
+    return payload
+
+
+def _answer_without_table(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    # Checked even though nothing is read: a caller naming another table learns it is not allowed.
+    table_name = os.environ.get("ITEMS_TABLE", "")
+    _check_table_name(body.get("tableName"), table_name)
+    if operation == "ping":
+        return json_response(200, "pong")
+    return json_response(200, body.get("payload"))
+
+
+def _only(payload: dict[str, Any], allowed: set[str], operation: str) -> None:
+    extra = sorted(set(payload) - allowed)
+    if extra:
+        raise BadRequest(f"{operation} does not take payload field(s) {extra}", code="unknown_field")
+
+
+def _flag(payload: dict[str, Any], name: str) -> bool:
+    value = payload.get(name, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"payload.{name} must be true or false", code="invalid_payload")
+    return value
+
+
+async def create(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
+    _only(payload, {"Item", "overwrite"}, "create")
+    item = payload.get("Item")
+    if item is None:
+        raise BadRequest("payload.Item is required", code="missing_item")
+    if not isinstance(item, dict) or not item:
+        raise BadRequest("payload.Item must be a non-empty object", code="invalid_item")
+    table.key_of(item, "payload.Item")
+    wire = serialize_item(item)
+    check_item_size(wire)
+    request: dict[str, Any] = {"TableName": table.name, "Item": wire}
+    if not _flag(payload, "overwrite"):
+        request["ConditionExpression"] = "attribute_not_exists(#k)"
+        request["ExpressionAttributeNames"] = {"#k": table.key_names[0]}
+    try:
+        await table.client.put_item(**request)
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            message = 'an item with this key exists; send "overwrite": true to replace it'
+            raise Conflict(message, code="item_exists") from None
+        raise
+    return json_response(201, {"Item": item})
+
+
+async def read(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
+    _only(payload, {"Key", "ConsistentRead"}, "read")
+    key = table.key(payload)
+    response = await table.client.get_item(
+        TableName=table.name, Key=key, ConsistentRead=_flag(payload, "ConsistentRead")
+    )
+    if "Item" not in response:
+        raise NotFound("no item has this key", code="item_not_found")
+    return json_response(200, {"Item": deserialize_item(response["Item"])})
+
+
+async def update(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
+    fields = {"Key", "UpdateExpression", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues"}
+    _only(payload, fields | {"upsert"}, "update")
+    key = table.key(payload)
+    if "UpdateExpression" not in payload:
+        raise BadRequest("payload.UpdateExpression is required", code="missing_update_expression")
+    check_update_expression(payload["UpdateExpression"])
+    expressions = [payload["UpdateExpression"]]
+    if "ConditionExpression" in payload:
+        check_condition_expression(payload["ConditionExpression"])
+        expressions.append(payload["ConditionExpression"])
+    names = payload.get("ExpressionAttributeNames")
+    values = payload.get("ExpressionAttributeValues")
+    check_placeholders(expressions, names, values)
+    request = _update_request(table, key, payload, names, values)
+    try:
+        response = await table.client.update_item(**request)
+    except Exception as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        raise await _explain_failed_update(table, key) from None
+    return json_response(200, {"Attributes": deserialize_item(response.get("Attributes", {}))})
+
+
+def _update_request(
+    table: Table, key: dict[str, Any], payload: dict[str, Any], names: Any, values: Any
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "Key": key,
+        "UpdateExpression": payload["UpdateExpression"],
+        "ReturnValues": "ALL_NEW",
+    }
+    all_names = dict(names or {})
+    if KEY_PLACEHOLDER in all_names:
+        raise BadRequest(f"the placeholder {KEY_PLACEHOLDER} is reserved", code="invalid_placeholder")
+    condition = payload.get("ConditionExpression")
+    if not _flag(payload, "upsert"):
+        all_names[KEY_PLACEHOLDER] = table.key_names[0]
+        exists = f"attribute_exists({KEY_PLACEHOLDER})"
+        condition = f"({condition}) AND {exists}" if condition else exists
+    if condition:
+        request["ConditionExpression"] = condition
+    if all_names:
+        request["ExpressionAttributeNames"] = all_names
+    if values:
+        wire_values = serialize_item(values, what="ExpressionAttributeValues")
+        check_item_size(wire_values, what="ExpressionAttributeValues")
+        request["ExpressionAttributeValues"] = wire_values
+    return request
+
+
+async def _explain_failed_update(table: Table, key: dict[str, Any]) -> Exception:
+    """A failed condition means either no such item or the caller's own condition: say which."""
+    current = await table.client.get_item(TableName=table.name, Key=key, ConsistentRead=True)
+    if "Item" not in current:
+        return NotFound('no item has this key; send "upsert": true to create it', code="item_not_found")
+    return Conflict("the item exists but ConditionExpression did not hold", code="condition_failed")
+
+
+async def delete(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
+    _only(payload, {"Key"}, "delete")
+    key = table.key(payload)
+    response = await table.client.delete_item(TableName=table.name, Key=key, ReturnValues="ALL_OLD")
+    if "Attributes" not in response:
+        raise NotFound("no item has this key", code="item_not_found")
+    return json_response(200, {"Attributes": deserialize_item(response["Attributes"])})
+
+
+async def list_items(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
+    _only(payload, {"Limit", "nextToken"}, "list")
+    limit = payload.get("Limit", DEFAULT_LIST_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
+        raise BadRequest(f"payload.Limit must be an integer from 1 to {MAX_LIST_LIMIT}", code="invalid_limit")
+    request: dict[str, Any] = {"TableName": table.name, "Limit": limit}
+    token = payload.get("nextToken")
+    if token is not None:
+        request["ExclusiveStartKey"] = decode_token(token, table)
+    try:
+        response = await table.client.scan(**request)
+    except Exception as exc:
+        if error_code(exc) == "ValidationException" and token is not None:
+            raise BadRequest("nextToken is not one this API issued", code="invalid_next_token") from None
+        raise
+    items = [deserialize_item(item) for item in response.get("Items", [])]
+    last = response.get("LastEvaluatedKey")
+    return json_response(200, {"Items": items, "Count": len(items), "nextToken": encode_token(last) if last else None})
+
+
+def encode_token(last_evaluated_key: dict[str, Any]) -> str:
+    """Opaque to callers: URL-safe base64 of the wire-format ``LastEvaluatedKey``."""
+    raw = json.dumps(last_evaluated_key, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_token(token: Any, table: Table) -> dict[str, Any]:
+    invalid = BadRequest("nextToken is not one this API issued", code="invalid_next_token")
+    if not isinstance(token, str) or not token:
+        raise invalid
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError):
+        raise invalid from None
+    if not isinstance(key, dict) or set(key) != set(table.key_names):
+        raise invalid
+    for value in key.values():
+        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("S", "N"):
+            raise invalid
+    return key
+
+
+OPERATIONS: dict[str, Operation] = {
+    "create": create,
+    "read": read,
+    "update": update,
+    "delete": delete,
+    "list": list_items,
+}

@@ -1,0 +1,175 @@
+"""Fixtures for the API handler tests: a moto-backed stack and API Gateway payload-2.0 events.
+
+Handlers are called directly (``await handler(event, context)``) with their REAL aioboto3 clients
+pointed at the session's moto server through ``AWS_ENDPOINT_URL_*``; the tests set up and inspect
+state with plain boto3, an independent client, so a handler bug cannot hide behind a shared helper.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+REGION = "eu-west-1"
+
+
+@dataclass
+class Context:
+    """The attributes of a Lambda context the API handlers read, with a real deadline."""
+
+    timeout_s: float = 29.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_name: str = "fhr-test-fhr"
+    memory_limit_in_mb: int = 1769
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.time() + self.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.time()) * 1000), 0)
+
+
+@pytest.fixture
+def context() -> Context:
+    return Context()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    for service in ("S3", "DYNAMODB", "SQS"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    return moto_endpoint
+
+
+@pytest.fixture
+def boto(aws_env: str) -> Callable[[str], Any]:
+    """Plain boto3 clients on the moto server, for setting up and inspecting state."""
+    made: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in made:
+            made[service] = boto3.client(service, endpoint_url=aws_env, region_name=REGION)
+        return made[service]
+
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def close_api_clients() -> AsyncIterator[None]:
+    """Each test has its own event loop; close the handler's clients on the loop that made them."""
+    yield
+    from handlers.api import clients
+
+    await clients.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def items_table(boto: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    name = unique("items")
+    boto("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("ITEMS_TABLE", name)
+    yield name
+    boto("dynamodb").delete_table(TableName=name)
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    route_key: str | None = None,
+    body: Any = None,
+    raw_body: str | None = None,
+    query: dict[str, str] | None = None,
+    path_params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload format 2.0) event, as the service would deliver it."""
+    now = time.time()
+    text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
+    all_headers = {"host": "abc123.execute-api.eu-west-1.amazonaws.com", "user-agent": "pytest", **(headers or {})}
+    if text is not None:
+        all_headers.setdefault("content-type", "application/json")
+        all_headers["content-length"] = str(len(text.encode()))
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key or f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": urllib.parse.urlencode(query or {}),
+        "headers": all_headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "pytest",
+            },
+            "requestId": uuid.uuid4().hex[:16],
+            "routeKey": route_key or f"{method} {path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    if path_params:
+        event["pathParameters"] = dict(path_params)
+    if text is not None:
+        event["body"] = text
+    return event
+
+
+@pytest.fixture
+def make_event() -> Callable[..., dict[str, Any]]:
+    return http_event
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    assert response["headers"]["content-type"] == "application/json"
+    return json.loads(response["body"])
+
+
+@pytest.fixture
+def parse_body() -> Callable[[dict[str, Any]], Any]:
+    return body_of
+
+
+def scan_all(boto: Callable[[str], Any], table: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    while True:
+        page = boto("dynamodb").scan(**request)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@pytest.fixture
+def scan() -> Callable[[Callable[[str], Any], str], list[dict[str, Any]]]:
+    return scan_all
