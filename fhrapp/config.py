@@ -238,7 +238,8 @@ def _bucket(r: _Reader, stage: str) -> BucketConfig:
         raise r.fail("bucket.forceDestroy", f"may be true only in the dev stack, not in {stage!r}")
     return BucketConfig(
         versioning=r.boolean("bucket.versioning", section.get("versioning", False)),
-        transition_days=None if days is None else r.integer("bucket.transitionDays", days, 1, 3650),
+        # S3 moves objects to STANDARD_IA only once they are 30 days old, so a shorter transition cannot deploy.
+        transition_days=None if days is None else r.integer("bucket.transitionDays", days, 30, 3650),
         force_destroy=force,
     )
 
