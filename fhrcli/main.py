@@ -18,6 +18,7 @@ SUBCOMMANDS = (
     "fhrcli.loadtest",
     "fhrcli.local",
     "fhrcli.demo",
+    "fhrcli.synth",
 )
 
 
