@@ -21,7 +21,8 @@ PROJECT = "fhr"
 STAGES = ("dev", "prod")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
 ARCHITECTURES = ("x86_64", "arm64")
-_RATE = re.compile(r"^rate\((1 (minute|hour|day)|[1-9]\d* (minutes|hours|days))\)$")
+# EventBridge wants the singular unit for 1 ("rate(1 minute)") and the plural otherwise.
+_RATE = re.compile(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$")
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
 TOP_LEVEL_KEYS = ("functions", "logRetentionDays", "keepWarm", "api", "auth", "bucket", "tables")
 
