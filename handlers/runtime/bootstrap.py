@@ -1,0 +1,241 @@
+"""The runtime's process: load the handler, run its init hook, then serve invocations until SIGTERM.
+
+One event loop, one Runtime API client (one kept-alive HTTP session) and whatever clients the handler's
+``init()`` made live for the whole process, so warm invocations reuse open connections. Exit codes:
+
+- 0: SIGTERM/SIGINT, after the handler's ``shutdown()`` hook ran;
+- 1: the handler could not be imported or its ``init()`` raised (reported on ``/runtime/init/error``);
+- 2: the environment lacks ``AWS_LAMBDA_RUNTIME_API`` or ``_HANDLER`` (nothing to report to);
+- 3: the Runtime API answered 5xx or stayed unreachable (its contract says: exit promptly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.runtime import logging as runtime_logging
+from handlers.runtime.api import Invocation, RuntimeApi, RuntimeApiError
+from handlers.runtime.context import FunctionInfo, LambdaContext
+from handlers.runtime.errors import ResponseSizeTooLarge
+from handlers.runtime.keepwarm import EnvironmentStats, SelfInvoker, answer_keep_warm, is_keep_warm
+from handlers.runtime.loader import LoadedHandler, add_task_root, call_hook, error_body, load_handler
+from handlers.runtime.serialization import MAX_RESPONSE_BYTES, decode_event, encode_error, encode_response
+
+EXIT_OK = 0
+EXIT_INIT_ERROR = 1
+EXIT_BAD_ENVIRONMENT = 2
+EXIT_RUNTIME_API_ERROR = 3
+#: How long the handler's ``shutdown()`` hook may take after SIGTERM (Lambda allows ~500 ms).
+SHUTDOWN_GRACE_S = 0.5
+
+log = logging.getLogger("handlers.runtime")
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Where the Runtime API is and which handler to run, from the standard Lambda environment."""
+
+    runtime_api: str
+    handler: str
+    task_root: str | None
+    transport: str
+
+    @classmethod
+    def from_environ(cls) -> RuntimeSettings | None:
+        api, handler = os.environ.get("AWS_LAMBDA_RUNTIME_API"), os.environ.get("_HANDLER")
+        if not api or not handler:
+            return None
+        transport = os.environ.get("FHR_RUNTIME_TRANSPORT", "aiohttp")
+        return cls(api, handler, os.environ.get("LAMBDA_TASK_ROOT"), transport)
+
+
+def make_runtime_api(settings: RuntimeSettings) -> RuntimeApi:
+    """The Runtime API client; ``FHR_RUNTIME_TRANSPORT=streams`` picks the raw asyncio-streams one."""
+    if settings.transport == "streams":
+        from handlers.runtime.streams import StreamsRuntimeApi
+
+        return StreamsRuntimeApi(settings.runtime_api)
+    from handlers.runtime.api import AiohttpRuntimeApi
+
+    return AiohttpRuntimeApi(settings.runtime_api)
+
+
+class InvocationLoop:
+    """Serves invocations one at a time; a failing invocation is reported and the loop goes on."""
+
+    def __init__(self, api: RuntimeApi, handler: LoadedHandler, info: FunctionInfo) -> None:
+        self.api = api
+        self.handler = handler
+        self.info = info
+        self.stats = EnvironmentStats()
+        self.invoker = SelfInvoker.from_environ()
+        self.busy = False
+        self.stopping = False
+
+    async def serve(self) -> None:
+        """``/next`` -> handle, until told to stop; a fatal Runtime API error propagates."""
+        while not self.stopping:
+            invocation = await self.api.next_invocation()
+            self.busy = True
+            try:
+                await self.handle(invocation)
+            finally:
+                self.busy = False
+
+    async def handle(self, invocation: Invocation) -> None:
+        request_id = invocation.request_id
+        runtime_logging.set_request_id(request_id)
+        if invocation.trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        cold = self.stats.count_invocation()
+        try:
+            result = await self._run(invocation, cold)
+            body, content_type = encode_response(result, MAX_RESPONSE_BYTES)
+        except Exception as exc:  # noqa: BLE001 - every handler failure becomes an error response
+            await self.report_error(request_id, exc)
+        else:
+            await self._post_response(request_id, body, content_type)
+        finally:
+            runtime_logging.set_request_id(None)
+
+    async def _run(self, invocation: Invocation, cold: bool) -> Any:
+        event = decode_event(invocation.body, invocation.content_type)
+        if is_keep_warm(event):
+            return await answer_keep_warm(event, self.stats, cold, self.invoker)
+        context = LambdaContext(
+            self.info,
+            invocation.request_id,
+            invocation.deadline_ms,
+            invocation.invoked_function_arn,
+            invocation.client_context,
+            invocation.cognito_identity,
+            invocation.tenant_id,
+        )
+        result = self.handler.function(event, context)
+        if self.handler.is_async or asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    async def _post_response(self, request_id: str, body: bytes, content_type: str) -> None:
+        try:
+            await self.api.post_response(request_id, body, content_type)
+        except RuntimeApiError as exc:
+            if exc.status == 413:  # the server's limit is lower than ours: still a clear error
+                too_large = ResponseSizeTooLarge(
+                    f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size."
+                )
+                await self.report_error(request_id, too_large)
+            elif exc.fatal:
+                raise
+            else:
+                log.warning("response for %s not accepted: %s", request_id, exc)
+
+    async def report_error(self, request_id: str, exc: BaseException) -> None:
+        payload = error_body(exc, request_id)
+        log.error(
+            "%s: %s",
+            payload["errorType"],
+            payload["errorMessage"],
+            extra={"errorType": payload["errorType"], "stackTrace": payload["stackTrace"]},
+        )
+        try:
+            await self.api.post_error(request_id, encode_error(payload), payload["errorType"])
+        except RuntimeApiError as api_exc:
+            if api_exc.fatal:
+                raise
+            log.warning("error for %s not accepted: %s", request_id, api_exc)
+
+    async def close(self) -> None:
+        await self.invoker.close()
+
+
+async def initialise(api: RuntimeApi, settings: RuntimeSettings) -> LoadedHandler | None:
+    """Import the handler and run its ``init()``; on failure report ``/init/error`` and return ``None``."""
+    try:
+        add_task_root(settings.task_root)
+        handler = load_handler(settings.handler)
+        if handler.init is not None:
+            await call_hook(handler.init)
+        return handler
+    except Exception as exc:  # noqa: BLE001 - any init failure is reported, then the process exits
+        payload = error_body(exc)
+        log.error(
+            "init failed: %s: %s",
+            payload["errorType"],
+            payload["errorMessage"],
+            extra={"errorType": payload["errorType"], "stackTrace": payload["stackTrace"]},
+        )
+        with contextlib.suppress(RuntimeApiError):
+            await api.post_init_error(encode_error(payload), payload["errorType"])
+        return None
+
+
+async def run(settings: RuntimeSettings) -> int:
+    """The whole process life; returns the exit code."""
+    api = make_runtime_api(settings)
+    try:
+        handler = await initialise(api, settings)
+        if handler is None:
+            return EXIT_INIT_ERROR
+        loop = InvocationLoop(api, handler, FunctionInfo.from_environ())
+        code = await _serve_until_signal(loop)
+        await _shutdown(loop)
+        return code
+    finally:
+        await api.close()
+
+
+async def _serve_until_signal(loop: InvocationLoop) -> int:
+    """Serve until SIGTERM/SIGINT: an idle loop (waiting on ``/next``) stops at once, a busy one after posting."""
+    serving = asyncio.ensure_future(loop.serve())
+    event_loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        loop.stopping = True
+        if not loop.busy:
+            serving.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        event_loop.add_signal_handler(signum, on_signal)
+    try:
+        await serving
+    except asyncio.CancelledError:
+        if not loop.stopping:
+            raise
+    except RuntimeApiError as exc:
+        log.error("Runtime API failure, exiting: %s", exc, extra={"errorType": exc.error_type})
+        return EXIT_RUNTIME_API_ERROR
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            event_loop.remove_signal_handler(signum)
+    return EXIT_OK
+
+
+async def _shutdown(loop: InvocationLoop) -> None:
+    hook = loop.handler.shutdown
+    if hook is not None and loop.stopping:
+        try:
+            await asyncio.wait_for(call_hook(hook), SHUTDOWN_GRACE_S)
+        except Exception:  # noqa: BLE001 - a failing shutdown hook must not change the exit code
+            log.exception("shutdown hook failed")
+    await loop.close()
+
+
+def main() -> int:
+    """Entry point of ``python -m handlers.runtime``."""
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    runtime_logging.configure()
+    settings = RuntimeSettings.from_environ()
+    if settings is None:
+        log.error("AWS_LAMBDA_RUNTIME_API and _HANDLER must be set")
+        return EXIT_BAD_ENVIRONMENT
+    return asyncio.run(run(settings))
