@@ -52,7 +52,9 @@ _WFDB_HALF_RANGE = 32000
 _WFDB_INVALID = -32768
 _EDF_DIGITAL = (-32767, 32767)
 _EDF_INVALID = -32768
-_EDF_ANNOTATION_SAMPLES = 30
+# EDF+ annotation signal: 8-64 samples per record (16-128 bytes, ample for a time-keeping TAL); a divisor
+# of the ECG's samples per record when there is one, since some readers assume integer rate ratios.
+_EDF_ANNOTATION_SAMPLES = (8, 64)
 
 
 class WriterError(FhrError, ValueError):
@@ -323,8 +325,9 @@ def to_edf(
         _edf_signal_header(name, "uV", lo, hi, str(digital_min), str(digital_max), per_record)
         for name, (lo, hi) in zip(record.channels, limits, strict=True)
     ]
+    annotation_samples = _annotation_samples(per_record)
     if plus:
-        signals.append(_edf_signal_header("EDF Annotations", "", "-1", "1", "-32768", "32767", _EDF_ANNOTATION_SAMPLES))
+        signals.append(_edf_signal_header("EDF Annotations", "", "-1", "1", "-32768", "32767", annotation_samples))
     recording = recording or ("Startdate X X X X" if plus else "synthetic abdominal ECG")
     n_signals = len(signals)
     fixed = b"".join(
@@ -346,7 +349,7 @@ def to_edf(
     digital = _edf_digital(record, limits, per_record * n_records)
     blocks = digital.reshape(n_records, per_record, record.n_channels).transpose(0, 2, 1).reshape(n_records, -1)
     if plus:
-        blocks = np.concatenate((blocks, _edf_annotations(n_records, int(duration))), axis=1)
+        blocks = np.concatenate((blocks, _edf_annotations(n_records, int(duration), annotation_samples)), axis=1)
     return fixed + per_signal + blocks.astype("<i2").tobytes()
 
 
@@ -371,14 +374,20 @@ def _edf_digital(record: Record, limits: Sequence[tuple[str, str]], total: int) 
     return out
 
 
-def _edf_annotations(n_records: int, duration_s: int) -> np.ndarray:
+def _annotation_samples(per_record: int) -> int:
+    low, high = _EDF_ANNOTATION_SAMPLES
+    divisors = [d for d in range(low, high + 1) if per_record % d == 0]
+    return max(divisors) if divisors else 32
+
+
+def _edf_annotations(n_records: int, duration_s: int, samples: int) -> np.ndarray:
     """EDF+ time-keeping annotations ('+onset\\x14\\x14\\x00'), one per data record, as int16 words."""
-    size = 2 * _EDF_ANNOTATION_SAMPLES
+    size = 2 * samples
     raw = bytearray(n_records * size)
     for index in range(n_records):
         tal = f"+{index * duration_s}\x14\x14\x00".encode("ascii")
         raw[index * size : index * size + len(tal)] = tal
-    return np.frombuffer(bytes(raw), dtype="<i2").reshape(n_records, _EDF_ANNOTATION_SAMPLES)
+    return np.frombuffer(bytes(raw), dtype="<i2").reshape(n_records, samples)
 
 
 # --- files ------------------------------------------------------------------------------------------
