@@ -1,0 +1,224 @@
+"""Admission (reserved concurrency) and the shared, capped pool of worker processes.
+
+Two separate limits, as the issue asks:
+
+* ``Admission`` is Lambda's: at most ``limit`` invocations of a function in flight. A synchronous call
+  beyond it is refused at once (``TooManyRequests``); an asynchronous (Event) call waits for a slot, as
+  Lambda's internal queue retries throttled events.
+* ``WorkerPool`` is this machine's: at most ``cap`` live worker processes over all functions. An admitted
+  invocation that finds no idle warm worker and no free slot WAITS in one FIFO queue. A freed worker
+  goes to the head of the queue: reused if it serves the same function version, else stopped so the head
+  can start its own (evicting idle workers of other functions is how a small cap is shared fairly).
+
+Everything that decides order happens synchronously (no ``await`` between checking and queueing), so
+invocations started in order are served in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from localcloud.lambda_service.worker import Worker
+
+PoolKey = tuple[str, ...]
+
+
+class Admission:
+    """A counting gate: ``try_enter`` for throttled callers, ``enter`` for queued (Event) ones."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_enter(self) -> bool:
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return True
+        return False
+
+    async def enter(self) -> None:
+        if self.try_enter():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.leave()  # the slot was handed over just as we gave up: pass it on
+            else:
+                self._waiters.remove(future)
+            raise
+
+    def leave(self) -> None:
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)  # the slot passes straight to the next waiter
+                return
+        self.in_flight -= 1
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a waiter receives: a warm worker, or a slot to start one in (after stopping ``evict``)."""
+
+    worker: Worker | None = None
+    evict: Worker | None = None
+
+
+@dataclass
+class _Waiter:
+    key: PoolKey
+    future: asyncio.Future[Grant]
+
+
+class WorkerPool:
+    """Idle workers per pool key, the global cap on live workers, and the FIFO of waiting invocations."""
+
+    def __init__(
+        self,
+        cap: int,
+        factory: Callable[[PoolKey], Awaitable[Worker]],
+        is_current: Callable[[PoolKey], bool],
+    ) -> None:
+        if cap < 1:
+            raise ValueError(f"worker cap must be at least 1, got {cap}")
+        self.cap = cap
+        self.live = 0
+        self._factory = factory
+        self._is_current = is_current
+        self._idle: dict[PoolKey, list[Worker]] = {}
+        self._waiters: deque[_Waiter] = deque()
+        self._background: set[asyncio.Task[None]] = set()
+        self.cold_starts = 0
+        self.evictions = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def idle_workers(self) -> list[Worker]:
+        return [worker for workers in self._idle.values() for worker in workers]
+
+    async def acquire(self, key: PoolKey) -> tuple[Worker, bool]:
+        """A worker for ``key`` and whether it is a cold start; waits (FIFO) when the cap is reached."""
+        grant = self._try_grant(key)
+        if grant is None:
+            waiter = _Waiter(key, asyncio.get_running_loop().create_future())
+            self._waiters.append(waiter)
+            try:
+                grant = await waiter.future
+            except asyncio.CancelledError:
+                self._abandon(waiter)
+                raise
+        if grant.worker is not None:
+            grant.worker.state = "busy"
+            return grant.worker, False
+        if grant.evict is not None:
+            self.evictions += 1
+            await grant.evict.stop()
+        try:
+            worker = await self._factory(key)
+        except BaseException:
+            self._slot_freed()
+            raise
+        self.cold_starts += 1
+        return worker, True
+
+    def release(self, worker: Worker, reusable: bool) -> None:
+        """Give a worker back after an invocation: to the queue's head, to the idle list, or to its end."""
+        if not (reusable and worker.alive and self._is_current(worker.key)):
+            self._discard(worker)
+            return
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if waiter.future.done():
+                continue
+            same = waiter.key == worker.key
+            waiter.future.set_result(Grant(worker=worker) if same else Grant(evict=worker))
+            return
+        worker.state = "idle"
+        self._idle.setdefault(worker.key, []).append(worker)
+
+    def forget_dead(self, worker: Worker) -> None:
+        """An idle worker died on its own (crash, external kill): drop it and free its slot."""
+        idle = self._idle.get(worker.key, [])
+        if worker in idle:
+            idle.remove(worker)
+            self._discard(worker)
+
+    def retire(self, predicate: Callable[[PoolKey], bool]) -> None:
+        """Stop idle workers whose key no longer serves (configuration updated, version deleted)."""
+        for key in [key for key in self._idle if predicate(key)]:
+            for worker in self._idle.pop(key):
+                self._discard(worker)
+
+    async def close(self) -> list[Worker]:
+        """Fail the waiters and hand back every idle worker (the service stops all workers it knows)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.future.done():
+                waiter.future.cancel()
+        idle = self.idle_workers()
+        self._idle.clear()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        return idle
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _try_grant(self, key: PoolKey) -> Grant | None:
+        if self._waiters:
+            return None  # never overtake someone already waiting
+        idle = self._idle.get(key)
+        if idle:
+            return Grant(worker=idle.pop())
+        if self.live < self.cap:
+            self.live += 1
+            return Grant()
+        for other_key, workers in self._idle.items():
+            if workers and other_key != key:
+                return Grant(evict=workers.pop())
+        return None
+
+    def _discard(self, worker: Worker) -> None:
+        """Stop a worker in the background; its slot is free once it is gone."""
+
+        async def stop_then_free() -> None:
+            try:
+                await worker.stop()
+            finally:
+                self._slot_freed()
+
+        task = asyncio.create_task(stop_then_free())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _slot_freed(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.future.done():
+                waiter.future.set_result(Grant())  # the slot passes to the head of the queue
+                return
+        self.live -= 1
+
+    def _abandon(self, waiter: _Waiter) -> None:
+        """A waiter was cancelled: leave the queue, or pass on what it was just granted."""
+        if not waiter.future.done():
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+            return
+        if waiter.future.cancelled():
+            return
+        grant = waiter.future.result()
+        if grant.worker is not None:
+            self.release(grant.worker, reusable=True)
+        elif grant.evict is not None:
+            self._discard(grant.evict)
+        else:
+            self._slot_freed()

@@ -1,0 +1,459 @@
+"""The local Lambda service: functions, versions and aliases, invocations, logs and REPORT lines.
+
+``LambdaService.invoke`` is the one path every invocation takes (the Invoke API's HTTP handler, the
+local cloud's front door and its scheduler all call it): resolve the function and qualifier, check the
+payload like AWS (6 MB, JSON), admit it against reserved concurrency (429 beyond), get a worker from the
+capped pool (cold start or warm reuse, FIFO wait when the machine's cap is reached), run it under the
+function's timeout and memory size, and write START/END/REPORT lines around its logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from localcloud.lambda_service import limits
+from localcloud.lambda_service.errors import (
+    InvalidParameterValue,
+    InvalidRequestContent,
+    RequestTooLarge,
+    ResourceNotFound,
+    TooManyRequests,
+)
+from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES
+from localcloud.lambda_service.pool import Admission, PoolKey, WorkerPool
+from localcloud.lambda_service.spec import (
+    LATEST,
+    FunctionSpec,
+    InvokeResult,
+    default_worker_cap,
+    validate_memory,
+    validate_timeout,
+)
+from localcloud.lambda_service.worker import RunReport, Worker, worker_environment
+
+ACCOUNT_ID = "123456789012"
+ACCOUNT_CONCURRENCY = 1000
+LOG_TAIL_BYTES = 4096
+LOG_LINES_KEPT = 5000
+InvocationType = Literal["RequestResponse", "Event", "DryRun"]
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+
+
+@dataclass
+class FunctionState:
+    """One function: its ``$LATEST`` spec (a generation counter retires stale workers), versions, aliases."""
+
+    spec: FunctionSpec
+    admission: Admission
+    generation: int = 0
+    versions: dict[str, FunctionSpec] = field(default_factory=dict)
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)
+    next_version: int = 1
+    last_modified: str = field(default_factory=lambda: _timestamp())
+    revision: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def spec_for(self, version: str) -> FunctionSpec:
+        return self.spec if version == LATEST else self.versions[version]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved invocation target: the function, the version that runs, and its pool key."""
+
+    state: FunctionState
+    version: str
+
+    @property
+    def spec(self) -> FunctionSpec:
+        return self.state.spec_for(self.version)
+
+    @property
+    def key(self) -> PoolKey:
+        generation = str(self.state.generation) if self.version == LATEST else "-"
+        return (self.state.spec.name, self.version, generation)
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+
+
+class LambdaService:
+    """Runs functions in worker processes and serves the Lambda Invoke API on ``url``.
+
+    ``memory_enforcement`` is ``"auto"`` (cgroup v2 when writable, else RSS polling), ``"cgroup"`` or
+    ``"rss"``; ``cpu_shares=True`` also caps each worker at memory/1,769 MB of a CPU (cgroup v2 only).
+    ``base_env`` defaults to this process's environment (credentials and endpoints of the local cloud).
+    """
+
+    def __init__(
+        self,
+        functions: list[FunctionSpec],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        worker_cap: int | None = None,
+        base_env: Mapping[str, str] | None = None,
+        region: str | None = None,
+        memory_enforcement: limits.MemoryEnforcement = "auto",
+        cpu_shares: bool = False,
+        account_concurrency: int = ACCOUNT_CONCURRENCY,
+        log_sink: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.host = host
+        self._port = port
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.region = (
+            region or self.base_env.get("AWS_REGION") or self.base_env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        )
+        self.memory_enforcement = limits.choose_enforcement(memory_enforcement)
+        self.cpu_shares = cpu_shares
+        self.account_concurrency = account_concurrency
+        self._log_sink = log_sink
+        self.functions: dict[str, FunctionState] = {}
+        for spec in functions:
+            self.add_function(spec)
+        self.pool = WorkerPool(worker_cap or default_worker_cap(), self._start_worker, self._is_current)
+        self.logs: dict[str, deque[str]] = {}
+        self._busy: set[Worker] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: Any = None
+        self._stopping = False
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        from localcloud.lambda_service.invoke_api import start_invoke_api
+
+        self._runner, self._port = await start_invoke_api(self, self.host, self._port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    async def stop(self) -> None:
+        """Stop serving, then stop every worker (SIGTERM, SIGKILL after a grace period): none is left behind."""
+        self._stopping = True
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        idle = await self.pool.close()
+        await asyncio.gather(*(worker.stop() for worker in [*idle, *self._busy]), return_exceptions=True)
+        await self.pool.close()
+
+    # -- functions, versions, aliases ------------------------------------------------------------------------
+    def add_function(self, spec: FunctionSpec) -> None:
+        limit = spec.reserved_concurrency if spec.reserved_concurrency is not None else self.account_concurrency
+        self.functions[spec.name] = FunctionState(spec, Admission(limit))
+
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{name}"
+        return f"{arn}:{qualifier}" if qualifier else arn
+
+    def state(self, name: str) -> FunctionState:
+        state = self.functions.get(name)
+        if state is None:
+            raise ResourceNotFound(f"Function not found: {self.function_arn(name)}")
+        return state
+
+    def resolve(self, function_name: str, qualifier: str | None = None) -> Target:
+        """Accept a name, ``name:qualifier``, a partial or a full ARN, as the Lambda API does."""
+        name = function_name
+        if name.startswith("arn:") or ":function:" in name:
+            name = name.split(":function:", 1)[1]
+        if ":" in name:
+            name, embedded = name.split(":", 1)
+            qualifier = qualifier or embedded
+        state = self.state(name)
+        qualifier = qualifier or LATEST
+        if qualifier == LATEST or qualifier in state.versions:
+            return Target(state, qualifier)
+        if qualifier in state.aliases:
+            return Target(state, state.aliases[qualifier]["FunctionVersion"])
+        raise ResourceNotFound(f"Function not found: {self.function_arn(name, qualifier)}")
+
+    def update_configuration(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """UpdateFunctionConfiguration for MemorySize, Timeout, Environment and Description."""
+        state = self.state(name)
+        updates: dict[str, Any] = {}
+        if "MemorySize" in changes:
+            updates["memory_mb"] = validate_memory(changes["MemorySize"])
+        if "Timeout" in changes:
+            updates["timeout_s"] = validate_timeout(changes["Timeout"])
+        if "Description" in changes:
+            updates["description"] = str(changes["Description"])
+        if "Environment" in changes:
+            variables = (changes["Environment"] or {}).get("Variables", {})
+            if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+                raise InvalidParameterValue("Environment.Variables must map names to string values")
+            updates["environment"] = dict(variables)
+        unknown = set(changes) - {"MemorySize", "Timeout", "Environment", "Description", "FunctionName"}
+        if unknown:
+            raise InvalidParameterValue(f"not supported by the local Lambda service: {', '.join(sorted(unknown))}")
+        state.spec = dataclasses.replace(state.spec, **updates)
+        state.generation += 1
+        state.last_modified = _timestamp()
+        state.revision = str(uuid.uuid4())
+        self.pool.retire(lambda key: not self._is_current(key))  # new environments get the new configuration
+        return self.configuration(name)
+
+    def publish_version(self, name: str) -> dict[str, Any]:
+        state = self.state(name)
+        version = str(state.next_version)
+        state.next_version += 1
+        state.versions[version] = state.spec
+        return self.configuration(name, version)
+
+    def delete_version(self, name: str, version: str) -> None:
+        state = self.state(name)
+        if version not in state.versions:
+            raise ResourceNotFound(f"Function not found: {self.function_arn(name, version)}")
+        in_use = [alias for alias, config in state.aliases.items() if config["FunctionVersion"] == version]
+        if in_use:
+            raise InvalidParameterValue(f"version {version} is used by alias(es) {', '.join(in_use)}")
+        del state.versions[version]
+        self.pool.retire(lambda key: key[:2] == (name, version))
+
+    def put_alias(self, name: str, alias: str, version: str | None, description: str | None, create: bool) -> dict:
+        state = self.state(name)
+        if create and alias in state.aliases:
+            raise InvalidParameterValue(f"Alias already exists: {self.function_arn(name, alias)}")
+        if not create and alias not in state.aliases:
+            raise ResourceNotFound(f"Alias not found: {self.function_arn(name, alias)}")
+        current = state.aliases.get(alias, {"Description": ""})
+        version = version or current.get("FunctionVersion")
+        if version != LATEST and version not in state.versions:
+            raise ResourceNotFound(f"Function not found: {self.function_arn(name, version)}")
+        state.aliases[alias] = {
+            "FunctionVersion": str(version),
+            "Description": current["Description"] if description is None else description,
+        }
+        return self.alias_configuration(name, alias)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        if self.state(name).aliases.pop(alias, None) is None:
+            raise ResourceNotFound(f"Alias not found: {self.function_arn(name, alias)}")
+
+    def alias_configuration(self, name: str, alias: str) -> dict[str, Any]:
+        state = self.state(name)
+        if alias not in state.aliases:
+            raise ResourceNotFound(f"Alias not found: {self.function_arn(name, alias)}")
+        config = state.aliases[alias]
+        return {
+            "AliasArn": self.function_arn(name, alias),
+            "Name": alias,
+            "FunctionVersion": config["FunctionVersion"],
+            "Description": config["Description"],
+            "RevisionId": hashlib.sha256(f"{name}:{alias}:{config}".encode()).hexdigest()[:32],
+        }
+
+    def configuration(self, name: str, qualifier: str | None = None) -> dict[str, Any]:
+        """GetFunctionConfiguration's answer for ``$LATEST``, a version or an alias."""
+        target = self.resolve(name, qualifier)
+        spec = target.spec
+        code_sha = hashlib.sha256(f"{spec.code_root}:{spec.handler}".encode()).digest()
+        return {
+            "FunctionName": spec.name,
+            "FunctionArn": self.function_arn(spec.name, None if target.version == LATEST else target.version),
+            "Runtime": "python3.12",
+            "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{spec.name}-role",
+            "Handler": spec.handler,
+            "CodeSize": 0,
+            "Description": spec.description,
+            "Timeout": int(math.ceil(spec.timeout_s)),
+            "MemorySize": spec.memory_mb,
+            "LastModified": target.state.last_modified,
+            "CodeSha256": base64.b64encode(code_sha).decode(),
+            "Version": target.version,
+            "Environment": {"Variables": dict(spec.environment)},
+            "TracingConfig": {"Mode": "PassThrough"},
+            "RevisionId": target.state.revision,
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": ["x86_64"],
+            "EphemeralStorage": {"Size": 512},
+        }
+
+    # -- invoking ------------------------------------------------------------------------------------------
+    async def invoke(
+        self,
+        name: str,
+        payload: bytes,
+        invocation_type: str = "RequestResponse",
+        log_tail: bool = False,
+        *,
+        qualifier: str | None = None,
+        client_context: str | None = None,
+    ) -> InvokeResult:
+        """Invoke like the Lambda API; raises ``ResourceNotFound``, ``TooManyRequests``, ``RequestTooLarge``,
+        ``InvalidRequestContent`` or ``InvalidParameterValue`` where AWS answers 4xx.
+
+        The checks and the admission run without awaiting, so calls started in order queue in order.
+        A caller that gives up (cancels) does not cut the invocation short: it runs on, as on AWS.
+        """
+        target = self.resolve(name, qualifier)
+        if invocation_type not in INVOCATION_TYPES:
+            raise InvalidParameterValue(f"InvocationType must be one of {', '.join(INVOCATION_TYPES)}")
+        payload = check_payload(payload)
+        request_id = str(uuid.uuid4())
+        if invocation_type == "DryRun":
+            return InvokeResult(204, b"", None, None, request_id, False, 0.0, target.version)
+        if invocation_type == "Event":
+            self._track(self._run_event(target, payload, request_id))
+            return InvokeResult(202, b"", None, None, request_id, False, 0.0, target.version)
+        if not target.state.admission.try_enter():
+            raise TooManyRequests()
+        run = self._track(self._run_admitted(target, payload, request_id, log_tail, client_context))
+        return await asyncio.shield(run)
+
+    def _track(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run_event(self, target: Target, payload: bytes, request_id: str) -> None:
+        await target.state.admission.enter()
+        await self._run_admitted(target, payload, request_id, False, None)
+
+    async def _run_admitted(
+        self, target: Target, payload: bytes, request_id: str, log_tail: bool, client_context: str | None
+    ) -> InvokeResult:
+        try:
+            return await self._run(target, payload, request_id, log_tail, client_context)
+        finally:
+            target.state.admission.leave()
+
+    async def _run(
+        self, target: Target, payload: bytes, request_id: str, log_tail: bool, client_context: str | None
+    ) -> InvokeResult:
+        while True:
+            worker, cold, report = await self._attempt(target, payload, request_id, client_context)
+            if report.delivered or cold:
+                break
+            # A warm worker died before taking the event (e.g. its runtime exited after answering the
+            # previous one): Lambda would never hand the event to a dead environment, so try another.
+        lines = self._log_invocation(worker, target, request_id, report, cold)
+        tail = base64.b64encode("\n".join(lines).encode()[-LOG_TAIL_BYTES:]).decode() if log_tail else None
+        outcome = report.outcome
+        return InvokeResult(
+            status_code=200,
+            payload=outcome.payload,
+            function_error="Unhandled" if outcome.is_error else None,
+            log_tail=tail,
+            request_id=request_id,
+            cold_start=cold,
+            duration_ms=report.duration_ms,
+            executed_version=target.version,
+        )
+
+    async def _attempt(
+        self, target: Target, payload: bytes, request_id: str, client_context: str | None
+    ) -> tuple[Worker, bool, RunReport]:
+        """Run the event on one worker (cold or warm) and give the worker back to the pool."""
+        worker, cold = await self.pool.acquire(target.key)
+        self._busy.add(worker)
+        reusable = False
+        try:
+            failure = await worker.initialise() if cold else None
+            if failure is not None:
+                report = RunReport(failure, 0.0, worker.max_memory_mb(), [], False)
+            else:
+                report = await worker.run(request_id, payload, client_context=client_context)
+            reusable = report.reusable
+        finally:
+            self._busy.discard(worker)
+            self.pool.release(worker, reusable)
+        return worker, cold, report
+
+    def _log_invocation(
+        self, worker: Worker, target: Target, request_id: str, report: RunReport, cold: bool
+    ) -> list[str]:
+        """START, the worker's own lines, END and REPORT, appended to the function's log group."""
+        spec = worker.spec
+        report_line = (
+            f"REPORT RequestId: {request_id}\tDuration: {report.duration_ms:.2f} ms\t"
+            f"Billed Duration: {max(1, math.ceil(report.duration_ms))} ms\tMemory Size: {spec.memory_mb} MB\t"
+            f"Max Memory Used: {report.max_memory_mb} MB"
+        )
+        if cold and worker.init_duration_ms is not None:
+            report_line += f"\tInit Duration: {worker.init_duration_ms:.2f} ms"
+        lines = [
+            f"START RequestId: {request_id} Version: {target.version}",
+            *report.log_lines,
+            f"END RequestId: {request_id}",
+            report_line,
+        ]
+        group = self.logs.setdefault(spec.name, deque(maxlen=LOG_LINES_KEPT))
+        group.extend(lines)
+        if self._log_sink is not None:
+            for line in (lines[0], *lines[-2:]):
+                self._log_sink(spec.name, line)
+        return lines
+
+    # -- workers -------------------------------------------------------------------------------------------
+    def _is_current(self, key: PoolKey) -> bool:
+        name, version, generation = key
+        state = self.functions.get(name)
+        if state is None or self._stopping:
+            return False
+        if version == LATEST:
+            return generation == str(state.generation)
+        return version in state.versions
+
+    async def _start_worker(self, key: PoolKey) -> Worker:
+        name, version, _ = key
+        state = self.state(name)
+        spec = state.spec_for(version)
+        env = worker_environment(spec, base_env=self.base_env, version=version, region=self.region)
+        worker = Worker(
+            spec,
+            key,
+            env=env,
+            function_arn=self.function_arn(name, None if version == LATEST else version),
+            memory_enforcement=self.memory_enforcement,
+            cpu_shares=self.cpu_shares,
+            log_sink=self._log_sink,
+        )
+        await worker.start()
+        worker.exited.add_done_callback(lambda _: self._on_worker_exit(worker))
+        return worker
+
+    def _on_worker_exit(self, worker: Worker) -> None:
+        if worker not in self._busy:
+            self.pool.forget_dead(worker)
+
+    def live_worker_pids(self) -> list[int]:
+        """Process ids of every worker still known (tests check none survives ``stop``)."""
+        workers = [*self.pool.idle_workers(), *self._busy]
+        return [worker.pid for worker in workers if worker.pid is not None and worker.alive]
+
+
+def check_payload(payload: bytes) -> bytes:
+    """AWS's checks before anything runs: at most 6 MB, and JSON (an empty payload becomes ``{}``)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise RequestTooLarge(
+            f"{len(payload)} byte payload is too large for the RequestResponse invocation type "
+            f"(limit {MAX_PAYLOAD_BYTES} bytes)"
+        )
+    if not payload.strip():
+        return b"{}"
+    try:
+        json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from None
+    return payload

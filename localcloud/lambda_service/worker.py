@@ -1,0 +1,314 @@
+"""One execution environment: a runtime process, its own Runtime API server, its logs and its limits.
+
+A worker lives in its own session (process group) so that a timeout, a memory kill or the service's
+stop takes the runtime AND anything it spawned. It knows nothing about pools or admission: it starts,
+initialises, runs one invocation at a time and reports how each ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from localcloud.lambda_service import limits
+from localcloud.lambda_service.runtime_api import InvocationOutcome, RuntimeApiServer
+from localcloud.lambda_service.spec import FunctionSpec
+
+INIT_TIMEOUT_S = 10.0
+"""Lambda gives the init phase 10 seconds."""
+STOP_GRACE_S = 2.0
+POLL_ACTIVE_S = 0.02
+POLL_IDLE_S = 0.25
+LogSink = Callable[[str, str], None]
+WorkerState = Literal["new", "starting", "idle", "busy", "dead"]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """How one invocation ended in this worker, with what the REPORT line needs."""
+
+    outcome: InvocationOutcome
+    duration_ms: float
+    max_memory_mb: int
+    log_lines: list[str]
+    reusable: bool
+    delivered: bool = True
+
+
+def error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+class Worker:
+    """A runtime process serving one function version; ``key`` names the pool it belongs to."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        key: tuple[str, ...],
+        *,
+        env: Mapping[str, str],
+        function_arn: str,
+        memory_enforcement: Literal["cgroup", "rss"] = "rss",
+        cpu_shares: bool = False,
+        log_sink: LogSink | None = None,
+    ) -> None:
+        self.spec = spec
+        self.key = key
+        self.worker_id = uuid.uuid4().hex
+        self.function_arn = function_arn
+        self._env = dict(env)
+        self._memory_enforcement = memory_enforcement
+        self._cpu_shares = cpu_shares
+        self._log_sink = log_sink
+        self.state: WorkerState = "new"
+        self.server: RuntimeApiServer | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.killed_for_memory = False
+        self.peak_rss = 0
+        self.init_duration_ms: float | None = None
+        self.invocations = 0
+        self._capture: list[str] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._cgroup: limits.WorkerCgroup | None = None
+        self._spawned_at = 0.0
+
+    @property
+    def log_stream(self) -> str:
+        return time.strftime("%Y/%m/%d/[$LATEST]", time.gmtime()) + self.worker_id
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "dead" and not self.exited.done()
+
+    # -- start and init ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the Runtime API server and the runtime process; init logs are captured from here on."""
+        self.state = "starting"
+        self._capture = []
+        self.server = RuntimeApiServer(function_arn=self.function_arn)
+        await self.server.start()
+        env = {
+            **self._env,
+            "AWS_LAMBDA_RUNTIME_API": self.server.address,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
+        }
+        self._spawned_at = time.perf_counter()
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.spec.worker_command(),
+                env=env,
+                cwd=str(self.spec.code_root),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.state = "dead"
+            self.exited.set_result(127)
+            self._log(f"could not start the runtime {self.spec.worker_command()[0]!r}: {exc}")
+            return
+        self._confine()
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self._tasks = [
+            asyncio.create_task(self._pump(self.process.stdout)),
+            asyncio.create_task(self._pump(self.process.stderr)),
+            asyncio.create_task(self._watch_exit()),
+            asyncio.create_task(self._guard_memory()),
+        ]
+
+    def _confine(self) -> None:
+        """Put the process in its own cgroup when the service enforces memory through the kernel."""
+        if self._memory_enforcement != "cgroup" or self.process is None:
+            return
+        try:
+            self._cgroup = limits.WorkerCgroup(self.worker_id, self.spec.memory_mb, self._cpu_shares)
+            self._cgroup.create()
+            self._cgroup.add(self.process.pid)
+        except OSError as exc:  # fall back to polling; say so in the worker's log
+            self._log(f"cgroup confinement failed ({exc}); enforcing memory by RSS polling")
+            self._cgroup = None
+
+    async def initialise(self, timeout_s: float = INIT_TIMEOUT_S) -> InvocationOutcome | None:
+        """Wait for the runtime's first ``/next``; None when ready, else the error the caller should get."""
+        assert self.server is not None
+        ready = asyncio.ensure_future(self.server.first_poll.wait())
+        waiters: set[asyncio.Future[object]] = {ready, self.server.init_error, self.exited}  # type: ignore[arg-type]
+        done, _ = await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if self.server.first_poll.is_set():
+            self.init_duration_ms = ((self.server.first_poll_at or self._spawned_at) - self._spawned_at) * 1000
+            self.state = "idle"
+            return None
+        self.init_duration_ms = (time.perf_counter() - self._spawned_at) * 1000
+        if self.server.init_error.done():
+            init_error = self.server.init_error.result()
+            return InvocationOutcome(
+                init_error.payload or error_payload(init_error.error_type, ""), init_error.error_type
+            )
+        if not done:
+            self.kill()
+            message = f"Init timed out after {timeout_s:.2f} seconds"
+            return InvocationOutcome(error_payload("Sandbox.Timedout", message), "Sandbox.Timedout")
+        return self._exit_outcome(None)
+
+    # -- one invocation ------------------------------------------------------------------------------------
+    async def run(self, request_id: str, payload: bytes, *, client_context: str | None = None) -> RunReport:
+        """Hand one event to the runtime and wait for its answer, its death or the function's timeout."""
+        assert self.server is not None
+        if self._capture is None:
+            self._capture = []
+        self.state = "busy"
+        self.invocations += 1
+        timeout_s = float(self.spec.timeout_s)
+        started = time.perf_counter()
+        invocation = self.server.submit(
+            payload, timeout_s=timeout_s, request_id=request_id, client_context=client_context
+        )
+        done, _ = await asyncio.wait(
+            {invocation.outcome, self.exited}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        duration_ms = (time.perf_counter() - started) * 1000
+        if invocation.outcome.done():
+            outcome, reusable = invocation.outcome.result(), True
+        elif self.exited.done():
+            outcome, reusable = self._exit_outcome(request_id), False
+        else:
+            self.kill()
+            message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+            self._log(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}")
+            outcome, reusable = InvocationOutcome(error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"), False
+        self.server.abandon(invocation)
+        await self._settle_logs()
+        lines, self._capture = self._capture or [], None
+        self.state = "idle" if reusable and self.alive else self.state
+        delivered = invocation.delivered_at is not None
+        return RunReport(outcome, duration_ms, self.max_memory_mb(), lines, reusable and self.alive, delivered)
+
+    def _exit_outcome(self, request_id: str | None) -> InvocationOutcome:
+        code = self.exited.result() if self.exited.done() else None
+        if code is not None and code < 0:
+            reason = f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"
+            reason = "signal: killed" if -code == signal.SIGKILL else reason
+        else:
+            reason = f"exit status {code}"
+        prefix = f"RequestId: {request_id} Error: " if request_id else ""
+        return InvocationOutcome(
+            error_payload("Runtime.ExitError", f"{prefix}Runtime exited with error: {reason}"), "Runtime.ExitError"
+        )
+
+    def max_memory_mb(self) -> int:
+        if self.pid is not None:
+            self.peak_rss = max(self.peak_rss, limits.peak_rss_bytes(self.pid))
+        return math.ceil(self.peak_rss / (1024 * 1024))
+
+    # -- logs, exit and memory -----------------------------------------------------------------------------
+    def _log(self, line: str) -> None:
+        if self._capture is not None:
+            self._capture.append(line)
+        if self._log_sink is not None:
+            self._log_sink(self.spec.name, line)
+
+    async def _pump(self, stream: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                raw = await stream.readline()
+            except ValueError:  # a line longer than the reader's limit: take what is buffered
+                raw = await stream.read(64 * 1024)
+            if not raw:
+                return
+            self._log(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    async def _settle_logs(self) -> None:
+        """Let output the runtime wrote before answering reach the pipes' readers (a few loop turns)."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def _watch_exit(self) -> None:
+        assert self.process is not None
+        code = await self.process.wait()
+        self.state = "dead"
+        if not self.exited.done():
+            self.exited.set_result(code)
+
+    async def _guard_memory(self) -> None:
+        """Poll the process tree's RSS; above the function's memory size, kill it (the ``rss`` mechanism)."""
+        assert self.process is not None
+        limit = self.spec.memory_mb * 1024 * 1024
+        while not self.exited.done():
+            rss = limits.tree_rss_bytes(self.process.pid)
+            self.peak_rss = max(self.peak_rss, rss)
+            if rss > limit and self._cgroup is None:
+                self.killed_for_memory = True
+                self._log(f"Memory Size: {self.spec.memory_mb} MB exceeded ({rss // (1024 * 1024)} MB resident)")
+                self.kill()
+                return
+            await asyncio.sleep(POLL_IDLE_S if self.state == "idle" else POLL_ACTIVE_S)
+
+    # -- stopping ------------------------------------------------------------------------------------------
+    def kill(self) -> None:
+        """SIGKILL the whole process group now (timeouts, memory, crashed state)."""
+        if self.process is not None and self.process.returncode is None:
+            limits.kill_group(self.process.pid, signal.SIGKILL)
+
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM the group (the runtime's shutdown hook runs), SIGKILL after ``grace_s``, then clean up."""
+        if self.process is not None and self.process.returncode is None:
+            limits.kill_group(self.process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(self.exited), grace_s)
+            except TimeoutError:
+                self.kill()
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                limits.kill_group(self.process.pid, signal.SIGKILL)  # stragglers left in the group
+            await self.process.wait()
+        self.state = "dead"
+        for task in self._tasks:
+            if task.get_coro().__name__ == "_pump":  # type: ignore[union-attr]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), 0.5)
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.server is not None:
+            await self.server.stop()
+        if self._cgroup is not None:
+            self._cgroup.remove()
+
+
+def worker_environment(spec: FunctionSpec, *, base_env: Mapping[str, str], version: str, region: str) -> dict[str, str]:
+    """The environment Lambda gives a function, over ``base_env``, under the function's own variables."""
+    code_root = str(spec.code_root)
+    python_path = os.pathsep.join(p for p in (code_root, base_env.get("PYTHONPATH", "")) if p)
+    return {
+        **base_env,
+        "_HANDLER": spec.handler,
+        "LAMBDA_TASK_ROOT": code_root,
+        "PYTHONPATH": python_path,
+        "PYTHONUNBUFFERED": "1",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(math.ceil(spec.timeout_s))),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        **dict(spec.environment),
+    }
