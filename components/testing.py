@@ -36,17 +36,15 @@ class Registered:
     inputs: dict[str, Any]
     state: dict[str, Any]
     custom: bool
+    id: str = ""
     urn: str = ""
 
     @property
-    def parent_types(self) -> list[str]:
-        """Types of the ancestors, outermost first (the stack itself left out)."""
-        chain = self.urn.split("::")[2].split("$")[:-1] if self.urn else []
-        return [t for t in chain if t != "pulumi:pulumi:Stack"]
-
-    @property
     def parent_type(self) -> str | None:
-        return self.parent_types[-1] if self.parent_types else None
+        """Type of the parent resource (the mock monitor's URNs carry only the immediate parent's type)."""
+        chain = self.urn.split("::")[2].split("$")[:-1] if self.urn else []
+        chain = [t for t in chain if t != "pulumi:pulumi:Stack"]
+        return chain[-1] if chain else None
 
 
 @dataclass
@@ -87,7 +85,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         resource_id = f"{args.name}-id"
         state.update(self._computed(args.typ, args.name, state, resource_id))
         resource_id = state.pop("_id", resource_id)
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), state, bool(args.custom)))
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), state, bool(args.custom), resource_id))
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -149,7 +147,7 @@ def run_pulumi(body: Callable[[], Any], *, stack: str, config: Mapping[str, Any]
     for resource in mocks.resources:
         resource.urn = urns.get((resource.typ, resource.name), "")
     graph = Graph(mocks.resources, captured.get("result"))
-    graph.by_id = {r.state.get("_id", f"{r.name}-id"): r for r in mocks.resources}
+    graph.by_id = {r.id: r for r in mocks.resources}
     return graph
 
 

@@ -1,0 +1,580 @@
+"""The whole Pulumi program (``__main__.py``) for both stacks, asserted on the resource graph it registers.
+
+Each stack runs once under ``pulumi.runtime.set_mocks`` with its real stack file and a real bundle
+(the code zip of ``handlers/``, a layer built from an empty requirements set so the tests stay
+offline). The checks are written as functions over a graph so a last test can show that they fail
+on a graph with a missing or mis-wired resource.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from bundler.build import BundleSources, build_bundle
+from bundler.manifest import Manifest
+from components.testing import Graph, Registered, run_program, stack_file_config
+from fhrapp.definition import APP, warm_payload
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pulumi_aws warns about its own V2 aliases
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "__main__.py"
+STAGES = ("dev", "prod")
+
+FUNCTION = "aws:lambda/function:Function"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+PERMISSION = "aws:lambda/permission:Permission"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+ROUTE = "aws:apigatewayv2/route:Route"
+INTEGRATION = "aws:apigatewayv2/integration:Integration"
+API = "aws:apigatewayv2/api:Api"
+STAGE = "aws:apigatewayv2/stage:Stage"
+AUTHORIZER = "aws:apigatewayv2/authorizer:Authorizer"
+TABLE = "aws:dynamodb/table:Table"
+BUCKET = "aws:s3/bucket:Bucket"
+LAYER = "aws:lambda/layerVersion:LayerVersion"
+
+COMMON_COUNTS = {
+    "fhr:service:FhrService": 1,
+    "fhr:storage:EcgStorage": 1,
+    "fhr:tables:Tables": 1,
+    "fhr:function:Function": 2,
+    "fhr:api:HttpApi": 1,
+    "fhr:keepwarm:KeepWarm": 1,
+    BUCKET: 1,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
+    "aws:s3/bucketPolicy:BucketPolicy": 1,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
+    TABLE: 2,
+    LAYER: 1,
+    FUNCTION: 2,
+    ROLE: 2,
+    ROLE_POLICY: 4,  # access + invoke-self, per function
+    LOG_GROUP: 3,  # two functions + API access logs
+    PERMISSION: 4,  # API Gateway + EventBridge, per function
+    API: 1,
+    INTEGRATION: 2,
+    ROUTE: 3,
+    STAGE: 1,
+    RULE: 2,
+    TARGET: 2,
+}
+EXPECTED_COUNTS = {
+    "dev": COMMON_COUNTS,
+    "prod": {**COMMON_COUNTS, "aws:s3/bucketVersioning:BucketVersioning": 1, AUTHORIZER: 1},
+}
+# What differs between the stacks, as the stack files say it should.
+EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
+    "dev": {
+        "memory": {"fhr": 1769, "items": 256},
+        "reserved": {"fhr": 380, "items": 20},
+        "force_destroy": True,
+        "pitr": False,
+        "deletion_protection": False,
+        "retention": 14,
+        "throttle": (500, 1000),
+        "cors": ["*"],
+        "authorization": "NONE",
+        "warm_concurrency": 2,
+        "transition_days": 30,
+    },
+    "prod": {
+        "memory": {"fhr": 3008, "items": 512},
+        "reserved": {"fhr": 380, "items": 50},
+        "force_destroy": False,
+        "pitr": True,
+        "deletion_protection": True,
+        "retention": 90,
+        "throttle": (1000, 2000),
+        "cors": ["https://fhr.example.org"],
+        "authorization": "JWT",
+        "warm_concurrency": 10,
+        "transition_days": 90,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
+    work = tmp_path_factory.mktemp("bundle")
+    requirements = work / "requirements.txt"
+    requirements.write_text("# the full layer is built by `make bundle`\n")
+    out = work / "lambda"
+    manifest = build_bundle(out, BundleSources(handlers=ROOT / "handlers", requirements=requirements, cache=work / "c"))
+    return out, manifest
+
+
+@pytest.fixture(scope="module")
+def graphs(bundle: tuple[Path, Manifest]) -> dict[str, Graph]:
+    out, _ = bundle
+    return {
+        stage: run_program(
+            PROGRAM, stack=stage, config=stack_file_config(ROOT / f"Pulumi.{stage}.yaml"), bundle_dir=out
+        )
+        for stage in STAGES
+    }
+
+
+def fn_name(stage: str, logical: str) -> str:
+    return f"fhr-{stage}-{logical}"
+
+
+def policy_of(resource: Registered) -> dict[str, Any]:
+    return json.loads(resource.inputs["policy"])
+
+
+# ---- checks over a graph (used by the tests below, and shown to fail on broken graphs at the end)
+
+
+def check_counts(graph: Graph, stage: str) -> None:
+    assert dict(graph.counts()) == EXPECTED_COUNTS[stage]
+
+
+def check_parents(graph: Graph, stage: str) -> None:
+    """The service is top level; components hang under it; AWS resources under a component."""
+    for resource in graph.resources:
+        if resource.typ == "fhr:service:FhrService":
+            assert resource.parent_type is None
+        elif resource.typ.startswith("fhr:") or resource.typ == LAYER:
+            assert resource.parent_type == "fhr:service:FhrService", resource.name
+        else:
+            assert resource.parent_type is not None and resource.parent_type.startswith("fhr:"), resource.name
+            assert resource.parent_type != "fhr:service:FhrService", resource.name
+
+
+def check_routes(graph: Graph, stage: str) -> None:
+    api = graph.one(API, fn_name(stage, "api"))
+    routes = {r.inputs["routeKey"]: r for r in graph.of_type(ROUTE)}
+    assert set(routes) == {route.route_key for route in APP.routes}
+    for route in APP.routes:
+        wired = routes[route.route_key]
+        assert wired.inputs["apiId"] == api.id
+        assert wired.inputs["target"].startswith("integrations/")
+        integration = graph.by_id[wired.inputs["target"].removeprefix("integrations/")]
+        function = graph.one(FUNCTION, fn_name(stage, route.function))
+        assert integration.typ == INTEGRATION
+        assert integration.inputs["integrationUri"] == function.state["invokeArn"], route.route_key
+        assert integration.inputs["apiId"] == api.id
+        assert integration.inputs["integrationType"] == "AWS_PROXY"
+        assert integration.inputs["payloadFormatVersion"] == "2.0"
+        assert wired.inputs["authorizationType"] == EXPECTED_STAGE_VALUES[stage]["authorization"]
+
+
+def check_keep_warm(graph: Graph, stage: str) -> None:
+    payload = warm_payload(EXPECTED_STAGE_VALUES[stage]["warm_concurrency"])
+    targets = {t.inputs["rule"]: t for t in graph.of_type(TARGET)}
+    for fn in APP.warmed_functions:
+        function = graph.one(FUNCTION, fn_name(stage, fn.name))
+        rule = graph.one(RULE, f"{fn_name(stage, fn.name)}-keep-warm")
+        assert rule.inputs["scheduleExpression"] == "rate(5 minutes)"
+        target = targets[rule.state["name"]]
+        assert target.inputs["arn"] == function.state["arn"]
+        assert json.loads(target.inputs["input"]) == payload
+        permissions = [p for p in graph.of_type(PERMISSION) if p.inputs.get("sourceArn") == rule.state["arn"]]
+        assert len(permissions) == 1
+        assert permissions[0].inputs["function"] == function.state["name"]
+        assert permissions[0].inputs["principal"] == "events.amazonaws.com"
+        assert permissions[0].inputs["action"] == "lambda:InvokeFunction"
+
+
+def check_iam(graph: Graph, stage: str) -> None:
+    bucket = graph.one(BUCKET, fn_name(stage, "ecg_bucket")).state["arn"]
+    results = graph.one(TABLE, fn_name(stage, "results_table")).state["arn"]
+    items = graph.one(TABLE, fn_name(stage, "items_table")).state["arn"]
+    expected_grants = {
+        "fhr": [
+            {"Sid": "EcgBucketObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{bucket}/*"]},
+            {
+                "Sid": "ResultsTable",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                "Resource": [results],
+            },
+        ],
+        "items": [
+            {
+                "Sid": "ItemsTable",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:DeleteItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:Scan",
+                    "dynamodb:UpdateItem",
+                ],
+                "Resource": [items],
+            }
+        ],
+    }
+    role_arns = set()
+    for logical, grants in expected_grants.items():
+        name = fn_name(stage, logical)
+        function = graph.one(FUNCTION, name)
+        role = graph.one(ROLE, f"{name}-role")
+        assert function.inputs["role"] == role.state["arn"]
+        role_arns.add(role.state["arn"])
+        assert json.loads(role.inputs["assumeRolePolicy"])["Statement"] == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+        log_group = graph.one(LOG_GROUP, f"{name}-logs").state["arn"]
+        logs = {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [f"{log_group}:*"],
+        }
+        access = graph.one(ROLE_POLICY, f"{name}-access")
+        assert access.inputs["role"] == role.id
+        assert policy_of(access)["Statement"] == [logs, *grants]
+        invoke = graph.one(ROLE_POLICY, f"{name}-invoke-self")
+        assert invoke.inputs["role"] == role.id
+        assert policy_of(invoke)["Statement"] == [
+            {
+                "Sid": "InvokeSelf",
+                "Effect": "Allow",
+                "Action": ["lambda:InvokeFunction"],
+                "Resource": [function.state["arn"]],
+            }
+        ]
+    assert len(role_arns) == len(APP.functions)  # one role per function
+
+
+def check_no_wildcards(graph: Graph, stage: str) -> None:
+    for policy in graph.of_type(ROLE_POLICY):
+        for statement in policy_of(policy)["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in statement["Action"]:
+                assert "*" not in action, (policy.name, action)
+            for resource in statement["Resource"]:
+                assert resource != "*" and not resource.endswith(":*:*"), (policy.name, resource)
+                if any(a.startswith(("s3:", "dynamodb:")) for a in statement["Action"]):
+                    assert "*" not in resource.removesuffix("/*"), (policy.name, resource)
+
+
+# ---- tests
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_resource_types_and_counts(graphs: dict[str, Graph], stage: str) -> None:
+    check_counts(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_resource_is_a_child_of_the_service_and_its_component(graphs: dict[str, Graph], stage: str) -> None:
+    check_parents(graphs[stage], stage)
+    graph = graphs[stage]
+    assert graph.one(BUCKET, fn_name(stage, "ecg_bucket")).parent_type == "fhr:storage:EcgStorage"
+    assert {t.parent_type for t in graph.of_type(TABLE)} == {"fhr:tables:Tables"}
+    assert {f.parent_type for f in graph.of_type(FUNCTION)} == {"fhr:function:Function"}
+    assert {r.parent_type for r in graph.of_type(ROUTE)} == {"fhr:api:HttpApi"}
+    assert {r.parent_type for r in graph.of_type(RULE)} == {"fhr:keepwarm:KeepWarm"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_names_come_from_the_definition(graphs: dict[str, Graph], stage: str) -> None:
+    graph = graphs[stage]
+    assert sorted(f.inputs["name"] for f in graph.of_type(FUNCTION)) == [f"fhr-{stage}-fhr", f"fhr-{stage}-items"]
+    assert sorted(t.inputs["name"] for t in graph.of_type(TABLE)) == [
+        f"fhr-{stage}-items_table",
+        f"fhr-{stage}-results_table",
+    ]
+    assert sorted(g.inputs["name"] for g in graph.of_type(LOG_GROUP)) == [
+        f"/aws/apigateway/fhr-{stage}-api",
+        f"/aws/lambda/fhr-{stage}-fhr",
+        f"/aws/lambda/fhr-{stage}-items",
+    ]
+    assert graph.one(BUCKET, fn_name(stage, "ecg_bucket")).inputs["bucketPrefix"] == f"fhr-{stage}-ecg-bucket-"
+    assert graph.one(API, fn_name(stage, "api")).inputs["name"] == f"fhr-{stage}-api"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_functions_run_our_runtime_with_their_config_and_the_bundle(
+    graphs: dict[str, Graph], bundle: tuple[Path, Manifest], stage: str
+) -> None:
+    graph, (_, manifest) = graphs[stage], bundle
+    expected = EXPECTED_STAGE_VALUES[stage]
+    layer = graph.one(LAYER, fn_name(stage, "deps"))
+    assert layer.inputs["sourceCodeHash"] == manifest.layer.sha256_b64
+    assert layer.inputs["compatibleRuntimes"] == ["python3.12"]
+    assert layer.inputs["compatibleArchitectures"] == ["x86_64"]
+    names = {
+        "ECG_BUCKET": graph.one(BUCKET, fn_name(stage, "ecg_bucket")).state["bucket"],
+        "RESULTS_TABLE": fn_name(stage, "results_table"),
+        "ITEMS_TABLE": fn_name(stage, "items_table"),
+    }
+    for fn in APP.functions:
+        function = graph.one(FUNCTION, fn_name(stage, fn.name))
+        inputs = function.inputs
+        assert inputs["runtime"] == "python3.12" and inputs["handler"] == fn.handler
+        assert inputs["memorySize"] == expected["memory"][fn.name]
+        assert inputs["timeout"] == fn.timeout_s
+        assert inputs["reservedConcurrentExecutions"] == expected["reserved"][fn.name]
+        assert inputs["architectures"] == ["x86_64"]
+        assert inputs["layers"] == [layer.state["arn"]]
+        assert inputs["sourceCodeHash"] == manifest.code.sha256_b64
+        assert inputs["code"].path == str(manifest.code_path)
+        assert inputs["loggingConfig"]["logGroup"] == f"/aws/lambda/{fn_name(stage, fn.name)}"
+        resource_env = {APP.resource(r).env_var: names[APP.resource(r).env_var] for r in fn.resources}
+        assert inputs["environment"]["variables"] == {
+            **resource_env,
+            "STAGE": stage,
+            "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handlers/runtime/exec_wrapper.sh",
+        }
+        log_group = graph.one(LOG_GROUP, f"{fn_name(stage, fn.name)}-logs")
+        assert log_group.inputs["retentionInDays"] == expected["retention"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_iam_statement_is_exact(graphs: dict[str, Graph], stage: str) -> None:
+    check_iam(graphs[stage], stage)
+    check_no_wildcards(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_route_reaches_its_function(graphs: dict[str, Graph], stage: str) -> None:
+    check_routes(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_api_gateway_may_invoke_each_function_from_this_api_only(graphs: dict[str, Graph], stage: str) -> None:
+    graph = graphs[stage]
+    api = graph.one(API, fn_name(stage, "api"))
+    for fn in APP.functions:
+        permission = graph.one(PERMISSION, f"fhr-{stage}-api-invoke-{fn.name}")
+        assert permission.inputs == {
+            "action": "lambda:InvokeFunction",
+            "function": fn_name(stage, fn.name),
+            "principal": "apigateway.amazonaws.com",
+            "sourceArn": f"{api.state['executionArn']}/*/*",
+        }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_logs_and_throttles_and_cors_follows_the_stack(graphs: dict[str, Graph], stage: str) -> None:
+    graph, expected = graphs[stage], EXPECTED_STAGE_VALUES[stage]
+    api_stage = graph.one(STAGE, f"fhr-{stage}-api-default")
+    access_logs = graph.one(LOG_GROUP, f"fhr-{stage}-api-access-logs")
+    assert api_stage.inputs["name"] == "$default" and api_stage.inputs["autoDeploy"] is True
+    assert api_stage.inputs["apiId"] == graph.one(API, fn_name(stage, "api")).id
+    assert api_stage.inputs["accessLogSettings"]["destinationArn"] == access_logs.state["arn"]
+    assert json.loads(api_stage.inputs["accessLogSettings"]["format"])["routeKey"] == "$context.routeKey"
+    assert access_logs.inputs["retentionInDays"] == expected["retention"]
+    settings = api_stage.inputs["defaultRouteSettings"]
+    assert (settings["throttlingBurstLimit"], settings["throttlingRateLimit"]) == expected["throttle"]
+    api = graph.one(API, fn_name(stage, "api"))
+    assert api.inputs["protocolType"] == "HTTP"
+    assert api.inputs["corsConfiguration"]["allowOrigins"] == expected["cors"]
+    assert api.inputs["corsConfiguration"]["allowMethods"] == ["GET", "OPTIONS", "POST"]
+
+
+def test_prod_routes_require_the_jwt_authorizer(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    authorizer = graph.one(AUTHORIZER, "fhr-prod-api-jwt")
+    assert authorizer.inputs["authorizerType"] == "JWT"
+    assert authorizer.inputs["identitySources"] == ["$request.header.Authorization"]
+    assert authorizer.inputs["jwtConfiguration"] == {"issuer": "https://auth.example.org/", "audiences": ["fhr-api"]}
+    assert {r.inputs["authorizerId"] for r in graph.of_type(ROUTE)} == {authorizer.id}
+    assert not graphs["dev"].of_type(AUTHORIZER)
+    assert all("authorizerId" not in r.inputs for r in graphs["dev"].of_type(ROUTE))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_keep_warm_rules_target_their_function_with_the_warm_payload(graphs: dict[str, Graph], stage: str) -> None:
+    check_keep_warm(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_storage_and_tables_follow_the_stack(graphs: dict[str, Graph], stage: str) -> None:
+    graph, expected = graphs[stage], EXPECTED_STAGE_VALUES[stage]
+    bucket = graph.one(BUCKET, fn_name(stage, "ecg_bucket"))
+    assert bucket.inputs["forceDestroy"] is expected["force_destroy"]
+    name = bucket.state["bucket"]
+    block = graph.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")[0].inputs
+    assert block == {
+        "bucket": name,
+        "blockPublicAcls": True,
+        "blockPublicPolicy": True,
+        "ignorePublicAcls": True,
+        "restrictPublicBuckets": True,
+    }
+    sse = graph.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")[0]
+    assert sse.inputs["bucket"] == name
+    assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    policy = graph.of_type("aws:s3/bucketPolicy:BucketPolicy")[0]
+    assert policy.inputs["bucket"] == name
+    assert policy_of(policy)["Statement"] == [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket.state["arn"], f"{bucket.state['arn']}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    versioning = graph.of_type("aws:s3/bucketVersioning:BucketVersioning")
+    assert [v.inputs["versioningConfiguration"]["status"] for v in versioning] == (
+        ["Enabled"] if stage == "prod" else []
+    )
+    lifecycle = graph.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0].inputs
+    assert lifecycle["bucket"] == name
+    assert lifecycle["rules"][0]["status"] == "Enabled"
+    assert lifecycle["rules"][0]["transitions"] == [
+        {"days": expected["transition_days"], "storageClass": "STANDARD_IA"}
+    ]
+    results = graph.one(TABLE, fn_name(stage, "results_table")).inputs
+    items = graph.one(TABLE, fn_name(stage, "items_table")).inputs
+    assert results["hashKey"] == "pk" and results["attributes"] == [{"name": "pk", "type": "S"}]
+    assert results["ttl"] == {"attributeName": "expires_at", "enabled": True}
+    assert items["hashKey"] == "id" and "ttl" not in items
+    for table in (results, items):
+        assert table["billingMode"] == "PAY_PER_REQUEST"
+        assert table["pointInTimeRecovery"] == {"enabled": expected["pitr"]}
+        assert table["deletionProtectionEnabled"] is expected["deletion_protection"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stack_outputs_have_the_documented_shape(graphs: dict[str, Graph], stage: str) -> None:
+    graph = graphs[stage]
+    assert graph.outputs == {
+        "api_url": graph.one(API, fn_name(stage, "api")).state["apiEndpoint"],
+        "ecg_bucket": graph.one(BUCKET, fn_name(stage, "ecg_bucket")).state["bucket"],
+        "results_table": fn_name(stage, "results_table"),
+        "items_table": fn_name(stage, "items_table"),
+        "functions": {"fhr": fn_name(stage, "fhr"), "items": fn_name(stage, "items")},
+        "region": "eu-west-1",
+        "stage": stage,
+    }
+    assert graph.outputs["api_url"].startswith("https://")
+
+
+# ---- rejected configuration and bundle
+
+
+def mutate(config: dict[str, Any], key: str, path: str | None, value: Any) -> dict[str, Any]:
+    config = copy.deepcopy(config)
+    if path is None:
+        config[key] = value
+        return config
+    node = config[key]
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node[part]
+    if value is None:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("stage", "key", "path", "value", "message"),
+    [
+        ("dev", "fhr:colour", None, "blue", "Pulumi.dev.yaml: config key 'fhr:colour' is not a known key"),
+        (
+            "prod",
+            "fhr:functions",
+            "items.reservedConcurrency",
+            None,
+            "'fhr:functions.items.reservedConcurrency' is missing",
+        ),
+        (
+            "prod",
+            "fhr:bucket",
+            "forceDestroy",
+            True,
+            "Pulumi.prod.yaml: config key 'fhr:bucket.forceDestroy' may be true only",
+        ),
+        ("dev", "fhr:keepWarm", "schedule", "every 5 minutes", "'fhr:keepWarm.schedule' must be rate("),
+        ("prod", "fhr:auth", "issuer", None, "'fhr:auth.issuer' must be an https:// URL when auth.mode is jwt"),
+        (
+            "dev",
+            "fhr:functions",
+            "fhr.architecture",
+            "arm64",
+            "'fhr:functions.fhr.architecture' is 'arm64' but the Lambda",
+        ),
+        ("dev", "aws:region", None, "", "'fhr:region' is missing"),
+    ],
+)
+def test_invalid_config_stops_the_program_with_its_message(
+    bundle: tuple[Path, Manifest], stage: str, key: str, path: str | None, value: Any, message: str
+) -> None:
+    config = mutate(stack_file_config(ROOT / f"Pulumi.{stage}.yaml"), key, path, value)
+    with pytest.raises(pulumi.RunError) as err:
+        run_program(PROGRAM, stack=stage, config=config, bundle_dir=bundle[0])
+    assert message in str(err.value)
+
+
+def test_missing_bundle_tells_the_operator_to_build_it(tmp_path: Path) -> None:
+    with pytest.raises(pulumi.RunError, match=r"no Lambda bundle manifest at .* run `make bundle`"):
+        run_program(PROGRAM, stack="dev", config=stack_file_config(ROOT / "Pulumi.dev.yaml"), bundle_dir=tmp_path)
+
+
+# ---- the checks above fail on a broken graph
+
+
+def broken(graph: Graph, breakage: Callable[[Graph], None]) -> Graph:
+    copy_ = Graph([copy.deepcopy(r) for r in graph.resources], copy.deepcopy(graph.outputs))
+    copy_.by_id = {r.id: r for r in copy_.resources}
+    breakage(copy_)
+    return copy_
+
+
+def drop(typ: str, name: str) -> Callable[[Graph], None]:
+    return lambda g: g.resources.remove(g.one(typ, name))
+
+
+def swap_route_targets(g: Graph) -> None:
+    get, post = g.one(ROUTE, "fhr-dev-api-get-fhr"), g.one(ROUTE, "fhr-dev-api-post-dynamodbmanager")
+    get.inputs["target"], post.inputs["target"] = post.inputs["target"], get.inputs["target"]
+
+
+def retarget_warm_rule(g: Graph) -> None:
+    g.one(TARGET, "fhr-dev-fhr-keep-warm").inputs["arn"] = g.one(FUNCTION, "fhr-dev-items").state["arn"]
+
+
+def widen_policy(g: Graph) -> None:
+    access = g.one(ROLE_POLICY, "fhr-dev-items-access")
+    document = policy_of(access)
+    document["Statement"][1]["Resource"] = ["*"]
+    access.inputs["policy"] = json.dumps(document)
+
+
+def orphan_function(g: Graph) -> None:
+    function = g.one(FUNCTION, "fhr-dev-fhr")
+    function.urn = "urn:pulumi:dev::fhr::aws:lambda/function:Function::fhr-dev-fhr"  # no parent=self
+
+
+@pytest.mark.parametrize(
+    ("check", "breakage"),
+    [
+        (check_parents, orphan_function),
+        (check_counts, drop(ROUTE, "fhr-dev-api-post-fhr")),
+        (check_routes, drop(ROUTE, "fhr-dev-api-post-fhr")),
+        (check_routes, swap_route_targets),
+        (check_keep_warm, retarget_warm_rule),
+        (check_keep_warm, drop(PERMISSION, "fhr-dev-items-keep-warm")),
+        (check_iam, widen_policy),
+        (check_no_wildcards, widen_policy),
+        (check_iam, drop(ROLE_POLICY, "fhr-dev-fhr-invoke-self")),
+    ],
+    ids=lambda v: getattr(v, "__name__", "breakage"),
+)
+def test_checks_fail_on_a_missing_or_miswired_resource(
+    graphs: dict[str, Graph], check: Callable[[Graph, str], None], breakage: Callable[[Graph], None]
+) -> None:
+    check(graphs["dev"], "dev")  # passes on the real graph...
+    with pytest.raises(AssertionError):
+        check(broken(graphs["dev"], breakage), "dev")  # ...and fails once it is broken
