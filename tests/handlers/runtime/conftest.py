@@ -2,13 +2,16 @@
 
 Each test starts our runtime (``python -m handlers.runtime``) or AWS's awslambdaric as a subprocess
 with the standard Lambda environment, pointed at a Runtime API server on 127.0.0.1, and drives it with
-events. The handler modules live in ``task_root/`` (the ``LAMBDA_TASK_ROOT``).
+events. The server is the local Lambda service's ``RuntimeApiServer`` (``peer``); ``raw_peer`` is a
+minimal independent server in this directory that also records the raw request headers runtimes send.
+The handler modules live in ``task_root/`` (the ``LAMBDA_TASK_ROOT``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +35,52 @@ def _load_peer_module() -> Any:
 
 
 PEER = _load_peer_module()
+Outcome = PEER.Outcome
+FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:peer-fn"
+
+
+class LocalServicePeer:
+    """The local Lambda service's Runtime API server, seen through the small vocabulary the tests use."""
+
+    def __init__(self) -> None:
+        from localcloud.lambda_service import RuntimeApiServer
+
+        self.server = RuntimeApiServer(function_arn=FUNCTION_ARN)
+        self.address = ""
+
+    async def start(self) -> str:
+        await self.server.start()
+        self.address = self.server.address
+        return self.address
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    @property
+    def next_calls(self) -> int:
+        return self.server.polls
+
+    def fail_next(self, status: int) -> None:
+        self.server.fail_next("next", status, times=1000)
+
+    async def invoke(self, event: bytes | object, headers: dict[str, str] | None = None, timeout: float = 20.0) -> Any:
+        body = event if isinstance(event, bytes) else json.dumps(event).encode()
+        headers = headers or {}
+        outcome = await asyncio.wait_for(
+            self.server.invoke(
+                body,
+                timeout_s=30,
+                client_context=headers.get("Lambda-Runtime-Client-Context"),
+                cognito_identity=headers.get("Lambda-Runtime-Cognito-Identity"),
+                trace_id=headers.get("Lambda-Runtime-Trace-Id"),
+            ),
+            timeout,
+        )
+        return Outcome("error" if outcome.is_error else "response", outcome.payload, None, outcome.error_type)
+
+    async def init_failure(self, timeout: float = 15.0) -> Any:
+        failure = await asyncio.wait_for(self.server.init_error, timeout)
+        return Outcome("init_error", failure.payload, None, failure.error_type)
 
 
 def lambda_environment(api_address: str, handler: str, **extra: str) -> dict[str, str]:
@@ -87,7 +136,19 @@ def lambda_env() -> Callable[..., dict[str, str]]:
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[Any]:
+async def peer() -> AsyncIterator[LocalServicePeer]:
+    """The local Lambda service's Runtime API server on 127.0.0.1."""
+    server = LocalServicePeer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def raw_peer() -> AsyncIterator[Any]:
+    """The minimal independent Runtime API server of this directory (records raw headers)."""
     server = PEER.RuntimeApiPeer()
     await server.start()
     try:

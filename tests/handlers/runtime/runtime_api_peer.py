@@ -82,6 +82,13 @@ class RuntimeApiPeer:
         await self._queue.put(pending)
         return await asyncio.wait_for(pending.done, timeout)
 
+    async def init_failure(self, timeout: float = 15.0) -> Outcome:
+        assert self.init_error is not None
+        return await asyncio.wait_for(self.init_error, timeout)
+
+    def fail_next(self, status: int) -> None:
+        self.next_failure_status = status
+
     async def _next(self, request: web.Request) -> web.StreamResponse:
         self.next_calls += 1
         if self.first_next_at is None:
