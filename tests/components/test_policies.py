@@ -1,0 +1,91 @@
+"""IAM documents from grants: exact statements, and refusal of anything that is not least privilege."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.policies import (
+    PolicyError,
+    assume_role_policy,
+    function_policy,
+    grant_statements,
+    invoke_self_policy,
+)
+from fhrapp.definition import APP, Grant
+
+BUCKET_ARN = "arn:aws:s3:::fhr-dev-ecg-bucket-x"
+TABLE_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/fhr-dev-results_table"
+LOGS_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/fhr-dev-fhr"
+
+
+def test_bucket_grant_splits_bucket_and_object_actions() -> None:
+    grant = Grant("ecg_bucket", ("s3:PutObject", "s3:ListBucket", "s3:GetObject"))
+    assert grant_statements(grant, "bucket", BUCKET_ARN) == [
+        {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [BUCKET_ARN]},
+        {
+            "Sid": "EcgBucketObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": [f"{BUCKET_ARN}/*"],
+        },
+    ]
+
+
+def test_object_only_grant_never_names_the_bucket_itself() -> None:
+    statements = grant_statements(Grant("ecg_bucket", ("s3:GetObject",)), "bucket", BUCKET_ARN)
+    assert [s["Resource"] for s in statements] == [[f"{BUCKET_ARN}/*"]]
+
+
+def test_table_grant_names_the_table_arn() -> None:
+    grant = Grant("results_table", ("dynamodb:UpdateItem", "dynamodb:GetItem"))
+    assert grant_statements(grant, "table", TABLE_ARN) == [
+        {
+            "Sid": "ResultsTable",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            "Resource": [TABLE_ARN],
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("grant", "kind", "message"),
+    [
+        (Grant("results_table", ("dynamodb:*",)), "table", "only explicit dynamodb: actions, not 'dynamodb:*'"),
+        (Grant("results_table", ("s3:GetObject",)), "table", "only explicit dynamodb: actions, not 's3:GetObject'"),
+        (Grant("ecg_bucket", ("s3:Get*",)), "bucket", "only explicit s3: actions"),
+    ],
+)
+def test_wildcard_or_foreign_actions_are_refused(grant: Grant, kind: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=re.escape(message)):
+        grant_statements(grant, kind, TABLE_ARN)
+
+
+def test_a_wildcard_resource_is_refused() -> None:
+    with pytest.raises(PolicyError, match="would allow"):
+        grant_statements(Grant("results_table", ("dynamodb:GetItem",)), "table", "*")
+
+
+def test_function_policy_starts_with_its_own_log_group() -> None:
+    arns = {"ecg_bucket": BUCKET_ARN, "results_table": TABLE_ARN}
+    document = function_policy(APP, APP.function("fhr"), arns, LOGS_ARN)
+    assert document["Version"] == "2012-10-17"
+    assert document["Statement"][0] == {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [f"{LOGS_ARN}:*"],
+    }
+    assert [s["Sid"] for s in document["Statement"]] == ["WriteOwnLogs", "EcgBucketObjects", "ResultsTable"]
+
+
+def test_invoke_self_and_trust_policies() -> None:
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:fhr-dev-fhr"
+    assert invoke_self_policy(arn)["Statement"] == [
+        {"Sid": "InvokeSelf", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [arn]}
+    ]
+    assert assume_role_policy("lambda.amazonaws.com")["Statement"][0]["Principal"] == {
+        "Service": "lambda.amazonaws.com"
+    }
