@@ -287,3 +287,22 @@ def test_unknown_format_or_extension_is_a_writer_error() -> None:
 def test_tsv_file_is_tab_separated(record: Record, tmp_path: Path) -> None:
     (path,) = write_record(record, tmp_path / "x.tsv")
     assert path.read_text().splitlines()[0] == "time_s\tAECG1\tAECG2\tAECG3"
+
+
+# --- round trips through our own readers ------------------------------------------------------------
+
+
+def test_wfdb_round_trip_through_our_reader(record: Record, tmp_path: Path) -> None:
+    from handlers.fhr.readers import read_bytes, read_path
+
+    files = to_wfdb(record, "syn")
+    from_bytes = read_bytes(files.header, "syn.hea", files.data)
+    write_record(record, tmp_path / "syn.hea")
+    from_disk = read_path(tmp_path / "syn.hea")
+    gains = [float(line.split()[2].split("(")[0]) for line in files.header.decode().splitlines()[1:]]
+    for read in (from_bytes, from_disk):
+        assert read.format == "wfdb" and read.fs == record.fs and read.channels == record.channels
+        assert np.array_equal(np.isnan(read.signals), np.isnan(record.signals))
+        finite = np.isfinite(record.signals)
+        error = np.abs(np.where(finite, read.signals - record.signals, 0.0))
+        assert np.all(error <= 0.5 / np.asarray(gains)[None, :] + 1e-3)
