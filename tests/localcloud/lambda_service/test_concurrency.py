@@ -1,0 +1,96 @@
+"""Reserved concurrency (429 beyond it, at once) and the machine's worker cap (FIFO waiting, none lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+
+from localcloud.lambda_service import FunctionSpec, TooManyRequests
+
+Ric = Callable[..., FunctionSpec]
+BURST = 350
+
+
+async def test_350_at_once_against_reserved_10_serves_10_and_throttles_340_promptly(
+    start_service, ric: Ric, tmp_path: Path
+) -> None:
+    """The ten admitted invocations block on a gate file, so every 429 provably came back while they ran."""
+    gate = tmp_path / "open"
+    service = await start_service([ric("fx-gate", "basic.gate", reserved_concurrency=10)], worker_cap=10)
+    url = f"{service.url}/2015-03-31/functions/fx-gate/invocations"
+
+    async def call(session: aiohttp.ClientSession, seq: int) -> tuple[int, dict, dict]:
+        event = json.dumps({"gate": str(gate), "seq": seq}).encode()
+        async with session.post(url, data=event) as response:
+            return response.status, dict(response.headers), await response.json()
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        calls = [asyncio.ensure_future(call(session, seq)) for seq in range(BURST)]
+        throttled: list[tuple[int, dict, dict]] = []
+        while len(throttled) < BURST - 10:
+            done, _ = await asyncio.wait([c for c in calls if not c.done()], return_when=asyncio.FIRST_COMPLETED)
+            throttled.extend(c.result() for c in done)
+        assert not gate.exists()
+        assert service.functions["fx-gate"].admission.in_flight == 10, "the ten are still running"
+        gate.write_text("go")
+        served = await asyncio.gather(*[c for c in calls if not c.done()])
+
+    assert len(served) == 10 and all(status == 200 for status, _, _ in served)
+    assert {body["seq"] for _, _, body in served}.isdisjoint({body.get("seq") for _, _, body in throttled})
+    assert len(throttled) == BURST - 10
+    for status, headers, body in throttled:
+        assert status == 429
+        assert headers["x-amzn-ErrorType"] == "TooManyRequestsException"
+        assert body["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+async def test_350_at_once_against_reserved_400_with_cap_2_serves_all_in_fifo_order(start_service, ric: Ric) -> None:
+    """Every invocation is served exactly once, and each worker receives events in submission order."""
+    service = await start_service([ric("fx-seq", "basic.sequence", reserved_concurrency=400)], worker_cap=2)
+    calls = [asyncio.ensure_future(service.invoke("fx-seq", json.dumps({"seq": seq}).encode())) for seq in range(BURST)]
+    results = await asyncio.gather(*calls)
+
+    assert all(r.status_code == 200 and r.function_error is None for r in results)
+    bodies = [json.loads(r.payload) for r in results]
+    assert [body["seq"] for body in bodies] == list(range(BURST)), "none lost, each answered to its caller"
+    by_worker: dict[int, list[int]] = defaultdict(list)
+    for body in bodies:
+        by_worker[body["pid"]] = max(by_worker[body["pid"]], body["seen"], key=len)
+    assert len(by_worker) == 2, "the cap of two workers held, both were used"
+    assert sorted(seq for seen in by_worker.values() for seq in seen) == list(range(BURST))
+    for seen in by_worker.values():
+        assert seen == sorted(seen), "FIFO: a worker never takes a later event before an earlier one"
+    assert sum(r.cold_start for r in results) == 2
+    assert service.pool.live == 2
+
+
+async def test_a_cap_of_one_is_shared_fairly_between_functions_in_arrival_order(start_service, ric: Ric) -> None:
+    """With one worker slot, alternating calls to two functions are served alternately (evicting each time)."""
+    service = await start_service([ric("fx-a", "basic.echo"), ric("fx-b", "basic.echo")], worker_cap=1)
+    calls = [(index, name) for index, name in enumerate(["fx-a", "fx-b"] * 3)]
+    finished: list[tuple[int, str]] = []
+
+    async def call(index: int, name: str) -> None:
+        result = await service.invoke(name, json.dumps({"index": index}).encode())
+        assert result.function_error is None and result.cold_start
+        finished.append((json.loads(result.payload)["event"]["index"], json.loads(result.payload)["function_name"]))
+
+    await asyncio.gather(*(call(index, name) for index, name in calls))
+    assert finished == calls
+    assert service.pool.evictions == len(calls) - 1
+
+
+async def test_throttled_in_process_call_raises_too_many_requests(start_service, ric: Ric) -> None:
+    service = await start_service([ric("fx-none", "basic.echo", reserved_concurrency=0)])
+    try:
+        await service.invoke("fx-none", b"{}")
+    except TooManyRequests as error:
+        assert error.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    else:
+        raise AssertionError("reserved concurrency 0 must throttle every call")
+    assert service.live_worker_pids() == []
