@@ -65,3 +65,15 @@ class RecordTooLarge(RecordError):
     """The object exceeds the configured maximum size; refused before reading it whole."""
 
     code = "record_too_large"
+
+
+class InvalidOptions(FhrError):
+    """An estimator option is unknown, of the wrong type, or out of range for the record."""
+
+    code = "invalid_options"
+
+
+class MissingSamplingRate(RecordError):
+    """A text file with neither a time column nor a sampling rate given by the caller."""
+
+    code = "missing_sampling_rate"

@@ -22,18 +22,28 @@ __all__ = ["FORMATS", "MAX_RECORD_BYTES", "detect_format", "read_bytes", "read_p
 MAX_RECORD_BYTES = 512 * 1024 * 1024
 
 
-def read_bytes(data: bytes, name: str, companion: bytes | None = None, *, max_bytes: int = MAX_RECORD_BYTES) -> Record:
-    """Parse one record held in memory. ``companion`` is the ``.dat`` when ``name`` is a ``.hea``."""
+def read_bytes(
+    data: bytes,
+    name: str,
+    companion: bytes | None = None,
+    *,
+    max_bytes: int = MAX_RECORD_BYTES,
+    fs: float | None = None,
+) -> Record:
+    """Parse one record held in memory. ``companion`` is the ``.dat`` when ``name`` is a ``.hea``.
+
+    ``fs`` sets a text file's sampling rate: required without a time column, else it wins over it.
+    """
     total = len(data) + (len(companion) if companion is not None else 0)
     if total > max_bytes:
         raise RecordTooLarge(f"{name}: {total} bytes exceeds the {max_bytes}-byte limit")
     if not data:
         raise EmptyRecord(f"{name}: the file is empty")
     fmt = detect_format(name, data[:4096])
-    return validate_record(_parse(fmt, data, name, companion))
+    return validate_record(_parse(fmt, data, name, companion, fs))
 
 
-def read_path(path: str | Path, *, max_bytes: int = MAX_RECORD_BYTES) -> Record:
+def read_path(path: str | Path, *, max_bytes: int = MAX_RECORD_BYTES, fs: float | None = None) -> Record:
     """Parse a record from disk; for WFDB give the ``.hea`` (or the record path without suffix)."""
     path = Path(path)
     if path.suffix == "" and path.with_suffix(".hea").exists():
@@ -56,10 +66,10 @@ def read_path(path: str | Path, *, max_bytes: int = MAX_RECORD_BYTES) -> Record:
             if (path.parent / file_name).exists()
         }
         return validate_record(read_wfdb(data, dat_files, str(path)))
-    return validate_record(_parse(fmt, data, str(path), None))
+    return validate_record(_parse(fmt, data, str(path), None, fs))
 
 
-def _parse(fmt: str, data: bytes, name: str, companion: bytes | None) -> Record:
+def _parse(fmt: str, data: bytes, name: str, companion: bytes | None, fs: float | None) -> Record:
     """Dispatch to one format's reader; each module is imported only when its format is met."""
     if fmt == "wfdb":
         from handlers.fhr.readers.wfdb import parse_header, read_wfdb
@@ -75,4 +85,4 @@ def _parse(fmt: str, data: bytes, name: str, companion: bytes | None) -> Record:
         return read_edf(data, name)
     from handlers.fhr.readers.text import read_text
 
-    return read_text(data, name, physionet=(fmt == "physionet-csv"))
+    return read_text(data, name, physionet=(fmt == "physionet-csv"), fs=fs)

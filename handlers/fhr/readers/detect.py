@@ -11,7 +11,6 @@ from handlers.fhr.errors import EmptyRecord, UnsupportedFormat
 FORMATS = ("wfdb", "physionet-csv", "csv", "edf")
 _EDF_MAGIC = b"0       "  # EDF version field: "0" padded to 8 bytes with spaces
 _TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
-_PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
 
 
 def detect_format(name: str, head: bytes) -> str:
@@ -37,12 +36,17 @@ def detect_format(name: str, head: bytes) -> str:
 
 
 def _looks_like_text(head: bytes) -> bool:
-    """ASCII text with at most a few stray bytes (a UTF-8 'µ' in a unit, a BOM)."""
+    """UTF-8 (or ASCII) text without control characters; a cut multi-byte character at the end is fine."""
     sample = head[:4096]
     if b"\x00" in sample:
         return False
-    strange = sum(1 for byte in sample if byte not in _PRINTABLE)
-    return strange <= max(4, len(sample) // 100)
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 3:
+            return False
+        text = sample[: exc.start].decode("utf-8")
+    return not any(ord(char) < 32 and char not in "\t\n\r" for char in text)
 
 
 def _first_line(head: bytes) -> bytes:

@@ -1,0 +1,368 @@
+"""Text readers: PhysioNet's CSV export and generic delimited files.
+
+The layout (delimiter, header lines, which column is time, units, decimals) is worked out once
+from the first lines by :func:`sniff_layout`; the body is then parsed block by block by
+:mod:`handlers.fhr.readers.fastnum`, two blocks at a time on two threads. The same layout and
+block parser serve the S3 streamer, which parses parts as they arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.fhr.errors import CorruptRecord, EmptyRecord, MissingSamplingRate, NoEcgChannel
+from handlers.fhr.readers.fastnum import MAX_FAST_FIELD, BlockSpec, parse_block
+from handlers.fhr.readers.units import microvolt_scale
+from handlers.fhr.record import Record
+
+BLOCK_BYTES = 1 << 20
+_SNIFF_BYTES = 1 << 16
+_SNIFF_ROWS = 200
+_DELIMITERS = (b",", b";", b"\t")
+_TIME_UNITS = {"hh:mm:ss.mmm", "hh:mm:ss", "mm:ss.mmm", "s", "sec", "secs", "seconds", "time"}
+_TIME_NAME = re.compile(r"^(elapsed[ _]?)?time\b|^t$|^t[ _]?\(?s\)?$|^sec(ond)?s?\b|^timestamp", re.IGNORECASE)
+_SAMPLE_NAME = re.compile(r"^sample\s*(#|number|no\.?|index)?$", re.IGNORECASE)
+_UNIT_IN_NAME = re.compile(r"[\[(]\s*([^\])]+?)\s*[\])]\s*$")
+_CLOCK = re.compile(r"^\d+(:\d+)+([.,]\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+$")
+_NUMBER = re.compile(rb"^[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?$")
+# Without units, a column whose typical peak stays below this is taken as millivolts, else microvolts.
+_MILLIVOLT_GUESS_LIMIT = 50.0
+
+
+@dataclass(frozen=True)
+class TextLayout:
+    """Everything the block parser and the sampling-rate logic need to know about one text file."""
+
+    format: str  # "physionet-csv" or "csv"
+    spec: BlockSpec
+    names: tuple[str, ...]  # of the value columns
+    time_column: int | None
+    sample_column: int | None  # a "sample #" column: an index, no time information
+    data_start: int  # byte offset of the first data line
+    header_lines: int
+    units_known: bool  # False: the scale was guessed from the amplitudes after parsing
+
+
+_executor: Executor | None = None
+
+
+def parse_executor() -> Executor:
+    """Two threads (a 1,769 MB+ Lambda has two vCPUs): numpy releases the GIL in each operation."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="fhr-parse")
+    return _executor
+
+
+def read_text(data: bytes, name: str, physionet: bool, fs: float | None = None) -> Record:
+    """Parse a whole text record held in memory."""
+    layout = sniff_layout(data, name, physionet)
+    end = _content_end(data)
+    if end <= layout.data_start:
+        raise EmptyRecord(f"{name}: a header and no samples")
+    last_newline = data.rfind(b"\n", layout.data_start, end) + 1
+    blocks = list(_blocks(data, layout.data_start, max(last_newline, layout.data_start), BLOCK_BYTES))
+    parts = _parse_blocks(data, blocks, layout, layout.header_lines + 1)
+    if last_newline < end:  # a last line without a newline
+        tail = data[last_newline:end] + b"\n"
+        line = layout.header_lines + 1 + data.count(b"\n", layout.data_start, last_newline)
+        parts.append(parse_block(tail, 0, len(tail), layout.spec, lambda: line))
+    signals = _stack(parts, layout.spec)
+    rate = fs if fs is not None else sampling_rate(data, layout, signals.shape[0], end, name)
+    return finish_record(signals, layout, rate, name)
+
+
+def finish_record(signals: np.ndarray, layout: TextLayout, fs: float, source: str) -> Record:
+    """Apply the guessed unit scale when the file named none, and wrap the samples as a Record."""
+    meta: dict[str, object] = {"units_guessed": None}
+    if not layout.units_known and signals.size:
+        millivolts = _looks_like_millivolts(signals)
+        meta["units_guessed"] = "mV" if millivolts else "uV"
+        if millivolts:
+            signals *= np.float32(1000.0)
+    return Record(signals=signals, fs=fs, channels=layout.names, source=source, format=layout.format, meta=meta)
+
+
+def _looks_like_millivolts(signals: np.ndarray) -> bool:
+    sample = signals[:: max(1, signals.shape[0] // 50_000)]
+    finite = np.abs(sample[np.isfinite(sample)])
+    return bool(finite.size) and float(np.percentile(finite, 99)) < _MILLIVOLT_GUESS_LIMIT
+
+
+def _stack(parts: Sequence[np.ndarray], spec: BlockSpec) -> np.ndarray:
+    if not parts:
+        return np.empty((0, len(spec.value_columns)), dtype=np.float32)
+    return np.concatenate(parts, axis=0) if len(parts) > 1 else np.ascontiguousarray(parts[0])
+
+
+def _parse_blocks(data: bytes, blocks: list[tuple[int, int]], layout: TextLayout, first_line: int) -> list[np.ndarray]:
+    def parse(block: tuple[int, int]) -> np.ndarray:
+        lo, hi = block
+        return parse_block(data, lo, hi, layout.spec, lambda: first_line + data.count(b"\n", layout.data_start, lo))
+
+    if len(blocks) <= 2:
+        return [parse(block) for block in blocks]
+    return list(parse_executor().map(parse, blocks))
+
+
+def _blocks(data: bytes | memoryview, lo: int, hi: int, size: int) -> Iterable[tuple[int, int]]:
+    """Split ``[lo, hi)`` into runs of whole lines of about ``size`` bytes."""
+    raw = data if isinstance(data, bytes) else bytes(data)
+    while lo < hi:
+        cut = hi if hi - lo <= size else raw.rfind(b"\n", lo, lo + size) + 1
+        if cut <= lo:  # one line longer than a block
+            cut = raw.find(b"\n", lo + size, hi) + 1 or hi
+        yield lo, cut
+        lo = cut
+
+
+def _content_end(data: bytes) -> int:
+    end = len(data)
+    while end > 0 and data[end - 1 : end] in (b"\n", b"\r", b" ", b"\t", b"\x00"):
+        end -= 1
+    return end
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout
+
+
+def sniff_layout(data: bytes, name: str, physionet: bool) -> TextLayout:
+    """Work out the layout from the first lines; raise a precise error for a file we cannot read."""
+    head = data[:_SNIFF_BYTES]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = b"   " + head[3:]  # keep byte offsets; the BOM becomes blanks stripped with the names
+    text = head.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    complete = lines[:-1] if len(head) == _SNIFF_BYTES else lines
+    complete = [line.rstrip("\r") for line in complete]
+    crlf = "\r\n" in text[: text.find("\n") + 1] if "\n" in text else False
+    if not any(line.strip() for line in complete):
+        raise EmptyRecord(f"{name}: no content")
+    if physionet:
+        return _physionet_layout(head, complete, name, crlf)
+    return _generic_layout(head, complete, name, crlf)
+
+
+def _physionet_layout(head: bytes, lines: list[str], name: str, crlf: bool) -> TextLayout:
+    delimiter = _pick_delimiter(lines[:2], name)
+    names = [_unquote(field) for field in lines[0].split(delimiter)]
+    units = [_unquote(field) for field in lines[1].split(delimiter)]
+    if len(units) != len(names):
+        raise CorruptRecord(f"{name}: {len(names)} column names but {len(units)} units on the second line")
+    time_column = next((i for i, unit in enumerate(units) if unit.lower() in _TIME_UNITS), None)
+    sample_column = next((i for i, n in enumerate(names) if _SAMPLE_NAME.match(n)), None)
+    value_columns = [
+        i for i, unit in enumerate(units) if i not in (time_column, sample_column) and microvolt_scale(unit) is not None
+    ]
+    if not value_columns:
+        raise NoEcgChannel(f"{name}: no column in volts (units: {units})")
+    data_lines = [line for line in lines[2 : 2 + _SNIFF_ROWS] if line.strip()]
+    if not data_lines:
+        raise EmptyRecord(f"{name}: a header and no samples")
+    spec = BlockSpec(
+        delimiter=ord(delimiter),
+        decimal=46,
+        n_fields=len(names),
+        value_columns=tuple(value_columns),
+        decimals=_decimals(data_lines, value_columns, delimiter, "."),
+        scales=tuple(float(microvolt_scale(units[i]) or 1.0) for i in value_columns),
+        crlf=crlf,
+    )
+    return TextLayout(
+        format="physionet-csv",
+        spec=spec,
+        names=tuple(names[i] for i in value_columns),
+        time_column=time_column,
+        sample_column=sample_column,
+        data_start=_offset_of_line(head, 2),
+        header_lines=2,
+        units_known=True,
+    )
+
+
+def _generic_layout(head: bytes, lines: list[str], name: str, crlf: bool) -> TextLayout:
+    candidates = [line for line in lines[: _SNIFF_ROWS + 1] if line.strip()]
+    delimiter = _pick_delimiter(candidates, name)
+    first = [_unquote(field) for field in candidates[0].split(delimiter)]
+    has_header = any(not _is_data_token(field) for field in first)
+    data_lines = candidates[1:] if has_header else candidates
+    if not data_lines:
+        raise EmptyRecord(f"{name}: a header and no samples")
+    n_fields = len(first)
+    names = first if has_header else [f"ch{i + 1}" for i in range(n_fields)]
+    decimal = _decimal_mark(data_lines, delimiter)
+    time_column = _time_column(names if has_header else None, data_lines, delimiter, decimal)
+    sample_column = next((i for i, n in enumerate(names) if has_header and _SAMPLE_NAME.match(n)), None)
+    units = [_unit_in_name(n) for n in names]
+    value_columns = [
+        i
+        for i in range(n_fields)
+        if i not in (time_column, sample_column) and (units[i] is None or microvolt_scale(units[i]) is not None)
+    ]
+    if not value_columns:
+        raise NoEcgChannel(f"{name}: no ECG column (only time or non-voltage columns)")
+    units_known = all(units[i] is not None for i in value_columns)
+    spec = BlockSpec(
+        delimiter=ord(delimiter),
+        decimal=ord(decimal),
+        n_fields=n_fields,
+        value_columns=tuple(value_columns),
+        decimals=_decimals(data_lines, value_columns, delimiter, decimal),
+        scales=tuple(float(microvolt_scale(units[i]) or 1.0) if units_known else 1.0 for i in value_columns),
+        crlf=crlf,
+    )
+    header_lines = 1 if has_header else 0
+    return TextLayout(
+        format="csv",
+        spec=spec,
+        names=tuple(_strip_unit(names[i]) for i in value_columns),
+        time_column=time_column,
+        sample_column=sample_column,
+        data_start=_offset_of_line(head, _leading_blank_lines(lines) + header_lines),
+        header_lines=header_lines,
+        units_known=units_known,
+    )
+
+
+def _pick_delimiter(lines: list[str], name: str) -> str:
+    """The delimiter that splits every sniffed line into the same number (> 1) of fields.
+
+    Tab and semicolon are tried before comma: files that use them often write decimal commas.
+    """
+    for candidate in ("\t", ";", ","):
+        counts = {line.count(candidate) for line in lines if line.strip()}
+        if len(counts) == 1 and counts.pop() > 0:
+            return candidate
+    if lines and all(_NUMBER.match(line.strip().encode()) for line in lines[1:] if line.strip()):
+        return ","  # a single column: no delimiter at all
+    raise CorruptRecord(f"{name}: rows do not split into the same number of fields by comma, semicolon or tab")
+
+
+def _is_data_token(token: str) -> bool:
+    """A number, a clock time, or an invalid-sample mark: what data rows hold, unlike a header."""
+    return token in ("", "-") or bool(_NUMBER.match(token.encode()) or _CLOCK.match(token))
+
+
+def _decimal_mark(lines: list[str], delimiter: str) -> str:
+    """',' when a semicolon- or tab-separated file writes numbers like ``-0,123``; else '.'."""
+    if delimiter == ",":
+        return "."
+    tokens = [field.strip().strip("'\"") for line in lines[:20] for field in line.split(delimiter)]
+    return "," if any(_DECIMAL_COMMA.match(token) for token in tokens) else "."
+
+
+def _decimals(lines: list[str], columns: list[int], delimiter: str, decimal: str) -> tuple[int, ...]:
+    """Digits after the decimal mark in each value column of the first data line (the fast path's guess)."""
+    fields = lines[0].split(delimiter)
+    out = []
+    for column in columns:
+        token = fields[column].strip() if column < len(fields) else ""
+        digits = len(token) - token.index(decimal) - 1 if decimal in token else 0
+        out.append(min(digits, MAX_FAST_FIELD - 1))  # longer fields fail the fast path's checks anyway
+    return tuple(out)
+
+
+def _time_column(names: list[str] | None, lines: list[str], delimiter: str, decimal: str) -> int | None:
+    if names is not None:
+        for index, column_name in enumerate(names):
+            if _TIME_NAME.match(_strip_unit(column_name)) or (_unit_in_name(column_name) or "").lower() in _TIME_UNITS:
+                return index
+    fields = [line.split(delimiter) for line in lines[:50]]
+    if fields and ":" in fields[0][0]:
+        return 0
+    try:
+        first = np.array([float(row[0].strip().strip("'\"").replace(decimal, ".")) for row in fields])
+    except (ValueError, IndexError):
+        return None
+    steps = np.diff(first)
+    if steps.size >= 3 and steps.min() > 0 and np.ptp(steps) <= 1e-6 + 0.01 * steps.mean():
+        return 0  # strictly increasing at a constant step: a time axis, not an ECG
+    return None
+
+
+def _unit_in_name(column_name: str) -> str | None:
+    match = _UNIT_IN_NAME.search(column_name)
+    return match.group(1) if match else None
+
+
+def _strip_unit(column_name: str) -> str:
+    return _UNIT_IN_NAME.sub("", column_name).strip()
+
+
+def _unquote(field: str) -> str:
+    return field.strip().strip("'\"").strip()
+
+
+def _offset_of_line(head: bytes, index: int) -> int:
+    """Byte offset where line ``index`` (0-based) starts."""
+    offset = 0
+    for _ in range(index):
+        offset = head.index(b"\n", offset) + 1
+    return offset
+
+
+def _leading_blank_lines(lines: list[str]) -> int:
+    count = 0
+    while count < len(lines) and not lines[count].strip():
+        count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling rate
+
+
+def parse_time(token: str) -> float:
+    """Seconds from ``'1:02:03.456'``, ``'02:03.456'`` or ``'123.456'`` (quotes allowed)."""
+    cleaned = token.strip().strip("'\"").replace(",", ".")
+    seconds = 0.0
+    for part in cleaned.split(":"):
+        seconds = seconds * 60.0 + float(part)
+    return seconds
+
+
+def sampling_rate(data: bytes, layout: TextLayout, n_rows: int, end: int, name: str) -> float:
+    """From the time column: rows over the span between the first and last time stamps.
+
+    The first rows' median step must agree, so a time column with gaps is reported rather than
+    silently giving a wrong rate.
+    """
+    if layout.time_column is None:
+        raise MissingSamplingRate(
+            f"{name}: no time column and no sampling rate given; add an elapsed-time column or pass fs"
+        )
+    delimiter = chr(layout.spec.delimiter)
+    first_lines = data[layout.data_start : layout.data_start + 64 * 1024].decode("utf-8", "replace").split("\n")
+    first_lines = [line for line in first_lines[:-1] if line.strip()][:_SNIFF_ROWS]
+    last_line = data[data.rfind(b"\n", 0, end) + 1 : end].decode("utf-8", "replace")
+    try:
+        times = [parse_time(line.split(delimiter)[layout.time_column]) for line in first_lines]
+        last = parse_time(last_line.split(delimiter)[layout.time_column])
+    except (ValueError, IndexError) as exc:
+        raise CorruptRecord(f"{name}: the time column holds something that is not a time ({exc})") from None
+    return rate_from_times(times, last, n_rows, name)
+
+
+def rate_from_times(first_times: list[float], last_time: float, n_rows: int, name: str) -> float:
+    if n_rows < 2 or len(first_times) < 2:
+        raise CorruptRecord(f"{name}: too few rows to derive a sampling rate from the time column")
+    span = last_time - first_times[0]
+    steps = np.diff(first_times)
+    if span <= 0 or steps.min() <= 0:
+        raise CorruptRecord(f"{name}: the time column does not increase")
+    rate = (n_rows - 1) / span
+    step_rate = 1.0 / float(np.median(steps))
+    if abs(step_rate - rate) > 0.02 * rate:
+        raise CorruptRecord(
+            f"{name}: time column is irregular ({step_rate:.4g} Hz from the first rows, {rate:.4g} Hz overall)"
+        )
+    nearest = round(rate)
+    return float(nearest) if abs(rate - nearest) <= 1e-3 * rate else rate
