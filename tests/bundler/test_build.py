@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from bundler.archive import FIXED_TIMESTAMP
 from bundler.build import BundleSources, build_bundle, layer_cache_key, size_report, unzipped_size
 from bundler.errors import BundleTooLarge, DependencyInstallFailed, ManifestInvalid, ManifestMissing, SourceMissing
 from bundler.manifest import LAMBDA_UNZIPPED_LIMIT, MANIFEST_NAME, read_manifest
+from bundler.smoke import SmokeCheckFailed, smoke_check
 
 
 def sources(tmp_path: Path, handlers: Path, requirements: str, wheelhouse: Path | None = None) -> BundleSources:
@@ -159,3 +161,15 @@ def test_the_real_handlers_bundle_ships_the_exec_wrapper(tmp_path: Path, repo_ro
         info = zf.getinfo("handlers/runtime/exec_wrapper.sh")
         assert (info.external_attr >> 16) & 0o111
         assert all(name.startswith("handlers/") for name in zf.namelist())
+
+
+def test_smoke_check_imports_from_the_unpacked_bundle(tmp_path: Path, handler_tree: Path, wheelhouse: Path) -> None:
+    manifest = build_bundle(tmp_path / "out", sources(tmp_path, handler_tree, "tinydep==1.0\n", wheelhouse))
+    assert smoke_check(manifest, Path(sys.executable), ("tinydep", "handlers.api.fhr")) == {
+        "tinydep": None,
+        "handlers.api.fhr": None,
+    }
+    with pytest.raises(SmokeCheckFailed, match="ModuleNotFoundError"):
+        smoke_check(manifest, Path(sys.executable), ("not_in_the_bundle",))
+    with pytest.raises(SmokeCheckFailed, match="json imported from outside the bundle"):
+        smoke_check(manifest, Path(sys.executable), ("json",))
