@@ -20,7 +20,6 @@ parsed on two threads (numpy releases the GIL inside each operation).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,19 +53,43 @@ class BlockSpec:
     invalid_marks: tuple[bytes, ...] = (b"-", b"")  # fields meaning "no sample here" -> NaN
 
 
-def parse_block(
-    buffer: bytes | bytearray | memoryview, lo: int, hi: int, spec: BlockSpec, first_line: Callable[[], int]
-) -> np.ndarray:
+class RowProblem(CorruptRecord):
+    """A malformed row, located relative to its block; callers turn it into an absolute line number.
+
+    WHY relative: the line number of a block costs a pass over everything before it, and with
+    parallel or streamed parsing those bytes may still be on their way; so only a failing block
+    pays for it, once its predecessors are known.
+    """
+
+    def __init__(self, row_offset: int, detail: str) -> None:
+        super().__init__(f"row {row_offset + 1} of a block{detail}")
+        self.row_offset = row_offset
+        self.detail = detail
+
+    def at_line(self, source: str, first_line: int) -> CorruptRecord:
+        """The error to show: ``first_line`` is the 1-based line number of the block's first row."""
+        return CorruptRecord(f"{source}: line {first_line + self.row_offset}{self.detail}")
+
+
+def parse_block(buffer: bytes | bytearray | memoryview, lo: int, hi: int, spec: BlockSpec) -> np.ndarray:
     """Parse whole lines ``buffer[lo:hi]`` (``hi`` just past a newline) into float32 (rows, values).
 
-    ``first_line()`` gives the 1-based line number of ``lo``; it is called only to word an error,
-    because counting lines costs a pass over the file.
+    Raises :class:`RowProblem` for a ragged row or text in a numeric column.
     """
+    if lo < 8 < hi:  # the 64-bit path reads 8 bytes before each delimiter: start it on a later line
+        cut = bytes(buffer[lo:hi]).find(b"\n") + lo + 1
+        if cut < hi:
+            head = parse_block_generic(bytes(buffer[lo:cut]), spec)
+            try:
+                rest = parse_block(buffer, cut, hi, spec)
+            except RowProblem as problem:
+                raise RowProblem(problem.row_offset + head.shape[0], problem.detail) from None
+            return np.concatenate([head, rest])
     if lo >= 8:
         fast = _parse_block_fast(buffer, lo, hi, spec)
         if fast is not None:
             return fast
-    return parse_block_generic(bytes(buffer[lo:hi]), spec, first_line)
+    return parse_block_generic(bytes(buffer[lo:hi]), spec)
 
 
 def _parse_block_fast(buffer: bytes | bytearray | memoryview, lo: int, hi: int, spec: BlockSpec) -> np.ndarray | None:
@@ -176,7 +199,7 @@ def _swar_decimals(
     return digits.astype(np.float32), bad, missing
 
 
-def parse_block_generic(text: bytes, spec: BlockSpec, first_line: Callable[[], int]) -> np.ndarray:
+def parse_block_generic(text: bytes, spec: BlockSpec) -> np.ndarray:
     """Any float syntax, quoted fields, irregular decimals; slower, and precise about what is wrong."""
     delimiter = bytes([spec.delimiter])
     lines = text.replace(b"\r", b"").split(b"\n")
@@ -185,17 +208,15 @@ def parse_block_generic(text: bytes, spec: BlockSpec, first_line: Callable[[], i
     fields = [line.split(delimiter) for line in lines]
     for offset, row in enumerate(fields):
         if len(row) != spec.n_fields:
-            raise CorruptRecord(
-                f"line {first_line() + offset}: {len(row)} fields where the header has {spec.n_fields} (ragged rows)"
-            )
+            raise RowProblem(offset, f": {len(row)} fields where the header has {spec.n_fields} (ragged rows)")
     out = np.empty((len(fields), len(spec.value_columns)), dtype=np.float32)
     for index, column in enumerate(spec.value_columns):
         tokens = [row[column].strip().strip(b"'\"") for row in fields]
-        out[:, index] = _tokens_to_float(tokens, spec, first_line, column) * spec.scales[index]
+        out[:, index] = _tokens_to_float(tokens, spec, column) * spec.scales[index]
     return out
 
 
-def _tokens_to_float(tokens: list[bytes], spec: BlockSpec, first_line: Callable[[], int], column: int) -> np.ndarray:
+def _tokens_to_float(tokens: list[bytes], spec: BlockSpec, column: int) -> np.ndarray:
     cleaned = [b"nan" if token in spec.invalid_marks else token for token in tokens]
     if spec.decimal != 46:
         cleaned = [token.replace(bytes([spec.decimal]), b".") for token in cleaned]
@@ -207,8 +228,7 @@ def _tokens_to_float(tokens: list[bytes], spec: BlockSpec, first_line: Callable[
                 float(token)
             except ValueError:
                 text = token[:40].decode("utf-8", errors="replace")
-                raise CorruptRecord(
-                    f"line {first_line() + offset}, column {column + 1}: {text!r} is not a number "
-                    "(text in a numeric column)"
+                raise RowProblem(
+                    offset, f", column {column + 1}: {text!r} is not a number (text in a numeric column)"
                 ) from None
         raise

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.fhr.errors import CorruptRecord, EmptyRecord, MissingSamplingRate, NoEcgChannel
-from handlers.fhr.readers.fastnum import MAX_FAST_FIELD, BlockSpec, parse_block
+from handlers.fhr.readers.fastnum import MAX_FAST_FIELD, BlockSpec, RowProblem, parse_block
 from handlers.fhr.readers.units import microvolt_scale
 from handlers.fhr.record import Record
 
@@ -69,11 +69,14 @@ def read_text(data: bytes, name: str, physionet: bool, fs: float | None = None) 
         raise EmptyRecord(f"{name}: a header and no samples")
     last_newline = data.rfind(b"\n", layout.data_start, end) + 1
     blocks = list(_blocks(data, layout.data_start, max(last_newline, layout.data_start), BLOCK_BYTES))
-    parts = _parse_blocks(data, blocks, layout, layout.header_lines + 1)
+    parts = _parse_blocks(data, blocks, layout, name)
     if last_newline < end:  # a last line without a newline
         tail = data[last_newline:end] + b"\n"
-        line = layout.header_lines + 1 + data.count(b"\n", layout.data_start, last_newline)
-        parts.append(parse_block(tail, 0, len(tail), layout.spec, lambda: line))
+        try:
+            parts.append(parse_block(tail, 0, len(tail), layout.spec))
+        except RowProblem as problem:
+            line = layout.header_lines + 1 + data.count(b"\n", layout.data_start, last_newline)
+            raise problem.at_line(name, line) from None
     signals = _stack(parts, layout.spec)
     rate = fs if fs is not None else sampling_rate(data, layout, signals.shape[0], end, name)
     return finish_record(signals, layout, rate, name)
@@ -102,10 +105,14 @@ def _stack(parts: Sequence[np.ndarray], spec: BlockSpec) -> np.ndarray:
     return np.concatenate(parts, axis=0) if len(parts) > 1 else np.ascontiguousarray(parts[0])
 
 
-def _parse_blocks(data: bytes, blocks: list[tuple[int, int]], layout: TextLayout, first_line: int) -> list[np.ndarray]:
+def _parse_blocks(data: bytes, blocks: list[tuple[int, int]], layout: TextLayout, source: str) -> list[np.ndarray]:
     def parse(block: tuple[int, int]) -> np.ndarray:
         lo, hi = block
-        return parse_block(data, lo, hi, layout.spec, lambda: first_line + data.count(b"\n", layout.data_start, lo))
+        try:
+            return parse_block(data, lo, hi, layout.spec)
+        except RowProblem as problem:
+            line = layout.header_lines + 1 + data.count(b"\n", layout.data_start, lo)
+            raise problem.at_line(source, line) from None
 
     if len(blocks) <= 2:
         return [parse(block) for block in blocks]

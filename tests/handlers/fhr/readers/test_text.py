@@ -126,7 +126,7 @@ def test_fast_path_equals_generic_path_on_random_fields(seed: int) -> None:
     spec = BlockSpec(44, 46, 4, (1, 2, 3), decimals, (1.0, 2.0, 1000.0), False)
     fast = _parse_block_fast(data, 17, len(data), spec)
     assert fast is not None, "every field fits the fast path"
-    generic = parse_block_generic(data[17:], spec, lambda: 2)
+    generic = parse_block_generic(data[17:], spec)
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
     np.testing.assert_allclose(fast, generic, rtol=2e-7)
 
