@@ -173,3 +173,68 @@ def scan_all(boto: Callable[[str], Any], table: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def scan() -> Callable[[Callable[[str], Any], str], list[dict[str, Any]]]:
     return scan_all
+
+
+@dataclass(frozen=True)
+class FhrStack:
+    """The FHR function's resources on moto, named uniquely per test."""
+
+    bucket: str
+    results_table: str
+    queue_url: str
+    dlq_url: str
+
+
+@pytest.fixture
+def fhr_stack(boto: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[FhrStack]:
+    bucket = unique("ecg")
+    table = unique("results")
+    boto("s3").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sqs = boto("sqs")
+    dlq_url = sqs.create_queue(QueueName=unique("jobs-dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
+    queue_url = sqs.create_queue(
+        QueueName=unique("jobs"), Attributes={"RedrivePolicy": redrive, "VisibilityTimeout": "30"}
+    )["QueueUrl"]
+    monkeypatch.setenv("ECG_BUCKET", bucket)
+    monkeypatch.setenv("RESULTS_TABLE", table)
+    monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
+    monkeypatch.setenv("JOBS_MAX_RECEIVES", "3")
+    yield FhrStack(bucket, table, queue_url, dlq_url)
+    boto("dynamodb").delete_table(TableName=table)
+
+
+def sqs_event(boto: Callable[[str], Any], queue_url: str, *, max_messages: int = 10, wait_s: int = 0) -> dict[str, Any]:
+    """Receive from the real queue and wrap the messages as an SQS event source mapping delivers them."""
+    sqs = boto("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    received = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_s, AttributeNames=["All"]
+    ).get("Messages", [])
+    records = [
+        {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": REGION,
+        }
+        for message in received
+    ]
+    return {"Records": records}
+
+
+@pytest.fixture
+def receive_sqs_event() -> Callable[..., dict[str, Any]]:
+    return sqs_event

@@ -1,0 +1,114 @@
+"""The FHR results cache in the results table: keyed by object identity (ETag) and options.
+
+Key: ``pk = "result#" + sha256(schema | bucket | key | ETag(s) | sha256(options))``. A new upload
+of the same key gets a new ETag, hence a new key, so a stale result can never be served; the TTL
+attribute ``expires_at`` lets DynamoDB drop old entries (and a read ignores an expired entry that
+TTL has not swept yet, since TTL deletion lags by up to days).
+
+Size: a DynamoDB item holds at most 400 KB. A 30-min result at 4 Hz is 7,200 points x 4 arrays,
+~250 KB as JSON, so results are stored as a zlib-compressed binary attribute (~4-6x smaller, the
+traces being smooth). Before storing or returning, :func:`compact_result` rounds rates to 0.1 bpm
+and qualities to 0.001 (below any clinical resolution), so a cached answer is byte-for-byte the
+fresh one. If a result is still over the limit compressed (a multi-hour record), it is returned
+but not cached: the function's role may only read the bucket, so there is no S3 overflow area.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import zlib
+from decimal import Decimal
+from typing import Any
+
+from handlers.api.dynamo import MAX_ITEM_BYTES
+
+CACHE_SCHEMA = "v1"  # bump when the estimator's output changes meaning, to retire old entries
+RESULT_PREFIX = "result#"
+ITEM_HEADROOM = 4 * 1024  # bytes left for the non-result attributes of the item
+
+ROUNDING = {"bpm": 1, "quality": 3}
+
+
+def plain(value: Any) -> Any:
+    """JSON-parsed values with ``Decimal`` numbers turned into ints/floats (what the estimator takes)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def options_hash(options: dict[str, Any] | None) -> str:
+    canonical = json.dumps(plain(options or {}), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def cache_key(bucket: str, key: str, etags: tuple[str, ...], options_digest: str) -> str:
+    identity = "|".join((CACHE_SCHEMA, bucket, key, ",".join(etags), options_digest))
+    return RESULT_PREFIX + hashlib.sha256(identity.encode("utf-8")).hexdigest()
+
+
+def compact_result(value: Any, field: str | None = None) -> Any:
+    """Round traces to their meaningful resolution; NaN/inf become ``null`` (JSON has neither)."""
+    if isinstance(value, dict):
+        return {k: compact_result(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [compact_result(v, field) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return compact_result(value.tolist(), field)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        digits = ROUNDING.get(field or "")
+        return round(value, digits) if digits is not None else value
+    return value
+
+
+def encode_result(result: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(result, separators=(",", ":"), allow_nan=False).encode("utf-8"), 6)
+
+
+def decode_result(blob: bytes) -> dict[str, Any]:
+    return json.loads(zlib.decompress(blob).decode("utf-8"))
+
+
+class ResultCache:
+    """Get and put compressed results in the results table through a passed-in DynamoDB client."""
+
+    def __init__(self, dynamodb: Any, table: str, ttl_s: int) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.ttl_s = ttl_s
+
+    async def get(self, pk: str) -> dict[str, Any] | None:
+        response = await self.dynamodb.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}}, ProjectionExpression="result_z, expires_at"
+        )
+        item = response.get("Item")
+        if not item or "result_z" not in item:
+            return None
+        if int(item.get("expires_at", {}).get("N", "0")) <= int(time.time()):
+            return None
+        return decode_result(item["result_z"]["B"])
+
+    async def put(self, pk: str, result: dict[str, Any], meta: dict[str, str]) -> bool:
+        """Store ``result``; ``False`` (and nothing written) if it is too large even compressed."""
+        blob = encode_result(result)
+        if len(blob) > MAX_ITEM_BYTES - ITEM_HEADROOM:
+            return False
+        now = int(time.time())
+        item: dict[str, Any] = {
+            "pk": {"S": pk},
+            "kind": {"S": "result"},
+            "result_z": {"B": blob},
+            "created_at": {"N": str(now)},
+            "expires_at": {"N": str(now + self.ttl_s)},
+        }
+        item.update({name: {"S": value} for name, value in meta.items() if value})
+        await self.dynamodb.put_item(TableName=self.table, Item=item)
+        return True

@@ -1,0 +1,235 @@
+"""The FHR API: ``GET|POST /fhr``, ``POST /fhr/batch`` and ``GET /fhr/jobs/{id}``.
+
+``GET /fhr?filename=s3://bucket/key`` is exactly the seed's request; ``POST /fhr`` takes
+``{"filename", "options"}``. Both answer the estimator's JSON result plus ``"cached"``. A record
+predicted not to finish inside API Gateway's 30 s (from its size and the measured throughput, or the
+invocation's remaining time) is answered ``202 {"jobId", "status": "pending", "location"}`` and
+finished by the queue worker (:mod:`handlers.api.worker`); ``GET /fhr/jobs/{id}`` serves it.
+
+``POST /fhr/batch`` takes ``{"filenames": [...<=1000], "options"}``: every name is checked before
+anything is written (one bad name fails the whole request with its index), then one job record,
+one record per file and one queue message per file are written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handlers.api import clients
+from handlers.api.analysis import S3Target, analyse, parse_filename, parse_options
+from handlers.api.cache import ResultCache
+from handlers.api.http import (
+    ApiError,
+    BadRequest,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    Request,
+    api_handler,
+    json_response,
+)
+from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, new_job_id
+from handlers.api.settings import API_LIMIT_S, Settings
+
+MAX_JOB_PAGE = 1000
+MAX_JOB_PAGE_WITH_RESULTS = 10
+
+
+async def init() -> None:
+    """Open S3, DynamoDB and SQS clients once per execution environment."""
+    await clients.open_services("s3", "dynamodb", "sqs")
+
+
+async def shutdown() -> None:
+    await clients.close()
+
+
+@api_handler
+async def handler(request: Request, context: Any) -> dict[str, Any]:
+    return await _resolve(request)(request, context)
+
+
+def _resolve(request: Request) -> Any:
+    """By route key (API Gateway's), else by method and path (a ``$default`` route or a plain proxy)."""
+    route = ROUTES.get(request.route_key)
+    if route is not None:
+        return route
+    path = request.path.rstrip("/")
+    template = "/fhr/jobs/{id}" if path.startswith("/fhr/jobs/") else path
+    route = ROUTES.get(f"{request.method} {template}")
+    if route is not None:
+        return route
+    if any(key.endswith(f" {template}") for key in ROUTES):
+        raise MethodNotAllowed(f"{request.method} is not served on {request.path}")
+    raise NotFound(f"no route {request.method} {request.path}", code="route_not_found")
+
+
+async def get_fhr(request: Request, context: Any) -> dict[str, Any]:
+    unknown = sorted(set(request.query) - {"filename", "options"})
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s) {unknown}; use filename and options", code="unknown_field")
+    options: Any = None
+    if "options" in request.query:
+        try:
+            options = json.loads(request.query["options"])
+        except ValueError:
+            raise BadRequest("the options query parameter must be a JSON object", code="invalid_options") from None
+    return await _analyse_one(request.query.get("filename"), options, context)
+
+
+async def post_fhr(request: Request, context: Any) -> dict[str, Any]:
+    body = request.json_object()
+    unknown = sorted(set(body) - {"filename", "options"})
+    if unknown:
+        raise BadRequest(f"unknown field(s) {unknown}; use filename and options", code="unknown_field")
+    return await _analyse_one(body.get("filename"), body.get("options"), context)
+
+
+async def _analyse_one(filename: Any, raw_options: Any, context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    target = parse_filename(filename, settings.ecg_bucket)
+    options = parse_options(raw_options)
+    s3, dynamodb = await clients.client("s3"), await clients.client("dynamodb")
+    cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
+    budget = budget_s(context, settings) if settings.jobs_queue_url else None
+    outcome = await analyse(s3, cache, settings, target, options, budget_s=budget)
+    if outcome.deferred:
+        return await _defer(settings, target, options, outcome.predicted_s)
+    assert outcome.result is not None
+    return json_response(200, {**outcome.result, "cached": outcome.cached})
+
+
+def budget_s(context: Any, settings: Settings) -> float:
+    """Seconds this request may still spend computing: the API's limit or the invocation's, less a margin."""
+    limit = API_LIMIT_S
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        limit = min(limit, remaining() / 1000.0)
+    return limit - settings.safety_margin_s
+
+
+async def _defer(settings: Settings, target: S3Target, options: dict[str, Any], predicted_s: float) -> dict[str, Any]:
+    job_id = new_job_id()
+    await _start_job(settings, job_id, [target.uri], options, kind="single")
+    location = f"/fhr/jobs/{job_id}"
+    body = {"jobId": job_id, "status": "pending", "location": location, "predictedSeconds": round(predicted_s, 1)}
+    return json_response(202, body, headers={"location": location})
+
+
+async def _start_job(settings: Settings, job_id: str, uris: list[str], options: dict[str, Any], kind: str) -> None:
+    if not settings.jobs_queue_url:
+        raise InternalError("the function is not configured with a jobs queue")
+    store = JobStore(await clients.client("dynamodb"), settings.results_table, settings.result_ttl_s)
+    await store.create(job_id, uris, options, kind)
+    messages = [JobMessage(job_id, index, uri, options) for index, uri in enumerate(uris)]
+    await enqueue(await clients.client("sqs"), settings.jobs_queue_url, messages)
+
+
+async def post_batch(request: Request, context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    body = request.json_object()
+    unknown = sorted(set(body) - {"filenames", "options"})
+    if unknown:
+        raise BadRequest(f"unknown field(s) {unknown}; use filenames and options", code="unknown_field")
+    filenames = body.get("filenames")
+    if not isinstance(filenames, list) or not filenames:
+        raise BadRequest("filenames must be a non-empty list of s3:// URIs", code="invalid_filenames")
+    if len(filenames) > MAX_BATCH_FILES:
+        raise BadRequest(f"at most {MAX_BATCH_FILES} filenames per batch, got {len(filenames)}", code="too_many_files")
+    targets = [_indexed(index, name, settings) for index, name in enumerate(filenames)]
+    options = parse_options(body.get("options"))
+    job_id = new_job_id()
+    await _start_job(settings, job_id, [t.uri for t in targets], options, kind="batch")
+    location = f"/fhr/jobs/{job_id}"
+    answer = {"jobId": job_id, "status": "pending", "total": len(targets), "location": location}
+    return json_response(202, answer, headers={"location": location})
+
+
+def _indexed(index: int, name: Any, settings: Settings) -> S3Target:
+    try:
+        return parse_filename(name, settings.ecg_bucket)
+    except ApiError as error:
+        error.message = f"filenames[{index}]: {error.message}"
+        raise
+
+
+async def get_job(request: Request, context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    job_id = request.path_params.get("id") or request.path.rsplit("/", 1)[-1]
+    if not is_job_id(job_id):
+        raise BadRequest("a job id is 32 lowercase hex digits", code="invalid_job_id")
+    dynamodb = await clients.client("dynamodb")
+    store = JobStore(dynamodb, settings.results_table, settings.result_ttl_s)
+    job = await store.job(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id} (jobs expire with the results)", code="job_not_found")
+    total = int(job["total"]["N"])
+    with_results = total == 1 or request.query.get("results") == "full"
+    offset, limit = _page(request.query, with_results)
+    indexes = list(range(min(offset, total), min(offset + limit, total)))
+    files = await store.files(job_id, indexes)
+    cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
+    entries = [await _file_entry(index, files.get(index), cache, with_results) for index in indexes]
+    return json_response(200, _job_body(job_id, job, entries, offset, limit))
+
+
+def _page(query: dict[str, str], with_results: bool) -> tuple[int, int]:
+    cap = MAX_JOB_PAGE_WITH_RESULTS if with_results else MAX_JOB_PAGE
+    try:
+        offset = int(query.get("offset", "0"))
+        limit = int(query.get("limit", str(min(100, cap))))
+    except ValueError:
+        raise BadRequest("offset and limit must be integers", code="invalid_page") from None
+    if offset < 0 or not 1 <= limit <= cap:
+        raise BadRequest(f"offset must be >= 0 and limit 1..{cap}", code="invalid_page")
+    return offset, limit
+
+
+async def _file_entry(
+    index: int, item: dict[str, Any] | None, cache: ResultCache, with_results: bool
+) -> dict[str, Any]:
+    if item is None:
+        return {"index": index, "status": "unknown"}
+    entry: dict[str, Any] = {"index": index, "filename": item["filename"]["S"], "status": item["status"]["S"]}
+    if "cached" in item:
+        entry["cached"] = item["cached"]["BOOL"]
+    if "summary" in item:
+        entry["summary"] = json.loads(item["summary"]["S"])
+    if "error" in item:
+        entry["error"] = json.loads(item["error"]["S"])
+    if with_results and "result_pk" in item:
+        entry["result"] = await cache.get(item["result_pk"]["S"])
+    return entry
+
+
+def _job_body(
+    job_id: str, job: dict[str, Any], entries: list[dict[str, Any]], offset: int, limit: int
+) -> dict[str, Any]:
+    total = int(job["total"]["N"])
+    done, failed = int(job["done_count"]["N"]), int(job["failed_count"]["N"])
+    pending = max(total - done - failed, 0)
+    status = "pending" if pending else ("failed" if done == 0 else "done")
+    body: dict[str, Any] = {
+        "jobId": job_id,
+        "status": status,
+        "total": total,
+        "done": done,
+        "failed": failed,
+        "pending": pending,
+        "offset": offset,
+        "files": entries,
+        "nextOffset": offset + limit if offset + limit < total else None,
+    }
+    if total == 1 and entries:
+        body["result"] = entries[0].pop("result", None)
+        body["error"] = entries[0].get("error")
+    return body
+
+
+ROUTES = {
+    "GET /fhr": get_fhr,
+    "POST /fhr": post_fhr,
+    "POST /fhr/batch": post_batch,
+    "GET /fhr/jobs/{id}": get_job,
+}

@@ -1,0 +1,247 @@
+"""Job records in the results table, and the queue messages that drive them.
+
+Items (hash key ``pk`` only; every item carries ``expires_at`` like the cache):
+
+- ``job#<id>``: ``total``, ``done_count``, ``failed_count``, ``options`` (JSON), ``created_at``.
+- ``job#<id>#<index>``: one per file: ``filename``, ``status`` (pending | done | failed), and when
+  finished ``result_pk`` (the cache entry), ``summary`` (JSON) and ``cached``, or ``error`` (JSON).
+
+Idempotency: a file leaves ``pending`` exactly once. :func:`record_outcome` writes the file's new
+status and the job's counter in ONE DynamoDB transaction conditioned on ``status = pending``, so a
+duplicated or retried SQS message can neither count twice nor leave a counter behind a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.api.dynamo import error_code
+
+JOB_PREFIX = "job#"
+MAX_BATCH_FILES = 1000
+_JOB_ID_RE = re.compile(r"[0-9a-f]{32}")
+_WRITE_BATCH = 25  # BatchWriteItem limit
+_GET_BATCH = 100  # BatchGetItem limit
+_SEND_BATCH = 10  # SendMessageBatch limit
+_PARALLEL_CALLS = 8
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_job_id(value: str) -> bool:
+    return bool(_JOB_ID_RE.fullmatch(value))
+
+
+def job_pk(job_id: str) -> str:
+    return f"{JOB_PREFIX}{job_id}"
+
+
+def file_pk(job_id: str, index: int) -> str:
+    return f"{JOB_PREFIX}{job_id}#{index}"
+
+
+@dataclass(frozen=True)
+class JobMessage:
+    """The body of one queue message: one file of one job."""
+
+    job_id: str
+    index: int
+    filename: str
+    options: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"jobId": self.job_id, "index": self.index, "filename": self.filename, "options": self.options},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> JobMessage:
+        """Parse a message body; ``ValueError`` for one that no producer of ours could have sent."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("message body is not an object")
+        job_id, index, filename = data.get("jobId"), data.get("index"), data.get("filename")
+        options = data.get("options") or {}
+        if not isinstance(job_id, str) or not is_job_id(job_id):
+            raise ValueError("message has no valid jobId")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_BATCH_FILES:
+            raise ValueError("message has no valid index")
+        if not isinstance(filename, str) or not isinstance(options, dict):
+            raise ValueError("message has no valid filename/options")
+        return cls(job_id, index, filename, options)
+
+
+async def _bounded(calls: Iterable[Any]) -> list[Any]:
+    gate = asyncio.Semaphore(_PARALLEL_CALLS)
+
+    async def run(call: Any) -> Any:
+        async with gate:
+            return await call
+
+    return await asyncio.gather(*(run(call) for call in calls))
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class JobStore:
+    """Job records through a passed-in DynamoDB client (the results table)."""
+
+    def __init__(self, dynamodb: Any, table: str, ttl_s: int) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.ttl_s = ttl_s
+
+    def _expiry(self) -> dict[str, str]:
+        return {"N": str(int(time.time()) + self.ttl_s)}
+
+    async def create(self, job_id: str, filenames: Sequence[str], options: dict[str, Any], kind: str) -> None:
+        """The job item, then its file items; the job is written last-to-first so a reader never sees
+        a job whose files are missing (the job item goes in after every file item)."""
+        expires = self._expiry()
+        now = {"N": str(int(time.time()))}
+        files = [
+            {
+                "pk": {"S": file_pk(job_id, index)},
+                "kind": {"S": "job-file"},
+                "filename": {"S": filename},
+                "status": {"S": "pending"},
+                "expires_at": expires,
+            }
+            for index, filename in enumerate(filenames)
+        ]
+        await _bounded(self._write_batch(chunk) for chunk in _chunks(files, _WRITE_BATCH))
+        job = {
+            "pk": {"S": job_pk(job_id)},
+            "kind": {"S": f"job-{kind}"},
+            "total": {"N": str(len(filenames))},
+            "done_count": {"N": "0"},
+            "failed_count": {"N": "0"},
+            "options": {"S": json.dumps(options, separators=(",", ":"), sort_keys=True)},
+            "created_at": now,
+            "expires_at": expires,
+        }
+        await self.dynamodb.put_item(TableName=self.table, Item=job)
+
+    async def _write_batch(self, items: Sequence[dict[str, Any]]) -> None:
+        requests = {self.table: [{"PutRequest": {"Item": item}} for item in items]}
+        for attempt in range(8):
+            response = await self.dynamodb.batch_write_item(RequestItems=requests)
+            requests = response.get("UnprocessedItems") or {}
+            if not requests:
+                return
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError("DynamoDB left items unprocessed after retries")
+
+    async def file_status(self, job_id: str, index: int) -> str | None:
+        response = await self.dynamodb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": file_pk(job_id, index)}},
+            ProjectionExpression="#s",
+            ExpressionAttributeNames={"#s": "status"},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return item["status"]["S"] if item else None
+
+    async def record_outcome(self, job_id: str, index: int, outcome: dict[str, Any]) -> bool:
+        """Move one file out of ``pending`` and count it, atomically. ``False``: already recorded."""
+        done = outcome["status"] == "done"
+        values: dict[str, Any] = {":pending": {"S": "pending"}, ":new": {"S": outcome["status"]}}
+        sets = ["#s = :new", "finished_at = :now"]
+        values[":now"] = {"N": str(int(time.time()))}
+        for name in ("result_pk", "summary", "error"):
+            if outcome.get(name) is not None:
+                sets.append(f"{name} = :{name}")
+                text = outcome[name] if isinstance(outcome[name], str) else json.dumps(outcome[name])
+                values[f":{name}"] = {"S": text}
+        if "cached" in outcome:
+            sets.append("cached = :cached")
+            values[":cached"] = {"BOOL": bool(outcome["cached"])}
+        file_update = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": file_pk(job_id, index)}},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "#s = :pending",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": values,
+        }
+        counter = "done_count" if done else "failed_count"
+        job_update = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": job_pk(job_id)}},
+            "UpdateExpression": f"ADD {counter} :one",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+        try:
+            await self.dynamodb.transact_write_items(TransactItems=[{"Update": file_update}, {"Update": job_update}])
+        except Exception as exc:
+            if error_code(exc) == "TransactionCanceledException" and _first_condition_failed(exc):
+                return False
+            raise
+        return True
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        response = await self.dynamodb.get_item(
+            TableName=self.table, Key={"pk": {"S": job_pk(job_id)}}, ConsistentRead=True
+        )
+        return response.get("Item")
+
+    async def files(self, job_id: str, indexes: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """File items by index, fetched in BatchGetItem pages."""
+        pages = await _bounded(self._get_batch(job_id, chunk) for chunk in _chunks(list(indexes), _GET_BATCH))
+        found: dict[int, dict[str, Any]] = {}
+        for page in pages:
+            for item in page:
+                found[int(item["pk"]["S"].rsplit("#", 1)[1])] = item
+        return found
+
+    async def _get_batch(self, job_id: str, indexes: Sequence[int]) -> list[dict[str, Any]]:
+        keys = [{"pk": {"S": file_pk(job_id, index)}} for index in indexes]
+        request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        items: list[dict[str, Any]] = []
+        for attempt in range(8):
+            response = await self.dynamodb.batch_get_item(RequestItems=request)
+            items.extend(response.get("Responses", {}).get(self.table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        raise RuntimeError("DynamoDB left keys unprocessed after retries")
+
+
+def _first_condition_failed(exc: BaseException) -> bool:
+    """Was the transaction cancelled because the FILE was no longer pending (a duplicate)?"""
+    reasons = getattr(exc, "response", {}).get("CancellationReasons")
+    if reasons:
+        return reasons[0].get("Code") == "ConditionalCheckFailed"
+    return "ConditionalCheckFailed" in str(exc)
+
+
+async def enqueue(sqs: Any, queue_url: str, messages: Sequence[JobMessage]) -> None:
+    """Send every message (10 per call, calls in parallel); a partial failure is retried, then raised."""
+    await _bounded(_send_batch(sqs, queue_url, chunk) for chunk in _chunks(list(messages), _SEND_BATCH))
+
+
+async def _send_batch(sqs: Any, queue_url: str, messages: Sequence[JobMessage]) -> None:
+    entries = [{"Id": str(i), "MessageBody": m.to_json()} for i, m in enumerate(messages)]
+    for attempt in range(5):
+        response = await sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        failed = {f["Id"] for f in response.get("Failed", [])}
+        entries = [e for e in entries if e["Id"] in failed]
+        if not entries:
+            return
+        await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+    raise RuntimeError(f"SQS refused {len(entries)} message(s) after retries")

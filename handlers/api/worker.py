@@ -1,0 +1,140 @@
+"""The jobs queue worker: an SQS event source mapping delivers batches; failures are reported per message.
+
+Returns ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` (the mapping must enable
+``ReportBatchItemFailures``), so one bad message does not redeliver its whole batch.
+
+Per message:
+- a file no longer ``pending`` (a duplicate, or a retry after success) is acknowledged at once;
+- bad input (a 4xx: missing object, other bucket, unusable record) is final: the file is recorded
+  ``failed`` with its code and the message acknowledged — retrying cannot help;
+- anything else is transient: the message is reported failed and hidden for an exponentially
+  growing time (``ChangeMessageVisibility``: base x 2^(attempt-1), at most 15 min). On the last
+  attempt (``JOBS_MAX_RECEIVES``, equal to the queue's redrive ``maxReceiveCount``) the file is
+  recorded ``failed`` (``retries_exhausted``) and the message is still reported failed, so SQS moves
+  it to the dead-letter queue for inspection;
+- a body no producer of ours could have sent (a poison message) is reported failed every time and so
+  ends in the dead-letter queue.
+The analysis goes through the ETag cache, so a retried file whose result was already computed costs
+two small calls, and :meth:`JobStore.record_outcome` counts each file exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from handlers.api import clients
+from handlers.api.analysis import analyse, parse_filename, parse_options
+from handlers.api.cache import ResultCache
+from handlers.api.http import ApiError
+from handlers.api.jobs import JobMessage, JobStore
+from handlers.api.settings import Settings
+
+logger = logging.getLogger("handlers.api.worker")
+
+MAX_VISIBILITY_S = 900
+PARALLEL_MESSAGES = 2  # the estimator is CPU-bound; one vCPU at 1769 MB, two threads overlap I/O
+
+
+async def init() -> None:
+    await clients.open_services("s3", "dynamodb", "sqs")
+
+
+async def shutdown() -> None:
+    await clients.close()
+
+
+async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = (event.get("Records") or []) if isinstance(event, dict) else []
+    settings = Settings.from_env()
+    gate = asyncio.Semaphore(PARALLEL_MESSAGES)
+
+    async def guarded(record: dict[str, Any]) -> bool:
+        async with gate:
+            try:
+                return await process(record, settings)
+            except Exception:
+                logger.exception("message %s failed unexpectedly", record.get("messageId"))
+                return False
+
+    outcomes = await asyncio.gather(*(guarded(record) for record in records))
+    failures = [
+        {"itemIdentifier": record.get("messageId", "")} for record, ok in zip(records, outcomes, strict=True) if not ok
+    ]
+    return {"batchItemFailures": failures}
+
+
+async def process(record: dict[str, Any], settings: Settings) -> bool:
+    """Handle one SQS record; ``True`` acknowledges it, ``False`` asks SQS to redeliver it."""
+    message_id = record.get("messageId")
+    try:
+        message = JobMessage.from_json(str(record.get("body", "")))
+    except ValueError as exc:
+        logger.error("poison message %s: %s", message_id, exc)
+        return False
+    dynamodb = await clients.client("dynamodb")
+    store = JobStore(dynamodb, settings.results_table, settings.result_ttl_s)
+    status = await store.file_status(message.job_id, message.index)
+    if status is None:
+        logger.error("message %s names an unknown job file %s#%s", message_id, message.job_id, message.index)
+        return False
+    if status != "pending":
+        return True
+    try:
+        outcome = await _analyse(message, settings, dynamodb)
+    except ApiError as error:
+        if error.status >= 500:
+            return await _transient(record, message, store, settings, error)
+        failure = {"code": error.code, "message": error.message, "status": error.status}
+        await store.record_outcome(message.job_id, message.index, {"status": "failed", "error": failure})
+        return True
+    except Exception as exc:
+        logger.exception("job %s file %s: transient failure", message.job_id, message.index)
+        return await _transient(record, message, store, settings, exc)
+    await store.record_outcome(message.job_id, message.index, outcome)
+    return True
+
+
+async def _analyse(message: JobMessage, settings: Settings, dynamodb: Any) -> dict[str, Any]:
+    target = parse_filename(message.filename, settings.ecg_bucket)
+    options = parse_options(message.options)
+    cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
+    outcome = await analyse(await clients.client("s3"), cache, settings, target, options)
+    assert outcome.result is not None
+    recorded: dict[str, Any] = {"status": "done", "cached": outcome.cached, "summary": outcome.result.get("summary")}
+    if outcome.cached or outcome.stored:
+        recorded["result_pk"] = outcome.pk
+    return recorded
+
+
+async def _transient(
+    record: dict[str, Any], message: JobMessage, store: JobStore, settings: Settings, exc: BaseException
+) -> bool:
+    attempt = _receive_count(record)
+    if attempt >= settings.max_receives:
+        failure = {"code": "retries_exhausted", "message": f"gave up after {attempt} attempts", "status": 503}
+        await store.record_outcome(message.job_id, message.index, {"status": "failed", "error": failure})
+        return False  # still reported: SQS moves the message to the dead-letter queue
+    await _back_off(record, settings, attempt)
+    return False
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
+    except ValueError:
+        return 1
+
+
+async def _back_off(record: dict[str, Any], settings: Settings, attempt: int) -> None:
+    if not settings.jobs_queue_url or not record.get("receiptHandle"):
+        return
+    delay = min(settings.backoff_base_s * 2 ** (attempt - 1), MAX_VISIBILITY_S)
+    try:
+        sqs = await clients.client("sqs")
+        await sqs.change_message_visibility(
+            QueueUrl=settings.jobs_queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=delay
+        )
+    except Exception:
+        logger.warning("could not delay message %s; SQS's own visibility timeout applies", record.get("messageId"))
