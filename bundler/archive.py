@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -51,7 +52,7 @@ def collect(root: Path, prefix: str, skip_top: frozenset[str] = frozenset()) -> 
     return sorted(entries, key=lambda e: e.arcname)
 
 
-def _walk(root: Path, skip_top: frozenset[str]) -> Iterator[tuple[str, Path, object]]:
+def _walk(root: Path, skip_top: frozenset[str]) -> Iterator[tuple[str, Path, os.stat_result]]:
     for path in root.rglob("*"):
         rel = path.relative_to(root)
         if rel.parts[0] in skip_top or any(part in EXCLUDED_DIRS or part.startswith(".") for part in rel.parts):

@@ -88,7 +88,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs), state, bool(args.custom), resource_id))
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        """The program makes no provider calls; a plain dict is what the SDK accepts (PLATFORM.md)."""
         return {}
 
     def _computed(self, typ: str, name: str, state: dict[str, Any], resource_id: str) -> dict[str, Any]:
