@@ -1,0 +1,151 @@
+"""Frequency-domain conditioning: one FFT at the recording rate does decimation and filtering at once.
+
+Why this way: a 30-min, 4-channel, 1 kHz record is 7.2 M samples, and the estimator has ~0.15 s.
+One real FFT of every channel (batched, float32, a cached FFTW plan), then keeping only the bins
+below the new Nyquist frequency, shaping them (baseline-wander high-pass, powerline notches,
+low-pass) and one inverse FFT of a quarter of the length gives the band-limited signal at
+~250 Hz: an ideal anti-alias filter, a zero-phase band-pass and a decimator for the price of two
+transforms. Everything after this works on ~1/4 of the samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.fhr import fftplan
+
+TARGET_FS = 250.0
+POWERLINE_HZ = (50.0, 60.0)
+
+
+@dataclass(frozen=True)
+class Conditioned:
+    """Band-limited channels at the working rate, and which working-rate samples came from valid input."""
+
+    x: np.ndarray  # float32 (channels, n) microvolts, zero-phase band-passed
+    fs: float
+    valid: np.ndarray  # bool (channels, n): False where the input was NaN (invalid) around that sample
+    powerline_hz: tuple[float, ...]  # mains frequencies found and notched
+
+
+def raised_cosine_band(freqs: np.ndarray, low: tuple[float, float], high: tuple[float, float]) -> np.ndarray:
+    """Gain 0 below ``low[0]``, 1 between ``low[1]`` and ``high[0]``, 0 above ``high[1]``, cosine ramps between.
+
+    Smooth edges keep the filter's impulse response short, so steep artefacts do not ring for seconds.
+    """
+    gain = np.ones_like(freqs, dtype=np.float32)
+    lo0, lo1 = low
+    hi0, hi1 = high
+    gain[freqs <= lo0] = 0.0
+    ramp = (freqs > lo0) & (freqs < lo1)
+    gain[ramp] = 0.5 - 0.5 * np.cos(np.pi * (freqs[ramp] - lo0) / (lo1 - lo0))
+    gain[freqs >= hi1] = 0.0
+    ramp = (freqs > hi0) & (freqs < hi1)
+    gain[ramp] = 0.5 + 0.5 * np.cos(np.pi * (freqs[ramp] - hi0) / (hi1 - hi0))
+    return gain
+
+
+def _notch(gain: np.ndarray, freqs: np.ndarray, centre: float, half_width: float = 0.6) -> None:
+    distance = np.abs(freqs - centre)
+    inside = distance < half_width
+    gain[inside] *= (0.5 - 0.5 * np.cos(np.pi * distance[inside] / half_width)).astype(np.float32)
+
+
+def detect_powerline(power: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[float, ...]:
+    """Mains frequencies whose narrow line stands well above the neighbouring spectrum (50 Hz, 60 Hz or both)."""
+    found = []
+    for mains in POWERLINE_HZ:
+        if mains >= nyquist:
+            continue
+        line = power[np.abs(freqs - mains) < 0.3].mean()
+        around = power[(np.abs(freqs - mains) > 1.0) & (np.abs(freqs - mains) < 4.0)]
+        if line > 4.0 * float(np.median(around)):
+            found.append(mains)
+    return tuple(found)
+
+
+def condition(
+    signals: np.ndarray,
+    fs: float,
+    *,
+    target_fs: float = TARGET_FS,
+    band: tuple[float, float] = (3.0, 100.0),
+    threads: int = 2,
+) -> Conditioned:
+    """Decimate ``signals`` (n, channels) to ~``target_fs`` while band-passing and notching mains, all in one spectrum."""
+    factor = max(1, int(fs // target_fs))
+    fs_out = fs / factor
+    n_in = signals.shape[0]
+    n_out = -(-n_in // factor)
+    n_out_fft = fftplan.fast_length(n_out)
+    n_fft = n_out_fft * factor
+
+    x = np.ascontiguousarray(signals.T, dtype=np.float32)
+    invalid = np.isnan(x)
+    has_invalid = bool(invalid.any())
+    if has_invalid:
+        x[invalid] = 0.0
+    # Remove each channel's level first so zero padding and filled gaps do not create a step.
+    x -= np.median(x[:, :: max(1, n_in // 4096)], axis=1, keepdims=True).astype(np.float32)
+    if has_invalid:
+        x[invalid] = 0.0
+
+    spectrum = fftplan.rfft(x, n_fft, threads=threads)
+    kept = spectrum[:, : n_out_fft // 2 + 1]
+    freqs = np.arange(kept.shape[1], dtype=np.float64) * (fs / n_fft)
+    low_edge, high_edge = band
+    high_edge = min(high_edge, 0.45 * fs_out)
+    gain = raised_cosine_band(freqs, (0.5 * low_edge, low_edge), (high_edge - 10.0, high_edge + 10.0))
+    gain[freqs >= 0.5 * fs_out] = 0.0
+    power = (np.abs(kept[:, :: max(1, kept.shape[1] // 200_000)]) ** 2).mean(axis=0)
+    mains = detect_powerline(power, freqs[:: max(1, kept.shape[1] // 200_000)], 0.5 * fs_out)
+    for base in mains:
+        for harmonic in np.arange(base, 0.5 * fs_out, base):
+            _notch(gain, freqs, float(harmonic))
+    shaped = kept * (gain / factor).astype(np.float32)
+    out = fftplan.irfft(shaped, n_out_fft, threads=threads)[:, :n_out].copy()
+    valid = _valid_mask(invalid, factor, n_out, fs_out) if has_invalid else np.ones_like(out, dtype=bool)
+    return Conditioned(x=out, fs=fs_out, valid=valid, powerline_hz=mains)
+
+
+def _valid_mask(invalid: np.ndarray, factor: int, n_out: int, fs_out: float) -> np.ndarray:
+    """A working-rate sample is valid when no input sample within ~40 ms of it was invalid."""
+    channels, n_in = invalid.shape
+    padded = np.zeros((channels, n_out * factor), dtype=bool)
+    padded[:, :n_in] = invalid
+    blocks = padded.reshape(channels, n_out, factor).any(axis=2)
+    return ~dilate(blocks, max(1, int(round(0.04 * fs_out))))
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Grow True runs by ``radius`` samples on each side along the last axis (vectorised via cumulative sums)."""
+    if radius <= 0:
+        return mask
+    counts = np.cumsum(np.pad(mask.astype(np.int32), [(0, 0)] * (mask.ndim - 1) + [(radius + 1, radius)]), axis=-1)
+    window = counts[..., 2 * radius + 1 :] - counts[..., : -(2 * radius + 1)]
+    return window > 0
+
+
+def moving_max(x: np.ndarray, radius: int) -> np.ndarray:
+    """Running maximum over ``[i - radius, i + radius]`` in O(n) (van Herk / Gil-Werman), no Python loop."""
+    width = 2 * radius + 1
+    n = x.shape[-1]
+    padded_len = -(-(n + 2 * radius) // width) * width
+    padded = np.full(padded_len, -np.inf, dtype=np.float64)
+    padded[radius : radius + n] = x
+    blocks = padded.reshape(-1, width)
+    prefix = np.maximum.accumulate(blocks, axis=1).ravel()
+    suffix = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.maximum(suffix[:n], prefix[width - 1 : width - 1 + n])
+
+
+def moving_mean(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred running mean along the last axis via cumulative sums (edges use the partial window)."""
+    if width <= 1:
+        return x
+    half = width // 2
+    pad = [(0, 0)] * (x.ndim - 1) + [(half + 1, width - half - 1)]
+    csum = np.cumsum(np.pad(x.astype(np.float64), pad, mode="edge"), axis=-1)
+    return ((csum[..., width:] - csum[..., :-width]) / width).astype(np.float32)

@@ -1,0 +1,162 @@
+"""The FHR estimator pipeline: condition -> maternal beats and cancellation -> spectral fetal evidence -> tracking.
+
+Stages (each in its own module, each explained there):
+  1. :mod:`dsp` - one FFT per channel: decimate to ~250 Hz, remove baseline wander, notch mains.
+  2. :mod:`maternal` - maternal R waves, maternal rate, PCA cancellation of the maternal beat.
+  3. :mod:`fetal` - residual band-passed to the fetal QRS band, QRS-energy envelope, per-window
+     harmonic-summed spectra per channel, combined across channels by spectral peakiness.
+  4. :mod:`tracking` - Viterbi over a bpm grid with a continuity penalty and a maternal penalty.
+  5. :mod:`beats` - optional refinement: fetal beats picked on the residual inside the tracked
+     rate's expected RR, and the 4 Hz trace taken from their RR intervals where they agree with the
+     spectral track.
+Then the 4 Hz traces, quality indices and summary are assembled into the documented result
+(:mod:`result`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.fhr import beats, dsp, fetal, maternal, tracking
+from handlers.fhr.options import Options, parse_options
+from handlers.fhr.record import Record
+
+OUTPUT_FS = 4.0
+
+# Research knobs, overridable through options["tuning"] (tuned on set-a a01-a40 only).
+TUNING: dict[str, float] = {
+    "band_low": 12.0,
+    "band_high": 45.0,
+    "maternal_components": 3.0,
+    "maternal_depth": 0.95,
+    "whiten_hz": 1.0,
+    "half_weight": 0.5,
+    "maternal_multiples": 1.0,
+    "maternal_width_bpm": 6.0,
+    "penalty_per_bpm": 0.15,
+    "max_step_bpm_per_s": 30.0,
+    "quality_floor": 0.05,
+    "refine_tolerance_bpm": 12.0,
+    "beat_tightness": 25.0,
+}
+
+
+@dataclass
+class Analysis:
+    """Everything the result is built from; kept separate so tests and the evaluator can look inside."""
+
+    fhr_bpm: np.ndarray  # float64 (k,), NaN = signal lost
+    fhr_quality: np.ndarray
+    mhr_bpm: np.ndarray
+    mhr_quality: np.ndarray
+    grid_s: np.ndarray
+    maternal_beats_s: np.ndarray
+    fetal_beats_s: np.ndarray
+    powerline_hz: tuple[float, ...]
+    channels_used: tuple[int, ...]
+    timings_ms: dict[str, float]
+
+
+def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
+    """Run the pipeline on ``record`` and return the 4 Hz traces and intermediate facts."""
+    opts = options if isinstance(options, Options) else parse_options(options, record.n_channels)
+    knobs = {**TUNING, **opts.extra}
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    channels = opts.channels if opts.channels is not None else tuple(range(record.n_channels))
+    signals = record.signals if opts.channels is None else record.signals[:, list(channels)]
+    cond = dsp.condition(signals, record.fs, threads=opts.threads)
+    timings["condition"] = _lap(started)
+
+    m_beats = maternal.find_maternal(cond.x, cond.valid, cond.fs)
+    residual, m_quality = maternal.cancel(cond.x, m_beats, cond.fs, components=int(knobs["maternal_components"]))
+    timings["maternal"] = _lap(started) - timings["condition"]
+
+    duration = record.duration_s
+    grid = np.arange(int(np.floor(duration * OUTPUT_FS)) + 1) / OUTPUT_FS
+    grid = grid[grid < duration]
+    mhr, mhr_quality = maternal.rate_trace(m_beats, m_quality, cond.fs, grid)
+
+    band = fetal.fetal_band(residual, cond.fs, (knobs["band_low"], knobs["band_high"]), opts.threads)
+    envelope, fs_env = fetal.qrs_envelope(band, cond.valid, cond.fs, decimation=4)
+    rates = np.arange(opts.fhr_range[0], opts.fhr_range[1] + 0.5, 1.0)
+    harmonic, centres = fetal.harmonic_spectra(
+        envelope,
+        fs_env,
+        rates,
+        window_s=opts.window_s,
+        hop_s=opts.hop_s,
+        threads=opts.threads,
+        whiten_hz=knobs["whiten_hz"],
+        half_weight=knobs["half_weight"],
+    )
+    mhr_at_frames = _interp_nan(grid, mhr, centres)
+    penalty = tracking.maternal_penalty(
+        rates,
+        mhr_at_frames,
+        depth=knobs["maternal_depth"],
+        width_bpm=knobs["maternal_width_bpm"],
+        multiples=(1.0, 2.0)[: int(knobs["maternal_multiples"])],
+    )
+    evidence = fetal.combine_channels(harmonic, centres, rates, penalty)
+    timings["spectra"] = _lap(started) - sum(timings.values())
+
+    path = tracking.viterbi(
+        np.log(np.maximum(evidence.score, 1e-6)),
+        rates,
+        penalty_per_bpm=knobs["penalty_per_bpm"],
+        max_step_bpm=knobs["max_step_bpm_per_s"] * opts.hop_s,
+    )
+    tracked = rates[path]
+    fhr = np.interp(grid, evidence.times, tracked)
+    quality = np.interp(grid, evidence.times, evidence.quality)
+    timings["tracking"] = _lap(started) - sum(timings.values())
+
+    fetal_beats = np.empty(0)
+    if opts.refine:
+        fetal_beats, refined = beats.refine(
+            band, evidence, tracked, cond.fs, grid, knobs["refine_tolerance_bpm"], knobs["beat_tightness"]
+        )
+        use = np.isfinite(refined)
+        fhr = np.where(use, refined, fhr)
+    lost = quality < knobs["quality_floor"]
+    lost |= _lost_signal(cond.valid, cond.fs, grid)
+    fhr = np.where(lost, np.nan, fhr)
+    quality = np.where(lost, 0.0, quality)
+    timings["beats"] = _lap(started) - sum(timings.values())
+    return Analysis(
+        fhr_bpm=fhr,
+        fhr_quality=quality,
+        mhr_bpm=mhr,
+        mhr_quality=mhr_quality,
+        grid_s=grid,
+        maternal_beats_s=m_beats / cond.fs,
+        fetal_beats_s=np.asarray(fetal_beats, dtype=np.float64),
+        powerline_hz=cond.powerline_hz,
+        channels_used=tuple(channels),
+        timings_ms={k: round(v * 1000.0, 3) for k, v in timings.items()},
+    )
+
+
+def _lap(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _interp_nan(grid: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Sample a NaN-holed trace at other times; NaN stays NaN (nearest grid sample)."""
+    if grid.size == 0:
+        return np.full(at.size, np.nan)
+    idx = np.clip(np.searchsorted(grid, at), 0, grid.size - 1)
+    return values[idx]
+
+
+def _lost_signal(valid: np.ndarray, fs: float, grid: np.ndarray) -> np.ndarray:
+    """Grid times where fewer than half the channels hold valid input within +-1 s: no rate is reported there."""
+    share = valid.mean(axis=0)
+    idx = np.clip((grid * fs).astype(np.int64), 0, share.size - 1)
+    smoothed = dsp.moving_mean(share[None, :], int(2 * fs))[0]
+    return smoothed[idx] < 0.5

@@ -1,0 +1,128 @@
+"""Spectral fetal-rate evidence: per short window, per channel, a harmonic-summed spectrum of the QRS envelope.
+
+Why spectral: after maternal cancellation the residual is a weak fetal pulse train in noise. A
+peak picker must decide beat by beat; the spectrum of a few seconds of the QRS-energy envelope
+integrates every beat in the window, so a periodic train 0 dB below the noise still shows a line
+at its rate and at its harmonics. Summing the first harmonics on a rate grid ("harmonic-aware"
+choice) makes the fundamental win over its own harmonics and sub-harmonics, and per-channel
+spectral peakiness is a signal-quality index used to weight channels frame by frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from handlers.fhr import fftplan
+from handlers.fhr.dsp import moving_mean, raised_cosine_band
+
+HARMONIC_WEIGHTS = (1.0, 0.8, 0.5)
+
+
+@dataclass(frozen=True)
+class FetalEvidence:
+    times: np.ndarray  # float64 (frames,): window centres, seconds from the record start
+    rates: np.ndarray  # float64 (rates,): the bpm grid
+    score: np.ndarray  # float64 (frames, rates): channel-combined harmonic sum, ~1 = noise level
+    quality: np.ndarray  # float64 (frames,): best channel peakiness mapped to [0, 1]
+    channel_weight: np.ndarray  # float64 (channels, frames)
+
+
+def fetal_band(residual: np.ndarray, fs: float, band: tuple[float, float], threads: int) -> np.ndarray:
+    """Zero-phase band-pass of the residual to the fetal QRS band (its energy is 10-50 Hz, narrower than P/T)."""
+    n = residual.shape[1]
+    n_fft = fftplan.fast_length(n)
+    spectrum = fftplan.rfft(residual, n_fft, threads=threads)
+    freqs = np.arange(spectrum.shape[1]) * (fs / n_fft)
+    low, high = band
+    gain = raised_cosine_band(freqs, (0.6 * low, low), (high, high * 1.3))
+    return fftplan.irfft(spectrum * gain, n_fft, threads=threads)[:, :n].copy()
+
+
+def qrs_envelope(band: np.ndarray, valid: np.ndarray, fs: float, decimation: int) -> tuple[np.ndarray, float]:
+    """Compressed QRS energy per channel, block-averaged to fs/decimation: the pulse train whose rate we want.
+
+    Each channel is scaled by its robust level and clipped, so one movement artefact cannot own a
+    window's spectrum.
+    """
+    energy = band.astype(np.float32) ** 2
+    energy[~valid] = 0.0
+    scale = np.median(energy[:, :: max(1, energy.shape[1] // 20000)], axis=1, keepdims=True) + 1e-9
+    energy = np.minimum(energy / scale, 400.0)
+    energy = moving_mean(energy, max(1, int(0.02 * fs)))
+    usable = (energy.shape[1] // decimation) * decimation
+    return energy[:, :usable].reshape(energy.shape[0], -1, decimation).mean(axis=2), fs / decimation
+
+
+def _harmonic_plan(half_weight: float) -> list[tuple[float, float]]:
+    """(multiple of the candidate rate, weight) pairs: harmonics add, odd half-harmonics subtract.
+
+    A pulse train at rate r has lines at r, 2r, 3r and none at r/2 or 3r/2. A candidate that is
+    really the 2nd harmonic of a slower train (the mother's 2 x 75 = 150 bpm line) has strong lines
+    at r/2 and 3r/2, so subtracting them removes harmonics of the mother without touching a fetus
+    whose own rate happens to be near twice the mother's.
+    """
+    plan = [(float(order), weight) for order, weight in enumerate(HARMONIC_WEIGHTS, start=1)]
+    if half_weight > 0:
+        plan += [(0.5, -half_weight), (1.5, -half_weight)]
+    return plan
+
+
+def harmonic_spectra(
+    envelope: np.ndarray,
+    fs_env: float,
+    rates: np.ndarray,
+    *,
+    window_s: float,
+    hop_s: float,
+    threads: int,
+    whiten_hz: float = 0.0,
+    half_weight: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Harmonic sum per (channel, frame, rate) of Hann-windowed envelope spectra, and the frame centres."""
+    width = int(round(window_s * fs_env))
+    hop = max(1, int(round(hop_s * fs_env)))
+    if envelope.shape[1] < width:
+        width = envelope.shape[1]
+    frames = np.lib.stride_tricks.sliding_window_view(envelope, width, axis=1)[:, ::hop]
+    frames = frames - frames.mean(axis=2, keepdims=True)
+    frames = (frames * np.hanning(width).astype(np.float32)).astype(np.float32)
+    n_fft = fftplan.fast_length(max(4 * width, int(fs_env * 16)))
+    power = np.abs(fftplan.rfft(np.ascontiguousarray(frames), n_fft, threads=threads)) ** 2
+    bin_hz = fs_env / n_fft
+    if whiten_hz > 0:
+        # Divide by the local spectral floor (+-whiten_hz): the envelope of noise is "red" (more power
+        # at low frequencies), which would otherwise pull the harmonic sum towards low rates.
+        power = power / (moving_mean(power, max(3, int(2 * whiten_hz / bin_hz))) + 1e-12)
+    total = np.zeros(power.shape[:2] + (rates.size,), dtype=np.float64)
+    for multiple, weight in _harmonic_plan(half_weight):
+        position = np.minimum(multiple * rates / 60.0 / bin_hz, power.shape[2] - 2)
+        low = position.astype(np.int64)
+        frac = position - low
+        total += weight * (power[..., low] * (1 - frac) + power[..., low + 1] * frac)
+    total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
+    centres = (np.arange(frames.shape[1]) * hop + width / 2) / fs_env
+    return total, centres
+
+
+def combine_channels(
+    harmonic: np.ndarray, times: np.ndarray, rates: np.ndarray, maternal_factor: np.ndarray | None = None
+) -> FetalEvidence:
+    """Normalise each channel-frame by its median, weight by peakiness, and sum over channels.
+
+    Peakiness (peak / median of the harmonic sum) near 1 means noise; a clean fetal train gives 5-50.
+    ``maternal_factor`` (frames, rates) damps the maternal rate and its harmonic *before* peakiness is
+    measured, so a channel whose residual is still dominated by the mother does not earn weight.
+    """
+    level = np.median(harmonic, axis=2, keepdims=True) + 1e-12
+    normalised = harmonic / level
+    if maternal_factor is not None:
+        normalised = normalised * maternal_factor[None, :, :]
+    peakiness = normalised.max(axis=2)
+    weight = np.clip(peakiness - 2.0, 0.0, None) ** 2
+    total_weight = weight.sum(axis=0)
+    combined = (weight[..., None] * normalised).sum(axis=0) / np.maximum(total_weight, 1e-12)[:, None]
+    combined[total_weight <= 0] = 1.0
+    quality = np.clip((peakiness.max(axis=0) - 2.0) / 6.0, 0.0, 1.0)
+    return FetalEvidence(times=times, rates=rates, score=combined, quality=quality, channel_weight=weight)

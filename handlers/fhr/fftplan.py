@@ -1,0 +1,76 @@
+"""pyfftw plans made once per (kind, shape, dtype, n, threads) and reused for the life of the process.
+
+Why a cache: an FFTW plan is expensive to make and cheap to run, and a warm Lambda sees the same
+record lengths again and again (30-min records, 1-min records), so each distinct transform is
+planned once. Planning uses ``FFTW_ESTIMATE`` only: ``FFTW_MEASURE`` costs 20-100 s on this class
+of machine (see ../shared/PLATFORM.md), far more than any record takes to process.
+
+The arrays a plan returns are its own output buffers: they are overwritten by the next call of the
+same plan, so callers use (or copy) a result before transforming again with the same shape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+_DEFAULT_THREADS = 2
+_plans: dict[tuple[object, ...], Callable[..., np.ndarray]] = {}
+_lock = threading.Lock()
+_created = 0
+
+
+def _good_size(n: int) -> bool:
+    for p in (2, 3, 5):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def fast_length(n: int, multiple: int = 1) -> int:
+    """Smallest ``m >= n`` that is ``multiple`` times a 5-smooth number (FFTW is fastest on those).
+
+    The multiple lets a full-rate spectrum be truncated into an exact lower-rate spectrum when
+    decimating by an integer factor in the frequency domain.
+    """
+    base = max(1, -(-n // multiple))
+    while not _good_size(base):
+        base += 1
+    return base * multiple
+
+
+def plans_created() -> int:
+    """How many plans this process has made; lets tests check that repeated calls reuse them."""
+    return _created
+
+
+def _plan(kind: str, shape: tuple[int, ...], dtype: np.dtype, n: int, threads: int) -> Callable[..., np.ndarray]:
+    global _created
+    key = (kind, shape, np.dtype(dtype).str, n, threads)
+    plan = _plans.get(key)
+    if plan is not None:
+        return plan
+    with _lock:
+        plan = _plans.get(key)
+        if plan is None:
+            import pyfftw.builders
+
+            template = np.zeros(shape, dtype=dtype)
+            builder = pyfftw.builders.rfft if kind == "rfft" else pyfftw.builders.irfft
+            plan = builder(template, n=n, axis=-1, threads=threads, planner_effort="FFTW_ESTIMATE")
+            _plans[key] = plan
+            _created += 1
+    return plan
+
+
+def rfft(x: np.ndarray, n: int | None = None, threads: int = _DEFAULT_THREADS) -> np.ndarray:
+    """Real-to-complex FFT along the last axis, zero-padded (or cropped) to ``n``. Float32 stays single precision."""
+    n = x.shape[-1] if n is None else n
+    return _plan("rfft", x.shape, x.dtype, n, threads)(x)
+
+
+def irfft(spectrum: np.ndarray, n: int, threads: int = _DEFAULT_THREADS) -> np.ndarray:
+    """Complex-to-real inverse FFT along the last axis producing ``n`` samples (numpy normalisation)."""
+    return _plan("irfft", spectrum.shape, spectrum.dtype, n, threads)(spectrum)

@@ -1,0 +1,135 @@
+"""Maternal QRS detection, maternal heart rate, and cancellation of the maternal ECG from every channel.
+
+Why: on the abdomen the maternal ECG is 2-10 times larger than the fetal one and its harmonics
+sit right in the fetal rate range (2 x 75 bpm = 150 bpm), so the fetal estimate is only as good
+as the maternal cancellation. Beats are found on a channel-combined energy envelope of a
+low-passed copy (the mother's QRS is wider than the fetus's, and every channel sees it); each
+channel's maternal beat is then modelled by the first few principal components of its own beat
+matrix (an SVD of the maternal beat, after Kanjilal et al.) and subtracted. A few components follow
+amplitude changes with respiration and sub-sample jitter, yet cannot represent the fetal
+complexes, which fall at random phases of the maternal cycle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from handlers.fhr.dsp import moving_max, moving_mean
+
+MIN_RR_S = 0.3  # 200 bpm: no maternal rhythm is faster
+MAX_RR_S = 1.6  # 37.5 bpm
+
+
+def energy_envelope(x: np.ndarray, valid: np.ndarray, fs: float) -> np.ndarray:
+    """Channel-combined QRS energy: each channel scaled by its typical level, squared slope, summed, smoothed.
+
+    The slope (first difference) favours the steep QRS over P/T waves and residual wander.
+    """
+    slope = np.diff(x, axis=1, prepend=x[:, :1])
+    slope[~valid] = 0.0
+    scale = np.median(np.abs(slope[:, :: max(1, slope.shape[1] // 20000)]), axis=1, keepdims=True) + 1e-6
+    energy = np.minimum((slope / scale) ** 2, 1e4).sum(axis=0)
+    return moving_mean(energy, max(1, int(0.05 * fs)))
+
+
+def detect_beats(envelope: np.ndarray, fs: float, *, threshold_ratio: float = 0.3) -> np.ndarray:
+    """R waves as envelope maxima that dominate +-0.27 s and exceed a fraction of the typical beat height.
+
+    The typical height is the median of 2-s block maxima: every 2-s block holds at least one
+    maternal beat, so the median is a beat height that a few artefacts cannot inflate.
+    """
+    radius = int(0.27 * fs)
+    block = int(2.0 * fs)
+    usable = envelope[: (len(envelope) // block) * block]
+    typical = float(np.median(usable.reshape(-1, block).max(axis=1))) if usable.size else float(envelope.max())
+    peaks = (envelope >= moving_max(envelope, radius)) & (envelope > threshold_ratio * typical)
+    peaks &= envelope < 20.0 * typical  # giant artefacts are far above any beat
+    samples = np.flatnonzero(peaks)
+    if samples.size > 1:  # plateaus can mark two adjacent samples; keep the first
+        samples = samples[np.concatenate(([True], np.diff(samples) > radius))]
+    return samples
+
+
+def refine_to_channel_peaks(x: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
+    """Move each detection to the largest |slope| sum within +-40 ms, the QRS centre every channel agrees on."""
+    radius = int(0.04 * fs)
+    n = x.shape[1]
+    offsets = np.arange(-radius, radius + 1)
+    idx = np.clip(samples[:, None] + offsets[None, :], 1, n - 1)
+    slope = np.abs(x[:, idx] - x[:, idx - 1]).sum(axis=0)
+    return np.clip(samples + offsets[np.argmax(slope, axis=1)], 0, n - 1)
+
+
+def find_maternal(x: np.ndarray, valid: np.ndarray, fs: float) -> np.ndarray:
+    """Maternal R-wave sample indices at the working rate."""
+    # A 40-ms moving average is a low-pass whose first null (25 Hz) falls on the fetal QRS band while the
+    # wider maternal QRS (80-100 ms) passes: without it, a fetus larger than the mother on the abdomen
+    # (a08, a15 of set-a) would be "detected" as the mother and then cancelled.
+    envelope = energy_envelope(moving_mean(x, max(1, int(0.04 * fs))), valid, fs)
+    return refine_to_channel_peaks(x, detect_beats(envelope, fs), fs)
+
+
+def cancel(
+    x: np.ndarray, samples: np.ndarray, fs: float, *, components: int = 3, before_share: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subtract each channel's maternal beats, modelled by the leading principal components of its beat matrix.
+
+    The window spans one whole median cardiac cycle (``before_share`` of it before the R wave), so
+    the P and T waves go too: a T wave left behind has steep enough edges to pass the fetal band and
+    would put a maternal-rate line into the fetal spectrum. Returns the residual (channels, n) and a
+    per-beat quality (share of the beat energy explained, averaged over channels).
+    """
+    residual = x.copy()
+    if samples.size < 4:
+        return residual, np.zeros(samples.size, dtype=np.float32)
+    median_rr = float(np.median(np.diff(samples)))
+    before = int(before_share * median_rr)
+    after = int(median_rr) - before
+    n = x.shape[1]
+    offsets = np.arange(-before, after)
+    idx = samples[:, None] + offsets[None, :]
+    inside = (idx >= 0) & (idx < n)
+    idx_clipped = np.clip(idx, 0, n - 1)
+    taper = _taper(offsets.size, max(2, int(0.02 * fs)))
+    explained = np.zeros(samples.size, dtype=np.float64)
+    for ch in range(x.shape[0]):
+        beats = np.where(inside, x[ch, idx_clipped], 0.0).astype(np.float64)
+        _, vectors = np.linalg.eigh(beats.T @ beats)
+        basis = vectors[:, -components:]
+        model = (beats @ basis) @ basis.T
+        energy = (beats**2).sum(axis=1) + 1e-9
+        explained += 1.0 - ((beats - model) ** 2).sum(axis=1) / energy
+        subtraction = np.bincount(idx_clipped[inside], weights=(model * taper)[inside], minlength=n)
+        residual[ch] -= subtraction.astype(np.float32)
+    quality = np.clip(explained / x.shape[0], 0.0, 1.0).astype(np.float32)
+    return residual, quality
+
+
+def _taper(length: int, ramp: int) -> np.ndarray:
+    window = np.ones(length)
+    edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 0.5) / ramp)
+    window[:ramp] = edge
+    window[-ramp:] = edge[::-1]
+    return window
+
+
+def rate_trace(
+    samples: np.ndarray, beat_quality: np.ndarray, fs: float, grid_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beat-to-beat maternal rate on the output grid: NaN where no plausible RR interval covers the time."""
+    rate = np.full(grid_s.size, np.nan, dtype=np.float64)
+    quality = np.zeros(grid_s.size, dtype=np.float64)
+    if samples.size < 2:
+        return rate, quality
+    times = samples / fs
+    rr = np.diff(times)
+    local = np.convolve(np.pad(rr, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    plausible = (rr >= MIN_RR_S) & (rr <= MAX_RR_S) & (np.abs(rr - local) < 0.3 * local)
+    interval = np.searchsorted(times, grid_s, side="right") - 1
+    covered = (interval >= 0) & (interval < rr.size)
+    k = interval[covered]
+    good = plausible[k]
+    rate[covered] = np.where(good, 60.0 / rr[k], np.nan)
+    pair_quality = np.minimum(beat_quality[:-1], beat_quality[1:])
+    quality[covered] = np.where(good, pair_quality[k], 0.0)
+    return rate, quality
