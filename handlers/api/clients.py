@@ -35,7 +35,7 @@ def _client_config(service: str, endpoint: str | None) -> Any:
 
     options: dict[str, Any] = {
         "max_pool_connections": 64,
-        "retries": {"mode": "standard", "max_attempts": 3},
+        "retries": {"mode": "standard"},  # attempts: AWS_MAX_ATTEMPTS, else the SDK's 3
         "connect_timeout": 3,
         "read_timeout": 20,
     }

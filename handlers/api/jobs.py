@@ -158,23 +158,27 @@ class JobStore:
     async def record_outcome(self, job_id: str, index: int, outcome: dict[str, Any]) -> bool:
         """Move one file out of ``pending`` and count it, atomically. ``False``: already recorded."""
         done = outcome["status"] == "done"
-        values: dict[str, Any] = {":pending": {"S": "pending"}, ":new": {"S": outcome["status"]}}
-        sets = ["#s = :new", "finished_at = :now"]
-        values[":now"] = {"N": str(int(time.time()))}
-        for name in ("result_pk", "summary", "error"):
+        names = {"#status": "status", "#finished_at": "finished_at"}
+        values: dict[str, Any] = {
+            ":pending": {"S": "pending"},
+            ":status": {"S": outcome["status"]},
+            ":finished_at": {"N": str(int(time.time()))},
+        }
+        for name in ("result_pk", "summary", "error"):  # "error" is a reserved word: every name goes by #
             if outcome.get(name) is not None:
-                sets.append(f"{name} = :{name}")
+                names[f"#{name}"] = name
                 text = outcome[name] if isinstance(outcome[name], str) else json.dumps(outcome[name])
                 values[f":{name}"] = {"S": text}
         if "cached" in outcome:
-            sets.append("cached = :cached")
+            names["#cached"] = "cached"
             values[":cached"] = {"BOOL": bool(outcome["cached"])}
+        sets = ", ".join(f"{name} = :{name[1:]}" for name in names)
         file_update = {
             "TableName": self.table,
             "Key": {"pk": {"S": file_pk(job_id, index)}},
-            "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": "#s = :pending",
-            "ExpressionAttributeNames": {"#s": "status"},
+            "UpdateExpression": f"SET {sets}",
+            "ConditionExpression": "#status = :pending",
+            "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
         counter = "done_count" if done else "failed_count"

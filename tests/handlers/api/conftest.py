@@ -44,6 +44,11 @@ def context() -> Context:
 
 
 @pytest.fixture
+def make_context() -> type[Context]:
+    return Context
+
+
+@pytest.fixture
 def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     for service in ("S3", "DYNAMODB", "SQS"):
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_endpoint)
