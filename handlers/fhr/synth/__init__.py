@@ -78,11 +78,8 @@ class Components:
         return total
 
     def mixture(self) -> np.ndarray:
-        """What the electrodes record: the sum of everything, NaN in loss segments (in place on maternal)."""
-        signals = self.maternal
-        signals += self.fetal
-        for part in self.noise.values():
-            signals += part
+        """What the electrodes record: the sum of everything, NaN in the loss segments."""
+        signals = self.maternal + self.fetal + self.noise_total()
         signals[self.loss_mask] = np.nan
         return signals
 
@@ -106,24 +103,28 @@ def synthesize(
 
     ``motion_artefacts`` and ``signal_loss`` are counts of such episodes over the whole record.
     Parameters are described in the module docstring; out-of-range values raise
-    :class:`InvalidSynthParameters`.
+    :class:`InvalidSynthParameters`. Components are summed as they are made, so memory stays a
+    small multiple of the record's own size.
     """
-    components, truth = synthesize_components(
-        minutes,
-        channels,
-        fs,
-        seed,
-        snr_db=snr_db,
-        fetal_ratio=fetal_ratio,
-        maternal_uv=maternal_uv,
-        mains_hz=mains_hz,
-        noise_mix=noise_mix,
-        motion_artefacts=motion_artefacts,
-        signal_loss=signal_loss,
-        with_events=with_events,
+    signals, truth = _generate(
+        _Parameters(
+            minutes,
+            channels,
+            fs,
+            seed,
+            snr_db,
+            fetal_ratio,
+            maternal_uv,
+            mains_hz,
+            noise_mix,
+            motion_artefacts,
+            signal_loss,
+            with_events,
+        ),
+        keep=None,
     )
     record = Record(
-        signals=components.mixture(),
+        signals=signals,
         fs=float(fs),
         channels=truth.channels,
         source=f"synth:seed={seed}",
@@ -149,64 +150,119 @@ def synthesize_components(
     with_events: bool = True,
 ) -> tuple[Components, Truth]:
     """Like :func:`synthesize` but returns the parts separately, so tests can measure them back."""
-    n_samples = _check_parameters(minutes, channels, fs, fetal_ratio, maternal_uv, motion_artefacts, signal_loss)
-    mix = _noise_shares(noise_mix, motion_artefacts)
-    streams = dict(
-        zip(
-            ("rates", "mbeats", "fbeats", "shape", "geometry", "wander", "mains", "emg", "motion", "loss"),
-            (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(10)),
-            strict=True,
-        )
+    parts: dict[str, np.ndarray] = {}
+    _, truth = _generate(
+        _Parameters(
+            minutes,
+            channels,
+            fs,
+            seed,
+            snr_db,
+            fetal_ratio,
+            maternal_uv,
+            mains_hz,
+            noise_mix,
+            motion_artefacts,
+            signal_loss,
+            with_events,
+        ),
+        keep=parts,
     )
-    duration_s = n_samples / fs
-    plan = rhythm.plan_rates(streams["rates"], duration_s, with_events=with_events)
-    m_beats = _beat_samples(streams["mbeats"], plan.t, plan.mhr, fs, n_samples)
-    f_beats = _beat_samples(streams["fbeats"], plan.t, plan.fhr, fs, n_samples)
-    maternal, fetal, m_leads, f_leads = _render_hearts(
-        streams, plan, m_beats, f_beats, n_samples, fs, channels, fetal_ratio, maternal_uv
-    )
-    t = noise.sample_times(n_samples, fs)
-    artefacts: tuple[Artefact, ...] = ()
-    raw: dict[str, np.ndarray] = {}
-    if snr_db is not None:
-        raw, artefacts = _raw_noise(streams, plan, t, fs, channels, mains_hz, mix, motion_artefacts)
-        _scale_noise(raw, mix, float(np.mean(np.square(fetal, dtype=np.float64))) / 10 ** (snr_db / 10))
-    loss_segments, loss_mask = _signal_loss(streams["loss"], n_samples, fs, signal_loss)
-    components = Components(maternal=maternal, fetal=fetal, noise=raw, loss_mask=loss_mask)
-    truth = Truth(
-        seed=seed,
-        fs=float(fs),
-        n_samples=n_samples,
-        channels=tuple(f"AECG{i + 1}" for i in range(channels)),
-        fetal_beats=f_beats,
-        maternal_beats=m_beats,
-        fhr_bpm=plan.fhr[: _rate_count(duration_s)].copy(),
-        mhr_bpm=plan.mhr[: _rate_count(duration_s)].copy(),
-        fhr_baseline_bpm=plan.fhr_baseline,
-        mhr_baseline_bpm=plan.mhr_baseline,
-        snr_db=snr_db,
-        fetal_ratio=fetal_ratio,
-        events=plan.events,
-        crossings=plan.crossings,
-        artefacts=artefacts,
-        signal_loss=loss_segments,
-        powers_uv2=_powers(components),
-        fetal_leads=f_leads,
-        maternal_leads=m_leads,
+    components = Components(
+        maternal=parts.pop("maternal"),
+        fetal=parts.pop("fetal"),
+        loss_mask=parts.pop("loss_mask"),
+        noise=parts,
     )
     return components, truth
 
 
-def _check_parameters(
-    minutes: float,
-    channels: int,
-    fs: float,
-    fetal_ratio: float,
-    maternal_uv: float,
-    motion_artefacts: int,
-    signal_loss: int,
-) -> int:
+@dataclass(frozen=True)
+class _Parameters:
+    minutes: float
+    channels: int
+    fs: float
+    seed: int
+    snr_db: float | None
+    fetal_ratio: float
+    maternal_uv: float
+    mains_hz: float
+    noise_mix: dict[str, float] | None
+    motion_artefacts: int
+    signal_loss: int
+    with_events: bool
+
+
+_STREAMS = ("rates", "mbeats", "fbeats", "shape", "geometry", "wander", "powerline", "emg", "motion", "loss")
+
+
+def _generate(p: _Parameters, keep: dict[str, np.ndarray] | None) -> tuple[np.ndarray, Truth]:
+    """The mixture (n, C) and its truth; with ``keep``, every part is also stored there by name.
+
+    Each part draws from its own random stream (spawned from the seed), so switching one part on
+    or off, or changing the SNR, leaves every other part identical.
+    """
+    n_samples = _check_parameters(p)
+    mix = _noise_shares(p.noise_mix, p.motion_artefacts)
+    streams = dict(
+        zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(p.seed).spawn(10)), strict=True)
+    )
+    duration_s = n_samples / p.fs
+    plan = rhythm.plan_rates(streams["rates"], duration_s, with_events=p.with_events)
+    m_beats = _beat_samples(streams["mbeats"], plan.t, plan.mhr, p.fs, n_samples)
+    f_beats = _beat_samples(streams["fbeats"], plan.t, plan.fhr, p.fs, n_samples)
+    signals, fetal, m_leads, f_leads = _render_hearts(
+        streams, plan, m_beats, f_beats, n_samples, p.fs, p.channels, p.fetal_ratio, p.maternal_uv
+    )
+    powers = {"maternal": _power(signals), "fetal": _power(fetal)}
+    if keep is not None:
+        keep["maternal"], keep["fetal"] = signals.copy(), fetal
+    signals += fetal
+    del fetal
+    artefacts: tuple[Artefact, ...] = ()
+    if p.snr_db is not None:
+        target = powers["fetal"] / 10 ** (p.snr_db / 10)
+        noise_sum, artefacts = _mix_noise(streams, plan, n_samples, p, mix, target, powers, keep)
+        signals += noise_sum
+        del noise_sum
+    loss_segments, loss_mask = _signal_loss(streams["loss"], n_samples, p.fs, p.signal_loss)
+    signals[loss_mask] = np.nan
+    if keep is not None:
+        keep["loss_mask"] = loss_mask
+    rate_count = _rate_count(duration_s)
+    truth = Truth(
+        seed=p.seed,
+        fs=float(p.fs),
+        n_samples=n_samples,
+        channels=tuple(f"AECG{i + 1}" for i in range(p.channels)),
+        fetal_beats=f_beats,
+        maternal_beats=m_beats,
+        fhr_bpm=plan.fhr[:rate_count].copy(),
+        mhr_bpm=plan.mhr[:rate_count].copy(),
+        fhr_baseline_bpm=plan.fhr_baseline,
+        mhr_baseline_bpm=plan.mhr_baseline,
+        snr_db=p.snr_db,
+        fetal_ratio=p.fetal_ratio,
+        events=plan.events,
+        crossings=plan.crossings,
+        artefacts=artefacts,
+        signal_loss=loss_segments,
+        powers_uv2=powers,
+        fetal_leads=f_leads,
+        maternal_leads=m_leads,
+    )
+    return signals, truth
+
+
+def _power(x: np.ndarray) -> float:
+    """Mean square (µV²) over all channels and samples, accumulated in float64."""
+    return float(np.mean(np.square(x, dtype=np.float64)))
+
+
+def _check_parameters(p: _Parameters) -> int:
     """Validate the arguments and return the number of samples."""
+    minutes, channels, fs = p.minutes, p.channels, p.fs
+    fetal_ratio, maternal_uv = p.fetal_ratio, p.maternal_uv
     if not (np.isfinite(fs) and fs >= MIN_FS):
         raise InvalidSynthParameters(f"fs must be at least {MIN_FS:g} Hz (got {fs!r})")
     if not (np.isfinite(minutes) and minutes > 0):
@@ -217,7 +273,7 @@ def _check_parameters(
         raise InvalidSynthParameters(f"fetal_ratio must be in (0, 1] (got {fetal_ratio!r})")
     if not maternal_uv > 0:
         raise InvalidSynthParameters(f"maternal_uv must be positive (got {maternal_uv!r})")
-    if motion_artefacts < 0 or signal_loss < 0:
+    if p.motion_artefacts < 0 or p.signal_loss < 0:
         raise InvalidSynthParameters("motion_artefacts and signal_loss are counts and cannot be negative")
     n_samples = int(round(minutes * 60.0 * fs))
     if n_samples < fs:
@@ -285,46 +341,61 @@ def _render_hearts(
     return maternal, fetal, m_proj, f_proj
 
 
-def _raw_noise(
+def _mix_noise(
     streams: dict[str, np.random.Generator],
     plan: rhythm.RatePlan,
-    t: np.ndarray,
-    fs: float,
-    channels: int,
-    mains_hz: float,
+    n_samples: int,
+    p: _Parameters,
     mix: dict[str, float],
-    motion_count: int,
-) -> tuple[dict[str, np.ndarray], tuple[Artefact, ...]]:
-    """Unscaled noise components for the kinds with a share."""
-    raw: dict[str, np.ndarray] = {}
+    target_power: float,
+    powers: dict[str, float],
+    keep: dict[str, np.ndarray] | None,
+) -> tuple[np.ndarray, tuple[Artefact, ...]]:
+    """The summed noise, each kind holding its share of ``target_power`` and the sum exactly that power.
+
+    Kinds are made one at a time and added to the sum, so only one is alive at once (unless kept).
+    Independent kinds have near-zero cross terms; a final common rescale removes what remains.
+    """
+    total = np.zeros((n_samples, p.channels), dtype=np.float32)
+    made: dict[str, np.ndarray] = {}
+    part_powers: dict[str, float] = {}
     artefacts: tuple[Artefact, ...] = ()
-    if "wander" in mix:
-        raw["wander"] = noise.baseline_wander(streams["wander"], t, plan.t, plan.resp_phase, channels)
-    if "powerline" in mix:
-        raw["powerline"] = noise.powerline(streams["mains"], t, fs, channels, mains_hz)
-    if "emg" in mix:
-        raw["emg"] = noise.muscle_noise(streams["emg"], t.size, fs, t, plan.t, channels)
-    if "motion" in mix:
-        raw["motion"], artefacts = noise.motion_artefacts(streams["motion"], t.size, fs, channels, motion_count)
-    return raw, artefacts
-
-
-def _scale_noise(raw: dict[str, np.ndarray], mix: dict[str, float], target_power: float) -> None:
-    """Give each kind its share of ``target_power``, then rescale all so the sum has exactly that power."""
-    for kind, part in list(raw.items()):
-        power = float(np.mean(np.square(part, dtype=np.float64)))
+    for kind in mix:
+        part, found = _noise_part(kind, streams[kind], plan, n_samples, p)
+        artefacts = found or artefacts
+        power = _power(part)
         if power == 0.0:  # e.g. mains above Nyquist: nothing to scale
-            del raw[kind]
             continue
-        part *= np.float32(np.sqrt(mix[kind] * target_power / power))
-    total = np.zeros_like(next(iter(raw.values()))) if raw else None
-    if total is None:
-        return
-    for part in raw.values():
+        scale = np.sqrt(mix[kind] * target_power / power)
+        part *= np.float32(scale)
+        part_powers[kind] = power * scale**2
         total += part
-    correction = np.float32(np.sqrt(target_power / float(np.mean(np.square(total, dtype=np.float64)))))
-    for part in raw.values():
-        part *= correction
+        if keep is not None:
+            made[kind] = part
+        del part
+    total_power = _power(total)
+    correction = np.sqrt(target_power / total_power) if total_power > 0 else 1.0
+    total *= np.float32(correction)
+    for part in made.values():
+        part *= np.float32(correction)
+    if keep is not None:
+        keep.update(made)
+    powers.update({kind: value * correction**2 for kind, value in part_powers.items()})
+    powers["noise"] = _power(total)
+    return total, artefacts
+
+
+def _noise_part(
+    kind: str, rng: np.random.Generator, plan: rhythm.RatePlan, n_samples: int, p: _Parameters
+) -> tuple[np.ndarray, tuple[Artefact, ...]]:
+    """One unscaled noise component (and the artefacts it placed, for motion)."""
+    if kind == "wander":
+        return noise.baseline_wander(rng, n_samples, p.fs, plan.t, plan.resp_phase, p.channels), ()
+    if kind == "powerline":
+        return noise.powerline(rng, n_samples, p.fs, plan.t, p.channels, p.mains_hz), ()
+    if kind == "emg":
+        return noise.muscle_noise(rng, n_samples, p.fs, plan.t, p.channels), ()
+    return noise.motion_artefacts(rng, n_samples, p.fs, p.channels, p.motion_artefacts)
 
 
 def _signal_loss(
@@ -339,16 +410,3 @@ def _signal_loss(
         mask[int(start_s * fs) : int(end_s * fs)] = True
         segments.append(LossSegment(float(start_s), end_s))
     return tuple(segments), mask
-
-
-def _powers(components: Components) -> dict[str, float]:
-    """Mean-square power (µV²) of each component over all channels and samples."""
-    powers = {
-        "maternal": float(np.mean(np.square(components.maternal, dtype=np.float64))),
-        "fetal": float(np.mean(np.square(components.fetal, dtype=np.float64))),
-    }
-    for kind, part in components.noise.items():
-        powers[kind] = float(np.mean(np.square(part, dtype=np.float64)))
-    if components.noise:
-        powers["noise"] = float(np.mean(np.square(components.noise_total(), dtype=np.float64)))
-    return powers

@@ -149,14 +149,14 @@ def render_source(
     is two sparse convolutions: one weighted by the gains, one by gains x angles.
     """
     length = template.shape[0]
-    index = (beats[:, None] - r_offset) + np.arange(length)[None, :]
-    inside = (index >= 0) & (index < n_samples)
-    flat_index = index[inside]
+    # Shift every index by ``r_offset`` so beats near the start stay non-negative; no masks needed.
+    index = (beats[:, None] + np.arange(length)[None, :]).ravel()
     rotated = projection @ skew(wobble_axis / np.linalg.norm(wobble_axis))
     trains = np.empty((n_samples, 6), dtype=np.float32)
     for slot, (weights, axis) in enumerate((w, a) for w in (gains, gains * angles) for a in range(3)):
-        column = (weights[:, None] * template[None, :, axis])[inside]
-        trains[:, slot] = np.bincount(flat_index, weights=column, minlength=n_samples)
+        column = np.multiply.outer(weights, template[:, axis]).ravel()
+        train = np.bincount(index, weights=column, minlength=n_samples + length)
+        trains[:, slot] = train[r_offset : r_offset + n_samples]
     mixing = np.concatenate((projection, rotated), axis=1).T.astype(np.float32)  # (6, C)
     return trains @ mixing
 

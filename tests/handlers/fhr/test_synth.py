@@ -128,8 +128,9 @@ def test_snr_scales_the_noise_and_nothing_else() -> None:
 
 
 def test_record_is_the_sum_of_its_components() -> None:
-    record, _ = synthesize(1, 3, 500.0, seed=9, snr_db=3.0, signal_loss=1)
-    components, truth = synthesize_components(1, 3, 500.0, seed=9, snr_db=3.0, signal_loss=1)
+    record, record_truth = synthesize(1, 3, 500.0, seed=9, snr_db=3.0, signal_loss=1, motion_artefacts=1)
+    components, truth = synthesize_components(1, 3, 500.0, seed=9, snr_db=3.0, signal_loss=1, motion_artefacts=1)
+    assert truth_json(record_truth) == truth_json(truth)
     expected = components.maternal + components.fetal + components.noise_total()
     lost = np.zeros(truth.n_samples, dtype=bool)
     for segment in truth.signal_loss:
