@@ -35,6 +35,10 @@ class Admission:
         self.in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    @property
+    def waiting(self) -> int:
+        return sum(1 for future in self._waiters if not future.done())
+
     def try_enter(self) -> bool:
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1

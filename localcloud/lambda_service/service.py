@@ -371,7 +371,7 @@ class LambdaService:
         try:
             failure = await worker.initialise() if cold else None
             if failure is not None:
-                report = RunReport(failure, 0.0, worker.max_memory_mb(), [], False)
+                report = RunReport(failure, 0.0, worker.max_memory_mb(), worker.take_log(), False)
             else:
                 report = await worker.run(request_id, payload, client_context=client_context)
             reusable = report.reusable

@@ -156,6 +156,10 @@ class Worker:
             self.state = "idle"
             return None
         self.init_duration_ms = (time.perf_counter() - self._spawned_at) * 1000
+        await self._drain_output()
+        if self.process is None:
+            message = f"Couldn't find valid bootstrap(s): {self.spec.worker_command()[0]}"
+            return InvocationOutcome(error_payload("Runtime.InvalidEntrypoint", message), "Runtime.InvalidEntrypoint")
         if self.server.init_error.done():
             init_error = self.server.init_error.result()
             return InvocationOutcome(
@@ -188,6 +192,7 @@ class Worker:
             outcome, reusable = invocation.outcome.result(), True
         elif self.exited.done():
             outcome, reusable = self._exit_outcome(request_id), False
+            await self._drain_output()
         else:
             self.kill()
             message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
@@ -195,10 +200,15 @@ class Worker:
             outcome, reusable = InvocationOutcome(error_payload("Sandbox.Timedout", message), "Sandbox.Timedout"), False
         self.server.abandon(invocation)
         await self._settle_logs()
-        lines, self._capture = self._capture or [], None
+        lines = self.take_log()
         self.state = "idle" if reusable and self.alive else self.state
         delivered = invocation.delivered_at is not None
         return RunReport(outcome, duration_ms, self.max_memory_mb(), lines, reusable and self.alive, delivered)
+
+    def take_log(self) -> list[str]:
+        """The lines captured since the worker started or took its current event; capture stops."""
+        lines, self._capture = self._capture or [], None
+        return lines
 
     def _exit_outcome(self, request_id: str | None) -> InvocationOutcome:
         code = self.exited.result() if self.exited.done() else None
@@ -238,6 +248,12 @@ class Worker:
         """Let output the runtime wrote before answering reach the pipes' readers (a few loop turns)."""
         for _ in range(3):
             await asyncio.sleep(0)
+
+    async def _drain_output(self, timeout_s: float = 0.5) -> None:
+        """After the runtime died, read what it wrote last (its traceback) into this invocation's log."""
+        pumps = [task for task in self._tasks if task.get_coro().__name__ == "_pump"]  # type: ignore[union-attr]
+        if pumps:
+            await asyncio.wait(pumps, timeout=timeout_s)
 
     async def _watch_exit(self) -> None:
         assert self.process is not None
@@ -279,10 +295,8 @@ class Worker:
                 limits.kill_group(self.process.pid, signal.SIGKILL)  # stragglers left in the group
             await self.process.wait()
         self.state = "dead"
+        await self._drain_output()
         for task in self._tasks:
-            if task.get_coro().__name__ == "_pump":  # type: ignore[union-attr]
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), 0.5)
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.server is not None:

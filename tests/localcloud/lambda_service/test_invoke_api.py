@@ -180,3 +180,20 @@ async def test_get_function_list_functions_and_concurrency(service: LambdaServic
     assert names == {"fx-echo", "fx-fail", "fx-throttled"}
     concurrency = await call(client, "get_function_concurrency", FunctionName="fx-throttled")
     assert concurrency["ReservedConcurrentExecutions"] == 0
+
+
+async def test_unknown_operations_and_bad_headers_are_typed_4xx(service: LambdaService) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{service.url}/2015-03-31/no-such-operation") as response:
+            assert response.status == 404
+            assert response.headers["x-amzn-ErrorType"] == "UnknownOperationException"
+            assert "no Lambda operation" in (await response.json())["message"]
+        invoke_url = f"{service.url}/2015-03-31/functions/fx-echo/invocations"
+        async with session.post(invoke_url, data=b"{}", headers={"X-Amz-Invocation-Type": "Sometimes"}) as response:
+            assert response.status == 400
+            assert response.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+        async with session.put(f"{service.url}/2015-03-31/functions/fx-echo/configuration", data=b"[1]") as response:
+            assert response.status == 400
+            assert response.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"

@@ -90,3 +90,17 @@ async def test_350_through_our_runtime_with_cap_2(start_service, ric: Ric) -> No
     results = await asyncio.gather(*calls)
     assert [json.loads(r.payload)["seq"] for r in results] == list(range(350))
     assert len({json.loads(r.payload)["pid"] for r in results}) == 2
+
+
+async def test_a_runtime_api_500_makes_our_runtime_exit_and_the_caller_sees_it(start_service, ric: Ric) -> None:
+    """The Runtime API contract says a 5xx is non-recoverable: the runtime exits, the service replaces it."""
+    service = await start_service([ours(ric, "fx-echo", "basic.echo")], worker_cap=1)
+    await service.invoke("fx-echo", b"{}")
+    (worker,) = service.pool.idle_workers()
+    assert worker.server is not None
+    worker.server.fail_next("response", 500)
+    broken = await service.invoke("fx-echo", b"{}")
+    assert broken.function_error == "Unhandled"
+    assert json.loads(broken.payload)["errorType"] == "Runtime.ExitError"
+    recovered = await service.invoke("fx-echo", b'{"after": 1}')
+    assert recovered.cold_start and json.loads(recovered.payload)["event"] == {"after": 1}

@@ -90,8 +90,9 @@ async def test_handler_exception_is_an_unhandled_function_error(start_service, r
 
 async def test_init_error_reaches_the_caller_and_the_next_call_retries_init(start_service, ric: Ric) -> None:
     service = await start_service([ric("fx-broken", "broken_init.handler")])
-    first = await service.invoke("fx-broken", b"{}")
+    first = await service.invoke("fx-broken", b"{}", log_tail=True)
     assert first.function_error == "Unhandled"
+    assert any("cannot initialise" in line for line in tail_lines(first.log_tail)), "the runtime's own log line"
     assert json.loads(first.payload)["errorType"] == "RuntimeError"
     assert "cannot initialise" in json.loads(first.payload)["errorMessage"]
     second = await service.invoke("fx-broken", b"{}")
@@ -205,3 +206,49 @@ async def test_stop_leaves_no_worker_process_behind(start_service, ric: Ric) -> 
     assert running.done()
     with pytest.raises(asyncio.CancelledError):
         running.result()
+
+
+async def test_an_idle_worker_that_dies_is_replaced_on_the_next_call(start_service, ric: Ric) -> None:
+    service = await start_service([ric("fx-echo", "basic.echo")], worker_cap=1)
+    pid = json.loads((await service.invoke("fx-echo", b"{}")).payload)["pid"]
+    os.kill(pid, 9)
+    for _ in range(200):
+        if service.pool.live == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert service.pool.live == 0, "the dead idle worker gave its slot back"
+    again = await service.invoke("fx-echo", b"{}")
+    assert again.cold_start and again.function_error is None
+
+
+async def test_a_missing_runtime_executable_is_an_invalid_entrypoint(start_service, ric: Ric) -> None:
+    service = await start_service([ric("fx-nobin", "basic.echo", command=("/nonexistent/bootstrap",))])
+    result = await service.invoke("fx-nobin", b"{}")
+    assert result.function_error == "Unhandled"
+    assert json.loads(result.payload)["errorType"] == "Runtime.InvalidEntrypoint"
+    assert service.pool.live == 0 or await asyncio.sleep(0.1) is None
+
+
+async def test_event_invocations_beyond_reserved_concurrency_queue_instead_of_throttling(
+    start_service, ric: Ric, tmp_path
+) -> None:
+    gate = tmp_path / "open"
+    service = await start_service([ric("fx-gate", "basic.gate", reserved_concurrency=1)])
+    events = [
+        await service.invoke("fx-gate", json.dumps({"gate": str(gate), "seq": seq}).encode(), "Event")
+        for seq in range(3)
+    ]
+    assert [event.status_code for event in events] == [202, 202, 202]
+    admission = service.functions["fx-gate"].admission
+    for _ in range(100):
+        if admission.waiting == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert (admission.in_flight, admission.waiting) == (1, 2), "one runs, two wait for the reserved slot"
+    gate.write_text("go")
+    for _ in range(500):
+        ended = [line for line in service.logs.get("fx-gate", ()) if line.startswith("END RequestId: ")]
+        if len(ended) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert {line.split()[-1] for line in ended} == {event.request_id for event in events}
