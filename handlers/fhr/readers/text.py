@@ -337,22 +337,28 @@ def parse_time(token: str) -> float:
 
 
 def sampling_rate(data: bytes, layout: TextLayout, n_rows: int, end: int, name: str) -> float:
-    """From the time column: rows over the span between the first and last time stamps.
+    """From the time column of a whole file in memory (see :func:`rate_from_lines`)."""
+    head = data[layout.data_start : layout.data_start + _SNIFF_BYTES]
+    last_line = data[data.rfind(b"\n", 0, end) + 1 : end]
+    return rate_from_lines(head, last_line, layout, n_rows, name)
 
-    The first rows' median step must agree, so a time column with gaps is reported rather than
-    silently giving a wrong rate.
+
+def rate_from_lines(head: bytes, last_line: bytes, layout: TextLayout, n_rows: int, name: str) -> float:
+    """Rows over the span between the first and last time stamps.
+
+    ``head`` starts at the first data line. The first rows' median step must agree with the
+    overall rate, so a time column with gaps is reported rather than silently giving a wrong rate.
     """
     if layout.time_column is None:
         raise MissingSamplingRate(
             f"{name}: no time column and no sampling rate given; add an elapsed-time column or pass fs"
         )
     delimiter = chr(layout.spec.delimiter)
-    first_lines = data[layout.data_start : layout.data_start + 64 * 1024].decode("utf-8", "replace").split("\n")
-    first_lines = [line for line in first_lines[:-1] if line.strip()][:_SNIFF_ROWS]
-    last_line = data[data.rfind(b"\n", 0, end) + 1 : end].decode("utf-8", "replace")
+    lines = head.decode("utf-8", "replace").split("\n")
+    first_lines = [line for line in lines[:-1] if line.strip()][:_SNIFF_ROWS]
     try:
         times = [parse_time(line.split(delimiter)[layout.time_column]) for line in first_lines]
-        last = parse_time(last_line.split(delimiter)[layout.time_column])
+        last = parse_time(last_line.decode("utf-8", "replace").split(delimiter)[layout.time_column])
     except (ValueError, IndexError) as exc:
         raise CorruptRecord(f"{name}: the time column holds something that is not a time ({exc})") from None
     return rate_from_times(times, last, n_rows, name)
@@ -373,3 +379,121 @@ def rate_from_times(first_times: list[float], last_time: float, n_rows: int, nam
         )
     nearest = round(rate)
     return float(nearest) if abs(rate - nearest) <= 1e-3 * rate else rate
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming: parts of one object, parsed as they arrive
+
+
+@dataclass
+class PartResult:
+    """One part, parsed: the partial line it starts with, its whole lines, the partial line it ends with."""
+
+    head: bytes  # bytes before the part's first newline, newline included (b"" for part 0)
+    block: np.ndarray | None  # None when the part holds no newline at all (it only extends a line)
+    tail: bytes  # bytes after the part's last newline
+    last_line: bytes  # the last whole line inside the block, for the sampling rate
+    problem: RowProblem | None = None
+
+
+class PartAssembler:
+    """Parses a text object part by part, in any arrival order, and stitches the parts together.
+
+    Part 0 gives the layout; every other part is parsed on its own, except the one line cut by
+    each part boundary, which is parsed at the end from the two fragments. ``parse_part`` runs
+    on worker threads; ``finish`` once, after every part was parsed.
+    """
+
+    def __init__(self, name: str, physionet: bool, fs: float | None = None) -> None:
+        self.name = name
+        self.physionet = physionet
+        self.fs = fs
+        self.layout: TextLayout | None = None
+        self.head_rows = b""
+        self.results: dict[int, PartResult] = {}
+
+    def take_layout(self, first_part: bytes) -> TextLayout:
+        self.layout = sniff_layout(first_part, self.name, self.physionet)
+        self.head_rows = first_part[self.layout.data_start : self.layout.data_start + _SNIFF_BYTES]
+        return self.layout
+
+    def parse_part(self, index: int, data: bytes) -> None:
+        """Parse one part; a malformed row is kept (with its part) to be located and raised by ``finish``."""
+        if self.layout is None:
+            raise RuntimeError("take_layout(first part) must run before parse_part")
+        lo = self.layout.data_start if index == 0 else data.find(b"\n") + 1
+        hi = data.rfind(b"\n") + 1
+        if index > 0 and lo == 0:
+            self.results[index] = PartResult(head=data, block=None, tail=b"", last_line=b"")
+            return
+        lo, hi = min(lo, len(data)), max(hi, min(lo, len(data)))
+        head, tail = data[:lo] if index else b"", data[hi:]
+        previous_newline = data.rfind(b"\n", lo, hi - 1) + 1 if hi > lo else lo
+        result = PartResult(head=head, block=None, tail=tail, last_line=data[max(previous_newline, lo) : hi])
+        try:
+            result.block = self._parse_range(data, lo, hi)
+        except RowProblem as problem:
+            result.problem = problem
+        self.results[index] = result
+
+    def _parse_range(self, data: bytes, lo: int, hi: int) -> np.ndarray:
+        assert self.layout is not None
+        if hi <= lo:
+            return np.empty((0, len(self.layout.spec.value_columns)), dtype=np.float32)
+        # Block by block (~1 MiB), so the parser's temporaries stay in cache (see fastnum).
+        pieces, rows = [], 0
+        for block_lo, block_hi in _blocks(data, lo, hi, BLOCK_BYTES):
+            try:
+                pieces.append(parse_block(data, block_lo, block_hi, self.layout.spec))
+            except RowProblem as problem:
+                raise RowProblem(rows + problem.row_offset, problem.detail) from None
+            rows += pieces[-1].shape[0]
+        return _stack(pieces, self.layout.spec)
+
+    def finish(self, n_parts: int) -> Record:
+        """Stitch the parts in order, parse the cut lines, locate any bad row, derive fs."""
+        layout = self.layout
+        if layout is None or len(self.results) != n_parts:
+            raise RuntimeError("finish() needs every part parsed")
+        pieces: list[np.ndarray] = []
+        line = layout.header_lines + 1
+        carry = b""
+        last_line = b""
+        for index in range(n_parts):
+            result = self.results[index]
+            if result.block is None and result.problem is None:
+                carry += result.head
+                continue
+            joined = carry + result.head
+            if joined.strip():
+                pieces.append(self._parse_line(joined, line))
+                line += 1
+                last_line = joined
+            if result.problem is not None:
+                raise result.problem.at_line(self.name, line)
+            assert result.block is not None
+            if result.block.shape[0]:
+                pieces.append(result.block)
+                line += result.block.shape[0]
+                last_line = result.last_line
+            carry = result.tail
+        if carry.strip():
+            pieces.append(self._parse_line(carry.rstrip(b"\r\n") + b"\n", line))
+            last_line = carry
+        signals = _stack(pieces, layout.spec)
+        if signals.shape[0] == 0:
+            raise EmptyRecord(f"{self.name}: a header and no samples")
+        last_line = last_line.rstrip(b"\r\n")
+        rate = (
+            self.fs
+            if self.fs is not None
+            else rate_from_lines(self.head_rows, last_line, layout, signals.shape[0], self.name)
+        )
+        return finish_record(signals, layout, rate, self.name)
+
+    def _parse_line(self, line_bytes: bytes, line: int) -> np.ndarray:
+        assert self.layout is not None
+        try:
+            return parse_block(line_bytes, 0, len(line_bytes), self.layout.spec)
+        except RowProblem as problem:
+            raise problem.at_line(self.name, line) from None

@@ -150,7 +150,7 @@ def read_wfdb(header_bytes: bytes, dat_files: Mapping[str, bytes], source: str) 
     kept = [index for index, spec in enumerate(header.signals) if microvolt_scale(spec.units) is not None]
     if not kept:
         raise NoEcgChannel(f"{source}: no signal is in volts (units: {[s.units for s in header.signals]})")
-    n_samples = _common_length(header, by_file, dat_files, source)
+    n_samples = _common_length(header, by_file, {name: len(raw) for name, raw in dat_files.items()}, source)
     signals = np.empty((n_samples, len(kept)), dtype=np.float32)
     for file_name, specs in by_file.items():
         digital = _decode_file(dat_files[file_name], specs, source)[:n_samples]
@@ -169,13 +169,13 @@ def read_wfdb(header_bytes: bytes, dat_files: Mapping[str, bytes], source: str) 
 
 
 def _common_length(
-    header: Header, by_file: dict[str, list[SignalSpec]], dat_files: Mapping[str, bytes], source: str
+    header: Header, by_file: dict[str, list[SignalSpec]], file_sizes: Mapping[str, int], source: str
 ) -> int:
     lengths = []
     for file_name, specs in by_file.items():
-        if file_name not in dat_files:
+        if file_name not in file_sizes:
             raise CorruptRecord(f"{source}: signal file {file_name!r} named by the header is missing")
-        raw_len = len(dat_files[file_name]) - specs[0].byte_offset
+        raw_len = file_sizes[file_name] - specs[0].byte_offset
         bits = 16 if specs[0].fmt == 16 else 12
         lengths.append((max(0, raw_len) * 8 + (4 if bits == 12 else 0)) // (bits * len(specs)))
     available = min(lengths)
@@ -202,3 +202,78 @@ def _decode_text(raw: bytes, source: str) -> str:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CorruptRecord(f"{source}: WFDB header is not text") from exc
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """How to decode a single-file WFDB record piece by piece, as ranged reads of its .dat arrive.
+
+    Parts must start on a multiple of ``unit_bytes`` past ``byte_offset`` (whole frames for format
+    16, whole frame pairs for 212), so each part decodes on its own into its rows of the output.
+    """
+
+    header: Header
+    file_name: str
+    kept: tuple[int, ...]
+    unit_bytes: int
+    frames_per_unit: int
+    byte_offset: int
+    source: str
+
+    def n_samples(self, dat_size: int) -> int:
+        return _common_length(
+            self.header, {self.file_name: list(self.header.signals)}, {self.file_name: dat_size}, self.source
+        )
+
+    def first_frame(self, part_start: int) -> int:
+        return (part_start - self.byte_offset) // self.unit_bytes * self.frames_per_unit
+
+    def decode_into(self, raw: bytes, part_start: int, out: np.ndarray) -> None:
+        """Decode the part that starts at byte ``part_start`` of the .dat into its rows of ``out``."""
+        specs = list(self.header.signals)
+        if part_start == 0 and self.byte_offset:
+            raw = raw[self.byte_offset :]
+            part_start = self.byte_offset
+        fmt = specs[0].fmt
+        digital = decode_format16(raw, len(specs)) if fmt == 16 else decode_format212(raw, len(specs))
+        row = self.first_frame(part_start)
+        digital = digital[: max(0, out.shape[0] - row)]
+        for column, index in enumerate(self.kept):
+            _to_microvolts(digital[:, index], specs[index], out=out[row : row + digital.shape[0], column])
+
+    def record(self, signals: np.ndarray) -> Record:
+        return Record(
+            signals=signals,
+            fs=self.header.fs,
+            channels=tuple(self.header.signals[index].description for index in self.kept),
+            source=self.source,
+            format=FORMAT_NAME,
+            meta={
+                "record_name": self.header.record_name,
+                "units_in_file": [self.header.signals[index].units for index in self.kept],
+            },
+        )
+
+
+def stream_plan(header_bytes: bytes, source: str) -> StreamPlan | None:
+    """A plan for piecewise decoding, or None when the record spans several signal files."""
+    header = parse_header(_decode_text(header_bytes, source), source)
+    files = {spec.file_name for spec in header.signals}
+    formats = {spec.fmt for spec in header.signals}
+    offsets = {spec.byte_offset for spec in header.signals}
+    if len(files) != 1 or len(formats) != 1 or len(offsets) != 1:
+        return None
+    kept = tuple(index for index, spec in enumerate(header.signals) if microvolt_scale(spec.units) is not None)
+    if not kept:
+        raise NoEcgChannel(f"{source}: no signal is in volts (units: {[s.units for s in header.signals]})")
+    n_signals = len(header.signals)
+    fmt = formats.pop()
+    return StreamPlan(
+        header=header,
+        file_name=files.pop(),
+        kept=kept,
+        unit_bytes=2 * n_signals if fmt == 16 else 3 * n_signals,
+        frames_per_unit=1 if fmt == 16 else 2,
+        byte_offset=offsets.pop(),
+        source=source,
+    )
