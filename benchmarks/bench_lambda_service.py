@@ -1,0 +1,128 @@
+"""Benchmark: what the local Lambda service adds on top of one Runtime API round trip.
+
+Run: ``venv/bin/python -m benchmarks.bench_lambda_service``. One no-op handler, the same warm
+awslambdaric worker process kind everywhere; ratios against the baseline timed in the same run:
+
+- baseline: ``RuntimeApiServer.invoke`` straight to a warm worker (the Runtime API round trip alone);
+- ``LambdaService.invoke`` in process (admission, pool, REPORT line, log capture on top);
+- the Invoke API over HTTP with an aiohttp client (what boto3/aioboto3 callers pay, minus SigV4);
+- cold start: first invocation of a fresh worker, awslambdaric vs our runtime (``handlers.runtime``);
+- a 350-invocation burst through a worker cap of 2: wall time per invocation vs the warm baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.common import write_report
+from localcloud.lambda_service import (
+    AWSLAMBDARIC_COMMAND,
+    OUR_RUNTIME_COMMAND,
+    FunctionSpec,
+    LambdaService,
+    RuntimeApiServer,
+)
+
+ROUNDS = 300
+COLD_REPEAT = 5
+BURST = 350
+NOOP = "def handler(event, context):\n    return {}\n"
+
+
+async def _median_ms(call: Callable[[], Awaitable[Any]], rounds: int = ROUNDS) -> float:
+    for _ in range(20):
+        await call()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+async def _baseline_ms(code_root: Path) -> float:
+    server = RuntimeApiServer(function_arn="arn:aws:lambda:us-east-1:123456789012:function:bench")
+    await server.start()
+    env = {**os.environ, "AWS_LAMBDA_RUNTIME_API": server.address, "PYTHONPATH": str(code_root)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "awslambdaric", "noop.handler", env=env, cwd=code_root
+    )
+    try:
+        return await _median_ms(lambda: server.invoke(b"{}", timeout_s=30))
+    finally:
+        process.kill()
+        await process.wait()
+        await server.stop()
+
+
+def _spec(name: str, code_root: Path, command: tuple[str, ...], **extra: Any) -> FunctionSpec:
+    return FunctionSpec(name=name, handler="noop.handler", code_root=code_root, command=command, timeout_s=30, **extra)
+
+
+async def _through_service(code_root: Path, figures: dict[str, Any]) -> None:
+    specs = [
+        _spec("ric", code_root, AWSLAMBDARIC_COMMAND),
+        _spec("ours", code_root, OUR_RUNTIME_COMMAND),
+        _spec("burst", code_root, AWSLAMBDARIC_COMMAND, reserved_concurrency=BURST),
+    ]
+    service = LambdaService(specs, worker_cap=2, memory_enforcement="rss")
+    await service.start()
+    try:
+        figures["service_invoke_ms"] = round(await _median_ms(lambda: service.invoke("ric", b"{}")), 3)
+        url = f"{service.url}/2015-03-31/functions/ric/invocations"
+        async with aiohttp.ClientSession() as session:
+
+            async def over_http() -> None:
+                async with session.post(url, data=b"{}") as response:
+                    await response.read()
+
+            figures["invoke_api_http_ms"] = round(await _median_ms(over_http), 3)
+        for name in ("ric", "ours"):
+            colds = []
+            for _ in range(COLD_REPEAT):
+                service.update_configuration(name, {"Description": str(time.time())})  # retires warm workers
+                start = time.perf_counter()
+                result = await service.invoke(name, b"{}")
+                if not result.cold_start or result.function_error:
+                    raise RuntimeError(f"{name}: cold invocation failed: {result.payload[:500]!r}")
+                colds.append((time.perf_counter() - start) * 1000)
+            figures[f"cold_start_{name}_ms"] = round(statistics.median(colds), 1)
+        start = time.perf_counter()
+        results = await asyncio.gather(*(service.invoke("burst", b"{}") for _ in range(BURST)))
+        figures["burst_350_cap2_s"] = round(time.perf_counter() - start, 3)
+        figures["burst_all_served"] = all(r.status_code == 200 and not r.function_error for r in results)
+    finally:
+        await service.stop()
+
+
+async def _run() -> dict[str, Any]:
+    figures: dict[str, Any] = {"rounds": ROUNDS, "cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        code_root = Path(tmp)
+        (code_root / "noop.py").write_text(NOOP)
+        baseline = await _baseline_ms(code_root)
+        figures["baseline_runtime_api_ms"] = round(baseline, 3)
+        await _through_service(code_root, figures)
+    figures["service_invoke_vs_baseline"] = round(figures["service_invoke_ms"] / baseline, 2)
+    figures["invoke_api_http_vs_baseline"] = round(figures["invoke_api_http_ms"] / baseline, 2)
+    figures["cold_ours_vs_ric"] = round(figures["cold_start_ours_ms"] / figures["cold_start_ric_ms"], 2)
+    figures["burst_per_invocation_vs_baseline"] = round(figures["burst_350_cap2_s"] * 1000 / BURST / baseline, 2)
+    return figures
+
+
+def main() -> None:
+    write_report("lambda_service", asyncio.run(_run()))
+
+
+if __name__ == "__main__":
+    main()
