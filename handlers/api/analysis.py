@@ -25,6 +25,7 @@ from handlers.api.dynamo import error_code
 from handlers.api.http import (
     ApiError,
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -46,6 +47,7 @@ STATUS_BY_CODE = {
     "access_denied": 403,
     "object_too_large": 413,
     "record_too_large": 413,
+    "object_changed": 409,
 }
 
 
@@ -138,7 +140,7 @@ def api_error_for(exc: BaseException) -> ApiError | None:
         if module.startswith("handlers.fhr"):
             return Unprocessable(message, code=code)
         return ServiceUnavailable(f"reading the object failed: {message}", code=code)
-    error = {400: BadRequest, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}[status]
+    error = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge}[status]
     return error(message, code=code)
 
 

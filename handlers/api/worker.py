@@ -34,6 +34,7 @@ from handlers.api.settings import Settings
 logger = logging.getLogger("handlers.api.worker")
 
 MAX_VISIBILITY_S = 900
+RETRYABLE_CODES = frozenset({"object_changed"})  # 4xx for a caller, but a second read will be consistent
 PARALLEL_MESSAGES = 2  # the estimator is CPU-bound; one vCPU at 1769 MB, two threads overlap I/O
 
 
@@ -84,7 +85,7 @@ async def process(record: dict[str, Any], settings: Settings) -> bool:
     try:
         outcome = await _analyse(message, settings, dynamodb)
     except ApiError as error:
-        if error.status >= 500:
+        if error.status >= 500 or error.code in RETRYABLE_CODES:
             return await _transient(record, message, store, settings, error)
         failure = {"code": error.code, "message": error.message, "status": error.status}
         await store.record_outcome(message.job_id, message.index, {"status": "failed", "error": failure})

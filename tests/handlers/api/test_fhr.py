@@ -1,0 +1,151 @@
+"""The FHR endpoint end to end: real set-a records in moto S3, the real estimator, the real cache.
+
+S3 reads are counted from the moto server's own request log (werkzeug logs one line per request it
+serves), so "a cache hit does not read the object" is checked on what the server received.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.api.cache import decode_result
+from handlers.api.fhr import handler
+
+pytest.importorskip("handlers.storage.s3stream", reason="the S3 streaming reader has not landed yet")
+if not hasattr(pytest.importorskip("handlers.fhr"), "estimate"):
+    pytest.skip("the estimator (handlers.fhr.estimate) has not landed yet", allow_module_level=True)
+
+
+def upload_record(boto: Any, bucket: str, set_a_dir: Path, record: str, key_stem: str) -> str:
+    for suffix in ("hea", "dat"):
+        body = (set_a_dir / f"{record}.{suffix}").read_bytes()
+        if suffix == "hea":  # the header names its signal file: keep it pointing beside itself
+            body = body.replace(f"{record}.dat".encode(), f"{key_stem.rsplit('/', 1)[-1]}.dat".encode())
+            body = re.sub(rb"^\S+", key_stem.rsplit("/", 1)[-1].encode(), body, count=1)
+        boto("s3").put_object(Bucket=bucket, Key=f"{key_stem}.{suffix}", Body=body)
+    return f"s3://{bucket}/{key_stem}.hea"
+
+
+class S3Requests:
+    """Counts requests the moto server logged for one key prefix."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self.caplog = caplog
+
+    def count(self, method: str, path_part: str) -> int:
+        pattern = re.compile(rf"(?<![A-Z]){method} /[^ ]*{re.escape(path_part)}[^ ]* HTTP")  # 206 lines are coloured
+        return sum(1 for r in self.caplog.records if r.name == "werkzeug" and pattern.search(r.getMessage()))
+
+
+@pytest.fixture
+def s3_requests(caplog: pytest.LogCaptureFixture) -> S3Requests:
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    return S3Requests(caplog)
+
+
+async def get_fhr(make_event: Any, parse_body: Any, context: Any, uri: str) -> tuple[int, Any]:
+    response = await handler(make_event("GET", "/fhr", query={"filename": uri}), context)
+    return response["statusCode"], parse_body(response)
+
+
+async def test_repeat_is_served_from_cache_without_reading_s3(
+    fhr_stack: Any,
+    boto: Any,
+    set_a_dir: Path,
+    make_event: Any,
+    parse_body: Any,
+    context: Any,
+    s3_requests: S3Requests,
+) -> None:
+    uri = upload_record(boto, fhr_stack.bucket, set_a_dir, "a01", "hit/a01")
+    status, first = await get_fhr(make_event, parse_body, context, uri)
+    assert status == 200 and first["cached"] is False
+    assert first["fhr"]["fs"] == 4 and len(first["fhr"]["bpm"]) > 200
+    reads_after_miss = s3_requests.count("GET", "hit/a01")
+    assert reads_after_miss >= 2  # the header and the signal file were read
+    status, second = await get_fhr(make_event, parse_body, context, uri)
+    assert status == 200 and second["cached"] is True
+    assert s3_requests.count("GET", "hit/a01") == reads_after_miss  # HEADs only on a hit
+    assert {**second, "cached": False} == first
+
+
+async def test_changed_object_is_recomputed(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    uri = upload_record(boto, fhr_stack.bucket, set_a_dir, "a01", "changing/rec")
+    _, first = await get_fhr(make_event, parse_body, context, uri)
+    upload_record(boto, fhr_stack.bucket, set_a_dir, "a02", "changing/rec")  # new ETags, same key
+    _, second = await get_fhr(make_event, parse_body, context, uri)
+    assert second["cached"] is False and second["fhr"]["bpm"] != first["fhr"]["bpm"]
+    _, third = await get_fhr(make_event, parse_body, context, uri)
+    assert third["cached"] is True and third["fhr"]["bpm"] == second["fhr"]["bpm"]
+
+
+async def test_options_are_part_of_the_cache_key(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    uri = upload_record(boto, fhr_stack.bucket, set_a_dir, "a03", "opts/a03")
+    assert (await get_fhr(make_event, parse_body, context, uri))[1]["cached"] is False
+    post = make_event("POST", "/fhr", body={"filename": uri, "options": {"refine": False}})
+    first = parse_body(await handler(post, context))
+    assert first["cached"] is False
+    again = parse_body(
+        await handler(make_event("POST", "/fhr", body={"filename": uri, "options": {"refine": False}}), context)
+    )
+    assert again["cached"] is True
+
+
+async def test_cache_entry_is_compressed_with_a_ttl(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, make_event: Any, parse_body: Any, context: Any, scan: Any
+) -> None:
+    uri = upload_record(boto, fhr_stack.bucket, set_a_dir, "a04", "ttl/a04")
+    _, body = await get_fhr(make_event, parse_body, context, uri)
+    (item,) = [i for i in scan(boto, fhr_stack.results_table) if i["pk"]["S"].startswith("result#")]
+    assert abs(int(item["expires_at"]["N"]) - (time.time() + 7 * 24 * 3600)) < 60
+    assert decode_result(item["result_z"]["B"]) == {k: v for k, v in body.items() if k != "cached"}
+    assert len(item["result_z"]["B"]) < len(json.dumps(body)) / 2
+
+
+GARBAGE = [
+    ("junk.csv", b"\x00\x17\xff\xfe" * 5000, "unsupported_format"),
+    ("empty.csv", b"", "empty_record"),
+    ("words.csv", b"time,ecg\nhello,world\nfoo,bar\n" * 50, None),
+]
+
+
+@pytest.mark.parametrize(("key", "data", "code"), GARBAGE, ids=[g[0] for g in GARBAGE])
+async def test_unusable_files_are_422_and_not_cached(
+    key: str,
+    data: bytes,
+    code: str | None,
+    fhr_stack: Any,
+    boto: Any,
+    make_event: Any,
+    parse_body: Any,
+    context: Any,
+    scan: Any,
+) -> None:
+    boto("s3").put_object(Bucket=fhr_stack.bucket, Key=key, Body=data)
+    before = scan(boto, fhr_stack.results_table)
+    status, body = await get_fhr(make_event, parse_body, context, f"s3://{fhr_stack.bucket}/{key}")
+    assert status == 422, body
+    assert set(body) == {"code", "message", "requestId"}
+    if code:
+        assert body["code"] == code
+    assert scan(boto, fhr_stack.results_table) == before
+
+
+async def test_corrupt_wfdb_header_is_422(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    boto("s3").put_object(Bucket=fhr_stack.bucket, Key="bad/r.hea", Body=b"r 4 1000 60000\nnot a signal line\n")
+    boto("s3").put_object(Bucket=fhr_stack.bucket, Key="bad/r.dat", Body=(set_a_dir / "a01.dat").read_bytes())
+    status, body = await get_fhr(make_event, parse_body, context, f"s3://{fhr_stack.bucket}/bad/r.hea")
+    assert status == 422, body
