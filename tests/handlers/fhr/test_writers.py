@@ -235,25 +235,23 @@ def test_edf_plus_has_time_keeping_annotations(record: Record) -> None:
         assert block.astype("<i2").tobytes().startswith(f"+{index}\x14\x14\x00".encode())
 
 
-def test_edf_reads_back_with_the_wfdb_package(record: Record, tmp_path: Path) -> None:
-    edf = pytest.importorskip("wfdb.io.convert.edf")
-    path = tmp_path / "syn.edf"
-    write_record(record, path)
-    read = edf.read_edf(str(path))
-    assert read.fs == record.fs and read.sig_len == record.n_samples and read.sig_name == list(record.channels)
-    finite = np.isfinite(record.signals)
-    steps = np.array([(float(s) - float(t)) for t, s in zip(*_limits(path), strict=True)]) / 65534
-    deviation = (read.p_signal - np.nan_to_num(record.signals))[finite.all(axis=1)]
-    # wfdb truncates the EDF offset to a whole adu (plus one), so allow a constant shift of up to two steps;
-    # around it, only our half-step quantisation remains.
-    shift = np.median(deviation, axis=0)
-    assert np.all(np.abs(shift) <= 2 * steps)
-    assert np.all(np.abs(deviation - shift) <= steps[None, :] + 1e-3)
-
-
-def _limits(path: Path) -> tuple[list[str], list[str]]:
-    signals = parse_edf(path.read_bytes())["signals"]
-    return [s["pmin"] for s in signals], [s["pmax"] for s in signals]
+@pytest.mark.parametrize("plus", [False, True])
+def test_edf_reads_back_with_edfio(record: Record, plus: bool) -> None:
+    """edfio (an independent EDF/EDF+ implementation) reads our bytes back within half a step."""
+    edfio = pytest.importorskip("edfio")
+    data = to_edf(record, plus=plus)
+    read = edfio.read_edf(io.BytesIO(data))
+    assert [s.label for s in read.signals] == list(record.channels)
+    assert all(s.sampling_frequency == record.fs and s.physical_dimension == "uV" for s in read.signals)
+    assert read.num_data_records == 20 and read.data_record_duration == 1.0
+    if plus:
+        assert read.annotations == ()  # time-keeping TALs only, no user annotations
+    limits = parse_edf(data)["signals"]
+    for channel, signal in enumerate(read.signals):
+        values = record.signals[:, channel]
+        finite = np.isfinite(values)
+        step = (float(limits[channel]["pmax"]) - float(limits[channel]["pmin"])) / 65534
+        assert np.max(np.abs(signal.data[finite] - values[finite])) <= step / 2 + 1e-3
 
 
 def test_edf_pads_a_partial_last_record_and_keeps_limits_in_8_characters() -> None:
@@ -306,3 +304,40 @@ def test_wfdb_round_trip_through_our_reader(record: Record, tmp_path: Path) -> N
         finite = np.isfinite(record.signals)
         error = np.abs(np.where(finite, read.signals - record.signals, 0.0))
         assert np.all(error <= 0.5 / np.asarray(gains)[None, :] + 1e-3)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "options", "tolerance"),
+    [
+        ("physionet-csv", "syn.csv", None, 0.5),
+        ("csv", "syn.csv", {}, 0.05),
+        ("csv", "syn.csv", {"delimiter": ";", "units": "mV", "decimals": 4}, 0.05),
+        ("csv", "syn.tsv", {"delimiter": "\t"}, 0.05),
+    ],
+)
+def test_text_round_trips_through_our_reader(
+    record: Record, fmt: str, name: str, options: dict | None, tolerance: float
+) -> None:
+    from handlers.fhr.readers import read_bytes
+
+    data = to_physionet_csv(record) if options is None else to_csv(record, **options)
+    read = read_bytes(data, name)
+    assert read.format == fmt and read.fs == record.fs and read.channels == record.channels
+    assert np.array_equal(np.isnan(read.signals), np.isnan(record.signals))
+    finite = np.isfinite(record.signals)
+    assert np.max(np.abs(read.signals[finite] - record.signals[finite])) <= tolerance + 1e-3
+
+
+@pytest.mark.parametrize("plus", [False, True])
+def test_edf_round_trips_through_our_reader(plus: bool) -> None:
+    """Without invalid samples: EDF defines no invalid value, and our reader does not treat -32768 as one."""
+    from handlers.fhr.readers import read_bytes
+
+    clean, _ = synthesize(1 / 3, 3, 500.0, seed=22, motion_artefacts=1)
+    data = to_edf(clean, plus=plus)
+    read = read_bytes(data, "syn.edf")
+    assert read.format == "edf" and read.fs == clean.fs and read.channels == clean.channels
+    assert read.signals.shape == clean.signals.shape
+    for channel, signal in enumerate(parse_edf(data)["signals"][: clean.n_channels]):
+        step = (float(signal["pmax"]) - float(signal["pmin"])) / 65534
+        assert np.max(np.abs(read.signals[:, channel] - clean.signals[:, channel])) <= step / 2 + 1e-3
