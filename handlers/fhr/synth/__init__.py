@@ -321,7 +321,7 @@ def _render_hearts(
     m_template, m_offset = heart.beat_template(shape, fs, fetal=False)
     f_template, f_offset = heart.beat_template(shape, fs, fetal=True)
     electrodes = heart.electrode_positions(geometry, channels)
-    m_proj = heart.lead_matrix(electrodes, heart._MATERNAL_HEART_CM) @ heart.maternal_orientation(geometry)
+    m_proj = heart.lead_matrix(electrodes, heart.MATERNAL_HEART_CM) @ heart.maternal_orientation(geometry)
     f_proj = heart.lead_matrix(electrodes, heart.fetal_heart_position(geometry)) @ heart.random_rotation(geometry)
     m_proj *= maternal_uv / heart.template_peak(m_template, m_proj).mean()
     f_proj *= fetal_ratio * maternal_uv / heart.template_peak(f_template, f_proj).mean()

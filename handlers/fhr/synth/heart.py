@@ -43,7 +43,7 @@ _FETAL_AMPLITUDES = np.array(
 _FETAL_WINDOW_S = (-0.16, 0.26)
 
 # Body frame in cm: origin at the navel, x to the mother's left, y towards her head, z anterior.
-_MATERNAL_HEART_CM = np.array([-3.0, 30.0, -8.0])
+MATERNAL_HEART_CM = np.array([-3.0, 30.0, -8.0])
 _REFERENCE_ELECTRODE_CM = np.array([0.0, -16.0, -2.0])
 _ABDOMEN_RADIUS_CM = 15.0
 
