@@ -167,11 +167,18 @@ def plan_rates(
 def beat_times(rng: np.random.Generator, t: np.ndarray, rate_bpm: np.ndarray) -> np.ndarray:
     """Beat times (seconds) of an IPFM beat train driven by ``rate_bpm`` sampled at ``t``.
 
-    The phase is the exact integral of the piecewise-linear rate (trapezoids); the first beat falls at
-    a random phase so records do not all start on a beat.
+    The rate is piecewise linear between the grid points, so the phase is piecewise quadratic; each
+    beat solves that quadratic exactly (a linear inverse would be off by milliseconds where the rate
+    changes fast). The first beat falls at a random phase so records do not all start on a beat.
     """
-    dt = np.diff(t)
-    increments = 0.5 * (rate_bpm[1:] + rate_bpm[:-1]) / 60.0 * dt
+    step = np.diff(t)
+    slope = np.diff(rate_bpm) / 60.0 / step  # d(rate in Hz)/dt on each interval
+    increments = 0.5 * (rate_bpm[1:] + rate_bpm[:-1]) / 60.0 * step
     phase = rng.uniform(0.0, 1.0) + np.concatenate(([0.0], np.cumsum(increments)))
     whole = np.arange(np.ceil(phase[0]), np.floor(phase[-1]) + 1)
-    return np.interp(whole, phase, t)
+    interval = np.clip(np.searchsorted(phase, whole, side="right") - 1, 0, step.size - 1)
+    remaining = whole - phase[interval]  # cycles still to go inside the interval
+    start_hz = rate_bpm[interval] / 60.0
+    # Solve start_hz * tau + slope / 2 * tau^2 = remaining in the cancellation-free form.
+    root = np.sqrt(np.maximum(start_hz**2 + 2.0 * slope[interval] * remaining, 0.0))
+    return t[interval] + 2.0 * remaining / (start_hz + root)
