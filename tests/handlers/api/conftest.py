@@ -243,3 +243,24 @@ def sqs_event(boto: Callable[[str], Any], queue_url: str, *, max_messages: int =
 @pytest.fixture
 def receive_sqs_event() -> Callable[..., dict[str, Any]]:
     return sqs_event
+
+
+@pytest.fixture
+def drive_worker(boto: Callable[[str], Any]) -> Callable[..., Any]:
+    """Play the event source mapping once: receive, invoke the worker, delete what it did not report.
+
+    ``ReportBatchItemFailures`` means exactly that contract: messages absent from
+    ``batchItemFailures`` are deleted, the others return to the queue.
+    """
+    from handlers.api import worker
+
+    async def drive(queue_url: str, context: Any) -> tuple[int, list[str]]:
+        event = sqs_event(boto, queue_url)
+        response = await worker.handler(event, context)
+        failed = [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+        for record in event["Records"]:
+            if record["messageId"] not in failed:
+                boto("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+        return len(event["Records"]), failed
+
+    return drive

@@ -149,3 +149,55 @@ async def test_corrupt_wfdb_header_is_422(
     boto("s3").put_object(Bucket=fhr_stack.bucket, Key="bad/r.dat", Body=(set_a_dir / "a01.dat").read_bytes())
     status, body = await get_fhr(make_event, parse_body, context, f"s3://{fhr_stack.bucket}/bad/r.hea")
     assert status == 422, body
+
+
+def job_event(make_event: Any, job_id: str, **query: str) -> dict[str, Any]:
+    return make_event(
+        "GET", f"/fhr/jobs/{job_id}", route_key="GET /fhr/jobs/{id}", path_params={"id": job_id}, query=query or None
+    )
+
+
+async def test_deferred_record_completes_through_the_queue(
+    fhr_stack: Any,
+    boto: Any,
+    set_a_dir: Path,
+    make_event: Any,
+    parse_body: Any,
+    context: Any,
+    drive_worker: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri = upload_record(boto, fhr_stack.bucket, set_a_dir, "a05", "slow/a05")
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1000")
+    status, accepted = await get_fhr(make_event, parse_body, context, uri)
+    assert status == 202
+    assert await drive_worker(fhr_stack.queue_url, context) == (1, [])
+    job = parse_body(await handler(job_event(make_event, accepted["jobId"]), context))
+    assert (job["status"], job["done"], job["pending"]) == ("done", 1, 0)
+    assert job["result"]["fhr"]["fs"] == 4 and job["files"][0]["cached"] is False
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1000000000")
+    status, direct = await get_fhr(make_event, parse_body, context, uri)
+    assert status == 200 and direct["cached"] is True  # the worker's result landed in the cache
+    assert {k: v for k, v in direct.items() if k != "cached"} == job["result"]
+
+
+async def test_batch_computes_each_record_once_and_reuses_the_cache(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, make_event: Any, parse_body: Any, context: Any, drive_worker: Any
+) -> None:
+    uris = [upload_record(boto, fhr_stack.bucket, set_a_dir, r, f"batch/{r}") for r in ("a06", "a07")]
+    missing = f"s3://{fhr_stack.bucket}/batch/a99.hea"
+
+    async def run_batch() -> dict[str, Any]:
+        response = await handler(make_event("POST", "/fhr/batch", body={"filenames": [*uris, missing]}), context)
+        job_id = parse_body(response)["jobId"]
+        assert await drive_worker(fhr_stack.queue_url, context) == (3, [])
+        return parse_body(await handler(job_event(make_event, job_id, results="full"), context))
+
+    first = await run_batch()
+    assert (first["status"], first["done"], first["failed"], first["pending"]) == ("done", 2, 1, 0)
+    by_index = {f["index"]: f for f in first["files"]}
+    assert by_index[2]["error"]["code"] == "object_not_found"
+    assert all(by_index[i]["result"]["fhr"]["fs"] == 4 and by_index[i]["summary"] for i in (0, 1))
+    second = await run_batch()
+    assert [f.get("cached") for f in second["files"]] == [True, True, None]
+    assert [f["result"] for f in second["files"][:2]] == [by_index[0]["result"], by_index[1]["result"]]

@@ -1,8 +1,6 @@
 """Deferred requests, batches and the queue worker, on a real SQS queue (with a DLQ) and DynamoDB.
 
-``drive_worker`` plays the event source mapping: it receives from the queue, invokes the worker
-with the SQS event, and deletes exactly the messages the worker did not report in
-``batchItemFailures`` — the contract ``ReportBatchItemFailures`` gives the real mapping.
+``drive_worker`` (conftest) plays the event source mapping.
 """
 
 from __future__ import annotations
@@ -17,16 +15,6 @@ import pytest
 
 from handlers.api import clients, worker
 from handlers.api.fhr import handler
-
-
-async def drive_worker(boto: Any, queue_url: str, receive: Any, context: Any) -> tuple[int, list[str]]:
-    event = receive(boto, queue_url)
-    response = await worker.handler(event, context)
-    failed = [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
-    for record in event["Records"]:
-        if record["messageId"] not in failed:
-            boto("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
-    return len(event["Records"]), failed
 
 
 def job_event(make_event: Any, job_id: str, query: dict[str, str] | None = None) -> dict[str, Any]:
@@ -86,11 +74,11 @@ async def test_short_remaining_time_defers(a01: str, make_event: Any, parse_body
 
 
 async def test_worker_records_bad_files_as_failed_once(
-    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, receive_sqs_event: Any
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, drive_worker: Any
 ) -> None:
     names = [f"s3://{fhr_stack.bucket}/missing/r{i}.hea" for i in range(3)]
     job_id = await start_batch(make_event, parse_body, context, names)
-    received, failed = await drive_worker(boto, fhr_stack.queue_url, receive_sqs_event, context)
+    received, failed = await drive_worker(fhr_stack.queue_url, context)
     assert (received, failed) == (3, [])
     status, job = await get_job(make_event, parse_body, context, job_id)
     assert (job["status"], job["done"], job["failed"], job["pending"]) == ("failed", 0, 3, 0)
