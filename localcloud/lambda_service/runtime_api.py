@@ -131,6 +131,7 @@ class RuntimeApiServer:
         self._answered: deque[str] = deque(maxlen=64)
         self._faults: dict[str, deque[int]] = {}
         self._runner: web.AppRunner | None = None
+        self._polls_waiting: set[asyncio.Task[object]] = set()
         self.first_poll = asyncio.Event()
         self.first_poll_at: float | None = None
         self.init_error: asyncio.Future[InitError] = asyncio.get_running_loop().create_future()
@@ -151,7 +152,12 @@ class RuntimeApiServer:
         self._port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
-        """Close the server; events still pending resolve with nothing (their owner decides what it means)."""
+        """Close the server; events still pending resolve with nothing (their owner decides what it means).
+
+        Long polls still parked on ``/next`` are cancelled first, so no request task outlives the server.
+        """
+        for task in list(self._polls_waiting):
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -215,7 +221,13 @@ class RuntimeApiServer:
         fault = self._injected_fault("next")
         if fault is not None:
             return fault
-        invocation = await self._queue.get()
+        task = asyncio.current_task()
+        assert task is not None
+        self._polls_waiting.add(task)
+        try:
+            invocation = await self._queue.get()
+        finally:
+            self._polls_waiting.discard(task)
         invocation.delivered_at = time.perf_counter()
         return web.Response(body=invocation.payload, headers=invocation.headers())
 
