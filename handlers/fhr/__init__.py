@@ -1,0 +1,32 @@
+"""Fetal heart rate science: readers, the FFTW spectral estimator, scoring. No AWS code in here.
+
+``estimate(record, options)`` is the entry point; its result shape is documented in
+:mod:`handlers.fhr.result`. Heavy modules (numpy, pyfftw) load on first use, so importing this
+package stays cheap for handlers that only route requests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.fhr.record import Record
+
+__all__ = ["estimate"]
+
+
+def estimate(record: Record, options: dict | None = None, *, timings_ms: dict[str, float] | None = None) -> dict[str, Any]:
+    """Estimate FHR and MHR at 4 Hz with quality, plus the FIGO-style summary, as the documented JSON dict.
+
+    ``timings_ms`` lets a caller add what it measured before (e.g. ``{"parse": 12.0}``). Bad
+    options raise :class:`handlers.fhr.errors.InvalidOptions`.
+    """
+    from handlers.fhr import estimator, result
+
+    started = time.perf_counter()
+    analysis = estimator.analyse(record, options)
+    timings = dict(timings_ms or {})
+    timings.update(analysis.timings_ms)
+    timings["estimate"] = round((time.perf_counter() - started) * 1000.0, 3)
+    return result.build(record, analysis, timings)

@@ -29,6 +29,8 @@ OUTPUT_FS = 4.0
 # Research knobs, overridable through options["tuning"] (tuned on set-a a01-a40 only).
 TUNING: dict[str, float] = {
     "band_low": 12.0,
+    "envelope_decimation": 8.0,
+    "peakiness_floor": 2.0,
     "band_high": 45.0,
     "maternal_components": 3.0,
     "maternal_depth": 0.95,
@@ -37,7 +39,6 @@ TUNING: dict[str, float] = {
     "maternal_multiples": 1.0,
     "maternal_width_bpm": 6.0,
     "penalty_per_bpm": 0.15,
-    "max_step_bpm_per_s": 30.0,
     "quality_floor": 0.05,
     "refine_tolerance_bpm": 12.0,
     "beat_tightness": 25.0,
@@ -82,14 +83,17 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
     mhr, mhr_quality = maternal.rate_trace(m_beats, m_quality, cond.fs, grid)
 
     band = fetal.fetal_band(residual, cond.fs, (knobs["band_low"], knobs["band_high"]), opts.threads)
-    envelope, fs_env = fetal.qrs_envelope(band, cond.valid, cond.fs, decimation=4)
+    envelope, fs_env = fetal.qrs_envelope(band, cond.valid, cond.fs, decimation=int(knobs["envelope_decimation"]))
     rates = np.arange(opts.fhr_range[0], opts.fhr_range[1] + 0.5, 1.0)
+    # Frames every 0.25 s for short records; beyond 5 min every 1 s keeps a 30-min record fast (the
+    # beat refinement restores beat-level resolution in the trace).
+    hop_s = opts.hop_s if opts.hop_s is not None else (0.25 if duration <= 300.0 else 1.0)
     harmonic, centres = fetal.harmonic_spectra(
         envelope,
         fs_env,
         rates,
         window_s=opts.window_s,
-        hop_s=opts.hop_s,
+        hop_s=hop_s,
         threads=opts.threads,
         whiten_hz=knobs["whiten_hz"],
         half_weight=knobs["half_weight"],
@@ -102,14 +106,13 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
         width_bpm=knobs["maternal_width_bpm"],
         multiples=(1.0, 2.0)[: int(knobs["maternal_multiples"])],
     )
-    evidence = fetal.combine_channels(harmonic, centres, rates, penalty)
+    evidence = fetal.combine_channels(harmonic, centres, rates, penalty, floor=knobs["peakiness_floor"])
     timings["spectra"] = _lap(started) - sum(timings.values())
 
     path = tracking.viterbi(
         np.log(np.maximum(evidence.score, 1e-6)),
         rates,
-        penalty_per_bpm=knobs["penalty_per_bpm"],
-        max_step_bpm=knobs["max_step_bpm_per_s"] * opts.hop_s,
+        penalty_per_bpm=knobs["penalty_per_bpm"] * hop_s / 0.25,
     )
     tracked = rates[path]
     fhr = np.interp(grid, evidence.times, tracked)

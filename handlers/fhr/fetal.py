@@ -69,6 +69,41 @@ def _harmonic_plan(half_weight: float) -> list[tuple[float, float]]:
     return plan
 
 
+def harmonic_matrix(
+    n_bins: int, bin_hz: float, rates: np.ndarray, half_weight: float, whiten_hz: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Matrices turning a power spectrum into the harmonic sum on the rate grid (and its local floor).
+
+    Each column of the first holds the linear-interpolation weights that read the spectrum at
+    r, 2r, 3r (added) and r/2, 3r/2 (subtracted): the whole harmonic sum of every channel and frame
+    is then one matrix product. The second, if whitening is on, averages the spectrum over
+    +-``whiten_hz`` (the local noise floor).
+    """
+    key = (n_bins, round(bin_hz, 9), rates.tobytes(), half_weight, whiten_hz)
+    cached = _MATRICES.get(key)
+    if cached is not None:
+        return cached
+    weights = np.zeros((n_bins, rates.size), dtype=np.float32)
+    columns = np.arange(rates.size)
+    for multiple, weight in _harmonic_plan(half_weight):
+        position = np.minimum(multiple * rates / 60.0 / bin_hz, n_bins - 2)
+        low = position.astype(np.int64)
+        frac = position - low
+        np.add.at(weights, (low, columns), weight * (1 - frac))
+        np.add.at(weights, (low + 1, columns), weight * frac)
+    floor = None
+    if whiten_hz > 0:
+        half = max(1, int(whiten_hz / bin_hz))
+        index = np.arange(n_bins)
+        floor = (np.abs(index[:, None] - index[None, :]) <= half).astype(np.float32)
+        floor /= floor.sum(axis=0, keepdims=True)
+    _MATRICES[key] = (weights, floor)
+    return weights, floor
+
+
+_MATRICES: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
+
+
 def harmonic_spectra(
     envelope: np.ndarray,
     fs_env: float,
@@ -80,49 +115,51 @@ def harmonic_spectra(
     whiten_hz: float = 0.0,
     half_weight: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Harmonic sum per (channel, frame, rate) of Hann-windowed envelope spectra, and the frame centres."""
-    width = int(round(window_s * fs_env))
+    """Harmonic sum per (channel, frame, rate) of Hann-windowed envelope spectra, and the frame centres.
+
+    Whitening divides each spectrum by its local floor: the envelope of noise is "red" (more power
+    at low frequencies), which would otherwise pull the harmonic sum towards low rates.
+    """
+    width = min(int(round(window_s * fs_env)), envelope.shape[1])
     hop = max(1, int(round(hop_s * fs_env)))
-    if envelope.shape[1] < width:
-        width = envelope.shape[1]
     frames = np.lib.stride_tricks.sliding_window_view(envelope, width, axis=1)[:, ::hop]
-    frames = frames - frames.mean(axis=2, keepdims=True)
-    frames = (frames * np.hanning(width).astype(np.float32)).astype(np.float32)
-    n_fft = fftplan.fast_length(max(4 * width, int(fs_env * 16)))
-    power = np.abs(fftplan.rfft(np.ascontiguousarray(frames), n_fft, threads=threads)) ** 2
-    bin_hz = fs_env / n_fft
-    if whiten_hz > 0:
-        # Divide by the local spectral floor (+-whiten_hz): the envelope of noise is "red" (more power
-        # at low frequencies), which would otherwise pull the harmonic sum towards low rates.
-        power = power / (moving_mean(power, max(3, int(2 * whiten_hz / bin_hz))) + 1e-12)
-    total = np.zeros(power.shape[:2] + (rates.size,), dtype=np.float64)
-    for multiple, weight in _harmonic_plan(half_weight):
-        position = np.minimum(multiple * rates / 60.0 / bin_hz, power.shape[2] - 2)
-        low = position.astype(np.int64)
-        frac = position - low
-        total += weight * (power[..., low] * (1 - frac) + power[..., low + 1] * frac)
+    frames = (frames - frames.mean(axis=2, keepdims=True)) * np.hanning(width).astype(np.float32)
+    n_fft = fftplan.fast_length(4 * width)
+    spectrum = fftplan.rfft(np.ascontiguousarray(frames, dtype=np.float32), n_fft, threads=threads)
+    power = spectrum.real**2 + spectrum.imag**2
+    channels, n_frames, n_bins = power.shape
+    power = power.reshape(-1, n_bins)
+    weights, floor = harmonic_matrix(n_bins, fs_env / n_fft, rates, half_weight, whiten_hz)
+    if floor is not None:
+        power = power / (power @ floor + 1e-12)
+    total = (power @ weights).reshape(channels, n_frames, rates.size)
     total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
-    centres = (np.arange(frames.shape[1]) * hop + width / 2) / fs_env
+    centres = (np.arange(n_frames) * hop + width / 2) / fs_env
     return total, centres
 
 
 def combine_channels(
-    harmonic: np.ndarray, times: np.ndarray, rates: np.ndarray, maternal_factor: np.ndarray | None = None
+    harmonic: np.ndarray,
+    times: np.ndarray,
+    rates: np.ndarray,
+    maternal_factor: np.ndarray | None = None,
+    *,
+    floor: float = 2.0,
 ) -> FetalEvidence:
-    """Normalise each channel-frame by its median, weight by peakiness, and sum over channels.
+    """Normalise each channel-frame by its mean, weight by peakiness, and sum over channels.
 
-    Peakiness (peak / median of the harmonic sum) near 1 means noise; a clean fetal train gives 5-50.
+    Peakiness (peak / mean of the harmonic sum) near 1 means noise; a clean fetal train gives 3-20.
     ``maternal_factor`` (frames, rates) damps the maternal rate and its harmonic *before* peakiness is
     measured, so a channel whose residual is still dominated by the mother does not earn weight.
     """
-    level = np.median(harmonic, axis=2, keepdims=True) + 1e-12
+    level = harmonic.mean(axis=2, keepdims=True) + 1e-12
     normalised = harmonic / level
     if maternal_factor is not None:
         normalised = normalised * maternal_factor[None, :, :]
     peakiness = normalised.max(axis=2)
-    weight = np.clip(peakiness - 2.0, 0.0, None) ** 2
+    weight = np.clip(peakiness - floor, 0.0, None) ** 2
     total_weight = weight.sum(axis=0)
-    combined = (weight[..., None] * normalised).sum(axis=0) / np.maximum(total_weight, 1e-12)[:, None]
+    combined = np.einsum("cf,cfr->fr", weight, normalised) / np.maximum(total_weight, 1e-12)[:, None]
     combined[total_weight <= 0] = 1.0
-    quality = np.clip((peakiness.max(axis=0) - 2.0) / 6.0, 0.0, 1.0)
+    quality = np.clip((peakiness.max(axis=0) - floor) / (3.0 * floor), 0.0, 1.0)
     return FetalEvidence(times=times, rates=rates, score=combined, quality=quality, channel_weight=weight)

@@ -30,23 +30,29 @@ def maternal_penalty(
     return factor
 
 
-def viterbi(log_score: np.ndarray, rates: np.ndarray, *, penalty_per_bpm: float, max_step_bpm: float) -> np.ndarray:
-    """Best rate index per frame: maximise sum(log_score) - penalty_per_bpm * sum|rate change|, |change| <= max_step."""
+def viterbi(log_score: np.ndarray, rates: np.ndarray, *, penalty_per_bpm: float) -> np.ndarray:
+    """Best rate index per frame: maximise sum(log_score) - penalty_per_bpm * sum|rate change|.
+
+    With an L1 transition cost, the max over predecessors is a distance transform that two running
+    maxima compute exactly (max over i <= j of V(i) + c*i, and over i >= j of V(i) - c*i), so a frame
+    costs O(states) numpy work, not O(states^2). Backtracking recomputes one predecessor per frame.
+    """
     frames, states = log_score.shape
-    step = max(1, int(round(max_step_bpm / max(rates[1] - rates[0], 1e-9)))) if rates.size > 1 else 0
-    shifts = np.arange(-step, step + 1)
-    cost = penalty_per_bpm * np.abs(shifts) * (rates[1] - rates[0] if rates.size > 1 else 0.0)
-    back = np.zeros((frames, states), dtype=np.int16)
-    current = log_score[0].copy()
+    cost = penalty_per_bpm * (float(rates[1] - rates[0]) if rates.size > 1 else 0.0)
+    ramp = cost * np.arange(states)
+    values = np.empty((frames, states), dtype=np.float64)
+    current = log_score[0].astype(np.float64)
+    values[0] = current
     for frame in range(1, frames):
-        padded = np.concatenate((np.full(step, -np.inf), current, np.full(step, -np.inf)))
-        # candidates[s, j]: arriving at state j from state j + shifts[s]
-        candidates = np.lib.stride_tricks.sliding_window_view(padded, states)[::1] - cost[:, None]
-        best = np.argmax(candidates, axis=0)
-        back[frame] = shifts[best]
-        current = candidates[best, np.arange(states)] + log_score[frame]
+        rising = np.maximum.accumulate(current + ramp) - ramp
+        falling = np.maximum.accumulate((current - ramp)[::-1])[::-1] + ramp
+        current = np.maximum(rising, falling) + log_score[frame]
+        values[frame] = current
     path = np.empty(frames, dtype=np.int64)
-    path[-1] = int(np.argmax(current))
+    state = int(np.argmax(current))
+    path[-1] = state
+    index = np.arange(states)
     for frame in range(frames - 1, 0, -1):
-        path[frame - 1] = path[frame] + back[frame, path[frame]]
+        state = int(np.argmax(values[frame - 1] - cost * np.abs(index - state)))
+        path[frame - 1] = state
     return path
