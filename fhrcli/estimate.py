@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="record path (.hea/.csv/.edf) or s3://bucket/key")
     p.add_argument("--json", action="store_true", help="print the full result JSON")
     p.add_argument("--plot", metavar="PNG", help="write a CTG chart to this PNG file")
-    p.add_argument("--options", metavar="JSON", help='estimator options, e.g. \'{"channels": [0, 2]}\'')
+    p.add_argument("--options", metavar="JSON", help="estimator options, e.g. '{\"channels\": [0, 2]}'")
     p.add_argument("--out", metavar="FILE", help="also write the result JSON to FILE")
     p.set_defaults(func=run)
 

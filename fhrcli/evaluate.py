@@ -65,7 +65,10 @@ def evaluate(directory: Path, names: list[str], options: dict | None = None) -> 
 
 
 def format_report(report: dict[str, Any]) -> str:
-    header = f"{'record':7} {'split':10} {'win':>3} {'MSE':>9} {'MAE':>6} {'<=5':>5} {'<=10':>5} {'cov':>5} {'conf':>4} {'ms':>7}"
+    header = (
+        f"{'record':7} {'split':10} {'win':>3} {'MSE':>9} {'MAE':>6} {'<=5':>5} {'<=10':>5} {'cov':>5} {'conf':>4}"
+        f" {'ms':>7}"
+    )
     lines = [header, "-" * len(header)]
     for row in report["records"]:
         if row["split"] == "excluded":

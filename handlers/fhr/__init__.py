@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 __all__ = ["estimate"]
 
 
-def estimate(record: Record, options: dict | None = None, *, timings_ms: dict[str, float] | None = None) -> dict[str, Any]:
+def estimate(
+    record: Record, options: dict | None = None, *, timings_ms: dict[str, float] | None = None
+) -> dict[str, Any]:
     """Estimate FHR and MHR at 4 Hz with quality, plus the FIGO-style summary, as the documented JSON dict.
 
     ``timings_ms`` lets a caller add what it measured before (e.g. ``{"parse": 12.0}``). Bad

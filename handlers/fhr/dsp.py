@@ -74,7 +74,7 @@ def condition(
     band: tuple[float, float] = (3.0, 100.0),
     threads: int = 2,
 ) -> Conditioned:
-    """Decimate ``signals`` (n, channels) to ~``target_fs`` while band-passing and notching mains, all in one spectrum."""
+    """Decimate ``signals`` (n, channels) to ~``target_fs``, band-passing and notching mains in the same spectrum."""
     factor = max(1, int(fs // target_fs))
     fs_out = fs / factor
     n_in = signals.shape[0]

@@ -154,12 +154,8 @@ def score_set(records: list[RecordScore]) -> SetScore:
     scored = [r for r in records if r.windows > 0]
     if not scored:
         return SetScore(0, 0, float("nan"), float("nan"), float("nan"), float("nan"), float("nan"), 0)
-    errors = np.concatenate(
-        [
-            np.asarray([(t if t is not None else 0.0) - ref for t, ref in zip(r.test_bpm, r.reference_bpm, strict=True)])
-            for r in scored
-        ]
-    )
+    pairs = [(t, ref) for r in scored for t, ref in zip(r.test_bpm, r.reference_bpm, strict=True)]
+    errors = np.asarray([(t if t is not None else 0.0) - ref for t, ref in pairs])
     covered = sum(sum(t is not None for t in r.test_bpm) for r in scored)
     return SetScore(
         records=len(scored),

@@ -63,7 +63,7 @@ def summarise(bpm: np.ndarray, fs: float) -> dict:
     summary: dict = {
         "baseline_bpm": None,
         "baseline_class": None,
-        "baseline_method": "stable 10-min segments" if duration_s >= SEGMENT_S else "whole record (shorter than 10 min)",
+        "baseline_method": "stable 10-min segments" if duration_s >= SEGMENT_S else "whole record (under 10 min)",
         "variability_bpm": None,
         "variability_class": None,
         "accelerations": [],
