@@ -16,6 +16,8 @@ from collections.abc import Sequence
 SUBCOMMANDS = (
     "fhrcli.bundle",
     "fhrcli.loadtest",
+    "fhrcli.estimate",
+    "fhrcli.evaluate",
     "fhrcli.local",
     "fhrcli.demo",
     "fhrcli.synth",
