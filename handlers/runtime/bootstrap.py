@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.runtime import logging as runtime_logging
-from handlers.runtime.api import Invocation, RuntimeApi, RuntimeApiError
 from handlers.runtime.context import FunctionInfo, LambdaContext
-from handlers.runtime.errors import ResponseSizeTooLarge
+from handlers.runtime.errors import ResponseSizeTooLarge, RuntimeApiError
 from handlers.runtime.keepwarm import EnvironmentStats, SelfInvoker, answer_keep_warm, is_keep_warm
 from handlers.runtime.loader import LoadedHandler, add_task_root, call_hook, error_body, load_handler
+from handlers.runtime.protocol import Invocation, RuntimeApi
 from handlers.runtime.serialization import MAX_RESPONSE_BYTES, decode_event, encode_error, encode_response
 
 EXIT_OK = 0

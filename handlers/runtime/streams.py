@@ -1,0 +1,148 @@
+"""Client of the Lambda Runtime API over one raw asyncio stream (HTTP/1.1 keep-alive, no aiohttp).
+
+Why a second transport: the Runtime API is a loopback peer speaking a tiny, fixed subset of HTTP/1.1,
+and a runtime's overhead is two requests per invocation. aiohttp's general client costs ~0.2 s of
+imports at cold start (its SSL contexts alone ~40 ms) and a few hundred microseconds of Python per
+request. This client writes each request in one ``write`` on a single kept-alive connection and parses
+exactly what the Runtime API sends (status line, headers, ``Content-Length`` or chunked body).
+Selected with ``FHR_RUNTIME_TRANSPORT=streams``; retries and exit semantics are the shared ones
+(``handlers.runtime.protocol``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from handlers.runtime.errors import RuntimeApiError
+from handlers.runtime.protocol import API_VERSION, ERROR_TYPE_HEADER, Invocation, with_reconnect
+
+_TRANSIENT = (OSError, asyncio.IncompleteReadError, EOFError)
+_MAX_HEADER_LINES = 100
+
+
+class _Headers(dict[str, str]):
+    """Response headers keyed in lower case; ``get`` is case-insensitive."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
+class StreamsRuntimeApi:
+    """The Runtime API over one kept-alive TCP connection (reopened if the server drops it)."""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self._host, self._port = host or "127.0.0.1", int(port)
+        self._prefix = f"/{API_VERSION}/runtime"
+        self._host_header = address.encode("latin-1")
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._writer is None or self._reader is None or self._writer.is_closing():
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self._host, self._port, limit=1 << 20), 5
+            )
+        return self._reader, self._writer
+
+    def _drop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+    async def _exchange(self, request: bytes, body: bytes) -> tuple[int, _Headers, bytes]:
+        reader, writer = await self._connection()
+        try:
+            writer.write(request + body if len(body) < 65536 else request)
+            if len(body) >= 65536:
+                writer.write(body)
+            await writer.drain()
+            status, headers = await _read_head(reader)
+            payload = await _read_body(reader, headers)
+        except BaseException:
+            self._drop()
+            raise
+        if (headers.get("connection") or "").lower() == "close":
+            self._drop()
+        return status, headers, payload
+
+    def _head(self, method: str, path: str, body: bytes, extra: dict[str, str] | None = None) -> bytes:
+        lines = [f"{method} {self._prefix}{path} HTTP/1.1", f"Host: {self._host_header.decode()}"]
+        if method == "POST":
+            lines.append(f"Content-Length: {len(body)}")
+        for name, value in (extra or {}).items():
+            lines.append(f"{name}: {value}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def _request(self, method: str, path: str, body: bytes, expected: int, extra: dict[str, str] | None = None):
+        head = self._head(method, path, body, extra)
+
+        async def attempt() -> tuple[_Headers, bytes]:
+            status, headers, payload = await self._exchange(head, body)
+            if status != expected:
+                raise RuntimeApiError(path, status, payload)
+            return headers, payload
+
+        return await with_reconnect(path, attempt, _TRANSIENT, _is_stale)
+
+    async def next_invocation(self) -> Invocation:
+        headers, body = await self._request("GET", "/invocation/next", b"", 200)
+        return Invocation.from_headers(headers, body)
+
+    async def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
+        await self._request("POST", f"/invocation/{request_id}/response", body, 202, {"Content-Type": content_type})
+
+    async def post_error(self, request_id: str, body: bytes, error_type: str) -> None:
+        extra = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type}
+        await self._request("POST", f"/invocation/{request_id}/error", body, 202, extra)
+
+    async def post_init_error(self, body: bytes, error_type: str) -> None:
+        extra = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type}
+        await self._request("POST", "/init/error", body, 202, extra)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+        self._reader = self._writer = None
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, _Headers]:
+    status_line = await reader.readline()
+    if not status_line:
+        raise EOFError("Runtime API closed the connection")
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise RuntimeApiError("(response)", None, status_line)
+    headers = _Headers()
+    for _ in range(_MAX_HEADER_LINES):
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n"):
+            return int(parts[1]), headers
+        if not line:
+            raise EOFError("Runtime API closed the connection in the headers")
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    raise RuntimeApiError("(response)", None, b"too many header lines")
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: _Headers) -> bytes:
+    length = headers.get("content-length")
+    if length is not None:
+        return await reader.readexactly(int(length)) if int(length) else b""
+    if (headers.get("transfer-encoding") or "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                await reader.readline()  # the blank line after the last chunk (no trailers expected)
+                return b"".join(chunks)
+            chunks.append(await reader.readexactly(size))
+            await reader.readline()
+    return b""
+
+
+def _is_stale(exc: Exception) -> bool:
+    return isinstance(exc, asyncio.IncompleteReadError | EOFError | ConnectionResetError | BrokenPipeError)
