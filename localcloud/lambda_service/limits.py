@@ -114,6 +114,13 @@ class WorkerCgroup:
     def add(self, pid: int) -> None:
         (self.path / "cgroup.procs").write_text(str(pid))
 
+    def peak_bytes(self) -> int:
+        """``memory.peak`` (kernels >= 5.19), 0 where the kernel does not keep it."""
+        try:
+            return int((self.path / "memory.peak").read_text())
+        except (OSError, ValueError):
+            return 0
+
     def remove(self) -> None:
         with contextlib.suppress(OSError):
             self.path.rmdir()

@@ -41,7 +41,7 @@ from localcloud.lambda_service.spec import (
     validate_memory,
     validate_timeout,
 )
-from localcloud.lambda_service.worker import RunReport, Worker, worker_environment
+from localcloud.lambda_service.worker import INIT_TIMEOUT_S, RunReport, Worker, worker_environment
 
 ACCOUNT_ID = "123456789012"
 ACCOUNT_CONCURRENCY = 1000
@@ -95,6 +95,7 @@ class LambdaService:
     ``memory_enforcement`` is ``"auto"`` (cgroup v2 when writable, else RSS polling), ``"cgroup"`` or
     ``"rss"``; ``cpu_shares=True`` also caps each worker at memory/1,769 MB of a CPU (cgroup v2 only).
     ``base_env`` defaults to this process's environment (credentials and endpoints of the local cloud).
+    ``init_timeout_s`` bounds a cold start's init phase (Lambda: 10 s).
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class LambdaService:
         memory_enforcement: limits.MemoryEnforcement = "auto",
         cpu_shares: bool = False,
         account_concurrency: int = ACCOUNT_CONCURRENCY,
+        init_timeout_s: float = INIT_TIMEOUT_S,
         log_sink: Callable[[str, str], None] | None = None,
     ) -> None:
         self.host = host
@@ -120,6 +122,7 @@ class LambdaService:
         self.memory_enforcement = limits.choose_enforcement(memory_enforcement)
         self.cpu_shares = cpu_shares
         self.account_concurrency = account_concurrency
+        self.init_timeout_s = init_timeout_s
         self._log_sink = log_sink
         self.functions: dict[str, FunctionState] = {}
         for spec in functions:
@@ -369,7 +372,7 @@ class LambdaService:
         self._busy.add(worker)
         reusable = False
         try:
-            failure = await worker.initialise() if cold else None
+            failure = await worker.initialise(self.init_timeout_s) if cold else None
             if failure is not None:
                 report = RunReport(failure, 0.0, worker.max_memory_mb(), worker.take_log(), False)
             else:

@@ -223,8 +223,11 @@ class Worker:
         )
 
     def max_memory_mb(self) -> int:
+        """Peak resident memory: the kernel's high-water marks, and the cgroup's own peak when confined."""
         if self.pid is not None:
             self.peak_rss = max(self.peak_rss, limits.peak_rss_bytes(self.pid))
+        if self._cgroup is not None:
+            self.peak_rss = max(self.peak_rss, self._cgroup.peak_bytes())
         return math.ceil(self.peak_rss / (1024 * 1024))
 
     # -- logs, exit and memory -----------------------------------------------------------------------------

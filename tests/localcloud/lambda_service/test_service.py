@@ -252,3 +252,16 @@ async def test_event_invocations_beyond_reserved_concurrency_queue_instead_of_th
             break
         await asyncio.sleep(0.02)
     assert {line.split()[-1] for line in ended} == {event.request_id for event in events}
+
+
+async def test_an_init_phase_over_its_limit_is_killed(start_service, ric: Ric) -> None:
+    service = await start_service([ric("fx-slow", "slow_init.handler")], init_timeout_s=0.5)
+    result = await service.invoke("fx-slow", b"{}")
+    body = json.loads(result.payload)
+    assert (result.function_error, body["errorType"]) == ("Unhandled", "Sandbox.Timedout")
+    assert body["errorMessage"] == "Init timed out after 0.50 seconds"
+    for _ in range(200):
+        if service.pool.live == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert service.pool.live == 0, "the stuck worker was killed and its slot freed"
