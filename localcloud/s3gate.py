@@ -222,7 +222,8 @@ class S3Gate:
     async def _read_form(self, request: web.Request) -> Upload:
         reader = await request.multipart()
         fields: dict[str, str] = {}
-        spool = tempfile.SpooledTemporaryFile(max_size=16 * CHUNK)
+        # Owned by the returned Upload and closed by _form_post once the POST is answered.
+        spool = tempfile.SpooledTemporaryFile(max_size=16 * CHUNK)  # noqa: SIM115
         filename, size = "", 0
         while (part := await reader.next()) is not None:
             if not isinstance(part, aiohttp.BodyPartReader):
