@@ -205,6 +205,39 @@ async def read_record(
     return record, info, timings.as_dict()
 
 
+async def fetch_object(
+    s3_client: Any,
+    bucket: str,
+    key: str,
+    *,
+    part_size: int = DEFAULT_PART_SIZE,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    retries: int = DEFAULT_RETRIES,
+) -> tuple[bytes, ObjectInfo, dict[str, float]]:
+    """Download an object whole, by the same parallel ranged GETs, without parsing it.
+
+    For callers that need the raw bytes (and for the benchmark's download-only yardstick).
+    """
+    if part_size < MIN_PART_SIZE:
+        raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
+    started = time.perf_counter()
+    reader = _Reader(s3_client, bucket, part_size, concurrency, max_bytes, RetryPolicy(retries=retries))
+    size, etag = await reader.head(key)
+    reader.check_size(key, size)
+    buffer = bytearray(size)
+
+    async def on_part(index: int, start: int, data: bytes) -> None:
+        buffer[start : start + len(data)] = data
+
+    await reader.parts(key, etag, size, on_part)
+    timings = reader.timings
+    timings.download_ms = ((reader.last_byte or started) - (reader.first_get or started)) * 1000
+    timings.total_ms = (time.perf_counter() - started) * 1000
+    timings.retries = reader.policy.attempts_retried
+    return bytes(buffer), ObjectInfo(bucket, key, size, etag, "bytes"), timings.as_dict()
+
+
 async def _read_single(reader: _Reader, key: str, size: int, etag: str, fs: float | None) -> tuple[Record, ObjectInfo]:
     """A single-object format (CSV or EDF): every part is requested at once; part 0 names the format.
 

@@ -168,3 +168,13 @@ def test_storage_errors_share_one_base_with_codes() -> None:
 async def test_invalid_arguments(s3, bucket) -> None:
     with pytest.raises(ValueError, match="part_size"):
         await read_record(s3, bucket, "x.csv", part_size=1024)
+
+
+async def test_fetch_object_returns_the_exact_bytes(s3, bucket) -> None:
+    from handlers.storage.s3stream import fetch_object
+
+    body = np.random.default_rng(2).bytes(5 * SMALL_PART + 123)
+    await _put(s3, bucket, "blob.bin", body)
+    data, info, timings = await fetch_object(s3, bucket, "blob.bin", part_size=SMALL_PART, concurrency=2)
+    assert data == body
+    assert info.size == len(body) and timings["parts"] == 6

@@ -1,0 +1,177 @@
+"""Benchmark: parsing a 30-minute, 4-channel, 1 kHz record (PhysioNet CSV ~66 MB, WFDB, EDF).
+
+Run: ``venv/bin/python -m benchmarks.bench_readers``. The yardstick is ``pandas.read_csv`` (C engine)
+parsing the same in-memory bytes in the same run; every figure is also given as a ratio to it:
+
+- ``pandas_numeric_columns_only``: pandas skipping the quoted time column, a stricter yardstick;
+- ``ours_2threads``: ``read_bytes`` as shipped (SWAR blocks of 1 MiB on two threads, validation included);
+- ``ours_1thread``: the same on one worker thread (a Lambda under 1,769 MB has one vCPU);
+- ``ours_one_block``: the SWAR path over the whole body as ONE block (why we cut it into blocks);
+- ``generic_path``: the robust fallback for irregular number formats (split + numpy float conversion);
+- ``numpy_loadtxt``: the stock numpy parser, as a second baseline;
+- WFDB format 16 and EDF parse of the same record; set-a a01 (60 s) from disk;
+- ``pipeline``: bytes -> ``read_bytes`` -> ``handlers.fhr.estimate`` (the issue's goal: <= 1.0x pandas);
+- peak RSS of a fresh process doing that pipeline on the CSV (budget 300 MB), and of one that only
+  imports numpy and the package (its floor).
+
+pyarrow was not added: its wheel unpacks to well over 100 MB, too much beside numpy (~73 MB) and
+botocore (~28 MB) in a 250 MB Lambda bundle; ../shared/PLATFORM.md measured ``pyarrow.csv`` at 0.48 s
+on this layout, slower than pandas here anyway.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import median_seconds, write_report
+
+MINUTES, CHANNELS, FS = 30, 4, 1000.0
+SET_A = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "challenge2013-set-a"
+
+
+def _record():
+    from handlers.fhr.synth import synthesize
+
+    record, _ = synthesize(MINUTES, CHANNELS, FS, seed=7)
+    return record
+
+
+def _csv_figures(csv: bytes, figures: dict[str, float]) -> float:
+    import pandas as pd
+
+    from handlers.fhr.readers import read_bytes, text
+    from handlers.fhr.readers.fastnum import parse_block_generic
+
+    def pandas_parse() -> object:
+        return pd.read_csv(io.BytesIO(csv), skiprows=[1], quotechar="'")
+
+    pandas_s = median_seconds(pandas_parse, repeat=5)
+    numeric_only = median_seconds(
+        lambda: pd.read_csv(io.BytesIO(csv), skiprows=[1], quotechar="'", usecols=range(1, 1 + CHANNELS)), repeat=5
+    )
+    figures["pandas_numeric_columns_only_s"] = round(numeric_only, 4)
+    ours = median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=7)
+    figures.update(csv_bytes=len(csv), pandas_read_csv_s=round(pandas_s, 4), ours_2threads_s=round(ours, 4))
+
+    two_threads = text._executor
+    text._executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        figures["ours_1thread_s"] = round(median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=5), 4)
+        block_bytes = text.BLOCK_BYTES
+        text.BLOCK_BYTES = len(csv)
+        try:
+            figures["ours_one_block_s"] = round(median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=1), 4)
+        finally:
+            text.BLOCK_BYTES = block_bytes
+    finally:
+        text._executor = two_threads
+
+    layout = text.sniff_layout(csv, "rec.csv", physionet=True)
+    body = csv[layout.data_start :]
+    figures["generic_path_s"] = round(median_seconds(lambda: parse_block_generic(body, layout.spec), repeat=1), 3)
+    figures["numpy_loadtxt_s"] = round(
+        median_seconds(
+            lambda: np.loadtxt(io.BytesIO(csv), delimiter=",", skiprows=2, usecols=range(1, 1 + CHANNELS)),
+            repeat=1,
+            warmup=0,
+        ),
+        3,
+    )
+    for name in ("ours_2threads", "ours_1thread", "ours_one_block", "generic_path", "numpy_loadtxt"):
+        figures[f"{name}_vs_pandas"] = round(figures[f"{name}_s"] / pandas_s, 3)
+    figures["ours_2threads_vs_pandas_numeric_only"] = round(ours / numeric_only, 3)
+    return pandas_s
+
+
+def _binary_figures(record, pandas_s: float, figures: dict[str, float]) -> None:
+    from handlers.fhr import writers
+    from handlers.fhr.readers import read_bytes, read_path
+
+    files = writers.to_wfdb(record, "rec")
+    wfdb_s = median_seconds(lambda: read_bytes(files.header, "rec.hea", files.data), repeat=7)
+    edf = writers.to_edf(record)
+    edf_s = median_seconds(lambda: read_bytes(edf, "rec.edf"), repeat=7)
+    a01_s = median_seconds(lambda: read_path(SET_A / "a01.hea"), repeat=20)
+    figures.update(
+        wfdb16_30min_s=round(wfdb_s, 4),
+        wfdb16_vs_pandas_csv=round(wfdb_s / pandas_s, 4),
+        edf_30min_s=round(edf_s, 4),
+        set_a_a01_read_path_s=round(a01_s, 5),
+    )
+
+
+def _pipeline_figures(csv: bytes, record, pandas_s: float, figures: dict[str, float]) -> None:
+    from handlers.fhr import estimate, writers
+    from handlers.fhr.readers import read_bytes
+
+    files = writers.to_wfdb(record, "rec")
+    pipeline = median_seconds(lambda: estimate(read_bytes(csv, "rec.csv")), repeat=3)
+    wfdb_pipeline = median_seconds(lambda: estimate(read_bytes(files.header, "rec.hea", files.data)), repeat=3)
+    figures.update(
+        pipeline_csv_s=round(pipeline, 3),
+        pipeline_csv_vs_pandas=round(pipeline / pandas_s, 3),
+        pipeline_wfdb_s=round(wfdb_pipeline, 3),
+    )
+
+
+def _peak_rss(csv: bytes, figures: dict[str, float]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rec.csv"
+        path.write_bytes(csv)
+        for mode in ("imports", "parse", "pipeline"):
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.bench_readers", "--rss-child", mode, str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            figures[f"peak_rss_{mode}_mb"] = json.loads(out.stdout)["peak_rss_mb"]
+
+
+def _rss_child(mode: str, path: str) -> None:
+    """Runs in a fresh process: the file's bytes are read first, as a handler holds an S3 body.
+
+    Peak RSS is /proc's VmHWM: ``ru_maxrss`` would carry over the parent's peak through fork+exec.
+    """
+    from handlers.fhr import estimate
+    from handlers.fhr.readers import read_bytes
+
+    if mode != "imports":
+        data = Path(path).read_bytes()
+        record = read_bytes(data, "rec.csv")
+        if mode == "pipeline":
+            estimate(record)
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    print(json.dumps({"peak_rss_mb": round(peak_kb / 1024, 1)}))
+
+
+def main() -> None:
+    figures: dict[str, float] = {}
+    record = _record()
+    from handlers.fhr import writers
+
+    csv = writers.to_physionet_csv(record)
+    pandas_s = _csv_figures(csv, figures)
+    _binary_figures(record, pandas_s, figures)
+    try:
+        _pipeline_figures(csv, record, pandas_s, figures)
+    except Exception as exc:  # the estimator is built in parallel; report rather than hide its absence
+        figures["pipeline_error"] = f"{type(exc).__name__}: {exc}"  # type: ignore[assignment]
+    _peak_rss(csv, figures)
+    write_report("readers", figures)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--rss-child":
+        _rss_child(sys.argv[2], sys.argv[3])
+    else:
+        main()
