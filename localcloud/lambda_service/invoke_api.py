@@ -56,8 +56,7 @@ async def aws_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         raise
     except Exception:
         log.exception("local Lambda service failed on %s %s", request.method, request.path)
-        error = LambdaServiceError("internal error in the local Lambda service (see its log)")
-        return error_response(error)
+        return error_response(LambdaServiceError("internal error in the local Lambda service (see its log)"))
 
 
 def _unknown_operation(request: web.Request) -> LambdaServiceError:

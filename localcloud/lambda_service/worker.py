@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from localcloud.lambda_service import limits
 from localcloud.lambda_service.runtime_api import InvocationOutcome, RuntimeApiServer
@@ -148,7 +148,7 @@ class Worker:
         """Wait for the runtime's first ``/next``; None when ready, else the error the caller should get."""
         assert self.server is not None
         ready = asyncio.ensure_future(self.server.first_poll.wait())
-        waiters: set[asyncio.Future[object]] = {ready, self.server.init_error, self.exited}  # type: ignore[arg-type]
+        waiters: set[asyncio.Future[Any]] = {ready, self.server.init_error, self.exited}
         done, _ = await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         ready.cancel()
         if self.server.first_poll.is_set():
@@ -184,9 +184,8 @@ class Worker:
         invocation = self.server.submit(
             payload, timeout_s=timeout_s, request_id=request_id, client_context=client_context
         )
-        done, _ = await asyncio.wait(
-            {invocation.outcome, self.exited}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
+        answered: set[asyncio.Future[Any]] = {invocation.outcome, self.exited}
+        await asyncio.wait(answered, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         duration_ms = (time.perf_counter() - started) * 1000
         if invocation.outcome.done():
             outcome, reusable = invocation.outcome.result(), True
