@@ -18,7 +18,9 @@ class DataResource:
     """A stateful resource of the stack (bucket, table, queue) named by its logical name.
 
     ``hash_key``/``ttl_attribute`` describe DynamoDB tables so the local cloud creates the same key
-    schema and TTL that the Pulumi component declares.
+    schema and TTL that the Pulumi component declares. For a queue, the env var carries its URL (not
+    its name); ``dead_letter`` names the queue that receives a message after ``max_receives``
+    deliveries, and ``visibility_timeout_s`` must exceed the consuming function's timeout.
     """
 
     logical: str
@@ -28,6 +30,10 @@ class DataResource:
     range_key: str | None = None
     ttl_attribute: str | None = None
     description: str = ""
+    dead_letter: str | None = None
+    max_receives: int = 5
+    visibility_timeout_s: int = 360
+    retention_s: int = 4 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -35,24 +41,40 @@ class Grant:
     """One least-privilege grant: IAM ``actions`` on the resource named ``resource``.
 
     For a bucket, object-level actions (``s3:GetObject``, ``s3:PutObject``) are scoped to
-    ``<bucket arn>/*`` and bucket-level actions (``s3:ListBucket``) to the bucket ARN itself.
+    ``<bucket arn>/<prefix>*`` and bucket-level actions (``s3:ListBucket``) to the bucket ARN itself.
     """
 
     resource: str
     actions: tuple[str, ...]
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
 class Route:
-    """An HTTP API route (API Gateway v2 route key ``"METHOD /path"``) served by one function."""
+    """An HTTP API route (API Gateway v2 route key ``"METHOD /path"``) served by one function.
+
+    ``public`` routes skip the stack's JWT authorizer: a browser navigating to the page cannot send
+    a bearer token, so ``GET /`` is public while every data route stays protected.
+    """
 
     method: str
     path: str
     function: str
+    public: bool = False
 
     @property
     def route_key(self) -> str:
         return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    """An SQS event source mapping: the queue feeds the function in batches, reporting failures per item."""
+
+    queue: str
+    batch_size: int = 5
+    max_batching_window_s: int = 1
+    max_concurrency: int = 10
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,7 @@ class Function:
     keep_warm: bool = False
     invokes_self: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    trigger: QueueTrigger | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +141,11 @@ class AppDefinition:
             for res in fn.resources:
                 if res not in logicals:
                     raise ValueError(f"function {fn.name} names unknown resource {res!r}")
+            if fn.trigger is not None and self.resource(fn.trigger.queue).kind != "queue":
+                raise ValueError(f"function {fn.name} is triggered by {fn.trigger.queue!r}, which is not a queue")
+        for res in self.resources:
+            if res.dead_letter is not None and self.resource(res.dead_letter).kind != "queue":
+                raise ValueError(f"{res.logical}'s dead-letter target {res.dead_letter!r} is not a queue")
         keys = [r.route_key for r in self.routes]
         if len(keys) != len(set(keys)):
             raise ValueError("duplicate route keys in the app definition")
@@ -132,9 +160,7 @@ def physical_name(project: str, stage: str, logical: str) -> str:
     return f"{project}-{stage}-{logical}"
 
 
-ECG_BUCKET = DataResource(
-    "ecg_bucket", "bucket", "ECG_BUCKET", description="ECG recordings uploaded by clients"
-)
+ECG_BUCKET = DataResource("ecg_bucket", "bucket", "ECG_BUCKET", description="ECG recordings uploaded by clients")
 RESULTS_TABLE = DataResource(
     "results_table",
     "table",
@@ -146,8 +172,27 @@ RESULTS_TABLE = DataResource(
 ITEMS_TABLE = DataResource(
     "items_table", "table", "ITEMS_TABLE", hash_key="id", description="items of the DynamoDB manager"
 )
+JOBS_DLQ = DataResource(
+    "jobs_dlq", "queue", "JOBS_DLQ_URL", retention_s=14 * 24 * 3600, description="jobs that failed every delivery"
+)
+JOBS_QUEUE = DataResource(
+    "jobs_queue",
+    "queue",
+    "JOBS_QUEUE_URL",
+    dead_letter="jobs_dlq",
+    max_receives=5,
+    visibility_timeout_s=6 * 300,
+    description="FHR jobs: deferred long records and batch files, one message per file",
+)
 
 S3_READ = ("s3:GetObject",)
+QUEUE_SEND = ("sqs:SendMessage",)
+QUEUE_CONSUME = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+)
 TABLE_CACHE = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 TABLE_CRUD = (
     "dynamodb:GetItem",
@@ -163,10 +208,34 @@ FHR_FUNCTION = Function(
     description="Fetal heart rate from an ECG recording in the stack's bucket",
     memory_mb=1769,
     timeout_s=29,
-    grants=(Grant("ecg_bucket", S3_READ), Grant("results_table", TABLE_CACHE)),
-    resources=("ecg_bucket", "results_table"),
+    grants=(Grant("ecg_bucket", S3_READ), Grant("results_table", TABLE_CACHE), Grant("jobs_queue", QUEUE_SEND)),
+    resources=("ecg_bucket", "results_table", "jobs_queue"),
     keep_warm=True,
     invokes_self=True,
+)
+WORKER_FUNCTION = Function(
+    name="worker",
+    handler="handlers.api.worker.handler",
+    description="Finishes deferred and batch FHR jobs from the jobs queue",
+    memory_mb=1769,
+    timeout_s=300,
+    grants=(
+        Grant("ecg_bucket", S3_READ),
+        Grant("results_table", TABLE_CACHE),
+        Grant("jobs_queue", QUEUE_CONSUME),
+    ),
+    resources=("ecg_bucket", "results_table", "jobs_queue"),
+    extra_env={"JOBS_MAX_RECEIVES": str(JOBS_QUEUE.max_receives)},
+    trigger=QueueTrigger("jobs_queue"),
+)
+WEB_FUNCTION = Function(
+    name="web",
+    handler="handlers.web.app.handler",
+    description="The web page, presigned uploads and the list of stored recordings",
+    memory_mb=512,
+    timeout_s=10,
+    grants=(Grant("ecg_bucket", ("s3:ListBucket",)), Grant("ecg_bucket", ("s3:PutObject",), prefix="uploads/")),
+    resources=("ecg_bucket",),
 )
 ITEMS_FUNCTION = Function(
     name="items",
@@ -182,13 +251,18 @@ ITEMS_FUNCTION = Function(
 
 APP = AppDefinition(
     name="fhr",
-    functions=(FHR_FUNCTION, ITEMS_FUNCTION),
+    functions=(FHR_FUNCTION, ITEMS_FUNCTION, WORKER_FUNCTION, WEB_FUNCTION),
     routes=(
         Route("GET", "/fhr", "fhr"),
         Route("POST", "/fhr", "fhr"),
+        Route("POST", "/fhr/batch", "fhr"),
+        Route("GET", "/fhr/jobs/{id}", "fhr"),
         Route("POST", "/DynamoDBManager", "items"),
+        Route("GET", "/", "web", public=True),
+        Route("POST", "/uploads", "web"),
+        Route("GET", "/recordings", "web"),
     ),
-    resources=(ECG_BUCKET, RESULTS_TABLE, ITEMS_TABLE),
+    resources=(ECG_BUCKET, RESULTS_TABLE, ITEMS_TABLE, JOBS_DLQ, JOBS_QUEUE),
 )
 APP.validate()
 
