@@ -56,12 +56,13 @@ def _notch(gain: np.ndarray, freqs: np.ndarray, centre: float, half_width: float
 def detect_powerline(power: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[float, ...]:
     """Mains frequencies whose narrow line stands well above the neighbouring spectrum (50 Hz, 60 Hz or both)."""
     found = []
+    strongest = float(power[freqs > 1.0].max()) if (freqs > 1.0).any() else 0.0
     for mains in POWERLINE_HZ:
         if mains >= nyquist:
             continue
         line = power[np.abs(freqs - mains) < 0.3].mean()
         around = power[(np.abs(freqs - mains) > 1.0) & (np.abs(freqs - mains) < 4.0)]
-        if line > 4.0 * float(np.median(around)):
+        if line > 4.0 * float(np.median(around)) and line > 1e-5 * strongest:
             found.append(mains)
     return tuple(found)
 

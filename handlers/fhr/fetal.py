@@ -123,7 +123,8 @@ def harmonic_spectra(
     width = min(int(round(window_s * fs_env)), envelope.shape[1])
     hop = max(1, int(round(hop_s * fs_env)))
     frames = np.lib.stride_tricks.sliding_window_view(envelope, width, axis=1)[:, ::hop]
-    frames = (frames - frames.mean(axis=2, keepdims=True)) * np.hanning(width).astype(np.float32)
+    level = frames.mean(axis=2)
+    frames = (frames - level[..., None]) * np.hanning(width).astype(np.float32)
     n_fft = fftplan.fast_length(4 * width)
     spectrum = fftplan.rfft(np.ascontiguousarray(frames, dtype=np.float32), n_fft, threads=threads)
     power = spectrum.real**2 + spectrum.imag**2
@@ -134,6 +135,10 @@ def harmonic_spectra(
         power = power / (power @ floor + 1e-12)
     total = (power @ weights).reshape(channels, n_frames, rates.size)
     total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
+    # A frame whose QRS energy is far below its channel's typical level holds no ECG (a flat or
+    # disconnected lead): its spectrum is normalised noise and must not vote.
+    silent = level < 0.05 * np.median(level, axis=1, keepdims=True)
+    total[silent] = 0.05 * sum(HARMONIC_WEIGHTS)
     centres = (np.arange(n_frames) * hop + width / 2) / fs_env
     return total, centres
 

@@ -1,0 +1,31 @@
+"""Against synthetic records with known truth (handlers.fhr.synth), at the goal's SNR of 0 dB."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handlers.fhr import estimator
+from handlers.fhr.synth import synthesize
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_mean_absolute_error_at_zero_db_snr(seed: int) -> None:
+    record, truth = synthesize(3.0, 4, 1000.0, seed, snr_db=0.0)
+    analysis = estimator.analyse(record)
+    expected = np.asarray(truth.fhr_bpm)[: analysis.fhr_bpm.size]
+    both = np.isfinite(analysis.fhr_bpm) & np.isfinite(expected)
+    assert both.mean() > 0.95
+    assert float(np.mean(np.abs(analysis.fhr_bpm[both] - expected[both]))) <= 2.5
+    maternal = np.asarray(truth.mhr_bpm)[: analysis.mhr_bpm.size]
+    assert float(np.nanmean(np.abs(analysis.mhr_bpm - maternal))) <= 2.0
+
+
+def test_signal_loss_segment_gives_nulls() -> None:
+    record, truth = synthesize(3.0, 4, 1000.0, 5, snr_db=6.0, signal_loss=1, with_events=False)
+    analysis = estimator.analyse(record)
+    (loss,) = truth.signal_loss
+    t = analysis.grid_s
+    inside = (t > loss.start_s + 1.5) & (t < loss.end_s - 1.5)
+    assert inside.any()
+    assert np.isnan(analysis.fhr_bpm[inside]).all()
