@@ -41,7 +41,7 @@ from localcloud.lambda_service.spec import (
     validate_memory,
     validate_timeout,
 )
-from localcloud.lambda_service.worker import INIT_TIMEOUT_S, RunReport, Worker, worker_environment
+from localcloud.lambda_service.worker import INIT_TIMEOUT_S, STOP_GRACE_S, RunReport, Worker, worker_environment
 
 ACCOUNT_ID = "123456789012"
 ACCOUNT_CONCURRENCY = 1000
@@ -95,7 +95,8 @@ class LambdaService:
     ``memory_enforcement`` is ``"auto"`` (cgroup v2 when writable, else RSS polling), ``"cgroup"`` or
     ``"rss"``; ``cpu_shares=True`` also caps each worker at memory/1,769 MB of a CPU (cgroup v2 only).
     ``base_env`` defaults to this process's environment (credentials and endpoints of the local cloud).
-    ``init_timeout_s`` bounds a cold start's init phase (Lambda: 10 s).
+    ``init_timeout_s`` bounds a cold start's init phase (Lambda: 10 s); ``stop_grace_s`` is how long a
+    stopping worker has between SIGTERM and SIGKILL.
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class LambdaService:
         cpu_shares: bool = False,
         account_concurrency: int = ACCOUNT_CONCURRENCY,
         init_timeout_s: float = INIT_TIMEOUT_S,
+        stop_grace_s: float = STOP_GRACE_S,
         log_sink: Callable[[str, str], None] | None = None,
     ) -> None:
         self.host = host
@@ -123,6 +125,7 @@ class LambdaService:
         self.cpu_shares = cpu_shares
         self.account_concurrency = account_concurrency
         self.init_timeout_s = init_timeout_s
+        self.stop_grace_s = stop_grace_s
         self._log_sink = log_sink
         self.functions: dict[str, FunctionState] = {}
         for spec in functions:
@@ -431,6 +434,7 @@ class LambdaService:
             memory_enforcement=self.memory_enforcement,
             cpu_shares=self.cpu_shares,
             log_sink=self._log_sink,
+            stop_grace_s=self.stop_grace_s,
         )
         await worker.start()
         worker.exited.add_done_callback(lambda _: self._on_worker_exit(worker))

@@ -61,8 +61,10 @@ class Worker:
         memory_enforcement: Literal["cgroup", "rss"] = "rss",
         cpu_shares: bool = False,
         log_sink: LogSink | None = None,
+        stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
         self.spec = spec
+        self.stop_grace_s = stop_grace_s
         self.key = key
         self.worker_id = uuid.uuid4().hex
         self.function_arn = function_arn
@@ -284,12 +286,12 @@ class Worker:
         if self.process is not None and self.process.returncode is None:
             limits.kill_group(self.process.pid, signal.SIGKILL)
 
-    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM the group (the runtime's shutdown hook runs), SIGKILL after ``grace_s``, then clean up."""
+    async def stop(self) -> None:
+        """SIGTERM the group (the runtime's shutdown hook runs), SIGKILL after the grace period, clean up."""
         if self.process is not None and self.process.returncode is None:
             limits.kill_group(self.process.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(asyncio.shield(self.exited), grace_s)
+                await asyncio.wait_for(asyncio.shield(self.exited), self.stop_grace_s)
             except TimeoutError:
                 self.kill()
         if self.process is not None:

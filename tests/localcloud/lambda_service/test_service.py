@@ -33,10 +33,19 @@ def report_of(log_tail: str | None) -> re.Match[str]:
 
 
 def process_gone(pid: int) -> bool:
+    """No such process, or only a zombie left for init to reap (it runs nothing any more)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
         return True
+
+
+async def eventually_gone(pid: int) -> bool:
+    for _ in range(300):
+        if process_gone(pid):
+            return True
+        await asyncio.sleep(0.01)
     return False
 
 
@@ -265,3 +274,19 @@ async def test_an_init_phase_over_its_limit_is_killed(start_service, ric: Ric) -
             break
         await asyncio.sleep(0.01)
     assert service.pool.live == 0, "the stuck worker was killed and its slot freed"
+
+
+async def test_stop_and_timeouts_kill_what_a_handler_spawned(start_service, ric: Ric) -> None:
+    """Workers run in their own process group: a grandchild dies with them."""
+    service = await start_service([ric("fx-spawn", "basic.spawn", timeout_s=1), ric("fx-nap", "basic.nap")])
+    first = json.loads((await service.invoke("fx-spawn", b"{}")).payload)
+    assert not process_gone(first["child"])
+    await service.stop()
+    assert await eventually_gone(first["child"]) and await eventually_gone(first["pid"])
+
+
+async def test_a_worker_ignoring_sigterm_is_killed_after_the_grace_period(start_service, ric: Ric) -> None:
+    service = await start_service([ric("fx-stubborn", "stubborn.handler")], stop_grace_s=0.3)
+    pid = json.loads((await service.invoke("fx-stubborn", b"{}")).payload)["pid"]
+    await service.stop()
+    assert process_gone(pid)

@@ -74,3 +74,11 @@ def sequence(event, context):
     """Record the order in which THIS environment received events: FIFO dispatch keeps it increasing."""
     SEEN.append(int(event["seq"]))
     return {"seq": event["seq"], "pid": os.getpid(), "seen": list(SEEN)}
+
+
+def spawn(event, context):
+    """Start a grandchild process (as a handler shelling out would) and return its pid."""
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "60"])
+    return {"child": child.pid, "pid": os.getpid()}
