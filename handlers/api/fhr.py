@@ -13,7 +13,9 @@ one record per file and one queue message per file are written.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
 from handlers.api import clients
@@ -32,6 +34,8 @@ from handlers.api.http import (
 from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, new_job_id
 from handlers.api.settings import API_LIMIT_S, Settings
 
+logger = logging.getLogger("handlers.api.fhr")
+
 MAX_JOB_PAGE = 1000
 MAX_JOB_PAGE_WITH_RESULTS = 10
 
@@ -42,7 +46,31 @@ async def init() -> None:
 
 
 async def shutdown() -> None:
+    """Let analyses that outlived their request finish (they fill the cache), then close the clients."""
+    await drain(timeout_s=2.0)
     await clients.close()
+
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()
+
+
+def _keep_in_background(task: asyncio.Task[Any]) -> None:
+    """An analysis that missed its request's deadline still finishes and caches its result, so the
+    queued job that replaces it usually finds a cache hit instead of computing twice."""
+    _BACKGROUND.add(task)
+
+    def finished(done: asyncio.Task[Any]) -> None:
+        _BACKGROUND.discard(done)
+        if not done.cancelled() and done.exception() is not None:
+            logger.warning("background analysis failed: %s", done.exception())
+
+    task.add_done_callback(finished)
+
+
+async def drain(timeout_s: float | None = None) -> None:
+    """Wait for analyses still running after their request was answered 202."""
+    if _BACKGROUND:
+        await asyncio.wait(set(_BACKGROUND), timeout=timeout_s)
 
 
 @api_handler
@@ -93,7 +121,16 @@ async def _analyse_one(filename: Any, raw_options: Any, context: Any) -> dict[st
     s3, dynamodb = await clients.client("s3"), await clients.client("dynamodb")
     cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
     budget = budget_s(context, settings) if settings.jobs_queue_url else None
-    outcome = await analyse(s3, cache, settings, target, options, budget_s=budget)
+    work = asyncio.ensure_future(analyse(s3, cache, settings, target, options, budget_s=budget))
+    if budget is None:
+        outcome = await work
+    else:
+        try:
+            # The prediction can be wrong (a loaded machine, a slow read): the deadline is enforced too.
+            outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(budget, 0.0))
+        except TimeoutError:
+            _keep_in_background(work)
+            return await _defer(settings, target, options, budget)
     if outcome.deferred:
         return await _defer(settings, target, options, outcome.predicted_s)
     assert outcome.result is not None

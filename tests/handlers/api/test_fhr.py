@@ -201,3 +201,34 @@ async def test_batch_computes_each_record_once_and_reuses_the_cache(
     second = await run_batch()
     assert [f.get("cached") for f in second["files"]] == [True, True, None]
     assert [f["result"] for f in second["files"][:2]] == [by_index[0]["result"], by_index[1]["result"]]
+
+
+async def test_deadline_is_enforced_while_computing(
+    fhr_stack: Any,
+    boto: Any,
+    set_a_dir: Path,
+    make_event: Any,
+    parse_body: Any,
+    make_context: Any,
+    drive_worker: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The prediction says "fits" but the invocation has 20 ms left: the answer is still a timely 202."""
+    from handlers.api import analysis, fhr
+
+    monkeypatch.setattr(analysis.THROUGHPUT, "observed", None)  # forget what earlier tests measured
+    uri = upload_record(boto, fhr_stack.bucket, set_a_dir, "a08", "tight/a08")
+    for name, value in {
+        "FHR_THROUGHPUT_BYTES_PER_S": "1e12",
+        "FHR_FIXED_OVERHEAD_S": "0",
+        "FHR_SAFETY_MARGIN_S": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    await fhr.init()  # clients open before the clock starts, as the runtime does at cold start
+    context = make_context(timeout_s=0.02)
+    status, accepted = await get_fhr(make_event, parse_body, context, uri)
+    assert status == 202 and accepted["status"] == "pending"
+    await fhr.drain()  # the interrupted analysis finished in the background and cached its result
+    assert await drive_worker(fhr_stack.queue_url, make_context()) == (1, [])
+    job = parse_body(await handler(job_event(make_event, accepted["jobId"]), make_context()))
+    assert job["status"] == "done" and job["files"][0]["cached"] is True
