@@ -162,16 +162,18 @@
   function renderSummary(result) {
     const s = result.summary || {};
     const rows = [
-      ["Baseline FHR", fmt(s.baseline_bpm, "bpm"), "baseline_bpm"],
-      ["Variability", fmt(s.variability_bpm, "bpm"), "variability_bpm"],
+      ["Baseline FHR", fmt(s.baseline_bpm, "bpm") + (s.baseline_class ? ` (${s.baseline_class})` : ""), "baseline_bpm"],
+      ["Variability", fmt(s.variability_bpm, "bpm") + (s.variability_class ? ` (${s.variability_class})` : ""),
+       "variability_bpm"],
       ["Accelerations", fmt(Array.isArray(s.accelerations) ? s.accelerations.length : s.accelerations), "accelerations"],
       ["Decelerations", fmt(Array.isArray(s.decelerations) ? s.decelerations.length : s.decelerations), "decelerations"],
-      ["Signal loss", fmt(s.signal_loss_pct, "%"), "signal_loss_pct"],
-      ["Maternal HR", fmt(s.maternal_bpm ?? s.mhr_mean_bpm, "bpm"), "maternal_bpm"],
+      ["Signal loss", fmt(s.signal_loss_percent, "%"), "signal_loss_percent"],
+      ["Maternal HR (median)", fmt(s.mhr_median_bpm, "bpm"), "mhr_median_bpm"],
       ["Duration", fmt(result.record && result.record.duration_s, "s"), "duration_s"],
       ["Channels", fmt(result.record && result.record.channels && result.record.channels.length), "channels"],
     ];
-    const extra = Object.entries(s).filter(([k, v]) => typeof v !== "object" && !rows.some(r => r[2] === k));
+    const shown = new Set(rows.map(r => r[2]).concat(["baseline_class", "variability_class"]));
+    const extra = Object.entries(s).filter(([k, v]) => v !== null && typeof v !== "object" && !shown.has(k));
     const dl = rows.map(([label, value, key]) => `<dt>${label}</dt><dd data-key="${key}">${value}</dd>`).join("") +
       extra.map(([k, v]) => `<dt>${k.replace(/_/g, " ")}</dt><dd data-key="${k}">${fmt(v)}</dd>`).join("");
     $("summary").innerHTML = `<h2>Summary</h2><dl>${dl}</dl>`;

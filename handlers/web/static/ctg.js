@@ -41,8 +41,15 @@ const CTG = (() => {
   }
 
   function minutesLabel(seconds) {
-    const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
-    return s === 0 ? `${m}′` : `${m}′${String(s).padStart(2, "0")}`;
+    const whole = Math.round(seconds);
+    return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+  }
+
+  /* The smallest step (s) whose gap is at least minPx pixels wide (canvas pixels when canvasPx). */
+  function stepFor(u, minPx, canvasPx, steps) {
+    const width = canvasPx ? u.bbox.width : u.bbox.width / devicePixelRatio;
+    const perSecond = width / Math.max(1e-9, u.scales.x.max - u.scales.x.min);
+    return steps.find(step => step * perSecond >= minPx) ?? steps[steps.length - 1];
   }
 
   function drawPaper(u, events) {
@@ -69,8 +76,7 @@ const CTG = (() => {
       ctx.strokeStyle = (bpm % 30 === 0) ? COLORS.gridMajor : COLORS.grid;
       ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + width, y); ctx.stroke();
     }
-    const span = x1 - x0;
-    const minorStep = span > 3600 ? 60 : 20;
+    const minorStep = stepFor(u, 6 * devicePixelRatio, true, [20, 60, 300]);
     for (let t = Math.ceil(x0 / minorStep) * minorStep; t <= x1; t += minorStep) {
       const x = Math.round(u.valToPos(t, "x", true)) + 0.5;
       ctx.strokeStyle = (t % 60 === 0) ? COLORS.gridMajor : COLORS.grid;
@@ -103,8 +109,8 @@ const CTG = (() => {
         legend: { show: true, live: true },
         cursor: { drag: { x: true, y: false, setScale: true } },
         axes: [
-          { label: "time (min)", values: (u, ticks) => ticks.map(minutesLabel),
-            splits: (u, i, min, max) => this.timeSplits(min, max), grid: { show: false } },
+          { label: "time (min:s)", values: (u, ticks) => ticks.map(minutesLabel),
+            splits: (u, i, min, max) => this.timeSplits(u, min, max), grid: { show: false } },
           { label: "bpm", splits: () => [60, 90, 120, 150, 180, 210], grid: { show: false }, size: 44 },
         ],
         series: [
@@ -120,9 +126,8 @@ const CTG = (() => {
       this.el.addEventListener("wheel", ev => this.onWheel(ev), { passive: false });
     }
 
-    timeSplits(min, max) {
-      const span = max - min;
-      const step = span > 2400 ? 300 : span > 600 ? 60 : span > 120 ? 20 : 5;
+    timeSplits(u, min, max) {
+      const step = stepFor(u, 56, false, [5, 10, 20, 30, 60, 120, 300, 600, 900, 1800, 3600]);
       const out = [];
       for (let t = Math.ceil(min / step) * step; t <= max; t += step) out.push(t);
       return out;
