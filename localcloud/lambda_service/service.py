@@ -398,6 +398,7 @@ class LambdaService:
         )
         if cold and worker.init_duration_ms is not None:
             report_line += f"\tInit Duration: {worker.init_duration_ms:.2f} ms"
+        report_line += _report_status(report.outcome.error_type)
         lines = [
             f"START RequestId: {request_id} Version: {target.version}",
             *report.log_lines,
@@ -448,6 +449,15 @@ class LambdaService:
         """Process ids of every worker still known (tests check none survives ``stop``)."""
         workers = [*self.pool.idle_workers(), *self._busy]
         return [worker.pid for worker in workers if worker.pid is not None and worker.alive]
+
+
+def _report_status(error_type: str | None) -> str:
+    """The ``Status`` AWS appends to REPORT when the environment, not the handler, failed the invocation."""
+    if error_type == "Sandbox.Timedout":
+        return "\tStatus: timeout"
+    if error_type is not None and error_type.startswith(("Runtime.", "Function.")):
+        return f"\tStatus: error\tError Type: {error_type}"
+    return ""
 
 
 def check_payload(payload: bytes) -> bytes:

@@ -17,7 +17,8 @@ from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES
 Ric = Callable[..., FunctionSpec]
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>\S+)\tDuration: (?P<duration>[\d.]+) ms\tBilled Duration: (?P<billed>\d+) ms\t"
-    r"Memory Size: (?P<memory>\d+) MB\tMax Memory Used: (?P<used>\d+) MB(?:\tInit Duration: (?P<init>[\d.]+) ms)?$"
+    r"Memory Size: (?P<memory>\d+) MB\tMax Memory Used: (?P<used>\d+) MB(?:\tInit Duration: (?P<init>[\d.]+) ms)?"
+    r"(?:\tStatus: (?P<status>timeout|error)(?:\tError Type: (?P<error_type>\S+))?)?$"
 )
 
 
@@ -84,6 +85,7 @@ async def test_log_tail_holds_the_invocations_own_lines_between_start_and_report
     assert report["id"] == result.request_id
     assert int(report["billed"]) >= float(report["duration"])
     assert int(report["used"]) > 0
+    assert report["status"] is None, "a successful invocation carries no Status"
     assert lines[-1] in service.logs["fx-chatty"]
 
 
@@ -119,6 +121,7 @@ async def test_timeout_kills_and_replaces_the_worker(start_service, ric: Ric) ->
     assert body["errorType"] == "Sandbox.Timedout"
     assert body["errorMessage"].endswith("Task timed out after 1.00 seconds")
     assert any("Task timed out after 1.00 seconds" in line for line in tail_lines(slow.log_tail))
+    assert report_of(slow.log_tail)["status"] == "timeout"
 
     after = await service.invoke("fx-nap", b'{"seconds": 0}')
     assert after.cold_start and after.function_error is None
@@ -134,6 +137,7 @@ async def test_memory_over_the_function_size_is_killed_like_lambda(start_service
     assert body["errorType"] == "Runtime.ExitError"
     assert body["errorMessage"].endswith("Runtime exited with error: signal: killed")
     assert int(report_of(result.log_tail)["used"]) >= 128
+    assert report_of(result.log_tail)["error_type"] == "Runtime.ExitError"
     assert (await service.invoke("fx-hog", b'{"mb": 1, "hold_s": 0}')).function_error is None
 
 
