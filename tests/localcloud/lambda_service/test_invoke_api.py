@@ -197,3 +197,18 @@ async def test_unknown_operations_and_bad_headers_are_typed_4xx(service: LambdaS
         async with session.put(f"{service.url}/2015-03-31/functions/fx-echo/configuration", data=b"[1]") as response:
             assert response.status == 400
             assert response.headers["x-amzn-ErrorType"] == "InvalidParameterValueException"
+
+
+async def test_aioboto3_invokes_through_the_same_api(service: LambdaService) -> None:
+    """What handlers do (the keep-warm fan-out): aioboto3's async Lambda client, unchanged."""
+    import aioboto3
+
+    session = aioboto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
+    async with session.client("lambda", endpoint_url=service.url) as client:
+        response = await client.invoke(FunctionName="fx-echo", Payload=b'{"via": "aioboto3"}', LogType="Tail")
+        body = json.loads(await response["Payload"].read())
+        assert (response["StatusCode"], body["event"]) == (200, {"via": "aioboto3"})
+        assert "REPORT RequestId: " in base64.b64decode(response["LogResult"]).decode()
+        with pytest.raises(ClientError) as caught:
+            await client.invoke(FunctionName="fx-nope", Payload=b"{}")
+        assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
