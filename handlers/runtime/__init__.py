@@ -1,4 +1,4 @@
-"""Our async Lambda runtime: a client of the Lambda Runtime API (2018-06-01) on aiohttp.
+"""Our async Lambda runtime: a client of the Lambda Runtime API (2018-06-01) for async handlers.
 
 Run as ``python -m handlers.runtime`` (on AWS through ``exec_wrapper.sh`` as ``AWS_LAMBDA_EXEC_WRAPPER``).
 Unlike awslambdaric it awaits ``async def`` handlers on one event loop that lives as long as the
@@ -8,4 +8,8 @@ Modules: ``bootstrap`` (process life, invocation loop, exit codes), ``api``/``st
 client over aiohttp / raw asyncio streams), ``context`` (LambdaContext), ``serialization`` (JSON of
 what handlers return), ``keepwarm`` (keep-warm answers and fan-out), ``logging`` (structured JSON lines),
 ``loader`` (``_HANDLER`` import and error bodies), ``errors``. Importing this package imports nothing.
+
+Environment beyond Lambda's own: ``FHR_RUNTIME_TRANSPORT`` = ``streams`` (default: one raw asyncio
+keep-alive connection) or ``aiohttp`` (one ``aiohttp.ClientSession``); ``FHR_RUNTIME_LOOP=uvloop`` runs
+on uvloop when installed. ``benchmarks/bench_runtime.py`` measures each choice against awslambdaric.
 """

@@ -32,6 +32,11 @@ EXIT_OK = 0
 EXIT_INIT_ERROR = 1
 EXIT_BAD_ENVIRONMENT = 2
 EXIT_RUNTIME_API_ERROR = 3
+#: The Runtime API transport: "streams" (raw asyncio, default) or "aiohttp" (one ClientSession). Streams
+#: won on both figures that matter here (benchmarks/bench_runtime.py): no-op round trip within 1.1x of
+#: awslambdaric's C++ client where aiohttp was 1.7-2x, and ~150 ms less cold start when the handler does
+#: not import aiohttp itself. The aiohttp client stays selectable and tested.
+DEFAULT_TRANSPORT = "streams"
 #: How long the handler's ``shutdown()`` hook may take after SIGTERM (Lambda allows ~500 ms).
 SHUTDOWN_GRACE_S = 0.5
 
@@ -46,25 +51,27 @@ class RuntimeSettings:
     handler: str
     task_root: str | None
     transport: str
+    loop: str
 
     @classmethod
     def from_environ(cls) -> RuntimeSettings | None:
         api, handler = os.environ.get("AWS_LAMBDA_RUNTIME_API"), os.environ.get("_HANDLER")
         if not api or not handler:
             return None
-        transport = os.environ.get("FHR_RUNTIME_TRANSPORT", "aiohttp")
-        return cls(api, handler, os.environ.get("LAMBDA_TASK_ROOT"), transport)
+        transport = os.environ.get("FHR_RUNTIME_TRANSPORT", DEFAULT_TRANSPORT)
+        loop = os.environ.get("FHR_RUNTIME_LOOP", "asyncio")
+        return cls(api, handler, os.environ.get("LAMBDA_TASK_ROOT"), transport, loop)
 
 
 def make_runtime_api(settings: RuntimeSettings) -> RuntimeApi:
-    """The Runtime API client; ``FHR_RUNTIME_TRANSPORT=streams`` picks the raw asyncio-streams one."""
-    if settings.transport == "streams":
-        from handlers.runtime.streams import StreamsRuntimeApi
+    """The Runtime API client named by ``FHR_RUNTIME_TRANSPORT`` (``streams`` unless it says ``aiohttp``)."""
+    if settings.transport == "aiohttp":
+        from handlers.runtime.api import AiohttpRuntimeApi
 
-        return StreamsRuntimeApi(settings.runtime_api)
-    from handlers.runtime.api import AiohttpRuntimeApi
+        return AiohttpRuntimeApi(settings.runtime_api)
+    from handlers.runtime.streams import StreamsRuntimeApi
 
-    return AiohttpRuntimeApi(settings.runtime_api)
+    return StreamsRuntimeApi(settings.runtime_api)
 
 
 class InvocationLoop:
@@ -238,4 +245,17 @@ def main() -> int:
     if settings is None:
         log.error("AWS_LAMBDA_RUNTIME_API and _HANDLER must be set")
         return EXIT_BAD_ENVIRONMENT
-    return asyncio.run(run(settings))
+    with asyncio.Runner(loop_factory=_loop_factory(settings.loop)) as runner:
+        return runner.run(run(settings))
+
+
+def _loop_factory(name: str) -> Any:
+    """``FHR_RUNTIME_LOOP=uvloop`` runs on uvloop when it is installed; otherwise the stdlib loop."""
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("FHR_RUNTIME_LOOP=uvloop but uvloop is not installed; using asyncio's loop")
+            return None
+        return uvloop.new_event_loop
+    return None

@@ -1,12 +1,12 @@
 """Client of the Lambda Runtime API over one raw asyncio stream (HTTP/1.1 keep-alive, no aiohttp).
 
-Why a second transport: the Runtime API is a loopback peer speaking a tiny, fixed subset of HTTP/1.1,
+Why not only aiohttp: the Runtime API is a loopback peer speaking a tiny, fixed subset of HTTP/1.1,
 and a runtime's overhead is two requests per invocation. aiohttp's general client costs ~0.2 s of
 imports at cold start (its SSL contexts alone ~40 ms) and a few hundred microseconds of Python per
 request. This client writes each request in one ``write`` on a single kept-alive connection and parses
 exactly what the Runtime API sends (status line, headers, ``Content-Length`` or chunked body).
-Selected with ``FHR_RUNTIME_TRANSPORT=streams``; retries and exit semantics are the shared ones
-(``handlers.runtime.protocol``).
+It is the default transport (``FHR_RUNTIME_TRANSPORT=aiohttp`` selects the other); retries and exit
+semantics are the shared ones (``handlers.runtime.protocol``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from handlers.runtime.errors import RuntimeApiError
 from handlers.runtime.protocol import API_VERSION, ERROR_TYPE_HEADER, Invocation, with_reconnect
 
 _TRANSIENT = (OSError, asyncio.IncompleteReadError, EOFError)
-_MAX_HEADER_LINES = 100
 
 
 class _Headers(dict[str, str]):
@@ -110,22 +109,25 @@ class StreamsRuntimeApi:
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, _Headers]:
-    status_line = await reader.readline()
-    if not status_line:
-        raise EOFError("Runtime API closed the connection")
-    parts = status_line.split(None, 2)
+    """Status and headers, read in one ``readuntil`` (one wake-up, not one per header line)."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise EOFError("Runtime API closed the connection") from None
+        raise
+    except asyncio.LimitOverrunError:
+        raise RuntimeApiError("(response)", None, b"response head too large") from None
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(None, 2)
     if len(parts) < 2 or not parts[1].isdigit():
-        raise RuntimeApiError("(response)", None, status_line)
+        raise RuntimeApiError("(response)", None, lines[0].encode("latin-1"))
     headers = _Headers()
-    for _ in range(_MAX_HEADER_LINES):
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n"):
-            return int(parts[1]), headers
-        if not line:
-            raise EOFError("Runtime API closed the connection in the headers")
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    raise RuntimeApiError("(response)", None, b"too many header lines")
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return int(parts[1]), headers
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: _Headers) -> bytes:

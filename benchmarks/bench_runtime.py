@@ -1,0 +1,512 @@
+"""Benchmarks of our async runtime against awslambdaric on the same Runtime API server, same run.
+
+Run: ``venv/bin python -m benchmarks.bench_runtime`` (``--quick`` for a smaller, noisier run). Four parts:
+
+(a) round trip of a no-op handler (server submit -> runtime answers) through awslambdaric and through
+    ours (aiohttp transport, raw-streams transport), interleaved over several rounds; with the runtime
+    process's CPU time per invocation from ``/proc/<pid>/stat``;
+(b) the point of the design: one DynamoDB GetItem, and 8 parallel ranged S3 GETs, against a moto server,
+    run three ways (awslambdaric + module-level sync boto3 clients and a thread pool; awslambdaric +
+    ``asyncio.run`` + aioboto3 client per invocation; ours with aioboto3 clients kept from ``init()``);
+(c) cold init, process start -> first ``/next``, with the FHR API handler module (and a no-op one);
+(d) 10 000 invocations through one worker: RSS after 1 000 and after 10 000.
+
+The Runtime API server is the local Lambda service's ``RuntimeApiServer``. Handler modules are written
+to a temporary task root from the sources below (they are benchmark fixtures, not shipped code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import write_report
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+RANGE_BYTES = 256 * 1024
+RANGES = 8
+TABLE, BUCKET, KEY = "bench-runtime-table", "bench-runtime-bucket", "record.dat"
+
+NOOP_SOURCE = """
+async def handler(event, context):
+    return {}
+
+
+def sync_handler(event, context):
+    return {}
+"""
+
+STEADY_SOURCE = """
+from decimal import Decimal
+
+from handlers.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def handler(event, context):
+    log.info("served", extra={"n": event.get("n")})
+    return {"requestId": context.aws_request_id, "bpm": [Decimal("140.5")] * 16, "n": event.get("n")}
+"""
+
+SYNC_BOTO3_SOURCE = f'''
+"""AWS's best practice: module-level boto3 clients (and a module-level pool for parallel reads)."""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+from botocore.config import Config
+
+_config = Config(max_pool_connections=16, s3={{"addressing_style": "path"}})
+_s3 = boto3.client("s3", config=_config)
+_ddb = boto3.client("dynamodb", config=_config)
+_pool = ThreadPoolExecutor({RANGES})
+
+
+def get_item(event, context):
+    item = _ddb.get_item(TableName="{TABLE}", Key={{"pk": {{"S": "record"}}}})["Item"]
+    return {{"pk": item["pk"]["S"]}}
+
+
+def _range(i):
+    rng = f"bytes={{i * {RANGE_BYTES}}}-{{(i + 1) * {RANGE_BYTES} - 1}}"
+    return len(_s3.get_object(Bucket="{BUCKET}", Key="{KEY}", Range=rng)["Body"].read())
+
+
+def ranges(event, context):
+    return {{"bytes": sum(_pool.map(_range, range({RANGES})))}}
+'''
+
+PER_INVOCATION_SOURCE = f'''
+"""What people do today to use aioboto3 under awslambdaric: asyncio.run and a client per invocation."""
+import asyncio
+
+import aioboto3
+from botocore.config import Config
+
+_session = aioboto3.Session()
+_config = Config(max_pool_connections=16, s3={{"addressing_style": "path"}})
+
+
+async def _get_item():
+    async with _session.client("dynamodb", config=_config) as ddb:
+        item = (await ddb.get_item(TableName="{TABLE}", Key={{"pk": {{"S": "record"}}}}))["Item"]
+        return {{"pk": item["pk"]["S"]}}
+
+
+async def _range(s3, i):
+    rng = f"bytes={{i * {RANGE_BYTES}}}-{{(i + 1) * {RANGE_BYTES} - 1}}"
+    resp = await s3.get_object(Bucket="{BUCKET}", Key="{KEY}", Range=rng)
+    async with resp["Body"] as body:
+        return len(await body.read())
+
+
+async def _ranges():
+    async with _session.client("s3", config=_config) as s3:
+        return {{"bytes": sum(await asyncio.gather(*(_range(s3, i) for i in range({RANGES}))))}}
+
+
+def get_item(event, context):
+    return asyncio.run(_get_item())
+
+
+def ranges(event, context):
+    return asyncio.run(_ranges())
+'''
+
+KEPT_SOURCE = f'''
+"""Ours: aioboto3 clients made once in init() and kept for the life of the environment."""
+import asyncio
+from contextlib import AsyncExitStack
+
+import aioboto3
+from botocore.config import Config
+
+_clients = {{}}
+_stack = AsyncExitStack()
+
+
+async def init():
+    session = aioboto3.Session()
+    config = Config(max_pool_connections=16, s3={{"addressing_style": "path"}})
+    _clients["s3"] = await _stack.enter_async_context(session.client("s3", config=config))
+    _clients["dynamodb"] = await _stack.enter_async_context(session.client("dynamodb", config=config))
+
+
+async def shutdown():
+    await _stack.aclose()
+
+
+async def get_item(event, context):
+    item = (await _clients["dynamodb"].get_item(TableName="{TABLE}", Key={{"pk": {{"S": "record"}}}}))["Item"]
+    return {{"pk": item["pk"]["S"]}}
+
+
+async def _range(i):
+    rng = f"bytes={{i * {RANGE_BYTES}}}-{{(i + 1) * {RANGE_BYTES} - 1}}"
+    resp = await _clients["s3"].get_object(Bucket="{BUCKET}", Key="{KEY}", Range=rng)
+    async with resp["Body"] as body:
+        return len(await body.read())
+
+
+async def ranges(event, context):
+    return {{"bytes": sum(await asyncio.gather(*(_range(i) for i in range({RANGES}))))}}
+'''
+
+MODULES = {
+    "bench_rt_noop": NOOP_SOURCE,
+    "bench_rt_steady": STEADY_SOURCE,
+    "bench_rt_sync_boto3": SYNC_BOTO3_SOURCE,
+    "bench_rt_per_invocation": PER_INVOCATION_SOURCE,
+    "bench_rt_kept": KEPT_SOURCE,
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A runtime to start as a worker: our module with a transport, or awslambdaric."""
+
+    name: str
+    transport: str | None = None  # None: awslambdaric
+    loop: str = "asyncio"
+
+    def command(self, handler: str) -> list[str]:
+        if self.transport is None:
+            return [sys.executable, "-m", "awslambdaric", handler]
+        return [sys.executable, "-m", "handlers.runtime"]
+
+    def env(self) -> dict[str, str]:
+        if self.transport is None:
+            return {}
+        return {"FHR_RUNTIME_TRANSPORT": self.transport, "FHR_RUNTIME_LOOP": self.loop}
+
+
+AWSLAMBDARIC = Runtime("awslambdaric")
+OURS_AIOHTTP = Runtime("ours-aiohttp", "aiohttp")
+OURS_STREAMS = Runtime("ours-streams", "streams")
+OURS_STREAMS_UVLOOP = Runtime("ours-streams-uvloop", "streams", "uvloop")
+OURS_AIOHTTP_UVLOOP = Runtime("ours-aiohttp-uvloop", "aiohttp", "uvloop")
+
+
+@dataclass
+class Worker:
+    """One runtime process attached to its own Runtime API server."""
+
+    server: Any
+    proc: asyncio.subprocess.Process
+    started_at: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    async def invoke(self, payload: bytes = b"{}") -> Any:
+        outcome = await self.server.invoke(payload, timeout_s=60)
+        if outcome.is_error:
+            raise RuntimeError(f"invocation failed: {outcome.error_type} {outcome.payload[:300]!r}")
+        return outcome
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        await self.server.stop()
+
+
+class Bench:
+    """Starts workers for handler modules in a temporary task root, with a common environment."""
+
+    def __init__(self, task_root: Path, base_env: dict[str, str]) -> None:
+        self.task_root = task_root
+        self.base_env = base_env
+
+    async def start(self, runtime: Runtime, handler: str, wait_ready: bool = True) -> Worker:
+        from localcloud.lambda_service import RuntimeApiServer
+
+        server = RuntimeApiServer(function_arn="arn:aws:lambda:eu-west-1:123456789012:function:bench")
+        await server.start()
+        env = {
+            **self.base_env,
+            **runtime.env(),
+            "AWS_LAMBDA_RUNTIME_API": server.address,
+            "_HANDLER": handler,
+            "LAMBDA_TASK_ROOT": str(self.task_root),
+            "PYTHONPATH": os.pathsep.join([str(self.task_root), str(REPO_ROOT)]),
+        }
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            *runtime.command(handler),
+            env=env,
+            cwd=str(REPO_ROOT),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        worker = Worker(server, proc, started)
+        if wait_ready:
+            await asyncio.wait_for(server.first_poll.wait(), 60)
+        return worker
+
+
+def _stats_ms(samples: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 4),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 4),
+        "p90_ms": round(ordered[int(len(ordered) * 0.9)] * 1000, 4),
+    }
+
+
+async def _timed_invocations(worker: Worker, count: int, payload: bytes = b"{}") -> tuple[list[float], float]:
+    """Latencies of ``count`` sequential invocations, and the worker's CPU seconds spent on them."""
+    cpu_before = worker.cpu_seconds()
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await worker.invoke(payload)
+        samples.append(time.perf_counter() - start)
+    return samples, worker.cpu_seconds() - cpu_before
+
+
+async def bench_round_trip(bench: Bench, runtimes: Sequence[Runtime], count: int, rounds: int) -> dict[str, Any]:
+    """(a) no-op round trips, interleaving the runtimes round by round so drift hits all alike."""
+    samples: dict[str, list[float]] = {rt.name: [] for rt in runtimes}
+    cpu: dict[str, float] = dict.fromkeys(samples, 0.0)
+    for _ in range(rounds):
+        for runtime in runtimes:
+            handler = "bench_rt_noop.sync_handler" if runtime.transport is None else "bench_rt_noop.handler"
+            worker = await bench.start(runtime, handler)
+            try:
+                await _timed_invocations(worker, max(count // 10, 20))  # warm-up
+                got, cpu_s = await _timed_invocations(worker, count)
+            finally:
+                await worker.stop()
+            samples[runtime.name].extend(got)
+            cpu[runtime.name] += cpu_s
+    base = statistics.median(samples[AWSLAMBDARIC.name])
+    figures: dict[str, Any] = {"invocations_per_runtime": count * rounds}
+    for name, got in samples.items():
+        figures[name] = {
+            **_stats_ms(got),
+            "cpu_us_per_invocation": round(cpu[name] / len(got) * 1e6, 1),
+            "ratio_median_vs_awslambdaric": round(statistics.median(got) / base, 3),
+        }
+    return figures
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _start_moto() -> tuple[asyncio.subprocess.Process, str]:
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "moto_server"),
+        "-H",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return proc, endpoint
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("moto server did not start")
+
+
+def _seed_moto(endpoint: str) -> None:
+    import boto3
+
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
+    s3 = session.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=os.urandom(RANGE_BYTES * RANGES))
+    ddb = session.client("dynamodb", endpoint_url=endpoint)
+    ddb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName=TABLE, Item={"pk": {"S": "record"}, "bpm": {"N": "140.5"}})
+
+
+async def bench_aws_calls(bench: Bench, ours: Runtime, counts: dict[str, int]) -> dict[str, Any]:
+    """(b) the same two handlers three ways against the moto server."""
+    ways = [
+        ("awslambdaric+sync-boto3", AWSLAMBDARIC, "bench_rt_sync_boto3", counts["sync"]),
+        ("awslambdaric+asyncio.run+aioboto3", AWSLAMBDARIC, "bench_rt_per_invocation", counts["per_invocation"]),
+        (f"{ours.name}+kept-aioboto3", ours, "bench_rt_kept", counts["kept"]),
+    ]
+    figures: dict[str, Any] = {}
+    for handler in ("get_item", "ranges"):
+        medians = {}
+        for label, runtime, module, count in ways:
+            worker = await bench.start(runtime, f"{module}.{handler}")
+            try:
+                await _timed_invocations(worker, 3)  # warm-up: connections, first-call caches
+                got, cpu_s = await _timed_invocations(worker, count)
+            finally:
+                await worker.stop()
+            medians[label] = statistics.median(got)
+            figures[f"{handler}/{label}"] = {
+                **_stats_ms(got),
+                "invocations": count,
+                "cpu_ms_per_invocation": round(cpu_s / count * 1000, 3),
+            }
+        ours_median = medians[ways[2][0]]
+        figures[f"{handler}/ratio_ours_vs_sync_boto3"] = round(ours_median / medians[ways[0][0]], 3)
+        figures[f"{handler}/ratio_ours_vs_asyncio_run_aioboto3"] = round(ours_median / medians[ways[1][0]], 3)
+    return figures
+
+
+def _fhr_module_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("handlers.api.fhr") is not None
+
+
+async def bench_cold_init(bench: Bench, runtimes: Sequence[Runtime], repeat: int) -> dict[str, Any]:
+    """(c) process start -> first ``/next``, median of ``repeat`` fresh processes per case."""
+    cases = [("noop", "bench_rt_noop.handler")]
+    if _fhr_module_available():
+        cases.append(("fhr", "handlers.api.fhr.handler"))
+    figures: dict[str, Any] = {"fhr_module": "handlers.api.fhr" if len(cases) == 2 else "absent"}
+    for case, handler in cases:
+        for runtime in runtimes:
+            name = handler if runtime.transport is not None or case != "noop" else "bench_rt_noop.sync_handler"
+            times = []
+            for _ in range(repeat):
+                worker = await bench.start(runtime, name, wait_ready=False)
+                try:
+                    await asyncio.wait_for(worker.server.first_poll.wait(), 60)
+                    assert worker.server.first_poll_at is not None
+                    times.append(worker.server.first_poll_at - worker.started_at)
+                finally:
+                    await worker.stop()
+            label = f"{case}/{runtime.name}" + ("(import only, no init hook)" if runtime.transport is None else "")
+            figures[label] = {"median_ms": round(statistics.median(times) * 1000, 1), "runs": repeat}
+    return figures
+
+
+async def bench_steady_memory(bench: Bench, runtime: Runtime, total: int) -> dict[str, Any]:
+    """(d) RSS of one worker after 1 000 and after ``total`` invocations of a logging, Decimal-returning handler."""
+    worker = await bench.start(runtime, "bench_rt_steady.handler")
+    rss: dict[int, int] = {}
+    try:
+        for n in range(1, total + 1):
+            await worker.invoke(json.dumps({"n": n}).encode())
+            if n in (1000, total):
+                rss[n] = worker.rss_kb()
+    finally:
+        await worker.stop()
+    return {
+        "runtime": runtime.name,
+        "rss_kb_after_1000": rss[1000],
+        f"rss_kb_after_{total}": rss[total],
+        "growth_ratio": round(rss[total] / rss[1000], 4),
+    }
+
+
+def _write_modules(task_root: Path) -> None:
+    for name, source in MODULES.items():
+        (task_root / f"{name}.py").write_text(source)
+
+
+def _base_env(moto_endpoint: str) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_HANDLER", "FHR_RUNTIME"))}
+    return {
+        **keep,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL_S3": moto_endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": moto_endpoint,
+        "AWS_ENDPOINT_URL_SQS": moto_endpoint,
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/25/[$LATEST]bench",
+        "ECG_BUCKET": BUCKET,
+        "RESULTS_TABLE": TABLE,
+    }
+
+
+async def run(quick: bool, parts: set[str]) -> dict[str, Any]:
+    scale = 0.2 if quick else 1.0
+    moto, endpoint = await _start_moto()
+    try:
+        await asyncio.to_thread(_seed_moto, endpoint)
+        with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
+            task_root = Path(tmp)
+            _write_modules(task_root)
+            bench = Bench(task_root, _base_env(endpoint))
+            ours = [OURS_AIOHTTP, OURS_STREAMS]
+            figures: dict[str, Any] = {"machine_cpus": os.cpu_count()}
+            if "a" in parts:
+                figures["a_noop_round_trip"] = await bench_round_trip(
+                    bench, [AWSLAMBDARIC, *ours, OURS_AIOHTTP_UVLOOP, OURS_STREAMS_UVLOOP], int(2000 * scale), 3
+                )
+            if "b" in parts:
+                counts = {
+                    "sync": int(100 * scale) or 10,
+                    "per_invocation": int(30 * scale) or 5,
+                    "kept": int(100 * scale) or 10,
+                }
+                for runtime in ours:
+                    figures[f"b_aws_calls/{runtime.name}"] = await bench_aws_calls(bench, runtime, counts)
+            if "c" in parts:
+                figures["c_cold_init"] = await bench_cold_init(bench, [*ours, AWSLAMBDARIC], 3 if quick else 7)
+            if "d" in parts:
+                total = 10_000 if not quick else 2_000
+                figures["d_steady_memory"] = [await bench_steady_memory(bench, rt, total) for rt in ours]
+            return figures
+    finally:
+        moto.terminate()
+        await moto.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer invocations (noisier)")
+    parser.add_argument("--parts", default="abcd", help="which parts to run, e.g. 'ac'")
+    args = parser.parse_args(argv)
+    figures = asyncio.run(run(args.quick, set(args.parts)))
+    write_report("bench_runtime", figures)
+
+
+if __name__ == "__main__":
+    main()

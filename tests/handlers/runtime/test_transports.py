@@ -1,0 +1,66 @@
+"""The same protocol cases through each Runtime API transport and event loop our runtime offers.
+
+The other test modules run the default (raw asyncio streams on the stdlib loop); here the aiohttp
+``ClientSession`` transport and uvloop go through the cases where transports differ: keep-alive reuse,
+large bodies, error posts, a 5xx, a server that goes away and comes back, and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+VARIANTS = [
+    pytest.param({"FHR_RUNTIME_TRANSPORT": "aiohttp"}, id="aiohttp"),
+    pytest.param({"FHR_RUNTIME_TRANSPORT": "aiohttp", "FHR_RUNTIME_LOOP": "uvloop"}, id="aiohttp-uvloop"),
+    pytest.param({"FHR_RUNTIME_TRANSPORT": "streams", "FHR_RUNTIME_LOOP": "uvloop"}, id="streams-uvloop"),
+    pytest.param({"FHR_RUNTIME_TRANSPORT": "streams"}, id="streams"),
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_invocations_errors_and_large_bodies(peer, launch, variant):
+    process = await launch(peer.address, "rt_handlers.sized", **variant)
+    for size in (10, 5 * 1024 * 1024, 3):  # reuse of the kept-alive connection across sizes
+        outcome = await peer.invoke({"bytes": size})
+        assert outcome.kind == "response" and len(outcome.json()["data"]) == size
+    too_big = await peer.invoke({"bytes": 7 * 1024 * 1024})
+    assert too_big.error_type == "Function.ResponseSizeTooLarge"
+    malformed = await peer.invoke(b"{oops")
+    assert malformed.error_type == "Runtime.UnmarshalError"
+    missing = await peer.invoke({})  # the handler raises KeyError
+    assert missing.error_type == "KeyError" and missing.json()["errorMessage"] == "'bytes'"
+    assert (await peer.invoke({"bytes": 1})).kind == "response"
+    process.proc.terminate()
+    assert await process.wait() == 0
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_runtime_api_500_exits_with_code_3(peer, launch, variant):
+    peer.fail_next(500)
+    process = await launch(peer.address, "rt_handlers.async_echo", **variant)
+    assert await process.wait() == 3
+    assert peer.next_calls == 1
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_a_runtime_api_that_restarts_is_reconnected_to(launch, variant):
+    from localcloud.lambda_service import RuntimeApiServer
+
+    first = RuntimeApiServer(function_arn="arn:aws:lambda:eu-west-1:123456789012:function:peer-fn")
+    await first.start()
+    port = int(first.address.rsplit(":", 1)[1])
+    process = await launch(first.address, "rt_handlers.async_echo", **variant)
+    assert not (await first.invoke(b'{"n": 1}')).is_error
+    await first.stop()  # drops the kept-alive connection while the runtime waits on /next
+    await asyncio.sleep(0.3)
+    second = RuntimeApiServer(function_arn=first.function_arn, port=port)
+    await second.start()
+    try:
+        outcome = await asyncio.wait_for(second.invoke(b'{"n": 2}'), 10)
+        assert not outcome.is_error and b'"n":2' in outcome.payload
+        assert process.proc.returncode is None
+    finally:
+        await process.stop()
+        await second.stop()
