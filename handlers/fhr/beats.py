@@ -30,9 +30,9 @@ def detection_signal(band: np.ndarray, weights: np.ndarray, fs: float) -> np.nda
     return moving_mean(combined, max(1, int(0.024 * fs)))
 
 
-def candidates(signal: np.ndarray, fs: float) -> np.ndarray:
-    """Local maxima dominating +-60 ms: every plausible fetal R wave, and some noise peaks for the DP to reject."""
-    radius = max(1, int(0.06 * fs))
+def candidates(signal: np.ndarray, fs: float, radius_s: float = 0.06) -> np.ndarray:
+    """Local maxima dominating +-``radius_s``: every plausible R wave, and some noise peaks for the DP to reject."""
+    radius = max(1, int(radius_s * fs))
     peaks = np.flatnonzero((signal >= moving_max(signal, radius)) & (signal > 0))
     if peaks.size > 1:
         peaks = peaks[np.concatenate(([True], np.diff(peaks) > radius))]

@@ -29,6 +29,9 @@ OUTPUT_FS = 4.0
 # Research knobs, overridable through options["tuning"] (tuned on set-a a01-a40 only).
 TUNING: dict[str, float] = {
     "band_low": 12.0,
+    "maternal_tracked": 1.0,
+    "ica": 1.0,
+    "maternal_comb": 1.0,
     "envelope_decimation": 8.0,
     "peakiness_floor": 2.0,
     "band_high": 45.0,
@@ -73,7 +76,7 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
     cond = dsp.condition(signals, record.fs, threads=opts.threads)
     timings["condition"] = _lap(started)
 
-    m_beats = maternal.find_maternal(cond.x, cond.valid, cond.fs)
+    m_beats = maternal.find_maternal(cond.x, cond.valid, cond.fs, tracked=knobs["maternal_tracked"] > 0)
     residual, m_quality = maternal.cancel(cond.x, m_beats, cond.fs, components=int(knobs["maternal_components"]))
     timings["maternal"] = _lap(started) - timings["condition"]
 
@@ -83,7 +86,18 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
     mhr, mhr_quality = maternal.rate_trace(m_beats, m_quality, cond.fs, grid)
 
     band = fetal.fetal_band(residual, cond.fs, (knobs["band_low"], knobs["band_high"]), opts.threads)
-    envelope, fs_env = fetal.qrs_envelope(band, cond.valid, cond.fs, decimation=int(knobs["envelope_decimation"]))
+    if knobs["ica"] > 0 and band.shape[0] > 1:
+        from handlers.fhr import spatial
+
+        components = spatial.kurtosis_components(band)
+        scale = np.median(np.abs(band), axis=1).mean() / (np.median(np.abs(components), axis=1)[:, None] + 1e-9)
+        band = np.concatenate([band, components * scale.astype(np.float32)], axis=0)
+        valid = np.concatenate([cond.valid, np.repeat(cond.valid.all(axis=0, keepdims=True), len(components), 0)])
+    else:
+        valid = cond.valid
+    envelope, fs_env = fetal.qrs_envelope(band, valid, cond.fs, decimation=int(knobs["envelope_decimation"]))
+    if knobs["maternal_comb"] > 0:
+        envelope = fetal.remove_maternal_synchronous(envelope, fs_env, m_beats / cond.fs)
     rates = np.arange(opts.fhr_range[0], opts.fhr_range[1] + 0.5, 1.0)
     # Frames every 0.25 s for short records; beyond 5 min every 1 s keeps a 30-min record fast (the
     # beat refinement restores beat-level resolution in the trace).

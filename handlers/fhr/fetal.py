@@ -55,6 +55,43 @@ def qrs_envelope(band: np.ndarray, valid: np.ndarray, fs: float, decimation: int
     return energy[:, :usable].reshape(energy.shape[0], -1, decimation).mean(axis=2), fs / decimation
 
 
+def remove_maternal_synchronous(
+    envelope: np.ndarray, fs_env: float, maternal_s: np.ndarray, *, block_s: float = 60.0
+) -> np.ndarray:
+    """Subtract from each channel's envelope its average over the maternal cardiac cycle.
+
+    Whatever the cancellation left of the mother repeats at every maternal beat, so averaging the
+    envelope by time-since-the-last-maternal-R (per block of ``block_s``, as morphology drifts)
+    estimates it; the fetal pulses fall at all maternal phases and average to a flat level. The
+    subtraction is a comb filter locked to the actual maternal beats: it removes the maternal rate
+    and all its harmonics (2 x 75 = 150 bpm!) from the fetal spectrum, even as the mother's rate varies.
+    """
+    if maternal_s.size < 4:
+        return envelope
+    n = envelope.shape[1]
+    times = np.arange(n) / fs_env
+    previous = np.searchsorted(maternal_s, times, side="right") - 1
+    cycle = float(np.median(np.diff(maternal_s)))
+    n_phase = max(4, int(round(1.2 * cycle * fs_env)))
+    since = times - maternal_s[np.clip(previous, 0, None)]
+    usable = (previous >= 0) & (since < 1.2 * cycle)
+    phase = np.clip((since * fs_env).astype(np.int64), 0, n_phase - 1)
+    block = (times // block_s).astype(np.int64)
+    n_blocks = int(block[-1]) + 1
+    if n_blocks > 1 and (n - 1) / fs_env - block_s * (n_blocks - 1) < 0.5 * block_s:
+        block = np.minimum(block, n_blocks - 2)  # fold a short tail into the previous block
+        n_blocks -= 1
+    key = block * n_phase + phase
+    counts = np.bincount(key[usable], minlength=n_blocks * n_phase).astype(np.float64)
+    out = envelope.copy()
+    for ch in range(envelope.shape[0]):
+        sums = np.bincount(key[usable], weights=envelope[ch, usable], minlength=n_blocks * n_phase)
+        mean_by_phase = sums / np.maximum(counts, 1.0)
+        level = float(envelope[ch, usable].mean()) if usable.any() else 0.0
+        out[ch, usable] -= (mean_by_phase[key[usable]] - level).astype(envelope.dtype)
+    return out
+
+
 def _harmonic_plan(half_weight: float) -> list[tuple[float, float]]:
     """(multiple of the candidate rate, weight) pairs: harmonics add, odd half-harmonics subtract.
 
