@@ -24,7 +24,13 @@ from fhrapp.config import StackConfig
 from fhrapp.definition import APP, AppDefinition, Function, physical_name, warm_payload
 from localcloud.frontdoor import CorsPolicy, FrontDoor, RouteTarget, TokenBucket
 from localcloud.moto import DUMMY_CREDENTIALS, MotoServer
-from localcloud.resources import create_resources, plan_resources, resource_environment
+from localcloud.resources import (
+    PlannedResource,
+    create_resources,
+    delete_resources,
+    plan_resources,
+    resource_environment,
+)
 from localcloud.scheduler import Clock, Job, Scheduler, WallClock, parse_schedule
 
 if TYPE_CHECKING:
@@ -94,6 +100,7 @@ class LocalCloud:
         self.issuer_url: str | None = None
         self.started_at: float | None = None
         self.ready_s: float | None = None
+        self._created: list[PlannedResource] = []
         self.fired: list[tuple[str, Any, Any]] = []  # (rule, scheduled time, InvokeResult) per keep-warm firing
 
     def function_name(self, logical: str) -> str:
@@ -126,7 +133,15 @@ class LocalCloud:
 
     def _start_moto(self) -> None:
         endpoint = self.moto.start()
-        create_resources(plan_resources(self.app, self.stack), endpoint, self.stack.region)
+        plans = plan_resources(self.app, self.stack)
+        self._created = plans  # set first: a half-made set is cleaned up too
+        create_resources(plans, endpoint, self.stack.region)
+
+    def _stop_moto(self) -> None:
+        if self._created and self.moto.running:
+            delete_resources(self._created, self.moto.url, self.stack.region)
+        self._created = []
+        self.moto.stop()
 
     async def _start_lambda_service(self, port: int) -> None:
         from localcloud.lambda_service import FunctionSpec, LambdaService
@@ -137,13 +152,15 @@ class LocalCloud:
         await self.lambdas.start()
 
     def _function_spec(self, spec_type: Any, fn: Function, lambda_url: str) -> Any:
-        config = self.stack.function(fn.name)
+        config = self.stack.functions.get(fn.name)
+        if config is None:  # only another app than the stack's (``fhr local --app``): definition sizing
+            log.warning("%s is not in %s: definition's memory/timeout, unreserved", fn.name, self.stack.source)
         return spec_type(
             name=self.function_name(fn.name),
             handler=fn.handler,
-            memory_mb=config.memory_mb,
-            timeout_s=config.timeout_s,
-            reserved_concurrency=config.reserved_concurrency,
+            memory_mb=config.memory_mb if config else fn.memory_mb,
+            timeout_s=config.timeout_s if config else fn.timeout_s,
+            reserved_concurrency=config.reserved_concurrency if config else None,
             environment=function_environment(self.app, self.stack, fn, self.moto.url, lambda_url),
             code_root=self.options.code_root,
         )
@@ -159,7 +176,11 @@ class LocalCloud:
         issuer = await asyncio.to_thread(LocalIssuer, self.stack.auth.issuer, self.stack.auth.audience)
         self.issuer = issuer
         app = web.Application()
-        app.router.add_get("/.well-known/jwks.json", lambda _: web.json_response(issuer.jwks))
+
+        async def jwks(_: web.Request) -> web.Response:
+            return web.json_response(issuer.jwks)
+
+        app.router.add_get("/.well-known/jwks.json", jwks)
         app.router.add_post("/token", self._mint_token)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -264,7 +285,7 @@ class LocalCloud:
             with contextlib.suppress(Exception):
                 await self.lambdas.stop()
             self.lambdas = None
-        await asyncio.to_thread(self.moto.stop)
+        await asyncio.to_thread(self._stop_moto)
 
 
 def environment_of(outputs: Mapping[str, Any]) -> dict[str, str]:

@@ -28,6 +28,10 @@ class MotoServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 

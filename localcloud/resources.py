@@ -15,6 +15,9 @@ from typing import Any
 from fhrapp.config import StackConfig
 from fhrapp.definition import AppDefinition, DataResource, physical_name
 
+# Same settings as components/storage.py declares (not imported from there: it imports pulumi).
+ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+
 
 def resource_name(app: AppDefinition, stage: str, resource: DataResource) -> str:
     """The deployed name of a resource; buckets swap ``_`` for ``-`` since S3 names forbid underscores."""
@@ -64,15 +67,22 @@ def _create_bucket(s3: Any, plan: PlannedResource, region: str) -> None:
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
     s3.create_bucket(**kwargs)
+    s3.put_bucket_encryption(
+        Bucket=plan.name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+        },
+    )
     if plan.settings.get("versioning"):
         s3.put_bucket_versioning(Bucket=plan.name, VersioningConfiguration={"Status": "Enabled"})
     days = plan.settings.get("transition_days")
     if days:
         rule = {
-            "ID": "to-infrequent-access",
+            "ID": "recordings-to-infrequent-access",
             "Status": "Enabled",
             "Filter": {"Prefix": ""},
             "Transitions": [{"Days": days, "StorageClass": "STANDARD_IA"}],
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_UPLOADS_DAYS},
         }
         s3.put_bucket_lifecycle_configuration(Bucket=plan.name, LifecycleConfiguration={"Rules": [rule]})
 
@@ -122,3 +132,37 @@ def create_resources(plans: list[PlannedResource], endpoint_url: str, region: st
             client("sqs").create_queue(QueueName=plan.name)
         else:
             raise ValueError(f"unknown resource kind {plan.kind!r} for {plan.resource.logical}")
+
+
+def delete_resources(plans: list[PlannedResource], endpoint_url: str, region: str) -> None:
+    """Remove what :func:`create_resources` made (objects and versions too), best effort.
+
+    moto keeps its state per process, not per server: a second local cloud in the same process (tests,
+    ``fhr demo`` after another) would otherwise find the first one's bucket and tables still there.
+    """
+    import boto3
+    from botocore.exceptions import ClientError
+
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=region)
+    for plan in plans:
+        try:
+            if plan.kind == "bucket":
+                _empty_and_delete_bucket(session.client("s3", endpoint_url=endpoint_url), plan.name)
+            elif plan.kind == "table":
+                dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+                dynamodb.update_table(TableName=plan.name, DeletionProtectionEnabled=False)
+                dynamodb.delete_table(TableName=plan.name)
+            elif plan.kind == "queue":
+                sqs = session.client("sqs", endpoint_url=endpoint_url)
+                sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=plan.name)["QueueUrl"])
+        except ClientError:
+            continue  # already gone
+
+
+def _empty_and_delete_bucket(s3: Any, bucket: str) -> None:
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", [])]
+        doomed += [{"Key": m["Key"], "VersionId": m["VersionId"]} for m in page.get("DeleteMarkers", [])]
+        if doomed:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+    s3.delete_bucket(Bucket=bucket)

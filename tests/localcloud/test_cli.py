@@ -1,0 +1,105 @@
+"""``fhr local`` as a user runs it: a subprocess that prints outputs, serves, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from localcloud.outputs import LOCAL_OUTPUT_KEYS, STACK_OUTPUT_KEYS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc), i.e. the worker processes and their children."""
+    found, pending = set(), [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start_local(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict]:
+    outputs_file = tmp_path / "outputs.json"
+    command = [sys.executable, "-m", "fhrcli.main", "local", "--port", "0", "--outputs-file", str(outputs_file)]
+    with (tmp_path / "stderr.log").open("wb") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([*command, *extra], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr)
+    deadline = time.monotonic() + 30
+    while not outputs_file.exists():
+        assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr.log").read_text()
+        time.sleep(0.05)
+    return process, json.loads(outputs_file.read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_stops_every_process_fhr_local_started(tmp_path: Path, sig: signal.Signals) -> None:
+    process, outputs = start_local(tmp_path, "--app", "tests.localcloud.echo_app:APP", "--no-schedules")
+    try:
+        # Two overlapping slow requests make the Lambda service start two worker processes
+        url = outputs["api_url"] + "/slow?s=1.5"
+        with ThreadPoolExecutor(2) as pool:
+            calls = [pool.submit(urllib.request.urlopen, url, timeout=30) for _ in range(2)]
+            deadline = time.monotonic() + 20
+            while len(descendants(process.pid)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            children = descendants(process.pid)
+            assert len(children) >= 2, (tmp_path / "stderr.log").read_text()
+            for call in calls:
+                assert call.result().status == 200
+        process.send_signal(sig)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not [pid for pid in children if alive(pid)], "worker processes survived fhr local"
+    assert not (tmp_path / "outputs.json").exists(), "a dead stack's outputs file was left behind"
+
+
+def test_stdout_is_the_outputs_json(tmp_path: Path) -> None:
+    process, outputs = start_local(tmp_path, "--no-schedules")
+    try:
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    printed = json.loads(stdout)
+    assert printed == outputs
+    assert list(printed) == [*STACK_OUTPUT_KEYS, *LOCAL_OUTPUT_KEYS]
+    assert printed["functions"] == {"fhr": "fhr-dev-fhr", "items": "fhr-dev-items"}
+
+
+def test_a_bad_stack_name_is_a_clear_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fhrcli.main", "local", "--stack", "staging"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=os.environ | {"PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 2
+    assert "Pulumi.staging.yaml" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,138 @@
+"""Stack-driven behaviour of the local cloud: JWT auth, CORS origins, throttling, keep-warm, outputs.
+
+Each test starts a local cloud for the echo app on a variant of the dev stack (the settings a stack
+file would give) and talks to it over real HTTP; the echo function runs in real worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+import boto3
+
+from fhrapp.config import ApiConfig, AuthConfig, KeepWarmConfig, load_stack_file
+from fhrapp.definition import APP, physical_name
+from localcloud.cloud import LocalCloud, LocalCloudOptions
+from localcloud.outputs import LOCAL_OUTPUT_KEYS, STACK_OUTPUT_KEYS
+from localcloud.scheduler import ScaledClock
+
+JWT_AUTH = AuthConfig(mode="jwt", issuer="https://auth.example.org/", audience=("fhr-api",))
+ONE_ORIGIN = ApiConfig(throttle_burst=1000, throttle_rate=1000.0, cors_origins=("https://fhr.example.org",))
+
+
+async def call(url: str, method: str = "GET", **kwargs: Any) -> tuple[int, Any, bytes]:
+    async with aiohttp.ClientSession() as session, session.request(method, url, **kwargs) as response:
+        return response.status, response.headers, await response.read()
+
+
+async def token(cloud: LocalCloud, **claims: Any) -> str:
+    status, _, body = await call(f"{cloud.issuer_url}/token", "POST", json=claims)
+    assert status == 200, body
+    return json.loads(body)["token"]
+
+
+async def test_jwt_mode_accepts_the_local_issuers_tokens_and_rejects_others(cloud_factory: Any) -> None:
+    async with cloud_factory({"auth": JWT_AUTH, "api": ONE_ORIGIN}) as cloud:
+        url = cloud.outputs()["api_url"] + "/echo"
+        good = await token(cloud, sub="alice")
+        status, _, body = await call(url, headers={"Authorization": f"Bearer {good}"})
+        assert status == 200, body
+        jwt_context = json.loads(body)["event"]["requestContext"]["authorizer"]["jwt"]
+        assert jwt_context["claims"]["sub"] == "alice"
+        assert jwt_context["claims"]["iss"] == "https://auth.example.org/"
+
+        expired = await token(cloud, exp=int(time.time()) - 5)
+        wrong_audience = await token(cloud, aud="another-api")
+        for header in ({}, {"Authorization": f"Bearer {expired}"}, {"Authorization": f"Bearer {wrong_audience}"}):
+            status, _, body = await call(url, headers=header)
+            assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+
+        # Preflight needs no token; an unknown route is 404 before any authorization
+        preflight = {"Origin": "https://fhr.example.org", "Access-Control-Request-Method": "GET"}
+        assert (await call(url, "OPTIONS", headers=preflight))[0] == 204
+        assert (await call(cloud.outputs()["api_url"] + "/nope"))[0] == 404
+
+        jwks_status, _, jwks = await call(f"{cloud.issuer_url}/.well-known/jwks.json")
+        assert jwks_status == 200 and json.loads(jwks)["keys"][0]["alg"] == "RS256"
+
+
+async def test_cors_only_for_the_stacks_origins(cloud_factory: Any) -> None:
+    async with cloud_factory({"api": ONE_ORIGIN}) as cloud:
+        url = cloud.outputs()["api_url"] + "/echo"
+        allowed = {"Origin": "https://fhr.example.org", "Access-Control-Request-Method": "POST"}
+        status, headers, _ = await call(url, "OPTIONS", headers=allowed)
+        assert (status, headers["Access-Control-Allow-Origin"]) == (204, "https://fhr.example.org")
+        status, headers, _ = await call(url, "OPTIONS", headers=allowed | {"Origin": "https://evil.example"})
+        assert status == 204 and "Access-Control-Allow-Origin" not in headers
+        _, headers, _ = await call(url, headers={"Origin": "https://fhr.example.org"})
+        assert headers["Access-Control-Allow-Origin"] == "https://fhr.example.org"
+        _, headers, _ = await call(url, headers={"Origin": "https://evil.example"})
+        assert "Access-Control-Allow-Origin" not in headers
+
+
+async def test_requests_beyond_burst_and_rate_are_429(cloud_factory: Any) -> None:
+    tight = ApiConfig(throttle_burst=3, throttle_rate=1.0, cors_origins=())
+    async with cloud_factory({"api": tight}) as cloud:
+        url = cloud.outputs()["api_url"] + "/shape/raw"
+        results = await asyncio.gather(*(call(url) for _ in range(12)))
+        statuses = [status for status, _, _ in results]
+        assert set(statuses) <= {200, 429}
+        # 3 tokens of burst plus at most one refill per second of the (sub-second) volley
+        assert statuses.count(429) >= 12 - 3 - 2
+        assert all(json.loads(body) == {"message": "Too Many Requests"} for s, _, body in results if s == 429)
+        await asyncio.sleep(1.2)  # one token refills per second
+        assert (await call(url))[0] == 200
+
+
+async def test_keep_warm_fires_on_the_schedule_with_the_stacks_payload(cloud_factory: Any) -> None:
+    warm = KeepWarmConfig(enabled=True, schedule="rate(1 minute)", concurrency=1)
+    clock = ScaledClock(speed=300.0)  # a virtual minute every 0.2 s, through the real parser and loop
+    async with cloud_factory({"keep_warm": warm}, clock=clock) as cloud:
+        async with asyncio.timeout(20):
+            while len(cloud.fired) < 2:
+                await asyncio.sleep(0.05)
+        rules = {rule for rule, _, _ in cloud.fired}
+        assert rules == {f"{physical_name('fhrtest', 'dev', 'echo')}-keep-warm"}
+        assert all(result.status_code == 202 for _, _, result in cloud.fired)  # async invoke, as EventBridge
+        # Each firing ran in a real environment (its REPORT line), which is then warm for the next caller
+        assert cloud.lambdas is not None
+        name = physical_name("fhrtest", "dev", "echo")
+        async with asyncio.timeout(20):
+            while sum(line.startswith("REPORT") for line in cloud.lambdas.logs.get(name, ())) < 2:
+                await asyncio.sleep(0.05)
+        reply = await cloud.lambdas.invoke(name, json.dumps({"source": "fhr.keep-warm"}).encode())
+        assert reply.function_error is None and reply.cold_start is False
+
+
+async def test_outputs_have_the_pulumi_shape_and_name_real_resources() -> None:
+    stack = load_stack_file("dev")
+    async with LocalCloud(stack, APP, LocalCloudOptions(schedules=False)) as cloud:
+        outputs = cloud.outputs()
+        assert list(outputs) == [*STACK_OUTPUT_KEYS, *LOCAL_OUTPUT_KEYS]
+        assert outputs["functions"] == {fn.name: physical_name("fhr", "dev", fn.name) for fn in APP.functions}
+        assert (outputs["stage"], outputs["region"]) == ("dev", stack.region)
+        # boto3 is blocking: it runs in a thread so this loop keeps serving the Lambda API it calls
+        described = await asyncio.to_thread(describe_with_boto3, outputs)
+    assert described["bucket_status"] == 200
+    assert {outputs["results_table"], outputs["items_table"]} <= set(described["tables"])
+    for logical, name in outputs["functions"].items():
+        assert described["functions"][name]["MemorySize"] == stack.function(logical).memory_mb
+        assert described["functions"][name]["Timeout"] == stack.function(logical).timeout_s
+
+
+def describe_with_boto3(outputs: dict[str, Any]) -> dict[str, Any]:
+    kw = {"endpoint_url": outputs["aws_endpoint_url"], "region_name": outputs["region"]}
+    lambda_client = boto3.client("lambda", endpoint_url=outputs["lambda_endpoint_url"], region_name=outputs["region"])
+    return {
+        "bucket_status": boto3.client("s3", **kw).head_bucket(Bucket=outputs["ecg_bucket"])["ResponseMetadata"][
+            "HTTPStatusCode"
+        ],
+        "tables": boto3.client("dynamodb", **kw).list_tables()["TableNames"],
+        "functions": {
+            name: lambda_client.get_function_configuration(FunctionName=name) for name in outputs["functions"].values()
+        },
+    }
