@@ -31,7 +31,7 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
-from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, new_job_id
+from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
 from handlers.api.settings import API_LIMIT_S, Settings
 
 logger = logging.getLogger("handlers.api.fhr")
@@ -130,9 +130,9 @@ async def _analyse_one(filename: Any, raw_options: Any, context: Any) -> dict[st
             outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(budget, 0.0))
         except TimeoutError:
             _keep_in_background(work)
-            return await _defer(settings, target, options, budget)
+            return await _defer(settings, target, options, budget, job_id=new_job_id())
     if outcome.deferred:
-        return await _defer(settings, target, options, outcome.predicted_s)
+        return await _defer(settings, target, options, outcome.predicted_s, job_id=job_id_for(outcome.pk))
     assert outcome.result is not None
     return json_response(200, {**outcome.result, "cached": outcome.cached})
 
@@ -146,9 +146,16 @@ def budget_s(context: Any, settings: Settings) -> float:
     return limit - settings.safety_margin_s
 
 
-async def _defer(settings: Settings, target: S3Target, options: dict[str, Any], predicted_s: float) -> dict[str, Any]:
-    job_id = new_job_id()
-    await _start_job(settings, job_id, [target.uri], options, kind="single")
+async def _defer(
+    settings: Settings, target: S3Target, options: dict[str, Any], predicted_s: float, *, job_id: str
+) -> dict[str, Any]:
+    """Answer 202 and queue the record as a one-file job (joining that job if it is already queued)."""
+    if not settings.jobs_queue_url:
+        raise InternalError("the function is not configured with a jobs queue")
+    store = JobStore(await clients.client("dynamodb"), settings.results_table, settings.result_ttl_s)
+    if await store.create_single(job_id, target.uri, options):
+        message = JobMessage(job_id, 0, target.uri, options)
+        await enqueue(await clients.client("sqs"), settings.jobs_queue_url, [message])
     location = f"/fhr/jobs/{job_id}"
     body = {"jobId": job_id, "status": "pending", "location": location, "predictedSeconds": round(predicted_s, 1)}
     return json_response(202, body, headers={"location": location})

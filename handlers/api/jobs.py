@@ -14,6 +14,7 @@ duplicated or retried SQS message can neither count twice nor leave a counter be
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -35,6 +36,12 @@ _PARALLEL_CALLS = 8
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+def job_id_for(result_pk: str) -> str:
+    """The one-file job that computes the cache entry ``result_pk``: the same record, options and ETag
+    always name the same job."""
+    return hashlib.sha256(f"single|{result_pk}".encode()).hexdigest()[:32]
 
 
 def is_job_id(value: str) -> bool:
@@ -107,32 +114,52 @@ class JobStore:
         return {"N": str(int(time.time()) + self.ttl_s)}
 
     async def create(self, job_id: str, filenames: Sequence[str], options: dict[str, Any], kind: str) -> None:
-        """The job item, then its file items; the job is written last-to-first so a reader never sees
-        a job whose files are missing (the job item goes in after every file item)."""
-        expires = self._expiry()
-        now = {"N": str(int(time.time()))}
-        files = [
-            {
-                "pk": {"S": file_pk(job_id, index)},
-                "kind": {"S": "job-file"},
-                "filename": {"S": filename},
-                "status": {"S": "pending"},
-                "expires_at": expires,
-            }
-            for index, filename in enumerate(filenames)
-        ]
+        """The file items first, then the job item, so a reader never sees a job whose files are missing."""
+        files = [self._file_item(job_id, index, filename) for index, filename in enumerate(filenames)]
         await _bounded(self._write_batch(chunk) for chunk in _chunks(files, _WRITE_BATCH))
-        job = {
+        await self.dynamodb.put_item(TableName=self.table, Item=self._job_item(job_id, len(filenames), options, kind))
+
+    async def create_single(self, job_id: str, filename: str, options: dict[str, Any]) -> bool:
+        """Start the one-file job ``job_id`` unless it is already pending or done (then ``False``).
+
+        Deferred requests name their job after the cache key, so a client retrying a slow record
+        joins the job already queued instead of queueing the same work again; a failed job restarts.
+        """
+        try:
+            await self.dynamodb.put_item(
+                TableName=self.table,
+                Item=self._file_item(job_id, 0, filename),
+                ConditionExpression="attribute_not_exists(pk) OR #status = :failed",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":failed": {"S": "failed"}},
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        await self.dynamodb.put_item(TableName=self.table, Item=self._job_item(job_id, 1, options, "single"))
+        return True
+
+    def _file_item(self, job_id: str, index: int, filename: str) -> dict[str, Any]:
+        return {
+            "pk": {"S": file_pk(job_id, index)},
+            "kind": {"S": "job-file"},
+            "filename": {"S": filename},
+            "status": {"S": "pending"},
+            "expires_at": self._expiry(),
+        }
+
+    def _job_item(self, job_id: str, total: int, options: dict[str, Any], kind: str) -> dict[str, Any]:
+        return {
             "pk": {"S": job_pk(job_id)},
             "kind": {"S": f"job-{kind}"},
-            "total": {"N": str(len(filenames))},
+            "total": {"N": str(total)},
             "done_count": {"N": "0"},
             "failed_count": {"N": "0"},
             "options": {"S": json.dumps(options, separators=(",", ":"), sort_keys=True)},
-            "created_at": now,
-            "expires_at": expires,
+            "created_at": {"N": str(int(time.time()))},
+            "expires_at": self._expiry(),
         }
-        await self.dynamodb.put_item(TableName=self.table, Item=job)
 
     async def _write_batch(self, items: Sequence[dict[str, Any]]) -> None:
         requests = {self.table: [{"PutRequest": {"Item": item}} for item in items]}

@@ -68,6 +68,24 @@ async def test_record_predicted_too_slow_is_deferred(
     assert job["files"] == [{"index": 0, "filename": a01, "status": "pending"}]
 
 
+async def test_retried_slow_request_joins_the_queued_job(
+    a01: str,
+    fhr_stack: Any,
+    boto: Any,
+    make_event: Any,
+    parse_body: Any,
+    context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1000")
+    answers = [parse_body(await handler(make_event("GET", "/fhr", query={"filename": a01}), context)) for _ in range(3)]
+    assert len({a["jobId"] for a in answers}) == 1
+    post = make_event("POST", "/fhr", body={"filename": a01, "options": {"refine": False}})
+    assert parse_body(await handler(post, context))["jobId"] != answers[0]["jobId"]  # other options, other job
+    messages = boto("sqs").receive_message(QueueUrl=fhr_stack.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert len(messages) == 2
+
+
 async def test_short_remaining_time_defers(a01: str, make_event: Any, parse_body: Any, make_context: Any) -> None:
     response = await handler(make_event("GET", "/fhr", query={"filename": a01}), make_context(timeout_s=2.0))
     assert response["statusCode"] == 202 and parse_body(response)["status"] == "pending"
