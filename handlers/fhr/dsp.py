@@ -147,6 +147,14 @@ def moving_mean(x: np.ndarray, width: int) -> np.ndarray:
     if width <= 1:
         return x
     half = width // 2
-    pad = [(0, 0)] * (x.ndim - 1) + [(half + 1, width - half - 1)]
-    csum = np.cumsum(np.pad(x.astype(np.float64), pad, mode="edge"), axis=-1)
+    n = x.shape[-1]
+    left = np.repeat(x[..., :1], half + 1, axis=-1)
+    right = np.repeat(x[..., -1:], width - half - 1, axis=-1)
+    if width <= 12:  # a few shifted float32 sums beat a float64 cumulative sum for short windows
+        padded = np.concatenate((left[..., 1:], x, right), axis=-1).astype(np.float32, copy=False)
+        total = padded[..., :n].copy()
+        for shift in range(1, width):
+            total += padded[..., shift : shift + n]
+        return total / np.float32(width)
+    csum = np.cumsum(np.concatenate((left, x, right), axis=-1), axis=-1, dtype=np.float64)
     return ((csum[..., width:] - csum[..., :-width]) / width).astype(np.float32)

@@ -106,17 +106,14 @@ def _harmonic_plan(half_weight: float) -> list[tuple[float, float]]:
     return plan
 
 
-def harmonic_matrix(
-    n_bins: int, bin_hz: float, rates: np.ndarray, half_weight: float, whiten_hz: float
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Matrices turning a power spectrum into the harmonic sum on the rate grid (and its local floor).
+def harmonic_matrix(n_bins: int, bin_hz: float, rates: np.ndarray, half_weight: float) -> np.ndarray:
+    """The matrix turning a power spectrum into the harmonic sum on the rate grid.
 
-    Each column of the first holds the linear-interpolation weights that read the spectrum at
-    r, 2r, 3r (added) and r/2, 3r/2 (subtracted): the whole harmonic sum of every channel and frame
-    is then one matrix product. The second, if whitening is on, averages the spectrum over
-    +-``whiten_hz`` (the local noise floor).
+    Each column holds the linear-interpolation weights that read the spectrum at r, 2r, 3r (added)
+    and r/2, 3r/2 (subtracted): the whole harmonic sum of every channel and frame is then one
+    matrix product.
     """
-    key = (n_bins, round(bin_hz, 9), rates.tobytes(), half_weight, whiten_hz)
+    key = (n_bins, round(bin_hz, 9), rates.tobytes(), half_weight)
     cached = _MATRICES.get(key)
     if cached is not None:
         return cached
@@ -128,17 +125,11 @@ def harmonic_matrix(
         frac = position - low
         np.add.at(weights, (low, columns), weight * (1 - frac))
         np.add.at(weights, (low + 1, columns), weight * frac)
-    floor = None
-    if whiten_hz > 0:
-        half = max(1, int(whiten_hz / bin_hz))
-        index = np.arange(n_bins)
-        floor = (np.abs(index[:, None] - index[None, :]) <= half).astype(np.float32)
-        floor /= floor.sum(axis=0, keepdims=True)
-    _MATRICES[key] = (weights, floor)
-    return weights, floor
+    _MATRICES[key] = weights
+    return weights
 
 
-_MATRICES: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
+_MATRICES: dict[tuple, np.ndarray] = {}
 
 
 def harmonic_spectra(
@@ -167,9 +158,10 @@ def harmonic_spectra(
     power = spectrum.real**2 + spectrum.imag**2
     channels, n_frames, n_bins = power.shape
     power = power.reshape(-1, n_bins)
-    weights, floor = harmonic_matrix(n_bins, fs_env / n_fft, rates, half_weight, whiten_hz)
-    if floor is not None:
-        power = power / (power @ floor + 1e-12)
+    bin_hz = fs_env / n_fft
+    weights = harmonic_matrix(n_bins, bin_hz, rates, half_weight)
+    if whiten_hz > 0:
+        power = power / (moving_mean(power, 2 * max(1, int(whiten_hz / bin_hz)) + 1) + 1e-12)
     total = (power @ weights).reshape(channels, n_frames, rates.size)
     total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
     # A frame whose QRS energy is far below its channel's typical level holds no ECG (a flat or

@@ -19,7 +19,7 @@ def _symmetric_decorrelate(w: np.ndarray) -> np.ndarray:
     return (vectors * (1.0 / np.sqrt(np.maximum(values, 1e-12)))) @ vectors.T @ w
 
 
-def kurtosis_components(x: np.ndarray, *, iterations: int = 30, max_samples: int = 200_000) -> np.ndarray:
+def kurtosis_components(x: np.ndarray, *, iterations: int = 30, max_samples: int = 60_000) -> np.ndarray:
     """FastICA (cube contrast, symmetric) on channels x (k, n); returns the k unit-variance components.
 
     The unmixing is learnt on at most ``max_samples`` evenly strided samples, then applied to all.
@@ -38,7 +38,7 @@ def kurtosis_components(x: np.ndarray, *, iterations: int = 30, max_samples: int
     w = _symmetric_decorrelate(np.eye(m) + 0.01 * np.random.default_rng(0).standard_normal((m, m)))
     for _ in range(iterations):
         y = w @ z
-        updated = (y**3) @ z.T / z.shape[1] - 3.0 * w
+        updated = (y * y * y) @ z.T / z.shape[1] - 3.0 * w  # not y**3: float pow is ~20x slower
         updated = _symmetric_decorrelate(updated)
         converged = np.max(np.abs(np.abs(np.sum(updated * w, axis=1)) - 1.0)) < 1e-5
         w = updated
