@@ -47,9 +47,9 @@ class BlockSpec:
     decimal: int  # byte value of the decimal mark: 46 '.', or 44 ',' with ';' or tab delimiters
     n_fields: int  # fields per row, all columns counted
     value_columns: tuple[int, ...]  # the columns to return, in order
-    decimals: tuple[int, ...]  # digits after the decimal mark, per value column, for the fast path
     scales: tuple[float, ...]  # multiply each value column by this (to microvolts)
     crlf: bool  # lines end in "\r\n"
+    decimals: tuple[int, ...] | None = None  # per value column, when the first rows agree (a speed hint)
     invalid_marks: tuple[bytes, ...] = (b"-", b"")  # fields meaning "no sample here" -> NaN
 
 
@@ -130,73 +130,112 @@ def _finish_fast(
     lengths = ends - previous - 1
     words = np.ndarray(shape=(raw.size - 7,), dtype="<u8", buffer=buffer, strides=(1,))[ends - 8]
     negative = raw[previous + 1] == _MINUS
-    magnitudes, bad, missing = _swar_decimals(words, lengths, negative, _constants(spec))
-    if bad.any():
-        return None
-    factor = (np.asarray(spec.scales, dtype=np.float64) / 10.0 ** np.asarray(spec.decimals))[:, None]
-    magnitudes *= np.where(negative, -factor, factor).astype(np.float32)
+    expected = _decimal_slots(spec.decimals)
+    mantissas, inverse_powers, bad, missing = _swar_decimals(words, lengths, negative, spec.decimal, expected)
+    if expected is not None and bad.any():  # decimals vary after all: find the mark in every field
+        mantissas, inverse_powers, bad, missing = _swar_decimals(words, lengths, negative, spec.decimal, None)
+    scales = np.asarray(spec.scales, dtype=np.float64)[:, None]
+    factor = np.where(negative, -scales, scales) * inverse_powers
+    values = (mantissas * factor).astype(np.float32)
     if missing.any():
-        magnitudes[missing] = np.nan
-    return magnitudes.T
+        values[missing] = np.nan
+    if bad.any() and not _patch_odd_fields(raw, previous + 1, ends, bad, spec, values):
+        return None
+    return values.T
 
 
-@dataclass(frozen=True)
-class _SwarConstants:
-    """Per-column masks for the fast path, computed once per layout rather than once per block."""
-
-    decimals: np.ndarray  # int64 (k, 1)
-    has_point: np.ndarray  # bool (k, 1)
-    point_shift: np.ndarray  # uint64 (k, 1): bit offset of the decimal mark within the word
-    fraction_mask: np.ndarray  # uint64 (k, 1)
-    integer_mask: np.ndarray  # uint64 (k, 1)
-    integer_shift: np.ndarray  # uint64 (k, 1): 8 where a point is removed, else 0
-    decimal_byte: np.uint64
+_MAX_ODD_FIELD = 40
+_ODD_FIELD_SHARE = 0.25
 
 
-_CONSTANTS: dict[BlockSpec, _SwarConstants] = {}
+def _patch_odd_fields(
+    raw: np.ndarray, starts: np.ndarray, ends: np.ndarray, bad: np.ndarray, spec: BlockSpec, values: np.ndarray
+) -> bool:
+    """Parse the few fields the 64-bit path could not (exponents, long fields) with numpy's float parser.
+
+    Writers that print the shortest round-trip form mix ``-0.0007`` with ``-1e-04``; parsing only
+    those fields slowly keeps the rest fast. False when the block should go to the generic path:
+    too many odd fields, or one that is not a number (whose precise error the generic path words).
+    """
+    column, row = np.nonzero(bad)
+    if column.size > _ODD_FIELD_SHARE * bad.size:
+        return False
+    first, last = starts[column, row], ends[column, row]
+    width = int((last - first).max())
+    if width > _MAX_ODD_FIELD:
+        return False
+    offsets = first[:, None] + np.arange(width)
+    chars = raw[np.minimum(offsets, raw.size - 1)]
+    chars[offsets >= last[:, None]] = 0  # NUL padding: numpy's fixed-width bytes strings ignore it
+    if spec.decimal != 46:
+        chars[chars == spec.decimal] = 46
+    try:
+        parsed = np.ascontiguousarray(chars).view(f"S{width}").ravel().astype(np.float64)
+    except ValueError:
+        return False
+    values[column, row] = (parsed * np.asarray(spec.scales, dtype=np.float64)[column]).astype(np.float32)
+    return True
 
 
-def _constants(spec: BlockSpec) -> _SwarConstants:
-    cached = _CONSTANTS.get(spec)
-    if cached is None:
-        decimals = np.asarray(spec.decimals, dtype=np.int64)[:, None]
-        has_point = decimals > 0
-        point_shift = ((7 - decimals) * 8).astype(np.uint64)
-        fraction = [((1 << 64) - 1) ^ ((1 << (8 * (8 - q))) - 1) if q else 0 for q in spec.decimals]
-        integer = [(1 << (8 * (7 - q))) - 1 if q else (1 << 64) - 1 for q in spec.decimals]
-        cached = _SwarConstants(
-            decimals=decimals,
-            has_point=has_point,
-            point_shift=point_shift,
-            fraction_mask=np.array(fraction, dtype=np.uint64)[:, None],
-            integer_mask=np.array(integer, dtype=np.uint64)[:, None],
-            integer_shift=np.where(has_point, 8, 0).astype(np.uint64),
-            decimal_byte=np.uint64(spec.decimal),
-        )
-        _CONSTANTS[spec] = cached
-    return cached
+# Tables indexed by the decimal mark's slot: 0 = no mark, else 1 + its byte p in the 64-bit word
+# (byte 7 = the field's last character). The integer digits sit below the mark, the fraction above
+# it; removing the mark shifts the integer digits up one byte, so all digits end up contiguous.
+# Two marks in one field give a slot above 8: its masks are zero, so the digit check fails it.
+_UNUSED_SLOTS = 256 - 9
+_INTEGER_MASK = np.array([(1 << 64) - 1] + [(1 << (8 * p)) - 1 for p in range(8)] + [0] * _UNUSED_SLOTS, np.uint64)
+_FRACTION_MASK = np.array(
+    [0] + [((1 << 64) - 1) ^ ((1 << (8 * (p + 1))) - 1) for p in range(8)] + [0] * _UNUSED_SLOTS, np.uint64
+)
+_INTEGER_SHIFT = np.array([0] + [8] * 8 + [0] * _UNUSED_SLOTS, dtype=np.uint64)
+_INVERSE_POWERS = np.array([1.0] + [10.0 ** -(7 - p) for p in range(8)] + [1.0] * _UNUSED_SLOTS, np.float64)
+_ONES = np.uint64(0x0101010101010101)
+_HIGH_BITS = np.uint64(0x8080808080808080)
+# (1 << 8p) * _SLOT_MULTIPLIER has p + 1 in its top byte: a branch-free "which byte" for one set byte.
+_SLOT_MULTIPLIER = np.uint64(0x0102030405060708)
+
+
+def _decimal_slots(decimals: tuple[int, ...] | None) -> np.ndarray | None:
+    """The per-column slot the sniffer expects (k, 1), or None to find the mark in every field."""
+    if decimals is None:
+        return None
+    return np.array([8 - q if q else 0 for q in decimals], dtype=np.uint64)[:, None]
 
 
 def _swar_decimals(
-    words: np.ndarray, lengths: np.ndarray, negative: np.ndarray, const: _SwarConstants
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Digits of right-aligned decimal fields -> (unsigned mantissas as float32, bad, missing)."""
-    n_digits = lengths - negative - const.has_point
+    words: np.ndarray, lengths: np.ndarray, negative: np.ndarray, decimal: int, expected: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Right-aligned decimal fields -> (unsigned mantissas as float64, 10^-decimals, bad, missing).
+
+    With ``expected`` slots (each column always printed with the same number of decimals, the
+    common case) the mark is only checked where expected; without, it is found in every field (a
+    zero-byte test on ``word XOR mark``), so a column may mix ``0.1``, ``-12.25`` and ``7``, at
+    about a quarter more cost. Anything else that is not a digit marks the field bad.
+    """
     missing = (lengths == 0) | ((lengths == 1) & negative)
-    bad = (lengths > MAX_FAST_FIELD) | (n_digits < np.maximum(const.decimals, 1))
-    bad &= ~missing
     # The number without its sign occupies the top (lengths - negative) bytes of the word.
     body = words & (_ALL << (8 * np.clip(8 - lengths + negative, 0, 7)).astype(np.uint64))
-    if const.has_point.any():
-        point = (words >> const.point_shift) & np.uint64(0xFF)
-        bad |= (point != const.decimal_byte) & const.has_point & ~missing
-        # Shift the integer digits up one byte over the decimal mark: 8 contiguous digit bytes.
-        body = ((body & const.integer_mask) << const.integer_shift) | (body & const.fraction_mask)
+    if expected is None:
+        marks = body ^ (np.uint64(decimal) * _ONES)
+        field_bytes = _ALL << (8 * np.clip(8 - lengths, 0, 7)).astype(np.uint64)
+        mark_bit = (marks - _ONES) & ~marks & _HIGH_BITS & field_bytes
+        slot = ((mark_bit >> np.uint64(7)) * _SLOT_MULTIPLIER) >> np.uint64(56)
+        misplaced = None
+    else:
+        slot = expected
+        has_mark = expected != 0
+        mark_byte = (words >> (np.uint64(8) * (expected - has_mark.astype(np.uint64)))) & np.uint64(0xFF)
+        misplaced = (mark_byte != np.uint64(decimal)) & has_mark
+    body = ((body & _INTEGER_MASK[slot]) << _INTEGER_SHIFT[slot]) | (body & _FRACTION_MASK[slot])
+    n_digits = lengths - negative - (slot != 0)
+    bad = (lengths > MAX_FAST_FIELD) | (n_digits < 1)
+    if misplaced is not None:
+        bad |= misplaced
     digits = body - (_ZEROS & (_ALL << (8 * np.clip(8 - n_digits, 0, 7)).astype(np.uint64)))
-    bad |= (((digits & _HIGH_NIBBLES) | ((digits + _SIXES) & _HIGH_NIBBLES)) != 0) & ~missing
+    bad |= ((digits & _HIGH_NIBBLES) | ((digits + _SIXES) & _HIGH_NIBBLES)) != 0
+    bad &= ~missing
     digits = digits * np.uint64(10) + (digits >> np.uint64(8))
     digits = ((digits & _PAIR_MASK) * _MUL1 + ((digits >> np.uint64(16)) & _PAIR_MASK) * _MUL2) >> np.uint64(32)
-    return digits.astype(np.float32), bad, missing
+    return digits.astype(np.float64), _INVERSE_POWERS[slot], bad, missing
 
 
 def parse_block_generic(text: bytes, spec: BlockSpec) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Text readers: PhysioNet's CSV export and generic delimited files.
 
-The layout (delimiter, header lines, which column is time, units, decimals) is worked out once
+The layout (delimiter, header lines, which column is time, units) is worked out once
 from the first lines by :func:`sniff_layout`; the body is then parsed block by block by
 :mod:`handlers.fhr.readers.fastnum`, two blocks at a time on two threads. The same layout and
 block parser serve the S3 streamer, which parses parts as they arrive.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.fhr.errors import CorruptRecord, EmptyRecord, MissingSamplingRate, NoEcgChannel
-from handlers.fhr.readers.fastnum import MAX_FAST_FIELD, BlockSpec, RowProblem, parse_block
+from handlers.fhr.readers.fastnum import BlockSpec, RowProblem, parse_block
 from handlers.fhr.readers.units import microvolt_scale
 from handlers.fhr.record import Record
 
@@ -179,9 +179,9 @@ def _physionet_layout(head: bytes, lines: list[str], name: str, crlf: bool) -> T
         decimal=46,
         n_fields=len(names),
         value_columns=tuple(value_columns),
-        decimals=_decimals(data_lines, value_columns, delimiter, "."),
         scales=tuple(float(microvolt_scale(units[i]) or 1.0) for i in value_columns),
         crlf=crlf,
+        decimals=_decimals_hint(data_lines, value_columns, delimiter, "."),
     )
     return TextLayout(
         format="physionet-csv",
@@ -222,9 +222,9 @@ def _generic_layout(head: bytes, lines: list[str], name: str, crlf: bool) -> Tex
         decimal=ord(decimal),
         n_fields=n_fields,
         value_columns=tuple(value_columns),
-        decimals=_decimals(data_lines, value_columns, delimiter, decimal),
         scales=tuple(float(microvolt_scale(units[i]) or 1.0) if units_known else 1.0 for i in value_columns),
         crlf=crlf,
+        decimals=_decimals_hint(data_lines, value_columns, delimiter, decimal),
     )
     header_lines = 1 if has_header else 0
     return TextLayout(
@@ -266,15 +266,20 @@ def _decimal_mark(lines: list[str], delimiter: str) -> str:
     return "," if any(_DECIMAL_COMMA.match(token) for token in tokens) else "."
 
 
-def _decimals(lines: list[str], columns: list[int], delimiter: str, decimal: str) -> tuple[int, ...]:
-    """Digits after the decimal mark in each value column of the first data line (the fast path's guess)."""
-    fields = lines[0].split(delimiter)
-    out = []
-    for column in columns:
-        token = fields[column].strip() if column < len(fields) else ""
-        digits = len(token) - token.index(decimal) - 1 if decimal in token else 0
-        out.append(min(digits, MAX_FAST_FIELD - 1))  # longer fields fail the fast path's checks anyway
-    return tuple(out)
+def _decimals_hint(lines: list[str], columns: list[int], delimiter: str, decimal: str) -> tuple[int, ...] | None:
+    """Digits after the mark per value column when the first rows all agree (lets the parser skip
+    looking for the mark in every field), else None."""
+    seen: list[set[int]] = [set() for _ in columns]
+    for line in lines[:50]:
+        fields = line.split(delimiter)
+        for slot, column in enumerate(columns):
+            token = fields[column].strip() if column < len(fields) else ""
+            if token not in ("", "-"):
+                seen[slot].add(len(token) - token.index(decimal) - 1 if decimal in token else 0)
+    if any(len(found) != 1 for found in seen):
+        return None
+    hint = tuple(found.pop() for found in seen)
+    return hint if max(hint) < 8 else None
 
 
 def _time_column(names: list[str] | None, lines: list[str], delimiter: str, decimal: str) -> int | None:

@@ -110,20 +110,27 @@ def test_irregular_number_formats_take_the_generic_path() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_fast_path_equals_generic_path_on_random_fields(seed: int) -> None:
-    """Signs, zero, '-', empty fields, 0-5 decimals, up to 8 characters: both paths must agree exactly."""
+    """Signs, zero, '-', empty fields, 0-6 decimals mixed within a column, '.5' and '5.', up to 8
+    characters: both paths must agree exactly."""
     rng = np.random.default_rng(seed)
-    decimals = tuple(int(q) for q in rng.integers(0, 6, size=3))
     n = 2000
     columns = []
-    for q in decimals:
-        magnitude = 10.0 ** rng.integers(0, 8 - q - 2 if q else 7, size=n)
-        column = [f"{v:.{q}f}" for v in rng.uniform(-1, 1, n) * magnitude]
+    for _ in range(3):
+        decimals = rng.integers(0, 7, size=n)
+        magnitude = 10.0 ** rng.integers(0, 7, size=n)
+        column = []
+        for q, v in zip(decimals, rng.uniform(-1, 1, n) * magnitude, strict=True):
+            text = f"{v:.{q}f}"
+            while len(text) > 8 and "." in text:
+                text = text[:-1].rstrip(".")
+            column.append(text if len(text) <= 8 else "0")
+        column[:4] = [".5", "5.", "-.25", "-3."]
         columns.append(column)
     for _ in range(20):
         columns[int(rng.integers(3))][int(rng.integers(n))] = "-" if rng.random() < 0.5 else ""
     body = "".join(f"{r},{columns[0][r]},{columns[1][r]},{columns[2][r]}\n" for r in range(n))
     data = ("#" * 16 + "\n" + body).encode()
-    spec = BlockSpec(44, 46, 4, (1, 2, 3), decimals, (1.0, 2.0, 1000.0), False)
+    spec = BlockSpec(44, 46, 4, (1, 2, 3), (1.0, 2.0, 1000.0), False)
     fast = _parse_block_fast(data, 17, len(data), spec)
     assert fast is not None, "every field fits the fast path"
     generic = parse_block_generic(data[17:], spec)
@@ -131,10 +138,10 @@ def test_fast_path_equals_generic_path_on_random_fields(seed: int) -> None:
     np.testing.assert_allclose(fast, generic, rtol=2e-7)
 
 
-@pytest.mark.parametrize("field", ["1.2.3", "12a.000", "1e5", "+1.000", "--1.000", "123456789", "1.0000"])
+@pytest.mark.parametrize("field", ["1.2.3", "12a.000", "1e5", "+1.000", "--1.000", "123456789", "1-2", ".", "-."])
 def test_fast_path_refuses_what_it_cannot_read_exactly(field: str) -> None:
     data = ("#" * 16 + "\n" + "".join(f"0,{v}\n" for v in ["1.000", field, "-2.500"])).encode()
-    spec = BlockSpec(44, 46, 2, (1,), (3,), (1.0,), False)
+    spec = BlockSpec(44, 46, 2, (1,), (1.0,), False)
     assert _parse_block_fast(data, 17, len(data), spec) is None
 
 
@@ -144,3 +151,24 @@ def test_fast_path_refuses_what_it_cannot_read_exactly(field: str) -> None:
 )
 def test_parse_time(token: str, seconds: float) -> None:
     assert parse_time(token) == pytest.approx(seconds)
+
+
+def test_a_decimals_hint_that_stops_holding_still_parses_exactly() -> None:
+    """The sniffer's hint comes from the first rows; later rows printed differently must not be misread."""
+    rows = ["0.125", "-0.5", "12", "-7.25", "3.000", ".75", "1234.5"]
+    data = ("#" * 16 + "\n" + "".join(f"0,{v}\n" for v in rows)).encode()
+    hinted = BlockSpec(44, 46, 2, (1,), (1.0,), False, decimals=(3,))
+    fast = _parse_block_fast(data, 17, len(data), hinted)
+    assert fast is not None
+    np.testing.assert_array_equal(fast[:, 0], np.array([float(v) for v in rows], dtype=np.float32))
+
+
+def test_shortest_round_trip_floats_with_exponents_parse_exactly() -> None:
+    """pandas' to_csv writes -0.0007 next to -1e-04: the odd fields are patched, the rest stays fast."""
+    fs, n = 1000, 11_000
+    values = np.round(np.random.default_rng(8).normal(0, 0.001, (n, 2)), 4).astype(np.float32)  # float32 prints 1e-04
+    frame = pd.DataFrame({"time": np.arange(n) / fs, "a (mV)": values[:, 0], "b (mV)": values[:, 1]})
+    data = frame.to_csv(index=False).encode()
+    assert b"e-0" in data
+    record = read_bytes(data, "x.csv")
+    np.testing.assert_allclose(record.signals, values.astype(np.float64) * 1000.0, rtol=1e-6)
