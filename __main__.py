@@ -13,10 +13,18 @@ Stack outputs (``pulumi stack output --json``; the local cloud prints the same s
       "ecg_bucket": "fhr-<stage>-ecg-bucket-<suffix>",     # S3 adds a unique suffix to the prefix
       "results_table": "fhr-<stage>-results_table",
       "items_table": "fhr-<stage>-items_table",
-      "functions": {"fhr": "fhr-<stage>-fhr", "items": "fhr-<stage>-items"},
+      "jobs_queue_url": "https://sqs.<region>.amazonaws.com/<account>/fhr-<stage>-jobs_queue",
+      "dlq_url": "https://sqs.<region>.amazonaws.com/<account>/fhr-<stage>-jobs_dlq",
+      "functions": {"fhr": "fhr-<stage>-fhr", "items": "fhr-<stage>-items",
+                    "worker": "fhr-<stage>-worker", "web": "fhr-<stage>-web"},
       "region": "eu-west-1",
-      "stage": "<stage>"
+      "stage": "<stage>",
+      "dashboard_name": "fhr-<stage>-dashboard"           # CloudWatch dashboard of the stack
     }
+
+Every data resource of the app definition appears: buckets and tables by logical name (their
+deployed name), queues as ``<logical>_url`` (their URL), except the stack's one dead-letter queue,
+which is ``dlq_url``. ``functions`` maps every logical function name to its deployed name.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 One ``AWS_PROXY`` integration per function (payload format 2.0), one route per route of the app
 definition wired to its function's integration, a ``$default`` stage that auto-deploys, writes JSON
 access logs and throttles per the stack config, CORS from the config, and, when the stack's auth
-mode is ``jwt``, a JWT authorizer attached to every route.
+mode is ``jwt``, a JWT authorizer attached to every route except the definition's ``public`` ones
+(``GET /``: a browser navigating to the page sends no bearer token; the page then sends one).
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ class HttpApi(pulumi.ComponentResource):
         authorizer: aws.apigatewayv2.Authorizer | None,
     ) -> aws.apigatewayv2.Route:
         slug = route.path.strip("/").replace("/", "-").lower() or "root"
+        if route.public:
+            authorizer = None
         return aws.apigatewayv2.Route(
             f"{name}-{route.method.lower()}-{slug}",
             api_id=self.api.id,

@@ -4,6 +4,9 @@ The function runs on the managed ``python3.12`` runtime, but ``AWS_LAMBDA_EXEC_W
 ``handlers/runtime/exec_wrapper.sh``, which replaces the default runtime with our async one. Its role
 allows exactly the grants of the app definition (see :mod:`components.policies`), writes to its own
 log group, and, for functions that fan out to themselves, ``lambda:InvokeFunction`` on its own ARN.
+A function with a queue trigger also gets its SQS event source mapping (batches, a batching window,
+a concurrency cap, and per-item failure reporting so one poison message does not fail its batch),
+created only once the role can consume the queue.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components.policies import assume_role_policy, function_policy, invoke_self_policy
+from components.policies import assume_role_policy, function_policy, invoke_self_policy, missing_actions
 from fhrapp.config import FunctionConfig
-from fhrapp.definition import AppDefinition, Function
+from fhrapp.definition import AppDefinition, Function, QueueTrigger
 
 RUNTIME = aws.lambda_.Runtime.PYTHON3D12
 EXEC_WRAPPER = "/var/task/handlers/runtime/exec_wrapper.sh"
+# What Lambda's SQS poller calls with the function's role; without them the mapping never delivers.
+QUEUE_CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 
 
 @dataclass(frozen=True)
@@ -44,14 +49,14 @@ class FunctionSettings:
 
 @dataclass(frozen=True)
 class DataRefs:
-    """Deployed names (for the environment) and ARNs (for the policy) of the stack's data resources."""
+    """What the environment carries (a bucket's or table's name, a queue's URL) and the ARNs (for the policy)."""
 
     names: Mapping[str, pulumi.Input[str]]
     arns: Mapping[str, pulumi.Output[str]]
 
 
 def function_environment(app: AppDefinition, fn: Function, stage: str, names: Mapping[str, str]) -> dict[str, str]:
-    """Resource env vars -> deployed names, plus the stage and the exec wrapper."""
+    """Resource env vars -> deployed names (queue URLs for queues), plus the stage and the exec wrapper."""
     env = {app.resource(logical).env_var: names[logical] for logical in fn.resources}
     env.update(fn.extra_env)
     env["STAGE"] = stage
@@ -120,7 +125,28 @@ class LambdaFunction(pulumi.ComponentResource):
                 policy=self.function.arn.apply(lambda arn: json.dumps(invoke_self_policy(arn))),
                 opts=child,
             )
+        self.event_source: aws.lambda_.EventSourceMapping | None = None
+        if fn.trigger is not None:
+            self.event_source = self._event_source(name, fn, fn.trigger, data, access)
         self.register_outputs({"name": self.function.name, "arn": self.function.arn, "role": self.role.arn})
+
+    def _event_source(
+        self, name: str, fn: Function, trigger: QueueTrigger, data: DataRefs, access: aws.iam.RolePolicy
+    ) -> aws.lambda_.EventSourceMapping:
+        missing = missing_actions(fn, trigger.queue, QUEUE_CONSUMER_ACTIONS)
+        if missing:
+            raise ValueError(f"function {fn.name} is triggered by {trigger.queue} but is not granted {missing}")
+        return aws.lambda_.EventSourceMapping(
+            f"{name}-{trigger.queue}",
+            event_source_arn=data.arns[trigger.queue],
+            function_name=self.function.arn,
+            batch_size=trigger.batch_size,
+            maximum_batching_window_in_seconds=trigger.max_batching_window_s,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(maximum_concurrency=trigger.max_concurrency),
+            # Lambda checks the role's SQS permissions when the mapping is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
+        )
 
     @staticmethod
     def _policy(

@@ -1,8 +1,13 @@
 """IAM policy documents built from the app definition's grants: pure functions, no pulumi.
 
 Keeping them pure lets tests check every statement exactly, and keeps the least-privilege rules in
-one place: object actions on ``<bucket arn>/*``, bucket actions on the bucket ARN, table actions on
-the table ARN, log writes on the function's own log group, and never a ``*`` resource.
+one place: object actions on ``<bucket arn>/<prefix>*`` (``Grant.prefix``, empty for the whole
+bucket), bucket actions on the bucket ARN, table and queue actions on the table's or queue's ARN,
+log writes on the function's own log group, and never a ``*`` resource.
+
+A prefix narrows object actions only. Bucket-level actions (``s3:ListBucket``) cannot be scoped
+by a resource path, so a grant that combines them with a prefix is refused (:class:`PolicyError`)
+rather than silently widened to the whole bucket: grant them separately, without a prefix.
 """
 
 from __future__ import annotations
@@ -50,7 +55,16 @@ def function_policy(app: AppDefinition, fn: Function, arns: Mapping[str, str], l
     for grant in fn.grants:
         kind = app.resource(grant.resource).kind
         statements.extend(grant_statements(grant, kind, arns[grant.resource]))
+    sids = [statement["Sid"] for statement in statements]
+    if len(sids) != len(set(sids)):
+        raise PolicyError(f"function {fn.name} has grants that repeat a statement id: {sids}")
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def missing_actions(fn: Function, resource: str, needed: tuple[str, ...]) -> list[str]:
+    """The ``needed`` actions on ``resource`` that ``fn``'s grants do not give (e.g. to consume its trigger queue)."""
+    granted = {action for grant in fn.grants if grant.resource == resource for action in grant.actions}
+    return sorted(set(needed) - granted)
 
 
 def grant_statements(grant: Grant, kind: str, arn: str) -> list[Statement]:
@@ -62,15 +76,25 @@ def grant_statements(grant: Grant, kind: str, arn: str) -> list[Statement]:
                 f"grant on {grant.resource} ({kind}) may name only explicit {prefix} actions, not {action!r}"
             )
     sid = _sid(grant.resource)
+    if grant.prefix and kind != "bucket":
+        raise PolicyError(f"grant on {grant.resource} ({kind}) has prefix {grant.prefix!r}; only buckets take one")
+    if "*" in grant.prefix or grant.prefix.startswith("/"):
+        raise PolicyError(f"grant on {grant.resource} has prefix {grant.prefix!r}: no '*' and no leading '/'")
     if kind != "bucket":
         return [_allow(sid, grant.actions, [arn])]
     bucket_actions = tuple(a for a in grant.actions if a in S3_BUCKET_ACTIONS)
     object_actions = tuple(a for a in grant.actions if a not in S3_BUCKET_ACTIONS)
+    if bucket_actions and grant.prefix:
+        raise PolicyError(
+            f"grant on {grant.resource} scopes {list(bucket_actions)} to prefix {grant.prefix!r}, but bucket-level "
+            "actions apply to the whole bucket: grant them separately, without a prefix"
+        )
     statements = []
     if bucket_actions:
         statements.append(_allow(f"{sid}Bucket", bucket_actions, [arn]))
     if object_actions:
-        statements.append(_allow(f"{sid}Objects", object_actions, [f"{arn}/*"]))
+        objects_sid = f"{sid}{_sid(grant.prefix)}Objects"
+        statements.append(_allow(objects_sid, object_actions, [f"{arn}/{grant.prefix}*"]))
     return statements
 
 

@@ -1,9 +1,13 @@
 """``fhr:service:FhrService``: the whole stack, composed from the app definition and the stack config.
 
 Everything the service deploys is derived from ``fhrapp.definition.APP`` (functions, routes, data
-resources, keep-warm targets) and one validated :class:`~fhrapp.config.StackConfig`; the Lambda code
-comes from the bundle manifest. ``stack_outputs`` is the one documented output shape (see
-``__main__.py``), shared with the local cloud.
+resources, queue triggers, keep-warm targets) and one validated :class:`~fhrapp.config.StackConfig`;
+the Lambda code comes from the bundle manifest. ``stack_outputs`` is the one documented output shape
+(see ``__main__.py``), shared with the local cloud.
+
+Order matters only where AWS needs it: data resources first (functions name them), then functions
+(their event source mappings wait for their roles), the API, the bucket's CORS rule (it admits the
+API's origin, where the page is served), keep-warm, and observability last (it watches all of them).
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from bundler.manifest import Manifest
 from components.api import HttpApi
 from components.function import DataRefs, FunctionCode, FunctionSettings, LambdaFunction
 from components.keepwarm import KeepWarm
+from components.observability import Observability, check_alarms
+from components.queues import Queues
 from components.storage import EcgStorage
 from components.tables import Tables
 from fhrapp.config import PROJECT, ConfigError, StackConfig
-from fhrapp.definition import AppDefinition, physical_name
+from fhrapp.definition import AppDefinition, DataResource, physical_name
 
 
 def check_bundle(config: StackConfig, manifest: Manifest) -> None:
@@ -35,6 +41,41 @@ def check_bundle(config: StackConfig, manifest: Manifest) -> None:
             )
 
 
+def check_triggers(app: AppDefinition, config: StackConfig) -> None:
+    """A queue-triggered function must be able to take the mapping's concurrency and finish before redelivery."""
+    for fn in app.functions:
+        if fn.trigger is None:
+            continue
+        sizing, queue = config.function(fn.name), app.resource(fn.trigger.queue)
+        if sizing.reserved_concurrency < fn.trigger.max_concurrency:
+            raise ConfigError(
+                f"functions.{fn.name}.reservedConcurrency",
+                config.source,
+                f"is {sizing.reserved_concurrency} but the {fn.trigger.queue} mapping runs up to "
+                f"{fn.trigger.max_concurrency} at once; below that, SQS batches are throttled and retried",
+            )
+        if sizing.timeout_s > queue.visibility_timeout_s:
+            raise ConfigError(
+                f"functions.{fn.name}.timeout",
+                config.source,
+                f"is {sizing.timeout_s} s, longer than {queue.logical}'s visibility timeout "
+                f"({queue.visibility_timeout_s} s): Lambda refuses the mapping, a message would be redelivered mid-run",
+            )
+
+
+def dead_letter_queues(app: AppDefinition) -> list[str]:
+    """Logical names of the queues some other queue redrives into."""
+    return sorted({res.dead_letter for res in app.resources if res.dead_letter is not None})
+
+
+def queue_output_key(app: AppDefinition, resource: DataResource) -> str:
+    """``jobs_queue`` -> ``jobs_queue_url``; the stack's one dead-letter queue -> ``dlq_url``."""
+    dead_letters = dead_letter_queues(app)
+    if dead_letters == [resource.logical]:
+        return "dlq_url"
+    return f"{resource.logical}_url"
+
+
 class FhrService(pulumi.ComponentResource):
     def __init__(
         self,
@@ -44,11 +85,16 @@ class FhrService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         check_bundle(config, manifest)
+        check_triggers(app, config)
+        check_alarms(app, config)
         name = physical_name(PROJECT, config.stage, "service")
         super().__init__("fhr:service:FhrService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.names: dict[str, pulumi.Output[str]] = {}
+        self.names: dict[str, pulumi.Output[str]] = {}  # what the environment carries: names, queue URLs
         self.arns: dict[str, pulumi.Output[str]] = {}
+        self.data_outputs: dict[str, pulumi.Output[str]] = {}
+        self.storage: dict[str, EcgStorage] = {}
+        self.queues: dict[str, aws.sqs.Queue] = {}
         self._data(app, config, child)
         layer = self._layer(config, manifest, child)
         code = FunctionCode(manifest.code_path, manifest.code.sha256_b64, layer.arn)
@@ -66,33 +112,55 @@ class FhrService(pulumi.ComponentResource):
         }
         lambdas = {logical: component.function for logical, component in self.functions.items()}
         self.api = HttpApi(physical_name(PROJECT, config.stage, "api"), app, config, lambdas, opts=child)
+        for physical, storage in self.storage.items():
+            storage.allow_browser_access(physical, config.api.cors_origins, self.api.url)
         warmed = {physical_name(PROJECT, config.stage, fn.name): lambdas[fn.name] for fn in app.warmed_functions}
         KeepWarm(physical_name(PROJECT, config.stage, "keep-warm"), warmed, config.keep_warm, opts=child)
+        self.observability = Observability(
+            physical_name(PROJECT, config.stage, "observability"),
+            config,
+            lambdas,
+            self.api.api,
+            self.queues,
+            dead_letter_queues(app),
+            opts=child,
+        )
         self.stack_outputs: dict[str, pulumi.Input[object]] = {
             "api_url": self.api.url,
-            **self.names,
+            **self.data_outputs,
             "functions": {logical: fn.name for logical, fn in lambdas.items()},
             "region": config.region,
             "stage": config.stage,
+            "dashboard_name": self.observability.dashboard.dashboard_name,
         }
         self.register_outputs(self.stack_outputs)
 
     def _data(self, app: AppDefinition, config: StackConfig, child: pulumi.ResourceOptions) -> None:
-        """The stack's data resources; fills ``names`` and ``arns`` keyed by logical name."""
-        tables = {}
+        """The stack's data resources; fills ``names``, ``arns`` (by logical name) and ``data_outputs``."""
+        tables, queues = {}, {}
         for resource in app.resources:
             physical = physical_name(PROJECT, config.stage, resource.logical)
             if resource.kind == "bucket":
-                bucket = EcgStorage(physical, resource, config.bucket, opts=child).bucket
+                self.storage[physical] = EcgStorage(physical, resource, config.bucket, opts=child)
+                bucket = self.storage[physical].bucket
                 self.names[resource.logical], self.arns[resource.logical] = bucket.bucket, bucket.arn
+                self.data_outputs[resource.logical] = bucket.bucket
             elif resource.kind == "table":
                 tables[physical] = resource
+            elif resource.kind == "queue":
+                queues[physical] = resource
             else:
-                raise NotImplementedError(f"{resource.kind} resources ({resource.logical}) are not deployed yet")
+                raise ValueError(f"{resource.logical} has a kind the stack cannot deploy: {resource.kind!r}")
         if tables:
             component = Tables(physical_name(PROJECT, config.stage, "tables"), tables, config.tables, opts=child)
             for logical, table in component.tables.items():
                 self.names[logical], self.arns[logical] = table.name, table.arn
+                self.data_outputs[logical] = table.name
+        if queues:
+            self.queues = Queues(physical_name(PROJECT, config.stage, "queues"), queues, opts=child).queues
+            for logical, queue in self.queues.items():
+                self.names[logical], self.arns[logical] = queue.url, queue.arn
+                self.data_outputs[queue_output_key(app, app.resource(logical))] = queue.url
 
     @staticmethod
     def _layer(config: StackConfig, manifest: Manifest, child: pulumi.ResourceOptions) -> aws.lambda_.LayerVersion:

@@ -3,6 +3,10 @@
 Public access is blocked, objects are encrypted at rest (SSE-S3) and in transit (a bucket policy
 denies every non-TLS request); versioning and the lifecycle transition follow the stack config, and
 ``force_destroy`` (deleting a non-empty bucket) is only ever on where the config allows it (dev).
+
+Browsers upload straight to the bucket with a presigned POST and read objects with presigned GETs,
+from the page the API serves (its own origin) and from the stack's CORS origins; the service adds
+that CORS rule with :meth:`EcgStorage.allow_browser_access` once the API (hence its origin) exists.
 """
 
 from __future__ import annotations
@@ -18,6 +22,16 @@ from fhrapp.definition import DataResource
 
 TRANSITION_STORAGE_CLASS = "STANDARD_IA"  # S3 accepts it only from 30 days on; the config enforces that
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+BROWSER_METHODS = ("GET", "HEAD", "POST")  # presigned POST uploads, presigned GET downloads
+BROWSER_EXPOSED_HEADERS = ("ETag", "Location")  # a POST upload answers with both
+CORS_MAX_AGE_S = 3000
+
+
+def browser_origins(configured: tuple[str, ...], api_origin: str) -> list[str]:
+    """The stack's CORS origins plus the API's own origin (the page); ``*`` already admits every origin."""
+    if "*" in configured:
+        return ["*"]
+    return sorted({*configured, api_origin.rstrip("/")})
 
 
 def bucket_prefix(physical: str) -> str:
@@ -79,6 +93,30 @@ class EcgStorage(pulumi.ComponentResource):
         if config.transition_days is not None:
             self._lifecycle(name, config.transition_days, child)
         self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
+
+    def allow_browser_access(self, name: str, configured: tuple[str, ...], api_origin: pulumi.Input[str]) -> None:
+        """CORS for presigned uploads and downloads from the page's origin and the configured ones.
+
+        The presigned policy, not CORS, limits what may be uploaded (key prefix, size, content type);
+        CORS only decides which pages may read the responses, so request headers are not narrowed.
+        """
+        aws.s3.BucketCorsConfiguration(
+            f"{name}-cors",
+            bucket=self.bucket.id,
+            cors_rules=[
+                aws.s3.BucketCorsConfigurationCorsRuleArgs(
+                    id="browser-uploads",
+                    allowed_methods=list(BROWSER_METHODS),
+                    allowed_origins=pulumi.Output.from_input(api_origin).apply(
+                        lambda origin: browser_origins(configured, origin)
+                    ),
+                    allowed_headers=["*"],
+                    expose_headers=list(BROWSER_EXPOSED_HEADERS),
+                    max_age_seconds=CORS_MAX_AGE_S,
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _lifecycle(self, name: str, days: int, opts: pulumi.ResourceOptions) -> None:
         aws.s3.BucketLifecycleConfiguration(

@@ -2,7 +2,7 @@
 
 Tests assert over the real graph the program registers (types, names, inputs, parents), so a missing
 or mis-wired resource fails them. The mocks fabricate what AWS would compute (``arn``, ``invokeArn``,
-``executionArn``, ``apiEndpoint``, a bucket's name from its prefix) from the inputs, so references
+``executionArn``, ``apiEndpoint``, a bucket's name from its prefix, a queue's URL) from the inputs, so references
 between resources can be followed in the assertions. See ../shared/PLATFORM.md for the mock API's
 pitfalls this module works around (``call`` returns a dict, assertions only after the run).
 """
@@ -38,6 +38,10 @@ class Registered:
     custom: bool
     id: str = ""
     urn: str = ""
+    dependencies: tuple[str, ...] = ()  # URNs it waits for: explicit depends_on and inputs from other resources
+
+    def depends_on(self, other: Registered) -> bool:
+        return other.urn in self.dependencies
 
     @property
     def parent_type(self) -> str | None:
@@ -112,6 +116,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"arn": f"arn:aws:logs:{region}:{account}:log-group:{given}"}
         if typ == "aws:cloudwatch/eventRule:EventRule":
             return {"arn": f"arn:aws:events:{region}:{account}:rule/{given}", "name": given}
+        if typ == "aws:sqs/queue:Queue":
+            url = f"https://sqs.{region}.amazonaws.com/{account}/{given}"
+            return {"_id": url, "url": url, "arn": f"arn:aws:sqs:{region}:{account}:{given}", "name": given}
+        if typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            return {"arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{given}"}
+        if typ == "aws:sns/topic:Topic":
+            return {"arn": f"arn:aws:sns:{region}:{account}:{given}", "name": given}
+        if typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+            return {"_id": f"{name}-uuid", "uuid": f"{name}-uuid"}
         if typ == "aws:apigatewayv2/api:Api":
             api_id = f"api{abs(hash(name)) % 10**7:07d}"
             return {
@@ -120,6 +133,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "apiEndpoint": f"https://{api_id}.execute-api.{region}.amazonaws.com",
             }
         return {"arn": f"arn:aws:mock:{region}:{account}:{typ}/{resource_id}"}
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also keeping each registration's dependencies (``new_resource`` does not see them)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        self.dependencies[(request.type, request.name)] = tuple(request.dependencies)
+        return super().RegisterResource(request)
 
 
 def stringify_config(config: Mapping[str, Any]) -> dict[str, str]:
@@ -134,7 +159,7 @@ def run_pulumi(body: Callable[[], Any], *, stack: str, config: Mapping[str, Any]
     from ``body`` propagate, so tests can assert on a rejected configuration.
     """
     mocks = RecordingMocks(str(config.get("aws:region", "eu-west-1")))
-    monitor = MockMonitor(mocks)
+    monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(stringify_config(config))
     captured: dict[str, Any] = {}
@@ -147,6 +172,7 @@ def run_pulumi(body: Callable[[], Any], *, stack: str, config: Mapping[str, Any]
     urns = {_type_and_name(urn): urn for urn in monitor.get_registered_resources()}
     for resource in mocks.resources:
         resource.urn = urns.get((resource.typ, resource.name), "")
+        resource.dependencies = monitor.dependencies.get((resource.typ, resource.name), ())
     graph = Graph(mocks.resources, captured.get("result"))
     graph.by_id = {r.id: r for r in mocks.resources}
     return graph

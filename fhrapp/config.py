@@ -24,7 +24,19 @@ ARCHITECTURES = ("x86_64", "arm64")
 # EventBridge wants the singular unit for 1 ("rate(1 minute)") and the plural otherwise.
 _RATE = re.compile(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$")
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
-TOP_LEVEL_KEYS = ("functions", "logRetentionDays", "keepWarm", "api", "auth", "bucket", "tables")
+TOP_LEVEL_KEYS = ("functions", "logRetentionDays", "keepWarm", "api", "auth", "bucket", "tables", "alarms")
+ALARM_KEYS = (
+    "errorsPerPeriod",
+    "throttlesPerPeriod",
+    "p99DurationMs",
+    "dlqMessages",
+    "periodSeconds",
+    "evaluationPeriods",
+    "alarmEmail",
+)
+# CloudWatch evaluates an alarm over at most one day (period x evaluation periods).
+MAX_ALARM_WINDOW_S = 24 * 3600
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ConfigError(ValueError):
@@ -79,6 +91,23 @@ class TablesConfig:
 
 
 @dataclass(frozen=True)
+class AlarmsConfig:
+    """Thresholds of the stack's CloudWatch alarms; an alarm fires when its metric is strictly above them.
+
+    ``period_s`` and ``evaluation_periods`` apply to every function alarm; ``alarm_email`` (optional)
+    subscribes a mailbox to the stack's alarm topic.
+    """
+
+    errors_per_period: int
+    throttles_per_period: int
+    p99_duration_ms: int
+    dlq_messages: int
+    period_s: int
+    evaluation_periods: int
+    alarm_email: str | None = None
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything that differs between stages. Dev and prod differ only through their stack files."""
 
@@ -92,6 +121,7 @@ class StackConfig:
     bucket: BucketConfig
     tables: TablesConfig
     source: str
+    alarms: AlarmsConfig
 
     def function(self, name: str) -> FunctionConfig:
         return self.functions[name]
@@ -254,6 +284,36 @@ def _tables(r: _Reader) -> TablesConfig:
     )
 
 
+def _alarms(r: _Reader) -> AlarmsConfig:
+    section = r.section("alarms")
+    r.check_keys("alarms", section, ALARM_KEYS)
+    for key in ALARM_KEYS[:-1]:
+        if key not in section:
+            raise r.fail(f"alarms.{key}", "is missing")
+    period = r.integer("alarms.periodSeconds", section["periodSeconds"], 60, MAX_ALARM_WINDOW_S)
+    if period % 60:
+        # Lambda, API Gateway and SQS publish one-minute metrics: a shorter or uneven period never fills.
+        raise r.fail("alarms.periodSeconds", f"must be a multiple of 60 (one-minute AWS metrics), got {period}")
+    evaluations = r.integer("alarms.evaluationPeriods", section["evaluationPeriods"], 1, 100)
+    if period * evaluations > MAX_ALARM_WINDOW_S:
+        raise r.fail(
+            "alarms.evaluationPeriods",
+            f"times alarms.periodSeconds must not exceed one day ({MAX_ALARM_WINDOW_S} s), got {period * evaluations}",
+        )
+    email = section.get("alarmEmail")
+    if email is not None and (not isinstance(email, str) or not _EMAIL.match(email)):
+        raise r.fail("alarms.alarmEmail", f"must be an e-mail address, got {email!r}")
+    return AlarmsConfig(
+        errors_per_period=r.integer("alarms.errorsPerPeriod", section["errorsPerPeriod"], 0, 1_000_000),
+        throttles_per_period=r.integer("alarms.throttlesPerPeriod", section["throttlesPerPeriod"], 0, 1_000_000),
+        p99_duration_ms=r.integer("alarms.p99DurationMs", section["p99DurationMs"], 1, 900_000),
+        dlq_messages=r.integer("alarms.dlqMessages", section["dlqMessages"], 0, 1_000_000),
+        period_s=period,
+        evaluation_periods=evaluations,
+        alarm_email=email,
+    )
+
+
 def parse_stack_config(
     stage: str, raw: Mapping[str, Any], region: str | None, source: str, app: AppDefinition = APP
 ) -> StackConfig:
@@ -280,6 +340,7 @@ def parse_stack_config(
         bucket=_bucket(r, stage),
         tables=_tables(r),
         source=source,
+        alarms=_alarms(r),
     )
 
 

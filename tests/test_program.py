@@ -43,42 +43,64 @@ AUTHORIZER = "aws:apigatewayv2/authorizer:Authorizer"
 TABLE = "aws:dynamodb/table:Table"
 BUCKET = "aws:s3/bucket:Bucket"
 LAYER = "aws:lambda/layerVersion:LayerVersion"
+QUEUE = "aws:sqs/queue:Queue"
+REDRIVE_ALLOW = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
+MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
 COMMON_COUNTS = {
     "fhr:service:FhrService": 1,
     "fhr:storage:EcgStorage": 1,
     "fhr:tables:Tables": 1,
-    "fhr:function:Function": 2,
+    "fhr:queues:Queues": 1,
+    "fhr:function:Function": 4,
     "fhr:api:HttpApi": 1,
     "fhr:keepwarm:KeepWarm": 1,
+    "fhr:observability:Observability": 1,
     BUCKET: 1,
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
     "aws:s3/bucketPolicy:BucketPolicy": 1,
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 1,
+    BUCKET_CORS: 1,
     TABLE: 2,
+    QUEUE: 2,  # jobs queue + its dead-letter queue
+    REDRIVE_ALLOW: 1,  # on the dead-letter queue
     LAYER: 1,
-    FUNCTION: 2,
-    ROLE: 2,
-    ROLE_POLICY: 4,  # access + invoke-self, per function
-    LOG_GROUP: 3,  # two functions + API access logs
-    PERMISSION: 4,  # API Gateway + EventBridge, per function
+    FUNCTION: 4,
+    ROLE: 4,
+    ROLE_POLICY: 6,  # access per function + invoke-self for fhr and items
+    LOG_GROUP: 5,  # four functions + API access logs
+    PERMISSION: 6,  # API Gateway per function + EventBridge per warmed function (fhr, items)
+    MAPPING: 1,  # jobs queue -> worker
     API: 1,
-    INTEGRATION: 2,
-    ROUTE: 3,
+    INTEGRATION: 4,
+    ROUTE: 8,
     STAGE: 1,
     RULE: 2,
     TARGET: 2,
+    DASHBOARD: 1,
+    ALARM: 10,  # errors + throttles per function, fhr p99 duration, dead-letter depth
 }
 EXPECTED_COUNTS = {
     "dev": COMMON_COUNTS,
-    "prod": {**COMMON_COUNTS, "aws:s3/bucketVersioning:BucketVersioning": 1, AUTHORIZER: 1},
+    "prod": {
+        **COMMON_COUNTS,
+        "aws:s3/bucketVersioning:BucketVersioning": 1,
+        AUTHORIZER: 1,
+        TOPIC: 1,  # prod mails its alarms
+        SUBSCRIPTION: 1,
+    },
 }
 # What differs between the stacks, as the stack files say it should.
 EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
     "dev": {
-        "memory": {"fhr": 1769, "items": 256},
-        "reserved": {"fhr": 380, "items": 20},
+        "memory": {"fhr": 1769, "items": 256, "worker": 1769, "web": 512},
+        "reserved": {"fhr": 380, "items": 20, "worker": 20, "web": 10},
         "force_destroy": True,
         "pitr": False,
         "deletion_protection": False,
@@ -88,10 +110,12 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "authorization": "NONE",
         "warm_concurrency": 2,
         "transition_days": 30,
+        "alarms": {"errors": 10, "throttles": 10, "p99": 25000, "dlq": 0, "period": 300, "evaluations": 3},
+        "alarm_email": None,
     },
     "prod": {
-        "memory": {"fhr": 3008, "items": 512},
-        "reserved": {"fhr": 380, "items": 50},
+        "memory": {"fhr": 3008, "items": 512, "worker": 1769, "web": 512},
+        "reserved": {"fhr": 380, "items": 50, "worker": 50, "web": 50},
         "force_destroy": False,
         "pitr": True,
         "deletion_protection": True,
@@ -101,6 +125,8 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "authorization": "JWT",
         "warm_concurrency": 10,
         "transition_days": 90,
+        "alarms": {"errors": 1, "throttles": 0, "p99": 15000, "dlq": 0, "period": 60, "evaluations": 2},
+        "alarm_email": "oncall@fhr.example.org",
     },
 }
 
@@ -168,7 +194,8 @@ def check_routes(graph: Graph, stage: str) -> None:
         assert integration.inputs["apiId"] == api.id
         assert integration.inputs["integrationType"] == "AWS_PROXY"
         assert integration.inputs["payloadFormatVersion"] == "2.0"
-        assert wired.inputs["authorizationType"] == EXPECTED_STAGE_VALUES[stage]["authorization"]
+        expected_auth = "NONE" if route.public else EXPECTED_STAGE_VALUES[stage]["authorization"]
+        assert wired.inputs["authorizationType"] == expected_auth, route.route_key
 
 
 def check_keep_warm(graph: Graph, stage: str) -> None:
@@ -192,14 +219,47 @@ def check_iam(graph: Graph, stage: str) -> None:
     bucket = graph.one(BUCKET, fn_name(stage, "ecg_bucket")).state["arn"]
     results = graph.one(TABLE, fn_name(stage, "results_table")).state["arn"]
     items = graph.one(TABLE, fn_name(stage, "items_table")).state["arn"]
+    jobs = graph.one(QUEUE, fn_name(stage, "jobs_queue")).state["arn"]
+    read_recordings = {
+        "Sid": "EcgBucketObjects",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": [f"{bucket}/*"],
+    }
+    cache = {
+        "Sid": "ResultsTable",
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        "Resource": [results],
+    }
     expected_grants = {
         "fhr": [
-            {"Sid": "EcgBucketObjects", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{bucket}/*"]},
+            read_recordings,
+            cache,
+            {"Sid": "JobsQueue", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [jobs]},
+        ],
+        "worker": [
+            read_recordings,
+            cache,
             {
-                "Sid": "ResultsTable",
+                "Sid": "JobsQueue",
                 "Effect": "Allow",
-                "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                "Resource": [results],
+                "Action": [
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ReceiveMessage",
+                ],
+                "Resource": [jobs],
+            },
+        ],
+        "web": [
+            {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket]},
+            {
+                "Sid": "EcgBucketUploadsObjects",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject"],
+                "Resource": [f"{bucket}/uploads/*"],
             },
         ],
         "items": [
@@ -237,6 +297,9 @@ def check_iam(graph: Graph, stage: str) -> None:
         access = graph.one(ROLE_POLICY, f"{name}-access")
         assert access.inputs["role"] == role.id
         assert policy_of(access)["Statement"] == [logs, *grants]
+        if not APP.function(logical).invokes_self:
+            assert [p.name for p in graph.of_type(ROLE_POLICY) if p.inputs["role"] == role.id] == [f"{name}-access"]
+            continue
         invoke = graph.one(ROLE_POLICY, f"{name}-invoke-self")
         assert invoke.inputs["role"] == role.id
         assert policy_of(invoke)["Statement"] == [
@@ -258,7 +321,7 @@ def check_no_wildcards(graph: Graph, stage: str) -> None:
                 assert "*" not in action, (policy.name, action)
             for resource in statement["Resource"]:
                 assert resource != "*" and not resource.endswith(":*:*"), (policy.name, resource)
-                if any(a.startswith(("s3:", "dynamodb:")) for a in statement["Action"]):
+                if any(a.startswith(("s3:", "dynamodb:", "sqs:")) for a in statement["Action"]):
                     assert "*" not in resource.removesuffix("/*"), (policy.name, resource)
 
 
@@ -284,7 +347,16 @@ def test_every_resource_is_a_child_of_the_service_and_its_component(graphs: dict
 @pytest.mark.parametrize("stage", STAGES)
 def test_names_come_from_the_definition(graphs: dict[str, Graph], stage: str) -> None:
     graph = graphs[stage]
-    assert sorted(f.inputs["name"] for f in graph.of_type(FUNCTION)) == [f"fhr-{stage}-fhr", f"fhr-{stage}-items"]
+    assert sorted(f.inputs["name"] for f in graph.of_type(FUNCTION)) == [
+        f"fhr-{stage}-fhr",
+        f"fhr-{stage}-items",
+        f"fhr-{stage}-web",
+        f"fhr-{stage}-worker",
+    ]
+    assert sorted(q.inputs["name"] for q in graph.of_type(QUEUE)) == [
+        f"fhr-{stage}-jobs_dlq",
+        f"fhr-{stage}-jobs_queue",
+    ]
     assert sorted(t.inputs["name"] for t in graph.of_type(TABLE)) == [
         f"fhr-{stage}-items_table",
         f"fhr-{stage}-results_table",
@@ -293,7 +365,10 @@ def test_names_come_from_the_definition(graphs: dict[str, Graph], stage: str) ->
         f"/aws/apigateway/fhr-{stage}-api",
         f"/aws/lambda/fhr-{stage}-fhr",
         f"/aws/lambda/fhr-{stage}-items",
+        f"/aws/lambda/fhr-{stage}-web",
+        f"/aws/lambda/fhr-{stage}-worker",
     ]
+    assert graph.one(DASHBOARD, f"fhr-{stage}-dashboard").inputs["dashboardName"] == f"fhr-{stage}-dashboard"
     assert graph.one(BUCKET, fn_name(stage, "ecg_bucket")).inputs["bucketPrefix"] == f"fhr-{stage}-ecg-bucket-"
     assert graph.one(API, fn_name(stage, "api")).inputs["name"] == f"fhr-{stage}-api"
 
@@ -312,7 +387,9 @@ def test_functions_run_our_runtime_with_their_config_and_the_bundle(
         "ECG_BUCKET": graph.one(BUCKET, fn_name(stage, "ecg_bucket")).state["bucket"],
         "RESULTS_TABLE": fn_name(stage, "results_table"),
         "ITEMS_TABLE": fn_name(stage, "items_table"),
+        "JOBS_QUEUE_URL": graph.one(QUEUE, fn_name(stage, "jobs_queue")).state["url"],
     }
+    assert names["JOBS_QUEUE_URL"] == f"https://sqs.eu-west-1.amazonaws.com/123456789012/fhr-{stage}-jobs_queue"
     for fn in APP.functions:
         function = graph.one(FUNCTION, fn_name(stage, fn.name))
         inputs = function.inputs
@@ -328,6 +405,7 @@ def test_functions_run_our_runtime_with_their_config_and_the_bundle(
         resource_env = {APP.resource(r).env_var: names[APP.resource(r).env_var] for r in fn.resources}
         assert inputs["environment"]["variables"] == {
             **resource_env,
+            **fn.extra_env,
             "STAGE": stage,
             "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handlers/runtime/exec_wrapper.sh",
         }
@@ -384,7 +462,14 @@ def test_prod_routes_require_the_jwt_authorizer(graphs: dict[str, Graph]) -> Non
     assert authorizer.inputs["authorizerType"] == "JWT"
     assert authorizer.inputs["identitySources"] == ["$request.header.Authorization"]
     assert authorizer.inputs["jwtConfiguration"] == {"issuer": "https://auth.example.org/", "audiences": ["fhr-api"]}
-    assert {r.inputs["authorizerId"] for r in graph.of_type(ROUTE)} == {authorizer.id}
+    routes = {r.inputs["routeKey"]: r for r in graph.of_type(ROUTE)}
+    for route in APP.routes:
+        wired = routes[route.route_key].inputs
+        if route.public:  # the page: a browser navigating to it sends no token
+            assert wired["authorizationType"] == "NONE" and "authorizerId" not in wired, route.route_key
+        else:
+            assert wired["authorizationType"] == "JWT" and wired["authorizerId"] == authorizer.id, route.route_key
+    assert [key for key, r in routes.items() if "authorizerId" not in r.inputs] == ["GET /"]
     assert not graphs["dev"].of_type(AUTHORIZER)
     assert all("authorizerId" not in r.inputs for r in graphs["dev"].of_type(ROUTE))
 
@@ -452,9 +537,12 @@ def test_stack_outputs_have_the_documented_shape(graphs: dict[str, Graph], stage
         "ecg_bucket": graph.one(BUCKET, fn_name(stage, "ecg_bucket")).state["bucket"],
         "results_table": fn_name(stage, "results_table"),
         "items_table": fn_name(stage, "items_table"),
-        "functions": {"fhr": fn_name(stage, "fhr"), "items": fn_name(stage, "items")},
+        "jobs_queue_url": graph.one(QUEUE, fn_name(stage, "jobs_queue")).state["url"],
+        "dlq_url": graph.one(QUEUE, fn_name(stage, "jobs_dlq")).state["url"],
+        "functions": {logical: fn_name(stage, logical) for logical in ("fhr", "items", "worker", "web")},
         "region": "eu-west-1",
         "stage": stage,
+        "dashboard_name": f"fhr-{stage}-dashboard",
     }
     assert graph.outputs["api_url"].startswith("https://")
 

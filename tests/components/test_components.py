@@ -12,12 +12,13 @@ import pytest
 
 from bundler.errors import ManifestInvalid
 from bundler.manifest import Manifest
-from components.service import FhrService, check_bundle
+from components.observability import check_alarms
+from components.service import FhrService, check_bundle, check_triggers
 from components.stackconfig import configured_keys, load_stack_config
-from components.storage import bucket_prefix
+from components.storage import browser_origins, bucket_prefix
 from components.testing import Graph, run_pulumi, stack_file_config
 from fhrapp.config import ConfigError, StackConfig, parse_stack_config, split_namespaced
-from fhrapp.definition import APP, AppDefinition, DataResource, Function, Grant, Route
+from fhrapp.definition import APP, QUEUE_CONSUME, AppDefinition, DataResource, Function, Grant, QueueTrigger, Route
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pulumi_aws warns about its own V2 aliases
 
@@ -102,7 +103,7 @@ def test_disabled_keep_warm_registers_no_rules(small_manifest: Manifest) -> None
     assert not graph.of_type("aws:cloudwatch/eventRule:EventRule")
     assert not graph.of_type("aws:cloudwatch/eventTarget:EventTarget")
     principals = [p.inputs["principal"] for p in graph.of_type("aws:lambda/permission:Permission")]
-    assert principals == ["apigateway.amazonaws.com"] * 2
+    assert principals == ["apigateway.amazonaws.com"] * len(APP.functions)
 
 
 def test_no_cors_no_lifecycle_and_short_integration_timeout(small_manifest: Manifest) -> None:
@@ -117,10 +118,124 @@ def test_no_cors_no_lifecycle_and_short_integration_timeout(small_manifest: Mani
     assert items.inputs["timeoutMilliseconds"] == 11_000  # the function's 10 s timeout plus one
 
 
-def test_queue_resources_are_refused_until_deployed(small_manifest: Manifest) -> None:
-    app = dataclasses.replace(APP, resources=(*APP.resources, DataResource("work", "queue", "WORK_QUEUE")))
-    with pytest.raises(NotImplementedError, match="queue resources"):
-        deploy(app, config_for("dev", app), small_manifest)
+SPILL = DataResource("spill", "queue", "SPILL_URL", retention_s=14 * 24 * 3600)
+FAST = DataResource("fast", "queue", "FAST_URL", dead_letter="spill", max_receives=2, visibility_timeout_s=60)
+SLOW = DataResource("slow", "queue", "SLOW_URL", dead_letter="spill", max_receives=9, visibility_timeout_s=900)
+LONE = DataResource("lone", "queue", "LONE_URL")
+CONSUMER = Function(
+    name="consumer",
+    handler="handlers.api.consumer.handler",
+    description="drains fast",
+    memory_mb=256,
+    timeout_s=50,
+    grants=(Grant("fast", QUEUE_CONSUME), Grant("lone", ("sqs:SendMessage",))),
+    resources=("fast", "lone"),
+    trigger=QueueTrigger("fast", batch_size=10, max_batching_window_s=0, max_concurrency=3),
+)
+QUEUE_APP = AppDefinition(
+    name="fhr",
+    functions=(CONSUMER,),
+    routes=(Route("POST", "/work", "consumer"),),
+    resources=(SPILL, FAST, SLOW, LONE),
+)
+
+
+def queue_config(app: AppDefinition = QUEUE_APP, reserved: int = 3, timeout: int = 50) -> StackConfig:
+    return config_for("dev", app, functions={"consumer": {"reservedConcurrency": reserved, "timeout": timeout}})
+
+
+def test_a_dead_letter_queue_shared_by_two_sources_admits_exactly_them(small_manifest: Manifest) -> None:
+    graph = deploy(QUEUE_APP, queue_config(), small_manifest)
+    queues = {q.name: q for q in graph.of_type("aws:sqs/queue:Queue")}
+    assert sorted(queues) == ["fhr-dev-fast", "fhr-dev-lone", "fhr-dev-slow", "fhr-dev-spill"]
+    spill = queues["fhr-dev-spill"]
+    for name, receives, visibility in (("fhr-dev-fast", 2, 60), ("fhr-dev-slow", 9, 900)):
+        assert json.loads(queues[name].inputs["redrivePolicy"]) == {
+            "deadLetterTargetArn": spill.state["arn"],
+            "maxReceiveCount": receives,
+        }
+        assert queues[name].inputs["visibilityTimeoutSeconds"] == visibility
+    assert "redrivePolicy" not in queues["fhr-dev-lone"].inputs and "redrivePolicy" not in spill.inputs
+    assert spill.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+    assert all(q.inputs["sqsManagedSseEnabled"] is True for q in queues.values())
+    [allow] = graph.of_type("aws:sqs/redriveAllowPolicy:RedriveAllowPolicy")
+    assert allow.inputs["queueUrl"] == spill.state["url"]
+    assert json.loads(allow.inputs["redriveAllowPolicy"]) == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": sorted([queues["fhr-dev-fast"].state["arn"], queues["fhr-dev-slow"].state["arn"]]),
+    }
+    # The one dead-letter queue is `dlq_url`; every other queue `<logical>_url`.
+    assert graph.outputs["dlq_url"] == spill.state["url"]
+    assert {k: v for k, v in graph.outputs.items() if k.endswith("_url") and k != "api_url"} == {
+        "dlq_url": spill.state["url"],
+        "fast_url": queues["fhr-dev-fast"].state["url"],
+        "slow_url": queues["fhr-dev-slow"].state["url"],
+        "lone_url": queues["fhr-dev-lone"].state["url"],
+    }
+    alarms = [a.name for a in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")]
+    assert sorted(alarms) == ["fhr-dev-consumer-errors", "fhr-dev-consumer-throttles", "fhr-dev-spill-depth"]
+
+
+def test_trigger_mapping_follows_the_definition_and_waits_for_the_role(small_manifest: Manifest) -> None:
+    graph = deploy(QUEUE_APP, queue_config(), small_manifest)
+    function = graph.one("aws:lambda/function:Function", "fhr-dev-consumer")
+    fast = graph.one("aws:sqs/queue:Queue", "fhr-dev-fast")
+    [mapping] = graph.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    assert mapping.name == "fhr-dev-consumer-fast" and mapping.parent_type == "fhr:function:Function"
+    assert mapping.inputs == {
+        "eventSourceArn": fast.state["arn"],
+        "functionName": function.state["arn"],
+        "batchSize": 10,
+        "maximumBatchingWindowInSeconds": 0,
+        "functionResponseTypes": ["ReportBatchItemFailures"],
+        "scalingConfig": {"maximumConcurrency": 3},
+    }
+    assert function.inputs["environment"]["variables"]["FAST_URL"] == fast.state["url"]
+    assert (
+        function.inputs["environment"]["variables"]["LONE_URL"]
+        == graph.one("aws:sqs/queue:Queue", "fhr-dev-lone").state["url"]
+    )
+
+
+def test_a_trigger_without_consume_grants_is_refused(small_manifest: Manifest) -> None:
+    starved = dataclasses.replace(CONSUMER, grants=(Grant("fast", ("sqs:ReceiveMessage",)),))
+    app = dataclasses.replace(QUEUE_APP, functions=(starved,))
+    with pytest.raises(ValueError, match=r"triggered by fast but is not granted \['sqs:DeleteMessage'"):
+        deploy(app, queue_config(app), small_manifest)
+
+
+def test_trigger_limits_are_checked_against_the_stack_config(small_manifest: Manifest) -> None:
+    with pytest.raises(ConfigError, match=r"'fhr:functions.consumer.reservedConcurrency' is 2 but the fast mapping"):
+        check_triggers(QUEUE_APP, queue_config(reserved=2))
+    with pytest.raises(ConfigError, match=r"'fhr:functions.consumer.timeout' is 61 s, longer than fast's visibility"):
+        check_triggers(QUEUE_APP, queue_config(timeout=61))
+    check_triggers(QUEUE_APP, queue_config())
+
+
+def test_shipped_stacks_pass_the_trigger_check_but_a_too_small_worker_does_not() -> None:
+    for stage in ("dev", "prod"):
+        check_triggers(APP, config_for(stage))
+    raw, _ = stack_raw("dev")
+    functions = copy.deepcopy(raw["functions"])
+    functions["worker"]["reservedConcurrency"] = 1
+    with pytest.raises(ConfigError, match="'fhr:functions.worker.reservedConcurrency' is 1"):
+        check_triggers(APP, config_for("dev", functions=functions))
+
+
+def test_p99_threshold_must_stay_below_the_fhr_timeout() -> None:
+    raw, _ = stack_raw("prod")
+    alarms = {**raw["alarms"], "p99DurationMs": 29_000}
+    with pytest.raises(ConfigError, match=r"'fhr:alarms.p99DurationMs' is 29000 but must stay below .* \(29000 ms\)"):
+        check_alarms(APP, config_for("prod", alarms=alarms))
+    check_alarms(APP, config_for("prod", alarms={**alarms, "p99DurationMs": 28_999}))
+    check_alarms(CUSTOM_APP, config_for("dev", CUSTOM_APP, functions={"writer": {"reservedConcurrency": 1}}))
+
+
+def test_browser_origins_add_the_api_origin_unless_everything_is_allowed() -> None:
+    api = "https://abc.execute-api.eu-west-1.amazonaws.com"
+    assert browser_origins(("*",), api) == ["*"]
+    assert browser_origins(("https://fhr.example.org",), api + "/") == [api, "https://fhr.example.org"]
+    assert browser_origins((), api) == [api]
 
 
 def test_bundle_must_have_a_layer_for_the_functions_architecture(small_manifest: Manifest) -> None:
@@ -152,7 +267,17 @@ def test_stack_config_is_read_from_pulumi_config_including_unknown_keys() -> Non
         return None
 
     run_pulumi(body, stack="prod", config=config)
-    assert seen["keys"] == {"functions", "logRetentionDays", "keepWarm", "api", "auth", "bucket", "tables", "extra"}
+    assert seen["keys"] == {
+        "functions",
+        "logRetentionDays",
+        "keepWarm",
+        "api",
+        "auth",
+        "bucket",
+        "tables",
+        "alarms",
+        "extra",
+    }
     assert seen["source"] == "Pulumi.prod.yaml"
 
 

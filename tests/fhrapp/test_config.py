@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from fhrapp.config import (
+    AlarmsConfig,
     ConfigError,
     FunctionConfig,
     load_stack_file,
@@ -30,6 +31,8 @@ def test_dev_stack_file_loads_with_its_values(repo_root: Path) -> None:
     assert config.functions == {
         "fhr": FunctionConfig(memory_mb=1769, timeout_s=29, reserved_concurrency=380),
         "items": FunctionConfig(memory_mb=256, timeout_s=10, reserved_concurrency=20),
+        "worker": FunctionConfig(memory_mb=1769, timeout_s=300, reserved_concurrency=20),
+        "web": FunctionConfig(memory_mb=512, timeout_s=10, reserved_concurrency=10),
     }
     assert config.log_retention_days == 14
     assert (config.keep_warm.enabled, config.keep_warm.schedule, config.keep_warm.concurrency) == (
@@ -41,6 +44,15 @@ def test_dev_stack_file_loads_with_its_values(repo_root: Path) -> None:
     assert config.auth.mode == "open" and config.auth.issuer is None
     assert (config.bucket.versioning, config.bucket.transition_days, config.bucket.force_destroy) == (False, 30, True)
     assert not config.tables.point_in_time_recovery and not config.tables.deletion_protection
+    assert config.alarms == AlarmsConfig(
+        errors_per_period=10,
+        throttles_per_period=10,
+        p99_duration_ms=25000,
+        dlq_messages=0,
+        period_s=300,
+        evaluation_periods=3,
+        alarm_email=None,
+    )
 
 
 def test_prod_stack_file_loads_with_its_values(repo_root: Path) -> None:
@@ -51,6 +63,24 @@ def test_prod_stack_file_loads_with_its_values(repo_root: Path) -> None:
     assert (config.bucket.versioning, config.bucket.transition_days, config.bucket.force_destroy) == (True, 90, False)
     assert config.tables.point_in_time_recovery and config.tables.deletion_protection
     assert config.log_retention_days == 90 and config.keep_warm.concurrency == 10
+    assert config.alarms == AlarmsConfig(
+        errors_per_period=1,
+        throttles_per_period=0,
+        p99_duration_ms=15000,
+        dlq_messages=0,
+        period_s=60,
+        evaluation_periods=2,
+        alarm_email="oncall@fhr.example.org",
+    )
+
+
+def test_prod_alarms_are_stricter_than_dev(repo_root: Path) -> None:
+    dev, prod = load_stack_file("dev", repo_root).alarms, load_stack_file("prod", repo_root).alarms
+    assert prod.errors_per_period < dev.errors_per_period
+    assert prod.throttles_per_period < dev.throttles_per_period
+    assert prod.p99_duration_ms < dev.p99_duration_ms
+    assert prod.period_s * prod.evaluation_periods < dev.period_s * dev.evaluation_periods  # fires sooner
+    assert prod.alarm_email and dev.alarm_email is None
 
 
 def test_values_as_pulumi_passes_them_json_encoded_give_the_same_config(repo_root: Path) -> None:
@@ -61,7 +91,7 @@ def test_values_as_pulumi_passes_them_json_encoded_give_the_same_config(repo_roo
 
 def test_optional_keys_take_their_defaults(repo_root: Path) -> None:
     raw, region = stack_values(repo_root, "dev")
-    raw["functions"] = {"fhr": {"reservedConcurrency": 5}, "items": {"reservedConcurrency": 1}}
+    raw["functions"] = {name: {"reservedConcurrency": 5} for name in ("fhr", "items", "worker", "web")}
     raw["keepWarm"] = {}
     del raw["logRetentionDays"]
     config = parse_stack_config("dev", raw, region, "Pulumi.dev.yaml")
@@ -113,6 +143,37 @@ BAD_VALUES = [
     ("dev", "tables.pointInTimeRecovery", "no", "'fhr:tables.pointInTimeRecovery' must be true or false"),
     ("dev", "tables", DELETE, "'fhr:tables' is missing"),
     ("dev", "tables", ["a"], "'fhr:tables' must be a mapping"),
+    ("dev", "functions.worker", DELETE, "'fhr:functions.worker' is missing"),
+    ("dev", "alarms", DELETE, "'fhr:alarms' is missing"),
+    ("prod", "alarms.errorsPerPeriod", DELETE, "'fhr:alarms.errorsPerPeriod' is missing"),
+    ("prod", "alarms.throttlesPerPeriod", DELETE, "'fhr:alarms.throttlesPerPeriod' is missing"),
+    ("prod", "alarms.p99DurationMs", DELETE, "'fhr:alarms.p99DurationMs' is missing"),
+    ("prod", "alarms.dlqMessages", DELETE, "'fhr:alarms.dlqMessages' is missing"),
+    ("prod", "alarms.periodSeconds", DELETE, "'fhr:alarms.periodSeconds' is missing"),
+    ("prod", "alarms.evaluationPeriods", DELETE, "'fhr:alarms.evaluationPeriods' is missing"),
+    ("dev", "alarms.errorsPerPeriod", -1, "'fhr:alarms.errorsPerPeriod' must be between 0 and"),
+    ("dev", "alarms.throttlesPerPeriod", "few", "'fhr:alarms.throttlesPerPeriod' must be an integer"),
+    ("dev", "alarms.p99DurationMs", 0, "'fhr:alarms.p99DurationMs' must be between 1 and 900000"),
+    ("dev", "alarms.dlqMessages", 1.5, "'fhr:alarms.dlqMessages' must be an integer"),
+    ("dev", "alarms.periodSeconds", 30, "'fhr:alarms.periodSeconds' must be between 60 and 86400"),
+    ("dev", "alarms.periodSeconds", 90, "'fhr:alarms.periodSeconds' must be a multiple of 60"),
+    ("dev", "alarms.evaluationPeriods", 0, "'fhr:alarms.evaluationPeriods' must be between 1 and 100"),
+    (
+        "dev",
+        "alarms",
+        {
+            "errorsPerPeriod": 1,
+            "throttlesPerPeriod": 1,
+            "p99DurationMs": 1000,
+            "dlqMessages": 0,
+            "periodSeconds": 3600,
+            "evaluationPeriods": 48,
+        },
+        "'fhr:alarms.evaluationPeriods' times alarms.periodSeconds must not exceed one day (86400 s), got 172800",
+    ),
+    ("prod", "alarms.alarmEmail", "oncall", "'fhr:alarms.alarmEmail' must be an e-mail address"),
+    ("dev", "alarms.p99", 100, "'fhr:alarms.p99' is not a known key"),
+    ("dev", "alarms", "loud", "'fhr:alarms' must be a mapping"),
 ]
 
 

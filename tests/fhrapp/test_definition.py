@@ -10,7 +10,10 @@ from fhrapp.definition import (
     APP,
     FHR_FUNCTION,
     ITEMS_FUNCTION,
+    DataResource,
+    Function,
     Grant,
+    QueueTrigger,
     Route,
     physical_name,
     warm_payload,
@@ -19,11 +22,21 @@ from fhrapp.definition import (
 
 def test_the_shipped_definition_is_consistent() -> None:
     APP.validate()
-    assert [fn.name for fn in APP.functions] == ["fhr", "items"]
-    assert [r.route_key for r in APP.routes] == ["GET /fhr", "POST /fhr", "POST /DynamoDBManager"]
-    assert [r.route_key for r in APP.routes_of("fhr")] == ["GET /fhr", "POST /fhr"]
+    assert [fn.name for fn in APP.functions] == ["fhr", "items", "worker", "web"]
+    assert [r.route_key for r in APP.routes_of("fhr")] == [
+        "GET /fhr",
+        "POST /fhr",
+        "POST /fhr/batch",
+        "GET /fhr/jobs/{id}",
+    ]
+    assert [r.route_key for r in APP.routes if r.public] == ["GET /"]
     assert [fn.name for fn in APP.warmed_functions] == ["fhr", "items"]
     assert APP.resource("results_table").ttl_attribute == "expires_at"
+    assert APP.resource("jobs_queue").dead_letter == "jobs_dlq"
+    worker = APP.function("worker")
+    assert worker.trigger is not None and worker.trigger.queue == "jobs_queue"
+    # Lambda refuses a mapping whose queue would redeliver a message before the function's timeout.
+    assert APP.resource("jobs_queue").visibility_timeout_s >= worker.timeout_s
 
 
 def test_lookups_of_unknown_names_raise_key_error() -> None:
@@ -33,23 +46,31 @@ def test_lookups_of_unknown_names_raise_key_error() -> None:
         APP.resource("nope")
 
 
+def swap(changed: Function) -> tuple[Function, ...]:
+    """The shipped functions with one replaced by ``changed`` (same name)."""
+    return tuple(changed if fn.name == changed.name else fn for fn in APP.functions)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"routes": (*APP.routes, Route("GET", "/x", "ghost"))}, "route GET /x names unknown function 'ghost'"),
         ({"routes": (*APP.routes, Route("GET", "/fhr", "fhr"))}, "duplicate route keys"),
         (
-            {
-                "functions": (
-                    dataclasses.replace(FHR_FUNCTION, grants=(Grant("attic", ("s3:GetObject",)),)),
-                    ITEMS_FUNCTION,
-                )
-            },
+            {"functions": swap(dataclasses.replace(FHR_FUNCTION, grants=(Grant("attic", ("s3:GetObject",)),)))},
             "function fhr grants on unknown resource 'attic'",
         ),
         (
-            {"functions": (FHR_FUNCTION, dataclasses.replace(ITEMS_FUNCTION, resources=("attic",)))},
+            {"functions": swap(dataclasses.replace(ITEMS_FUNCTION, resources=("attic",)))},
             "function items names unknown resource 'attic'",
+        ),
+        (
+            {"functions": swap(dataclasses.replace(FHR_FUNCTION, trigger=QueueTrigger("results_table")))},
+            "function fhr is triggered by 'results_table', which is not a queue",
+        ),
+        (
+            {"resources": (*APP.resources, DataResource("spill", "queue", "SPILL_URL", dead_letter="items_table"))},
+            "spill's dead-letter target 'items_table' is not a queue",
         ),
     ],
 )
