@@ -7,10 +7,20 @@ connection. Retry and exit semantics are in ``handlers.runtime.protocol``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 
 from handlers.runtime.errors import RuntimeApiError
-from handlers.runtime.protocol import API_VERSION, ERROR_TYPE_HEADER, Invocation, with_reconnect
+from handlers.runtime.protocol import (
+    API_VERSION,
+    ERROR_TYPE_HEADER,
+    Answer,
+    Invocation,
+    OnRejected,
+    deliver,
+    with_reconnect,
+)
 
 _TRANSIENT = (OSError, aiohttp.ClientError)
 
@@ -51,12 +61,16 @@ class AiohttpRuntimeApi:
 
         await with_reconnect(path, attempt, _TRANSIENT, _is_stale_aiohttp)
 
-    async def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
-        await self._post(f"/invocation/{request_id}/response", body, {"Content-Type": content_type})
+    async def answer(self, answer: Answer) -> None:
+        await self._post(answer.path, answer.body, answer.headers())
 
-    async def post_error(self, request_id: str, body: bytes, error_type: str) -> None:
-        headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type}
-        await self._post(f"/invocation/{request_id}/error", body, headers)
+    async def answer_then_next(
+        self, answer: Answer, on_rejected: OnRejected, on_answered: Callable[[], None]
+    ) -> Invocation:
+        """Two requests in turn (aiohttp's client does not pipeline)."""
+        await deliver(self, answer, on_rejected)
+        on_answered()
+        return await self.next_invocation()
 
     async def post_init_error(self, body: bytes, error_type: str) -> None:
         headers = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type}

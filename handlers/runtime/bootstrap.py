@@ -25,7 +25,7 @@ from handlers.runtime.context import FunctionInfo, LambdaContext
 from handlers.runtime.errors import ResponseSizeTooLarge, RuntimeApiError
 from handlers.runtime.keepwarm import EnvironmentStats, SelfInvoker, answer_keep_warm, is_keep_warm
 from handlers.runtime.loader import LoadedHandler, add_task_root, call_hook, error_body, load_handler
-from handlers.runtime.protocol import Invocation, RuntimeApi
+from handlers.runtime.protocol import Answer, Invocation, RuntimeApi, deliver
 from handlers.runtime.serialization import MAX_RESPONSE_BYTES, decode_event, encode_error, encode_response
 
 EXIT_OK = 0
@@ -75,7 +75,11 @@ def make_runtime_api(settings: RuntimeSettings) -> RuntimeApi:
 
 
 class InvocationLoop:
-    """Serves invocations one at a time; a failing invocation is reported and the loop goes on."""
+    """Serves invocations one at a time; a failing invocation is reported and the loop goes on.
+
+    ``busy`` is true from the moment an event arrives until its answer is accepted: SIGTERM then lets
+    the invocation finish; while idle (waiting on ``/next``) SIGTERM stops the loop at once.
+    """
 
     def __init__(self, api: RuntimeApi, handler: LoadedHandler, info: FunctionInfo) -> None:
         self.api = api
@@ -85,18 +89,36 @@ class InvocationLoop:
         self.invoker = SelfInvoker.from_environ()
         self.busy = False
         self.stopping = False
+        self._task: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
-        """``/next`` -> handle, until told to stop; a fatal Runtime API error propagates."""
-        while not self.stopping:
-            invocation = await self.api.next_invocation()
+        """``/next`` -> answer, until told to stop; a fatal Runtime API error propagates."""
+        self._task = asyncio.current_task()  # type: ignore[assignment]
+        if self.stopping:  # SIGTERM arrived before the loop started
+            return
+        invocation = await self.api.next_invocation()
+        while True:
             self.busy = True
-            try:
-                await self.handle(invocation)
-            finally:
+            answer = await self.process(invocation)
+            if self.stopping:
+                await deliver(self.api, answer, self.on_rejected)
                 self.busy = False
+                return
+            invocation = await self.api.answer_then_next(answer, self.on_rejected, self.on_answered)
 
-    async def handle(self, invocation: Invocation) -> None:
+    def on_answered(self) -> None:
+        self.busy = False
+        if self.stopping and self._task is not None:
+            self._task.cancel()  # SIGTERM came while busy: stop instead of waiting on /next
+
+    def stop(self) -> None:
+        """SIGTERM/SIGINT: stop now if idle, else once the current answer is accepted."""
+        self.stopping = True
+        if not self.busy and self._task is not None:
+            self._task.cancel()
+
+    async def process(self, invocation: Invocation) -> Answer:
+        """Run one invocation to its answer; never raises for anything the handler or the event did."""
         request_id = invocation.request_id
         runtime_logging.set_request_id(request_id)
         if invocation.trace_id:
@@ -107,10 +129,9 @@ class InvocationLoop:
         try:
             result = await self._run(invocation, cold)
             body, content_type = encode_response(result, MAX_RESPONSE_BYTES)
-        except Exception as exc:  # noqa: BLE001 - every handler failure becomes an error response
-            await self.report_error(request_id, exc)
-        else:
-            await self._post_response(request_id, body, content_type)
+            return Answer(request_id, body, content_type)
+        except Exception as exc:  # noqa: BLE001 - every handler failure becomes an error answer
+            return error_answer(request_id, exc)
         finally:
             runtime_logging.set_request_id(None)
 
@@ -132,37 +153,35 @@ class InvocationLoop:
             result = await result
         return result
 
-    async def _post_response(self, request_id: str, body: bytes, content_type: str) -> None:
-        try:
-            await self.api.post_response(request_id, body, content_type)
-        except RuntimeApiError as exc:
-            if exc.status == 413:  # the server's limit is lower than ours: still a clear error
-                too_large = ResponseSizeTooLarge(
-                    f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size."
-                )
-                await self.report_error(request_id, too_large)
-            elif exc.fatal:
-                raise
-            else:
-                log.warning("response for %s not accepted: %s", request_id, exc)
-
-    async def report_error(self, request_id: str, exc: BaseException) -> None:
-        payload = error_body(exc, request_id)
-        log.error(
-            "%s: %s",
-            payload["errorType"],
-            payload["errorMessage"],
-            extra={"errorType": payload["errorType"], "stackTrace": payload["stackTrace"]},
-        )
-        try:
-            await self.api.post_error(request_id, encode_error(payload), payload["errorType"])
-        except RuntimeApiError as api_exc:
-            if api_exc.fatal:
-                raise
-            log.warning("error for %s not accepted: %s", request_id, api_exc)
+    def on_rejected(self, answer: Answer, error: RuntimeApiError) -> Answer | None:
+        """A 4xx for an answer: a 413 on a response becomes a size error; anything else is logged."""
+        if error.status == 413 and answer.error_type is None:
+            too_large = ResponseSizeTooLarge(
+                f"Response payload size ({len(answer.body)} bytes) exceeded maximum allowed payload size."
+            )
+            return error_answer(answer.request_id, too_large)
+        log.warning("answer for %s not accepted: %s", answer.request_id, error)
+        return None
 
     async def close(self) -> None:
         await self.invoker.close()
+
+
+def error_answer(request_id: str, exc: BaseException) -> Answer:
+    """The error answer for ``exc`` (awslambdaric's body shape), logged as one structured line."""
+    payload = error_body(exc, request_id)
+    _log_error(payload)
+    return Answer(request_id, encode_error(payload), error_type=payload["errorType"])
+
+
+def _log_error(payload: dict[str, Any], prefix: str = "") -> None:
+    log.error(
+        "%s%s: %s",
+        prefix,
+        payload["errorType"],
+        payload["errorMessage"],
+        extra={"errorType": payload["errorType"], "stackTrace": payload["stackTrace"]},
+    )
 
 
 async def initialise(api: RuntimeApi, settings: RuntimeSettings) -> LoadedHandler | None:
@@ -175,12 +194,7 @@ async def initialise(api: RuntimeApi, settings: RuntimeSettings) -> LoadedHandle
         return handler
     except Exception as exc:  # noqa: BLE001 - any init failure is reported, then the process exits
         payload = error_body(exc)
-        log.error(
-            "init failed: %s: %s",
-            payload["errorType"],
-            payload["errorMessage"],
-            extra={"errorType": payload["errorType"], "stackTrace": payload["stackTrace"]},
-        )
+        _log_error(payload, prefix="init failed: ")
         with contextlib.suppress(RuntimeApiError):
             await api.post_init_error(encode_error(payload), payload["errorType"])
         return None
@@ -206,13 +220,8 @@ async def _serve_until_signal(loop: InvocationLoop) -> int:
     serving = asyncio.ensure_future(loop.serve())
     event_loop = asyncio.get_running_loop()
 
-    def on_signal() -> None:
-        loop.stopping = True
-        if not loop.busy:
-            serving.cancel()
-
     for signum in (signal.SIGTERM, signal.SIGINT):
-        event_loop.add_signal_handler(signum, on_signal)
+        event_loop.add_signal_handler(signum, loop.stop)
     try:
         await serving
     except asyncio.CancelledError:

@@ -59,18 +59,64 @@ class Invocation:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The runtime's answer to one invocation: a response body, or an error body and its ``errorType``."""
+
+    request_id: str
+    body: bytes
+    content_type: str = "application/json"
+    error_type: str | None = None
+
+    @property
+    def path(self) -> str:
+        kind = "response" if self.error_type is None else "error"
+        return f"/invocation/{self.request_id}/{kind}"
+
+    def headers(self) -> dict[str, str]:
+        if self.error_type is None:
+            return {"Content-Type": self.content_type}
+        return {"Content-Type": "application/json", ERROR_TYPE_HEADER: self.error_type}
+
+
+#: Called when the Runtime API refuses an answer with a 4xx; may return a replacement answer
+#: (a 413 on a response becomes a ``Function.ResponseSizeTooLarge`` error).
+OnRejected = Callable[[Answer, RuntimeApiError], "Answer | None"]
+
+
 class RuntimeApi(Protocol):
     """What the invocation loop needs from a Runtime API client (two transports implement it)."""
 
     async def next_invocation(self) -> Invocation: ...
 
-    async def post_response(self, request_id: str, body: bytes, content_type: str) -> None: ...
+    async def answer(self, answer: Answer) -> None: ...
 
-    async def post_error(self, request_id: str, body: bytes, error_type: str) -> None: ...
+    async def answer_then_next(
+        self, answer: Answer, on_rejected: OnRejected, on_answered: Callable[[], None]
+    ) -> Invocation:
+        """Deliver ``answer`` (calling ``on_answered`` once it is accepted), then wait for the next event."""
+        ...
 
     async def post_init_error(self, body: bytes, error_type: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+async def deliver(api: RuntimeApi, answer: Answer, on_rejected: OnRejected) -> None:
+    """Post ``answer``; a 5xx propagates (fatal), a 4xx goes to ``on_rejected`` and its replacement is posted."""
+    try:
+        await api.answer(answer)
+    except RuntimeApiError as exc:
+        if exc.fatal:
+            raise
+        replacement = on_rejected(answer, exc)
+        if replacement is not None:
+            try:
+                await api.answer(replacement)
+            except RuntimeApiError as again:
+                if again.fatal:
+                    raise
+                on_rejected(replacement, again)
 
 
 async def with_reconnect(

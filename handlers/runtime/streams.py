@@ -13,11 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from handlers.runtime.errors import RuntimeApiError
-from handlers.runtime.protocol import API_VERSION, ERROR_TYPE_HEADER, Invocation, with_reconnect
+from handlers.runtime.protocol import (
+    API_VERSION,
+    ERROR_TYPE_HEADER,
+    Answer,
+    Invocation,
+    OnRejected,
+    deliver,
+    with_reconnect,
+)
 
 _TRANSIENT = (OSError, asyncio.IncompleteReadError, EOFError)
+_JOIN_LIMIT = 64 * 1024
 
 
 class _Headers(dict[str, str]):
@@ -35,6 +45,7 @@ class StreamsRuntimeApi:
         self._host, self._port = host or "127.0.0.1", int(port)
         self._prefix = f"/{API_VERSION}/runtime"
         self._host_header = address.encode("latin-1")
+        self._next_head = self._head("GET", "/invocation/next", b"")
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -53,9 +64,7 @@ class StreamsRuntimeApi:
     async def _exchange(self, request: bytes, body: bytes) -> tuple[int, _Headers, bytes]:
         reader, writer = await self._connection()
         try:
-            writer.write(request + body if len(body) < 65536 else request)
-            if len(body) >= 65536:
-                writer.write(body)
+            _write(writer, request, body)
             await writer.drain()
             status, headers = await _read_head(reader)
             payload = await _read_body(reader, headers)
@@ -89,12 +98,63 @@ class StreamsRuntimeApi:
         headers, body = await self._request("GET", "/invocation/next", b"", 200)
         return Invocation.from_headers(headers, body)
 
-    async def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
-        await self._request("POST", f"/invocation/{request_id}/response", body, 202, {"Content-Type": content_type})
+    async def answer(self, answer: Answer) -> None:
+        await self._request("POST", answer.path, answer.body, 202, answer.headers())
 
-    async def post_error(self, request_id: str, body: bytes, error_type: str) -> None:
-        extra = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type}
-        await self._request("POST", f"/invocation/{request_id}/error", body, 202, extra)
+    async def answer_then_next(
+        self, answer: Answer, on_rejected: OnRejected, on_answered: Callable[[], None]
+    ) -> Invocation:
+        """Pipeline the answer and the next ``GET /next`` in one write (HTTP/1.1 pipelining).
+
+        The server handles them in order, so this is the same exchange as two requests in turn, minus one
+        write and one event-loop wake-up per invocation. If the answer is refused with a 4xx, the
+        replacement answer (if any) goes over a second, short-lived connection, since this one is then
+        already waiting on ``/next``. If the connection breaks mid-way, it falls back to two requests.
+        """
+        head = self._head("POST", answer.path, answer.body, answer.headers())
+        try:
+            reader, writer = await self._connection()
+            _write(writer, head, answer.body, self._next_head)
+            await writer.drain()
+            status, headers = await _read_head(reader)
+            payload = await _read_body(reader, headers)
+        except _TRANSIENT:
+            self._drop()
+            await deliver(self, answer, on_rejected)  # a duplicate of an answer that did arrive is a 4xx
+            on_answered()
+            return await self.next_invocation()
+        if status != 202:
+            await self._rejected(answer, RuntimeApiError(answer.path, status, payload), on_rejected)
+        on_answered()
+        if (headers.get("connection") or "").lower() == "close":  # the pipelined GET was not read
+            self._drop()
+            return await self.next_invocation()
+        return await self._pipelined_next(reader)
+
+    async def _rejected(self, answer: Answer, error: RuntimeApiError, on_rejected: OnRejected) -> None:
+        if error.fatal:
+            self._drop()
+            raise error
+        replacement = on_rejected(answer, error)
+        if replacement is not None:
+            side = StreamsRuntimeApi(f"{self._host}:{self._port}")
+            try:
+                await deliver(side, replacement, on_rejected)
+            finally:
+                await side.close()
+
+    async def _pipelined_next(self, reader: asyncio.StreamReader) -> Invocation:
+        try:
+            status, headers = await _read_head(reader)
+            body = await _read_body(reader, headers)
+        except _TRANSIENT:
+            self._drop()
+            return await self.next_invocation()
+        if (headers.get("connection") or "").lower() == "close":
+            self._drop()
+        if status != 200:
+            raise RuntimeApiError("/invocation/next", status, body)
+        return Invocation.from_headers(headers, body)
 
     async def post_init_error(self, body: bytes, error_type: str) -> None:
         extra = {"Content-Type": "application/json", ERROR_TYPE_HEADER: error_type}
@@ -144,6 +204,14 @@ async def _read_body(reader: asyncio.StreamReader, headers: _Headers) -> bytes:
             chunks.append(await reader.readexactly(size))
             await reader.readline()
     return b""
+
+
+def _write(writer: asyncio.StreamWriter, head: bytes, body: bytes, tail: bytes = b"") -> None:
+    """One ``write`` (one syscall) for small requests; big bodies are not copied into a joined buffer."""
+    if len(body) < _JOIN_LIMIT:
+        writer.write(head + body + tail if tail else head + body)
+    else:
+        writer.writelines((head, body, tail))
 
 
 def _is_stale(exc: Exception) -> bool:

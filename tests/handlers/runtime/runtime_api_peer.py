@@ -50,6 +50,7 @@ class RuntimeApiPeer:
         self.next_calls = 0
         self.next_failure_status: int | None = None  # answer /next with this status (e.g. 500)
         self.first_next_at: float | None = None  # perf_counter of the first /next
+        self.max_payload = MAX_PAYLOAD  # a smaller limit makes the server answer 413 sooner
         self._runner: web.AppRunner | None = None
         self.address = ""
 
@@ -115,7 +116,7 @@ class RuntimeApiPeer:
 
     async def _response(self, request: web.Request) -> web.Response:
         body = await request.read()
-        if len(body) > MAX_PAYLOAD:
+        if len(body) > self.max_payload:
             return web.json_response({"errorType": "RequestEntityTooLarge"}, status=413)
         return self._settle(request, Outcome("response", body, request.content_type, None))
 

@@ -8,6 +8,7 @@ large bodies, error posts, a 5xx, a server that goes away and comes back, and SI
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -64,3 +65,35 @@ async def test_a_runtime_api_that_restarts_is_reconnected_to(launch, variant):
     finally:
         await process.stop()
         await second.stop()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_a_413_from_the_server_becomes_a_size_error_and_the_loop_goes_on(raw_peer, launch, variant):
+    """The server's limit is below the runtime's: its 413 is answered with Function.ResponseSizeTooLarge.
+
+    On the streams transport the 413 arrives while the pipelined ``/next`` is already queued on the
+    connection, so the error goes over a second connection; the loop then picks up the next event.
+    """
+    raw_peer.max_payload = 1000
+    await launch(raw_peer.address, "rt_handlers.sized", **variant)
+    too_big = await raw_peer.invoke({"bytes": 5000})
+    assert too_big.kind == "error" and too_big.error_type == "Function.ResponseSizeTooLarge"
+    assert "(5011 bytes)" in too_big.json()["errorMessage"]
+    for size in (10, 20):
+        outcome = await raw_peer.invoke({"bytes": size})
+        assert outcome.kind == "response" and len(outcome.json()["data"]) == size
+
+
+async def test_the_local_service_server_settles_a_413_itself_and_the_runtime_carries_on(launch):
+    from localcloud.lambda_service import RuntimeApiServer
+
+    server = RuntimeApiServer(function_arn="arn:aws:lambda:eu-west-1:123456789012:function:f", max_response_bytes=1000)
+    await server.start()
+    try:
+        await launch(server.address, "rt_handlers.sized")
+        outcome = await server.invoke(b'{"bytes": 5000}')
+        assert outcome.error_type == "Function.ResponseSizeTooLarge"
+        after = await asyncio.wait_for(server.invoke(b'{"bytes": 7}'), 10)
+        assert not after.is_error and len(json.loads(after.payload)["data"]) == 7
+    finally:
+        await server.stop()
