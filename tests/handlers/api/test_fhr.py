@@ -117,6 +117,11 @@ GARBAGE = [
     ("junk.csv", b"\x00\x17\xff\xfe" * 5000, "unsupported_format"),
     ("empty.csv", b"", "empty_record"),
     ("words.csv", b"time,ecg\nhello,world\nfoo,bar\n" * 50, None),
+    ("ragged.csv", b'"\n' * 100, "corrupt_record"),
+    ("header-only.csv", b"'Elapsed time','ECG'\n'hh:mm:ss.mmm','mV'\n", "empty_record"),
+    ("no-time.csv", b"1,2\n" * 20000, None),
+    ("noise.edf", b"0       " + bytes((i * 37) % 256 for i in range(3000)), "corrupt_record"),
+    ("not-text.hea", b"\xff\xfe\x00garbage\n", "corrupt_record"),
 ]
 
 
@@ -133,6 +138,8 @@ async def test_unusable_files_are_422_and_not_cached(
     scan: Any,
 ) -> None:
     boto("s3").put_object(Bucket=fhr_stack.bucket, Key=key, Body=data)
+    if key.endswith(".hea"):
+        boto("s3").put_object(Bucket=fhr_stack.bucket, Key=key[:-4] + ".dat", Body=b"\x00" * 64)
     before = scan(boto, fhr_stack.results_table)
     status, body = await get_fhr(make_event, parse_body, context, f"s3://{fhr_stack.bucket}/{key}")
     assert status == 422, body
