@@ -25,15 +25,18 @@ from fhrapp.definition import APP, AppDefinition, Function, physical_name, warm_
 from localcloud.frontdoor import CorsPolicy, FrontDoor, RouteTarget, TokenBucket
 from localcloud.moto import DUMMY_CREDENTIALS, MotoServer
 from localcloud.resources import (
+    ACCOUNT_ID,
     PlannedResource,
     create_resources,
     delete_resources,
+    output_key,
     plan_resources,
-    resource_environment,
+    resource_values,
 )
 from localcloud.scheduler import Clock, Job, Scheduler, WallClock, parse_schedule
 
 if TYPE_CHECKING:
+    from localcloud.eventsource import QueuePoller
     from localcloud.jwt import LocalIssuer
     from localcloud.lambda_service import LambdaService
 
@@ -53,14 +56,15 @@ class LocalCloudOptions:
     integration_timeout_s: float = 30.0
     clock: Clock = field(default_factory=WallClock)
     schedules: bool = True
+    event_sources: bool = True
 
 
 def function_environment(
     app: AppDefinition, stack: StackConfig, fn: Function, aws_endpoint: str, lambda_endpoint: str
 ) -> dict[str, str]:
     """What a deployed function's environment holds, with local endpoints and dummy credentials."""
-    names = resource_environment(app, stack)
-    env = {app.resource(logical).env_var: names[app.resource(logical).env_var] for logical in fn.resources}
+    values = resource_values(app, stack, aws_endpoint)
+    env = {app.resource(logical).env_var: values[logical] for logical in fn.resources}
     env |= dict(fn.extra_env)
     env |= {
         "STAGE": stack.stage,
@@ -101,6 +105,7 @@ class LocalCloud:
         self.started_at: float | None = None
         self.ready_s: float | None = None
         self._created: list[PlannedResource] = []
+        self.pollers: list[QueuePoller] = []
         self.fired: list[tuple[str, Any, Any]] = []  # (rule, scheduled time, InvokeResult) per keep-warm firing
 
     def function_name(self, logical: str) -> str:
@@ -128,6 +133,7 @@ class LocalCloud:
             await self.stop()
             raise
         self._start_schedules()
+        await self._start_event_sources()
         self.ready_s = time.monotonic() - self.started_at
         return self.outputs()
 
@@ -212,7 +218,7 @@ class LocalCloud:
             authorizer = JwtAuthorizer(self.issuer.issuer, self.issuer.audience, self.issuer.jwks)
         assert self.lambdas is not None
         self.front_door = FrontDoor(
-            [RouteTarget(r.method, r.path, self.function_name(r.function)) for r in self.app.routes],
+            [RouteTarget(r.method, r.path, self.function_name(r.function), r.public) for r in self.app.routes],
             self.lambdas,
             throttle=TokenBucket(api.throttle_burst, api.throttle_rate),
             cors=CorsPolicy(api.cors_origins, tuple(methods)) if api.cors_origins else None,
@@ -240,6 +246,26 @@ class LocalCloud:
         self.scheduler = Scheduler(jobs, clock)
         self.scheduler.start()
 
+    async def _start_event_sources(self) -> None:
+        """One poller set per queue-triggered function, as Lambda's SQS event source mapping."""
+        from localcloud.eventsource import QueueMapping, QueuePoller
+
+        if not self.options.event_sources:
+            return
+        assert self.lambdas is not None
+        values = resource_values(self.app, self.stack, self.moto.url)
+        for fn in self.app.functions:
+            if fn.trigger is None:
+                continue
+            name = physical_name(self.app.name, self.stack.stage, fn.trigger.queue)
+            arn = f"arn:aws:sqs:{self.stack.region}:{ACCOUNT_ID}:{name}"
+            mapping = QueueMapping(
+                values[fn.trigger.queue], arn, self.function_name(fn.name), fn.trigger, self.stack.region
+            )
+            poller = QueuePoller(mapping, self.lambdas, self.moto.url)
+            await poller.start()
+            self.pollers.append(poller)
+
     def _warm_target(self, function_name: str, concurrency: int) -> Any:
         import json
 
@@ -257,8 +283,9 @@ class LocalCloud:
         """``pulumi stack output --json``'s shape, plus the local endpoints."""
         assert self.front_door is not None and self.lambdas is not None
         outputs: dict[str, Any] = {"api_url": self.front_door.url}
-        for plan in plan_resources(self.app, self.stack):
-            outputs[plan.resource.logical] = plan.name
+        values = resource_values(self.app, self.stack, self.moto.url)
+        for resource in self.app.resources:
+            outputs[output_key(self.app, resource)] = values[resource.logical]
         outputs |= {
             "functions": {fn.name: self.function_name(fn.name) for fn in self.app.functions},
             "region": self.stack.region,
@@ -275,6 +302,9 @@ class LocalCloud:
         if self.scheduler is not None:
             await self.scheduler.stop()
             self.scheduler = None
+        for poller in self.pollers:
+            await poller.stop()
+        self.pollers.clear()
         if self.front_door is not None:
             await self.front_door.stop()
             self.front_door = None

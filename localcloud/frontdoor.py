@@ -72,6 +72,7 @@ class RouteTarget:
     method: str
     path: str
     function_name: str
+    public: bool = False  # skips the JWT authorizer (the web page: a browser navigation carries no token)
 
     @property
     def route_key(self) -> str:
@@ -385,7 +386,7 @@ class FrontDoor:
             return self._with_cors(gateway_error(404, "Not Found", request_id), origin)
         route, params = found
         try:
-            authorizer = self._authorize(request)
+            authorizer = None if route.public else self._authorize(request)
         except Unauthorized as exc:
             log.info("401 for %s %s: %s", request.method, raw_path, exc.reason)
             return self._with_cors(gateway_error(401, "Unauthorized", request_id), origin)

@@ -8,6 +8,7 @@ declares. A new resource in the definition appears here without an edit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from fhrapp.definition import AppDefinition, DataResource, physical_name
 
 # Same settings as components/storage.py declares (not imported from there: it imports pulumi).
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+ACCOUNT_ID = "123456789012"  # moto's default account
 
 
 def resource_name(app: AppDefinition, stage: str, resource: DataResource) -> str:
@@ -39,6 +41,7 @@ class PlannedResource:
 
 
 def plan_resources(app: AppDefinition, stack: StackConfig) -> list[PlannedResource]:
+    """Every resource of the definition with its settings, dead-letter queues before their sources."""
     plans = []
     for resource in app.resources:
         if resource.kind == "bucket":
@@ -52,14 +55,49 @@ def plan_resources(app: AppDefinition, stack: StackConfig) -> list[PlannedResour
                 "deletion_protection": stack.tables.deletion_protection,
             }
         else:
-            settings = {}
+            dead_letter = resource.dead_letter
+            settings = {
+                "visibility_timeout_s": resource.visibility_timeout_s,
+                "retention_s": resource.retention_s,
+                "dead_letter": None if dead_letter is None else physical_name(app.name, stack.stage, dead_letter),
+                "max_receives": resource.max_receives,
+            }
         plans.append(PlannedResource(resource, resource_name(app, stack.stage, resource), settings))
-    return plans
+    return sorted(plans, key=lambda plan: plan.settings.get("dead_letter") is not None)
 
 
-def resource_environment(app: AppDefinition, stack: StackConfig) -> dict[str, str]:
-    """``{ENV_VAR: deployed name}`` for every resource, e.g. ``{"ECG_BUCKET": "fhr-dev-ecg-bucket"}``."""
-    return {plan.resource.env_var: plan.name for plan in plan_resources(app, stack)}
+def queue_url(endpoint_url: str, name: str) -> str:
+    """The URL moto gives a queue (known before it exists, so functions' environments can carry it)."""
+    return f"{endpoint_url}/{ACCOUNT_ID}/{name}"
+
+
+def dead_letter_logicals(app: AppDefinition) -> list[str]:
+    return sorted({res.dead_letter for res in app.resources if res.dead_letter is not None})
+
+
+def output_key(app: AppDefinition, resource: DataResource) -> str:
+    """The stack-output key of a resource, as components/service.py names it.
+
+    Buckets and tables by logical name; queues by ``<logical>_url``, except the stack's one
+    dead-letter queue, which is ``dlq_url``. (Not imported from components: that imports pulumi.)
+    """
+    if resource.kind != "queue":
+        return resource.logical
+    return "dlq_url" if dead_letter_logicals(app) == [resource.logical] else f"{resource.logical}_url"
+
+
+def resource_values(app: AppDefinition, stack: StackConfig, endpoint_url: str) -> dict[str, str]:
+    """``{logical: what clients and functions use}``: names for buckets and tables, URLs for queues."""
+    return {
+        plan.resource.logical: queue_url(endpoint_url, plan.name) if plan.kind == "queue" else plan.name
+        for plan in plan_resources(app, stack)
+    }
+
+
+def resource_environment(app: AppDefinition, stack: StackConfig, endpoint_url: str) -> dict[str, str]:
+    """``{ENV_VAR: value}`` for every resource, e.g. ``{"ECG_BUCKET": "fhr-dev-ecg-bucket"}``."""
+    values = resource_values(app, stack, endpoint_url)
+    return {res.env_var: values[res.logical] for res in app.resources}
 
 
 def _create_bucket(s3: Any, plan: PlannedResource, region: str) -> None:
@@ -109,6 +147,21 @@ def _create_table(dynamodb: Any, plan: PlannedResource) -> None:
         )
 
 
+def _create_queue(sqs: Any, plan: PlannedResource) -> None:
+    settings = plan.settings
+    attributes = {
+        "VisibilityTimeout": str(settings["visibility_timeout_s"]),
+        "MessageRetentionPeriod": str(settings["retention_s"]),
+        "SqsManagedSseEnabled": "true",
+    }
+    if settings["dead_letter"] is not None:
+        target = sqs.get_queue_url(QueueName=settings["dead_letter"])["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = {"deadLetterTargetArn": arn, "maxReceiveCount": settings["max_receives"]}
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    sqs.create_queue(QueueName=plan.name, Attributes=attributes)
+
+
 def create_resources(plans: list[PlannedResource], endpoint_url: str, region: str) -> None:
     """Create every planned resource on the moto server at ``endpoint_url`` (blocking; run in a thread)."""
     import boto3
@@ -129,7 +182,7 @@ def create_resources(plans: list[PlannedResource], endpoint_url: str, region: st
         elif plan.kind == "table":
             _create_table(client("dynamodb"), plan)
         elif plan.kind == "queue":
-            client("sqs").create_queue(QueueName=plan.name)
+            _create_queue(client("sqs"), plan)
         else:
             raise ValueError(f"unknown resource kind {plan.kind!r} for {plan.resource.logical}")
 

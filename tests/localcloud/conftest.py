@@ -23,7 +23,8 @@ CloudFactory = Callable[..., AbstractAsyncContextManager[LocalCloud]]
 
 def echo_stack(**changes: Any) -> StackConfig:
     """The dev stack with the echo function sized like a small API function, keep-warm off unless asked."""
-    changes.setdefault("functions", {"echo": FunctionConfig(memory_mb=256, timeout_s=10, reserved_concurrency=10)})
+    sizing = FunctionConfig(memory_mb=256, timeout_s=10, reserved_concurrency=10)
+    changes.setdefault("functions", {"echo": sizing, "echo_worker": sizing})
     changes.setdefault("keep_warm", KeepWarmConfig(enabled=False, schedule="rate(5 minutes)", concurrency=1))
     return dataclasses.replace(load_stack_file("dev"), **changes)
 

@@ -1,10 +1,11 @@
 """An app definition for the local-cloud tests: the real one's resources, an echo function and routes
-covering literal paths, ``{param}``, greedy ``{param+}`` and ``ANY``. ``fhr local --app`` can run it too."""
+covering literal paths, ``{param}``, greedy ``{param+}`` and ``ANY``, and a queue-triggered worker.
+``fhr local --app tests.localcloud.echo_app:APP`` runs it too."""
 
 from __future__ import annotations
 
 from fhrapp.definition import APP as REAL_APP
-from fhrapp.definition import AppDefinition, Function, Route
+from fhrapp.definition import AppDefinition, DataResource, Function, QueueTrigger, Route
 
 ECHO = Function(
     name="echo",
@@ -16,9 +17,23 @@ ECHO = Function(
     keep_warm=True,
 )
 
+ECHO_DLQ = DataResource("echo_dlq", "queue", "ECHO_DLQ_URL")
+ECHO_QUEUE = DataResource(
+    "echo_queue", "queue", "ECHO_QUEUE_URL", dead_letter="echo_dlq", max_receives=2, visibility_timeout_s=1
+)
+ECHO_WORKER = Function(
+    name="echo_worker",
+    handler="tests.localcloud.echo_handler.sqs_handler",
+    description="fails the messages whose body starts with 'fail', reporting them as batch item failures",
+    memory_mb=256,
+    timeout_s=10,
+    resources=("echo_queue",),
+    trigger=QueueTrigger("echo_queue", batch_size=5, max_batching_window_s=1, max_concurrency=2),
+)
+
 APP = AppDefinition(
     name="fhrtest",
-    functions=(ECHO,),
+    functions=(ECHO, ECHO_WORKER),
     routes=(
         Route("GET", "/echo", "echo"),
         Route("POST", "/echo", "echo"),
@@ -28,6 +43,6 @@ APP = AppDefinition(
         Route("GET", "/boom", "echo"),
         Route("GET", "/slow", "echo"),
     ),
-    resources=REAL_APP.resources,
+    resources=(*REAL_APP.resources, ECHO_DLQ, ECHO_QUEUE),
 )
 APP.validate()

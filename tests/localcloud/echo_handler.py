@@ -58,3 +58,9 @@ async def handler(event: dict[str, Any], context: Any) -> Any:
         return {"statusCode": 200, "body": "slept"}
     body = {"event": event, "env": {k: os.environ.get(k) for k in ENV_KEYS}}
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
+
+
+def sqs_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An SQS consumer reporting partial batch failures: bodies starting with ``fail`` fail."""
+    failures = [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"].startswith("fail")]
+    return {"batchItemFailures": failures}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fhrapp.definition import APP, physical_name
 from localcloud.outputs import LOCAL_OUTPUT_KEYS, STACK_OUTPUT_KEYS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +89,8 @@ def test_stdout_is_the_outputs_json(tmp_path: Path) -> None:
             process.kill()
     printed = json.loads(stdout)
     assert printed == outputs
-    assert list(printed) == [*STACK_OUTPUT_KEYS, *LOCAL_OUTPUT_KEYS]
-    assert printed["functions"] == {"fhr": "fhr-dev-fhr", "items": "fhr-dev-items"}
+    assert set(printed) >= {*STACK_OUTPUT_KEYS, *LOCAL_OUTPUT_KEYS}
+    assert printed["functions"] == {fn.name: physical_name("fhr", "dev", fn.name) for fn in APP.functions}
 
 
 def test_a_bad_stack_name_is_a_clear_error() -> None:

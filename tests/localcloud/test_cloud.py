@@ -108,17 +108,60 @@ async def test_keep_warm_fires_on_the_schedule_with_the_stacks_payload(cloud_fac
         assert reply.function_error is None and reply.cold_start is False
 
 
+async def test_a_queue_feeds_its_function_with_partial_batch_failures_and_a_dead_letter_queue(
+    cloud_factory: Any,
+) -> None:
+    async with cloud_factory() as cloud:
+        outputs = cloud.outputs()
+        dead = await asyncio.to_thread(run_queue_scenario, outputs, ["ok-1", "ok-2", "ok-3", "fail-1"])
+        batches = list(cloud.pollers[0].batches)
+    assert dead == ["fail-1"]  # after maxReceiveCount (2) failed deliveries, and only that one
+    assert sum(size for size, _ in batches) >= 4 + 1  # every message delivered; the failing one again
+    assert all(failed <= 1 for _, failed in batches)  # only the failing item was kept each time
+
+
+def run_queue_scenario(outputs: dict[str, Any], bodies: list[str]) -> list[str]:
+    """Send ``bodies``; wait for the queue to drain; return the dead-letter queue's bodies."""
+    sqs = boto3.client("sqs", endpoint_url=outputs["aws_endpoint_url"], region_name=outputs["region"])
+    queue, dlq = outputs["echo_queue_url"], outputs["echo_dlq_url"]
+    for body in bodies:
+        sqs.send_message(QueueUrl=queue, MessageBody=body)
+    deadline = time.monotonic() + 30
+    dead: list[str] = []
+    while time.monotonic() < deadline:
+        dead += [m["Body"] for m in sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages", [])]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+        left = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        if dead and left == 0:
+            return dead
+    raise AssertionError(f"queue did not drain: {left} left, dead-letter queue holds {dead}")
+
+
 async def test_outputs_have_the_pulumi_shape_and_name_real_resources() -> None:
     stack = load_stack_file("dev")
     async with LocalCloud(stack, APP, LocalCloudOptions(schedules=False)) as cloud:
         outputs = cloud.outputs()
-        assert list(outputs) == [*STACK_OUTPUT_KEYS, *LOCAL_OUTPUT_KEYS]
+        assert list(outputs) == [
+            "api_url",
+            "ecg_bucket",
+            "results_table",
+            "items_table",
+            "dlq_url",
+            "jobs_queue_url",
+            "functions",
+            "region",
+            "stage",
+            *LOCAL_OUTPUT_KEYS,
+        ]
+        assert set(STACK_OUTPUT_KEYS) <= set(outputs)
         assert outputs["functions"] == {fn.name: physical_name("fhr", "dev", fn.name) for fn in APP.functions}
         assert (outputs["stage"], outputs["region"]) == ("dev", stack.region)
         # boto3 is blocking: it runs in a thread so this loop keeps serving the Lambda API it calls
         described = await asyncio.to_thread(describe_with_boto3, outputs)
     assert described["bucket_status"] == 200
     assert {outputs["results_table"], outputs["items_table"]} <= set(described["tables"])
+    assert described["queues"] == sorted([outputs["dlq_url"], outputs["jobs_queue_url"]])
+    assert outputs["jobs_queue_url"].endswith("/fhr-dev-jobs_queue")
     for logical, name in outputs["functions"].items():
         assert described["functions"][name]["MemorySize"] == stack.function(logical).memory_mb
         assert described["functions"][name]["Timeout"] == stack.function(logical).timeout_s
@@ -132,6 +175,7 @@ def describe_with_boto3(outputs: dict[str, Any]) -> dict[str, Any]:
             "HTTPStatusCode"
         ],
         "tables": boto3.client("dynamodb", **kw).list_tables()["TableNames"],
+        "queues": sorted(boto3.client("sqs", **kw).list_queues()["QueueUrls"]),
         "functions": {
             name: lambda_client.get_function_configuration(FunctionName=name) for name in outputs["functions"].values()
         },

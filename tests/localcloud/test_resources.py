@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import boto3
@@ -9,7 +10,15 @@ import pytest
 
 from fhrapp.config import load_stack_file
 from fhrapp.definition import APP, physical_name
-from localcloud.resources import create_resources, plan_resources, resource_environment
+from localcloud.resources import (
+    PlannedResource,
+    create_resources,
+    delete_resources,
+    output_key,
+    plan_resources,
+    queue_url,
+    resource_environment,
+)
 
 
 def test_names_follow_the_definition_and_buckets_are_valid_s3_names() -> None:
@@ -17,18 +26,43 @@ def test_names_follow_the_definition_and_buckets_are_valid_s3_names() -> None:
     names = {p.resource.logical: p.name for p in plan_resources(APP, stack)}
     assert names["results_table"] == physical_name("fhr", "dev", "results_table")
     assert names["items_table"] == physical_name("fhr", "dev", "items_table")
+    assert names["jobs_queue"] == physical_name("fhr", "dev", "jobs_queue")
     assert names["ecg_bucket"] == "fhr-dev-ecg-bucket"
-    assert resource_environment(APP, stack) == {res.env_var: names[res.logical] for res in APP.resources}
+    env = resource_environment(APP, stack, "http://moto:1")
+    assert env["ECG_BUCKET"] == "fhr-dev-ecg-bucket"
+    assert env["JOBS_QUEUE_URL"] == queue_url("http://moto:1", "fhr-dev-jobs_queue")  # queues travel as URLs
+    assert set(env) == {res.env_var for res in APP.resources}
+
+
+def test_output_keys_follow_the_pulumi_program() -> None:
+    keys = {res.logical: output_key(APP, res) for res in APP.resources}
+    assert keys == {
+        "ecg_bucket": "ecg_bucket",
+        "results_table": "results_table",
+        "items_table": "items_table",
+        "jobs_queue": "jobs_queue_url",
+        "jobs_dlq": "dlq_url",
+    }
+
+
+def unique(plans: list[PlannedResource], suffix: str) -> list[PlannedResource]:
+    """The plans renamed with ``suffix`` (the session's moto server is shared), dead letters too."""
+    renamed = []
+    for plan in plans:
+        settings = dict(plan.settings)
+        if settings.get("dead_letter"):
+            settings["dead_letter"] = f"{settings['dead_letter']}-{suffix}"
+        renamed.append(PlannedResource(plan.resource, f"{plan.name}-{suffix}", settings))
+    return renamed
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_tables_bucket_and_settings_on_moto(moto_endpoint: str, stage: str) -> None:
+def test_tables_bucket_queues_and_settings_on_moto(moto_endpoint: str, stage: str) -> None:
     stack = load_stack_file(stage)
-    suffix = uuid.uuid4().hex[:6]  # the session's moto server is shared: keep names unique
-    plans = [p.__class__(p.resource, f"{p.name}-{suffix}", p.settings) for p in plan_resources(APP, stack)]
+    plans = unique(plan_resources(APP, stack), uuid.uuid4().hex[:6])
     create_resources(plans, moto_endpoint, stack.region)
     kw = {"endpoint_url": moto_endpoint, "region_name": stack.region}
-    dynamodb, s3 = boto3.client("dynamodb", **kw), boto3.client("s3", **kw)
+    dynamodb, s3, sqs = boto3.client("dynamodb", **kw), boto3.client("s3", **kw), boto3.client("sqs", **kw)
     for plan in plans:
         res = plan.resource
         if res.kind == "table":
@@ -49,3 +83,17 @@ def test_tables_bucket_and_settings_on_moto(moto_endpoint: str, stage: str) -> N
             assert versioning == ("Enabled" if stack.bucket.versioning else None)
             rules = s3.get_bucket_lifecycle_configuration(Bucket=plan.name)["Rules"]
             assert rules[0]["Transitions"][0]["Days"] == stack.bucket.transition_days
+        else:
+            url = queue_url(moto_endpoint, plan.name)
+            assert sqs.get_queue_url(QueueName=plan.name)["QueueUrl"] == url
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            assert int(attributes["VisibilityTimeout"]) == res.visibility_timeout_s
+            assert int(attributes["MessageRetentionPeriod"]) == res.retention_s
+            if res.dead_letter:
+                redrive = json.loads(attributes["RedrivePolicy"])
+                assert redrive["maxReceiveCount"] == res.max_receives
+                assert redrive["deadLetterTargetArn"].endswith(":" + plan.settings["dead_letter"])
+            else:
+                assert "RedrivePolicy" not in attributes
+    delete_resources(plans, moto_endpoint, stack.region)
+    assert not {p.name for p in plans} & set(dynamodb.list_tables()["TableNames"])
