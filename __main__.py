@@ -36,7 +36,8 @@ import pulumi
 
 from bundler.errors import BundleError
 from bundler.manifest import read_manifest
-from components.service import FhrService, check_bundle
+from components.observability import check_alarms
+from components.service import FhrService, check_bundle, check_triggers
 from components.stackconfig import load_stack_config
 from fhrapp.config import ConfigError
 from fhrapp.definition import APP
@@ -47,6 +48,8 @@ try:
     config = load_stack_config()
     manifest = read_manifest(BUNDLE_DIR)
     check_bundle(config, manifest)
+    check_triggers(APP, config)
+    check_alarms(APP, config)
 except (ConfigError, BundleError) as exc:
     raise pulumi.RunError(str(exc)) from exc
 

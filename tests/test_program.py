@@ -325,6 +325,185 @@ def check_no_wildcards(graph: Graph, stage: str) -> None:
                     assert "*" not in resource.removesuffix("/*"), (policy.name, resource)
 
 
+def check_queues(graph: Graph, stage: str) -> None:
+    """Encrypted queues with the definition's timeouts; the jobs queue redrives into the DLQ, which admits only it."""
+    jobs, dlq = graph.one(QUEUE, fn_name(stage, "jobs_queue")), graph.one(QUEUE, fn_name(stage, "jobs_dlq"))
+    assert {q.parent_type for q in (jobs, dlq)} == {"fhr:queues:Queues"}
+    for queue, definition in ((jobs, APP.resource("jobs_queue")), (dlq, APP.resource("jobs_dlq"))):
+        assert queue.inputs["sqsManagedSseEnabled"] is True
+        assert queue.inputs["visibilityTimeoutSeconds"] == definition.visibility_timeout_s
+        assert queue.inputs["messageRetentionSeconds"] == definition.retention_s
+    assert json.loads(jobs.inputs["redrivePolicy"]) == {
+        "deadLetterTargetArn": dlq.state["arn"],
+        "maxReceiveCount": APP.resource("jobs_queue").max_receives,
+    }
+    assert "redrivePolicy" not in dlq.inputs
+    allows = graph.of_type(REDRIVE_ALLOW)
+    assert len(allows) == 1, "the dead-letter queue needs exactly one redrive-allow policy"
+    allow = allows[0]
+    assert allow.inputs["queueUrl"] == dlq.state["url"]
+    assert json.loads(allow.inputs["redriveAllowPolicy"]) == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [jobs.state["arn"]],
+    }
+
+
+def check_event_source(graph: Graph, stage: str) -> None:
+    """The jobs queue feeds the worker in batches, with per-item failures, once the worker's role can consume it."""
+    worker = graph.one(FUNCTION, fn_name(stage, "worker"))
+    trigger = APP.function("worker").trigger
+    assert trigger is not None
+    mappings = graph.of_type(MAPPING)
+    assert len(mappings) == 1, "the worker needs exactly one event source mapping"
+    mapping = mappings[0]
+    assert mapping.inputs == {
+        "eventSourceArn": graph.one(QUEUE, fn_name(stage, "jobs_queue")).state["arn"],
+        "functionName": worker.state["arn"],
+        "batchSize": trigger.batch_size,
+        "maximumBatchingWindowInSeconds": trigger.max_batching_window_s,
+        "functionResponseTypes": ["ReportBatchItemFailures"],
+        "scalingConfig": {"maximumConcurrency": trigger.max_concurrency},
+    }
+    assert mapping.depends_on(graph.one(ROLE_POLICY, f"{fn_name(stage, 'worker')}-access"))
+    assert trigger.max_concurrency <= worker.inputs["reservedConcurrentExecutions"]
+
+
+def check_bucket_cors(graph: Graph, stage: str) -> None:
+    """Browsers may POST (presigned uploads) and GET from the page's origin (the API) and the stack's origins."""
+    bucket = graph.one(BUCKET, fn_name(stage, "ecg_bucket"))
+    api_origin = graph.one(API, fn_name(stage, "api")).state["apiEndpoint"]
+    cors = graph.one(BUCKET_CORS, f"{fn_name(stage, 'ecg_bucket')}-cors")
+    assert cors.parent_type == "fhr:storage:EcgStorage"
+    origins = ["*"] if stage == "dev" else [api_origin, "https://fhr.example.org"]
+    assert cors.inputs == {
+        "bucket": bucket.state["bucket"],
+        "corsRules": [
+            {
+                "id": "browser-uploads",
+                "allowedMethods": ["GET", "HEAD", "POST"],
+                "allowedOrigins": origins,
+                "allowedHeaders": ["*"],
+                "exposeHeaders": ["ETag", "Location"],
+                "maxAgeSeconds": 3000,
+            }
+        ],
+    }
+
+
+def expected_alarms(stage: str) -> dict[str, dict[str, Any]]:
+    """Every alarm of the stack: name -> the metric and threshold it must watch."""
+    limits = EXPECTED_STAGE_VALUES[stage]["alarms"]
+    lambda_common = {"namespace": "AWS/Lambda", "period": limits["period"], "evaluationPeriods": limits["evaluations"]}
+    alarms: dict[str, dict[str, Any]] = {}
+    for fn in APP.functions:
+        name = fn_name(stage, fn.name)
+        for metric, threshold in (("Errors", limits["errors"]), ("Throttles", limits["throttles"])):
+            alarms[f"{name}-{metric.lower()}"] = {
+                **lambda_common,
+                "metricName": metric,
+                "statistic": "Sum",
+                "threshold": threshold,
+                "dimensions": {"FunctionName": name},
+            }
+    alarms[f"{fn_name(stage, 'fhr')}-p99-duration"] = {
+        **lambda_common,
+        "metricName": "Duration",
+        "extendedStatistic": "p99",
+        "threshold": limits["p99"],
+        "dimensions": {"FunctionName": fn_name(stage, "fhr")},
+    }
+    alarms[f"{fn_name(stage, 'jobs_dlq')}-depth"] = {
+        "namespace": "AWS/SQS",
+        "metricName": "ApproximateNumberOfMessagesVisible",
+        "statistic": "Maximum",
+        "threshold": limits["dlq"],
+        "period": limits["period"],
+        "evaluationPeriods": 1,
+        "dimensions": {"QueueName": fn_name(stage, "jobs_dlq")},
+    }
+    return alarms
+
+
+def check_alarms(graph: Graph, stage: str) -> None:
+    email = EXPECTED_STAGE_VALUES[stage]["alarm_email"]
+    topics = graph.of_type(TOPIC)
+    if email is None:
+        assert not topics and not graph.of_type(SUBSCRIPTION)
+        actions: list[str] = []
+    else:
+        [topic] = topics
+        [subscription] = graph.of_type(SUBSCRIPTION)
+        assert topic.inputs["name"] == f"fhr-{stage}-alarms"
+        assert subscription.inputs == {"topic": topic.state["arn"], "protocol": "email", "endpoint": email}
+        actions = [topic.state["arn"]]
+    alarms = {a.inputs["name"]: a for a in graph.of_type(ALARM)}
+    expected = expected_alarms(stage)
+    assert set(alarms) == set(expected)
+    for name, watched in expected.items():
+        inputs = alarms[name].inputs
+        assert {key: inputs.get(key) for key in watched} == watched, name
+        assert inputs["comparisonOperator"] == "GreaterThanThreshold", name
+        assert inputs["treatMissingData"] == "notBreaching", name
+        assert inputs["alarmActions"] == actions and inputs["okActions"] == actions, name
+        assert alarms[name].parent_type == "fhr:observability:Observability"
+
+
+def dashboard_metrics(graph: Graph, stage: str) -> dict[str, list[list[Any]]]:
+    body = json.loads(graph.one(DASHBOARD, f"fhr-{stage}-dashboard").inputs["dashboardBody"])
+    return {w["properties"]["title"]: w["properties"].get("metrics") for w in body["widgets"]}
+
+
+def check_dashboard(graph: Graph, stage: str) -> None:
+    """The dashboard shows what an operator needs, for this stack's functions, API, queues and alarms."""
+    dashboard = graph.one(DASHBOARD, f"fhr-{stage}-dashboard")
+    body = json.loads(dashboard.inputs["dashboardBody"])
+    widgets = {w["properties"]["title"]: w for w in body["widgets"]}
+    assert widgets["Alarms"]["type"] == "alarm"
+    assert widgets["Alarms"]["properties"]["alarms"] == sorted(a.state["arn"] for a in graph.of_type(ALARM))
+    metrics = dashboard_metrics(graph, stage)
+    titles = {
+        f"{fn.name}: {what}" for fn in APP.functions for what in ("invocations, errors, throttles", "duration (ms)")
+    }
+    titles |= {"Concurrent executions", "API: requests, 4xx, 5xx", "API: latency (ms)", "Dead-letter queue depth"}
+    titles |= {"Queues: backlog and oldest message age (s)", "Alarms"}
+    titles |= {f"FHR: {m}" for m in ("FhrDurationMs", "BytesStreamed", "CacheHits", "ColdStarts", "WarmPings")}
+    assert set(metrics) == titles
+    period = EXPECTED_STAGE_VALUES[stage]["alarms"]["period"]
+    for widget in body["widgets"][1:]:
+        assert widget["properties"]["region"] == "eu-west-1" and widget["properties"]["period"] == period
+    names = [fn_name(stage, fn.name) for fn in APP.functions]
+    for fn in APP.functions:
+        name = fn_name(stage, fn.name)
+        assert metrics[f"{fn.name}: invocations, errors, throttles"] == [
+            ["AWS/Lambda", metric, "FunctionName", name] for metric in ("Invocations", "Errors", "Throttles")
+        ]
+        assert metrics[f"{fn.name}: duration (ms)"] == [
+            ["AWS/Lambda", "Duration", "FunctionName", name, {"stat": "p50"}],
+            ["AWS/Lambda", "Duration", "FunctionName", name, {"stat": "p99"}],
+        ]
+    assert metrics["Concurrent executions"] == [
+        ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", name] for name in names
+    ]
+    api_id = graph.one(API, fn_name(stage, "api")).id
+    assert metrics["API: requests, 4xx, 5xx"] == [
+        ["AWS/ApiGateway", metric, "ApiId", api_id] for metric in ("Count", "4xx", "5xx")
+    ]
+    assert ["AWS/ApiGateway", "Latency", "ApiId", api_id, {"stat": "p99"}] in metrics["API: latency (ms)"]
+    assert metrics["Dead-letter queue depth"] == [
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", fn_name(stage, "jobs_dlq")]
+    ]
+    assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", fn_name(stage, "jobs_queue")] in metrics[
+        "Queues: backlog and oldest message age (s)"
+    ]
+    for metric in ("FhrDurationMs", "BytesStreamed", "CacheHits", "ColdStarts", "WarmPings"):
+        lines = metrics[f"FHR: {metric}"]
+        assert {line[0] for line in lines} == {"FHR"} and {line[1] for line in lines} == {metric}
+        assert {line[3] for line in lines} == set(names)  # Function dimension = deployed name
+    assert [line[4]["stat"] for line in metrics["FHR: FhrDurationMs"][:2]] == ["p50", "p99"]
+    xy = [(w["x"], w["y"]) for w in body["widgets"]]
+    assert len(xy) == len(set(xy))  # no two widgets on top of each other
+
+
 # ---- tests
 
 
@@ -530,6 +709,43 @@ def test_storage_and_tables_follow_the_stack(graphs: dict[str, Graph], stage: st
 
 
 @pytest.mark.parametrize("stage", STAGES)
+def test_jobs_queue_redrives_into_a_dead_letter_queue_that_admits_only_it(graphs: dict[str, Graph], stage: str) -> None:
+    check_queues(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_worker_consumes_the_jobs_queue_after_its_role_may(graphs: dict[str, Graph], stage: str) -> None:
+    check_event_source(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_bucket_admits_browser_uploads_from_the_page_and_the_stack_origins(
+    graphs: dict[str, Graph], stage: str
+) -> None:
+    check_bucket_cors(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_alarms_watch_every_function_fhr_latency_and_the_dlq(graphs: dict[str, Graph], stage: str) -> None:
+    check_alarms(graphs[stage], stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dashboard_shows_functions_api_queues_alarms_and_service_metrics(graphs: dict[str, Graph], stage: str) -> None:
+    check_dashboard(graphs[stage], stage)
+
+
+def test_prod_alarms_are_stricter_and_mailed(graphs: dict[str, Graph]) -> None:
+    dev = {a.inputs["name"].removeprefix("fhr-dev-"): a.inputs for a in graphs["dev"].of_type(ALARM)}
+    prod = {a.inputs["name"].removeprefix("fhr-prod-"): a.inputs for a in graphs["prod"].of_type(ALARM)}
+    assert set(dev) == set(prod)
+    for key in ("fhr-errors", "worker-throttles", "fhr-p99-duration"):
+        assert prod[key]["threshold"] < dev[key]["threshold"], key
+        assert prod[key]["period"] * prod[key]["evaluationPeriods"] < dev[key]["period"] * dev[key]["evaluationPeriods"]
+    assert all(not a["alarmActions"] for a in dev.values()) and all(a["alarmActions"] for a in prod.values())
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_stack_outputs_have_the_documented_shape(graphs: dict[str, Graph], stage: str) -> None:
     graph = graphs[stage]
     assert graph.outputs == {
@@ -594,6 +810,16 @@ def mutate(config: dict[str, Any], key: str, path: str | None, value: Any) -> di
             "'fhr:functions.fhr.architecture' is 'arm64' but the Lambda",
         ),
         ("dev", "aws:region", None, "", "'fhr:region' is missing"),
+        ("dev", "fhr:alarms", "periodSeconds", 45, "Pulumi.dev.yaml: config key 'fhr:alarms.periodSeconds' must be"),
+        ("prod", "fhr:alarms", "alarmEmail", "oncall", "'fhr:alarms.alarmEmail' must be an e-mail address"),
+        ("prod", "fhr:alarms", "p99DurationMs", 30000, "'fhr:alarms.p99DurationMs' is 30000 but must stay below"),
+        (
+            "dev",
+            "fhr:functions",
+            "worker.reservedConcurrency",
+            5,
+            "'fhr:functions.worker.reservedConcurrency' is 5 but the jobs_queue mapping runs up to 10",
+        ),
     ],
 )
 def test_invalid_config_stops_the_program_with_its_message(
@@ -645,10 +871,96 @@ def orphan_function(g: Graph) -> None:
     function.urn = "urn:pulumi:dev::fhr::aws:lambda/function:Function::fhr-dev-fhr"  # no parent=self
 
 
+def edit_json(g: Graph, typ: str, name: str, key: str, change: Callable[[Any], None]) -> None:
+    resource = g.one(typ, name)
+    document = json.loads(resource.inputs[key])
+    change(document)
+    resource.inputs[key] = json.dumps(document)
+
+
+def allow_any_source(g: Graph) -> None:
+    edit_json(
+        g,
+        REDRIVE_ALLOW,
+        "fhr-dev-jobs_dlq-redrive-allow",
+        "redriveAllowPolicy",
+        lambda d: d.update(redrivePermission="allowAll"),
+    )
+
+
+def redrive_to_itself(g: Graph) -> None:
+    jobs = g.one(QUEUE, "fhr-dev-jobs_queue")
+    edit_json(
+        g, QUEUE, "fhr-dev-jobs_queue", "redrivePolicy", lambda d: d.update(deadLetterTargetArn=jobs.state["arn"])
+    )
+
+
+def map_the_dlq(g: Graph) -> None:
+    g.of_type(MAPPING)[0].inputs["eventSourceArn"] = g.one(QUEUE, "fhr-dev-jobs_dlq").state["arn"]
+
+
+def map_without_waiting_for_the_role(g: Graph) -> None:
+    mapping = g.of_type(MAPPING)[0]
+    access = g.one(ROLE_POLICY, "fhr-dev-worker-access").urn
+    mapping.dependencies = tuple(d for d in mapping.dependencies if d != access)
+
+
+def drop_partial_batch_failures(g: Graph) -> None:
+    del g.of_type(MAPPING)[0].inputs["functionResponseTypes"]
+
+
+def alarm_the_wrong_function(g: Graph) -> None:
+    g.one(ALARM, "fhr-dev-fhr-errors").inputs["dimensions"] = {"FunctionName": "fhr-dev-items"}
+
+
+def drop_dlq_widget(g: Graph) -> None:
+    def change(body: dict[str, Any]) -> None:
+        body["widgets"] = [w for w in body["widgets"] if w["properties"]["title"] != "Dead-letter queue depth"]
+
+    edit_json(g, DASHBOARD, "fhr-dev-dashboard", "dashboardBody", change)
+
+
+def protect_the_page(g: Graph) -> None:
+    page = g.one(ROUTE, "fhr-prod-api-get-root")
+    page.inputs["authorizationType"] = "JWT"
+    page.inputs["authorizerId"] = g.one(AUTHORIZER, "fhr-prod-api-jwt").id
+
+
+def expose_a_data_route(g: Graph) -> None:
+    route = g.one(ROUTE, "fhr-prod-api-post-uploads")
+    route.inputs["authorizationType"] = "NONE"
+    del route.inputs["authorizerId"]
+
+
+def widen_web_uploads(g: Graph) -> None:
+    def change(document: dict[str, Any]) -> None:
+        document["Statement"][2]["Resource"] = [document["Statement"][2]["Resource"][0].replace("/uploads/*", "/*")]
+
+    edit_json(g, ROLE_POLICY, "fhr-dev-web-access", "policy", change)
+
+
+def cors_for_any_method(g: Graph) -> None:
+    g.one(BUCKET_CORS, "fhr-dev-ecg_bucket-cors").inputs["corsRules"][0]["allowedMethods"].append("PUT")
+
+
 @pytest.mark.parametrize(
     ("check", "breakage"),
     [
         (check_parents, orphan_function),
+        (check_counts, drop(QUEUE, "fhr-dev-jobs_dlq")),
+        (check_queues, drop(REDRIVE_ALLOW, "fhr-dev-jobs_dlq-redrive-allow")),
+        (check_queues, allow_any_source),
+        (check_queues, redrive_to_itself),
+        (check_event_source, drop(MAPPING, "fhr-dev-worker-jobs_queue")),
+        (check_event_source, map_the_dlq),
+        (check_event_source, map_without_waiting_for_the_role),
+        (check_event_source, drop_partial_batch_failures),
+        (check_bucket_cors, drop(BUCKET_CORS, "fhr-dev-ecg_bucket-cors")),
+        (check_bucket_cors, cors_for_any_method),
+        (check_alarms, drop(ALARM, "fhr-dev-jobs_dlq-depth")),
+        (check_alarms, alarm_the_wrong_function),
+        (check_dashboard, drop_dlq_widget),
+        (check_iam, widen_web_uploads),
         (check_counts, drop(ROUTE, "fhr-dev-api-post-fhr")),
         (check_routes, drop(ROUTE, "fhr-dev-api-post-fhr")),
         (check_routes, swap_route_targets),
@@ -666,3 +978,12 @@ def test_checks_fail_on_a_missing_or_miswired_resource(
     check(graphs["dev"], "dev")  # passes on the real graph...
     with pytest.raises(AssertionError):
         check(broken(graphs["dev"], breakage), "dev")  # ...and fails once it is broken
+
+
+@pytest.mark.parametrize("breakage", [protect_the_page, expose_a_data_route], ids=lambda v: v.__name__)
+def test_prod_route_checks_fail_on_a_wrong_authorizer(
+    graphs: dict[str, Graph], breakage: Callable[[Graph], None]
+) -> None:
+    check_routes(graphs["prod"], "prod")
+    with pytest.raises(AssertionError):
+        check_routes(broken(graphs["prod"], breakage), "prod")
