@@ -195,3 +195,21 @@ async def test_job_pages(fhr_stack: Any, make_event: Any, parse_body: Any, conte
     for query in ({"limit": "0"}, {"limit": "x"}, {"offset": "-1"}, {"limit": "11", "results": "full"}):
         status, body = await get_job(make_event, parse_body, context, job_id, **query)
         assert (status, body["code"]) == (400, "invalid_page"), query
+
+
+async def test_large_batch_writes_every_file_and_message(
+    fhr_stack: Any, boto: Any, scan: Any, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    """250 files: 10 BatchWriteItem and 25 SendMessageBatch calls. (1,000 works too, but moto's SQS
+    takes ~14 ms per message, too slow for the default suite; the 1,001 refusal is in the corpus.)"""
+    names = [f"s3://{fhr_stack.bucket}/many/r{i:04d}.hea" for i in range(250)]
+    job_id = await start_batch(make_event, parse_body, context, names)
+    files = [i for i in scan(boto, fhr_stack.results_table) if i["pk"]["S"].startswith(f"job#{job_id}#")]
+    assert sorted(i["filename"]["S"] for i in files) == names
+    attributes = boto("sqs").get_queue_attributes(
+        QueueUrl=fhr_stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "250"
+    status, page = await get_job(make_event, parse_body, context, job_id, limit="1000")
+    assert (page["total"], page["pending"], len(page["files"]), page["nextOffset"]) == (250, 250, 250, None)
+    assert [f["filename"] for f in page["files"]] == names
