@@ -42,6 +42,7 @@ class Queues(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         by_logical = {resource.logical: (physical, resource) for physical, resource in resources.items()}
         self.queues = {}
+        self._retention = {resource.logical: resource.retention_s for resource in resources.values()}
         # Dead-letter targets first: a source queue's redrive policy names their ARN.
         for physical, resource in sorted(resources.items(), key=lambda item: item[1].dead_letter is not None):
             if resource.kind != "queue":
@@ -67,6 +68,12 @@ class Queues(pulumi.ComponentResource):
             target = self.queues.get(resource.dead_letter)
             if target is None:
                 raise ValueError(f"{resource.logical}'s dead-letter queue {resource.dead_letter!r} is not deployed")
+            if self._retention[resource.dead_letter] < resource.retention_s:
+                # A moved message keeps its original enqueue time: a shorter DLQ retention silently drops it.
+                raise ValueError(
+                    f"{resource.dead_letter} keeps messages {self._retention[resource.dead_letter]} s, less than "
+                    f"its source {resource.logical} ({resource.retention_s} s): failed jobs would expire unseen"
+                )
             max_receives = resource.max_receives
             redrive = target.arn.apply(lambda arn: json.dumps(redrive_policy(arn, max_receives)))
         return aws.sqs.Queue(

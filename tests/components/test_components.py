@@ -176,12 +176,20 @@ def test_a_dead_letter_queue_shared_by_two_sources_admits_exactly_them(small_man
     assert sorted(alarms) == ["fhr-dev-consumer-errors", "fhr-dev-consumer-throttles", "fhr-dev-spill-depth"]
 
 
+def test_a_dead_letter_queue_that_forgets_sooner_than_its_source_is_refused(small_manifest: Manifest) -> None:
+    short = dataclasses.replace(SPILL, retention_s=FAST.retention_s - 1)
+    app = dataclasses.replace(QUEUE_APP, resources=(short, FAST, SLOW, LONE))
+    with pytest.raises(ValueError, match="spill keeps messages 345599 s, less than its source fast"):
+        deploy(app, queue_config(app), small_manifest)
+
+
 def test_trigger_mapping_follows_the_definition_and_waits_for_the_role(small_manifest: Manifest) -> None:
     graph = deploy(QUEUE_APP, queue_config(), small_manifest)
     function = graph.one("aws:lambda/function:Function", "fhr-dev-consumer")
     fast = graph.one("aws:sqs/queue:Queue", "fhr-dev-fast")
     [mapping] = graph.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
     assert mapping.name == "fhr-dev-consumer-fast" and mapping.parent_type == "fhr:function:Function"
+    assert mapping.depends_on(graph.one("aws:iam/rolePolicy:RolePolicy", "fhr-dev-consumer-access"))
     assert mapping.inputs == {
         "eventSourceArn": fast.state["arn"],
         "functionName": function.state["arn"],
