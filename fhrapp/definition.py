@@ -138,14 +138,14 @@ class AppDefinition:
             for grant in fn.grants:
                 if grant.resource not in logicals:
                     raise ValueError(f"function {fn.name} grants on unknown resource {grant.resource!r}")
-            for res in fn.resources:
-                if res not in logicals:
-                    raise ValueError(f"function {fn.name} names unknown resource {res!r}")
+            for logical in fn.resources:
+                if logical not in logicals:
+                    raise ValueError(f"function {fn.name} names unknown resource {logical!r}")
             if fn.trigger is not None and self.resource(fn.trigger.queue).kind != "queue":
                 raise ValueError(f"function {fn.name} is triggered by {fn.trigger.queue!r}, which is not a queue")
-        for res in self.resources:
-            if res.dead_letter is not None and self.resource(res.dead_letter).kind != "queue":
-                raise ValueError(f"{res.logical}'s dead-letter target {res.dead_letter!r} is not a queue")
+        for resource in self.resources:
+            if resource.dead_letter is not None and self.resource(resource.dead_letter).kind != "queue":
+                raise ValueError(f"{resource.logical}'s dead-letter target {resource.dead_letter!r} is not a queue")
         keys = [r.route_key for r in self.routes]
         if len(keys) != len(set(keys)):
             raise ValueError("duplicate route keys in the app definition")
