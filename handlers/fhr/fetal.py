@@ -18,6 +18,7 @@ from handlers.fhr import fftplan
 from handlers.fhr.dsp import moving_mean, raised_cosine_band
 
 HARMONIC_WEIGHTS = (1.0, 0.8, 0.5)
+FRAME_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def fetal_band(residual: np.ndarray, fs: float, band: tuple[float, float], threa
     spectrum = fftplan.rfft(residual, n_fft, threads=threads)
     freqs = np.arange(spectrum.shape[1]) * (fs / n_fft)
     low, high = band
-    gain = raised_cosine_band(freqs, (0.6 * low, low), (high, high * 1.3))
+    gain = raised_cosine_band(freqs, (0.6 * low, low), (high, high * 1.3)).astype(np.float32)
     return fftplan.irfft(spectrum * gain, n_fft, threads=threads)[:, :n].copy()
 
 
@@ -150,19 +151,28 @@ def harmonic_spectra(
     """
     width = min(int(round(window_s * fs_env)), envelope.shape[1])
     hop = max(1, int(round(hop_s * fs_env)))
-    frames = np.lib.stride_tricks.sliding_window_view(envelope, width, axis=1)[:, ::hop]
-    level = frames.mean(axis=2)
-    frames = (frames - level[..., None]) * np.hanning(width).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(envelope, width, axis=1)[:, ::hop]
+    channels, n_frames = windows.shape[:2]
     n_fft = fftplan.fast_length(4 * width)
-    spectrum = fftplan.rfft(np.ascontiguousarray(frames, dtype=np.float32), n_fft, threads=threads)
-    power = spectrum.real**2 + spectrum.imag**2
-    channels, n_frames, n_bins = power.shape
-    power = power.reshape(-1, n_bins)
+    n_bins = n_fft // 2 + 1
     bin_hz = fs_env / n_fft
     weights = harmonic_matrix(n_bins, bin_hz, rates, half_weight)
-    if whiten_hz > 0:
-        power = power / (moving_mean(power, 2 * max(1, int(whiten_hz / bin_hz)) + 1) + 1e-12)
-    total = (power @ weights).reshape(channels, n_frames, rates.size)
+    taper = np.hanning(width).astype(np.float32)
+    level = windows.mean(axis=2)
+    total = np.empty((channels, n_frames, rates.size), dtype=np.float32)
+    # Fixed-size blocks of frames: memory stays bounded for any record length, and every record
+    # reuses the same FFTW plan (the cache would otherwise hold one plan per record length).
+    block = np.zeros((channels * FRAME_BLOCK, width), dtype=np.float32)
+    for first in range(0, n_frames, FRAME_BLOCK):
+        count = min(FRAME_BLOCK, n_frames - first)
+        chunk = windows[:, first : first + count] - level[:, first : first + count, None]
+        block[: channels * count] = (chunk * taper).reshape(-1, width)
+        block[channels * count :] = 0.0
+        spectrum = fftplan.rfft(block, n_fft, threads=threads)
+        power = spectrum.real**2 + spectrum.imag**2
+        if whiten_hz > 0:
+            power /= moving_mean(power, 2 * max(1, int(whiten_hz / bin_hz)) + 1) + 1e-12
+        total[:, first : first + count] = (power[: channels * count] @ weights).reshape(channels, count, -1)
     total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
     # A frame whose QRS energy is far below its channel's typical level holds no ECG (a flat or
     # disconnected lead): its spectrum is normalised noise and must not vote.

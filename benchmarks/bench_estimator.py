@@ -1,0 +1,93 @@
+"""Benchmark: the FHR estimator alone, on a 30-minute 4-channel 1 kHz record and on a 1-minute set-a record.
+
+Run: ``venv/bin/python -m benchmarks.bench_estimator``. Figures, all measured in this run:
+
+- ``estimate_30min_s``: median wall time of ``handlers.fhr.estimator.analyse`` on a synthetic
+  30-min, 4-channel, 1 kHz record (1.8 M samples x 4) with warm FFTW plans, 2 threads (and 1 thread);
+  the goal is <= 0.15 s, reported as ``estimate_30min_vs_goal``;
+- baseline: one ``numpy.fft.rfft`` pass over the same record (the cheapest thing that touches every
+  sample in the frequency domain); ``estimate_30min_vs_numpy_rfft`` is the ratio;
+- ``cold_first_call_s``: the first call in a fresh process (imports, FFTW ESTIMATE planning);
+- ``estimate_1min_set_a_s``: a01 of set-a, warm;
+- peak memory: ``traced_peak_mb`` (tracemalloc follows numpy's allocations during one estimate)
+  and ``subprocess_peak_rss_mb`` (ru_maxrss of a fresh process that loads the record from .npy and
+  estimates once; includes the interpreter, numpy, pyfftw and the 29 MB record itself).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import median_seconds, write_report
+
+GOAL_30MIN_S = 0.15
+SET_A = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "challenge2013-set-a"
+
+_CHILD = """
+import json, resource, sys, time
+import numpy as np
+from handlers.fhr.record import Record
+started = time.perf_counter()
+from handlers.fhr import estimator
+signals = np.load(sys.argv[1])
+record = Record(signals, 1000.0, tuple(f"ch{i}" for i in range(signals.shape[1])), "bench", "memory")
+estimator.analyse(record)
+cold = time.perf_counter() - started
+peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"cold_s": cold, "peak_rss_mb": peak_kb / 1024}))
+"""
+
+
+def main() -> None:
+    from handlers.fhr import estimator
+    from handlers.fhr.readers import read_path
+    from handlers.fhr.synth import synthesize
+
+    record, _ = synthesize(30, 4, 1000.0, seed=1)
+    figures: dict[str, float | str] = {"record": "synthetic 30 min x 4 ch x 1 kHz (handlers.fhr.synth, seed 1)"}
+    columns = np.ascontiguousarray(record.signals.T)
+    baseline = median_seconds(lambda: np.fft.rfft(columns, axis=1), repeat=5)
+    two = median_seconds(lambda: estimator.analyse(record, {"threads": 2}), repeat=7, warmup=2)
+    one = median_seconds(lambda: estimator.analyse(record, {"threads": 1}), repeat=5, warmup=1)
+    figures["numpy_rfft_30min_s"] = round(baseline, 4)
+    figures["estimate_30min_s"] = round(two, 4)
+    figures["estimate_30min_1thread_s"] = round(one, 4)
+    figures["estimate_30min_vs_numpy_rfft"] = round(two / baseline, 2)
+    figures["estimate_30min_vs_goal"] = round(two / GOAL_30MIN_S, 2)
+    stages = estimator.analyse(record).timings_ms
+    figures.update({f"stage_{k}_ms": v for k, v in stages.items()})
+
+    tracemalloc.start()
+    estimator.analyse(record)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    figures["traced_peak_mb"] = round(peak / 2**20, 1)
+    figures["record_mb"] = round(record.signals.nbytes / 2**20, 1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "record.npy"
+        np.save(path, record.signals)
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True, check=True)
+        child = json.loads(out.stdout.strip().splitlines()[-1])
+    figures["cold_first_call_s"] = round(child["cold_s"], 3)
+    figures["subprocess_peak_rss_mb"] = round(child["peak_rss_mb"], 1)
+
+    if (SET_A / "a01.hea").exists():
+        short = read_path(SET_A / "a01.hea")
+        figures["estimate_1min_set_a_s"] = round(median_seconds(lambda: estimator.analyse(short), repeat=9), 4)
+        started = time.perf_counter()
+        read_path(SET_A / "a01.hea")
+        figures["read_1min_set_a_s"] = round(time.perf_counter() - started, 4)
+    write_report("estimator", figures)
+
+
+if __name__ == "__main__":
+    main()
