@@ -147,6 +147,7 @@ def _rss_child(mode: str, path: str) -> None:
     if mode != "imports":
         data = Path(path).read_bytes()
         record = read_bytes(data, "rec.csv")
+        del data  # a handler drops the body once parsed (the S3 streamer never holds it whole)
         if mode == "pipeline":
             estimate(record)
     status = Path("/proc/self/status").read_text()

@@ -212,7 +212,7 @@ def _generic_layout(head: bytes, lines: list[str], name: str, crlf: bool) -> Tex
     value_columns = [
         i
         for i in range(n_fields)
-        if i not in (time_column, sample_column) and (units[i] is None or microvolt_scale(units[i]) is not None)
+        if i not in (time_column, sample_column) and (units[i] is None or microvolt_scale(units[i] or "") is not None)
     ]
     if not value_columns:
         raise NoEcgChannel(f"{name}: no ECG column (only time or non-voltage columns)")
@@ -222,7 +222,7 @@ def _generic_layout(head: bytes, lines: list[str], name: str, crlf: bool) -> Tex
         decimal=ord(decimal),
         n_fields=n_fields,
         value_columns=tuple(value_columns),
-        scales=tuple(float(microvolt_scale(units[i]) or 1.0) if units_known else 1.0 for i in value_columns),
+        scales=tuple(float(microvolt_scale(units[i] or "") or 1.0) if units_known else 1.0 for i in value_columns),
         crlf=crlf,
         decimals=_decimals_hint(data_lines, value_columns, delimiter, decimal),
     )
