@@ -161,5 +161,7 @@ def moving_mean(x: np.ndarray, width: int) -> np.ndarray:
         for shift in range(1, width):
             total += padded[..., shift : shift + n]
         return total / np.float32(width)
-    csum = np.cumsum(np.concatenate((left, x, right), axis=-1), axis=-1, dtype=np.float64)
+    # float64 sums keep long rows exact; rows of a few thousand (spectra) are fine in float32
+    dtype = np.float32 if n <= 4096 else np.float64
+    csum = np.cumsum(np.concatenate((left, x, right), axis=-1), axis=-1, dtype=dtype)
     return ((csum[..., width:] - csum[..., :-width]) / width).astype(np.float32)

@@ -133,6 +133,27 @@ def harmonic_matrix(n_bins: int, bin_hz: float, rates: np.ndarray, half_weight: 
 _MATRICES: dict[tuple, np.ndarray] = {}
 
 
+def _gather_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The harmonic matrix as (bin index, coefficient) pairs per rate: it has ~10 nonzeros per column."""
+    depth = int((weights != 0).sum(axis=0).max())
+    index = np.zeros((depth, weights.shape[1]), dtype=np.int64)
+    coeff = np.zeros((depth, weights.shape[1]), dtype=np.float32)
+    for col in range(weights.shape[1]):
+        rows = np.flatnonzero(weights[:, col])
+        index[: rows.size, col] = rows
+        coeff[: rows.size, col] = weights[rows, col]
+    return index, coeff
+
+
+def _harmonic_sum(power: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``power @ weights`` as a few gathers: no BLAS call (multithreaded BLAS is erratic on a busy machine)."""
+    index, coeff = table
+    out = power[:, index[0]] * coeff[0]
+    for k in range(1, index.shape[0]):
+        out += power[:, index[k]] * coeff[k]
+    return out
+
+
 def harmonic_spectra(
     envelope: np.ndarray,
     fs_env: float,
@@ -156,7 +177,7 @@ def harmonic_spectra(
     n_fft = fftplan.fast_length(4 * width)
     n_bins = n_fft // 2 + 1
     bin_hz = fs_env / n_fft
-    weights = harmonic_matrix(n_bins, bin_hz, rates, half_weight)
+    table = _gather_table(harmonic_matrix(n_bins, bin_hz, rates, half_weight))
     taper = np.hanning(width).astype(np.float32)
     level = windows.mean(axis=2)
     total = np.empty((channels, n_frames, rates.size), dtype=np.float32)
@@ -172,7 +193,7 @@ def harmonic_spectra(
         power = spectrum.real**2 + spectrum.imag**2
         if whiten_hz > 0:
             power /= moving_mean(power, 2 * max(1, int(whiten_hz / bin_hz)) + 1) + 1e-12
-        total[:, first : first + count] = (power[: channels * count] @ weights).reshape(channels, count, -1)
+        total[:, first : first + count] = _harmonic_sum(power[: channels * count], table).reshape(channels, count, -1)
     total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
     # A frame whose QRS energy is far below its channel's typical level holds no ECG (a flat or
     # disconnected lead): its spectrum is normalised noise and must not vote.

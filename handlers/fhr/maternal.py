@@ -123,13 +123,21 @@ def cancel(
     idx_clipped = np.clip(idx, 0, n - 1)
     taper = _taper(offsets.size, max(2, int(0.02 * fs)))
     explained = np.zeros(samples.size, dtype=np.float64)
+    all_inside = bool(inside.all())
+    flat_idx = idx_clipped.ravel() if all_inside else idx_clipped[inside]
+    weights_taper = np.broadcast_to(taper, idx.shape) if all_inside else None
     for ch in range(x.shape[0]):
-        beats = np.where(inside, x[ch, idx_clipped], 0.0).astype(np.float64)
-        basis = leading_components(beats, components)
-        model = (beats @ basis) @ basis.T
-        energy = (beats**2).sum(axis=1) + 1e-9
-        explained += 1.0 - ((beats - model) ** 2).sum(axis=1) / energy
-        subtraction = np.bincount(idx_clipped[inside], weights=(model * taper)[inside], minlength=n)
+        beats = x[ch, idx_clipped]
+        if not all_inside:
+            beats = np.where(inside, beats, 0.0).astype(np.float32)
+        basis = leading_components(beats, components).astype(np.float32)
+        # einsum, not @: no multithreaded BLAS call (erratic on a busy 2-core machine), sizes are small
+        model = np.einsum("nk,jk->nj", np.einsum("nw,wk->nk", beats, basis), basis)
+        energy = (beats * beats).sum(axis=1) + 1e-9
+        error = beats - model
+        explained += 1.0 - (error * error).sum(axis=1) / energy
+        tapered = model * (weights_taper if all_inside else taper)
+        subtraction = np.bincount(flat_idx, weights=tapered.ravel() if all_inside else tapered[inside], minlength=n)
         residual[ch] -= subtraction.astype(np.float32)
     quality = np.clip(explained / x.shape[0], 0.0, 1.0).astype(np.float32)
     return residual, quality
@@ -142,13 +150,14 @@ def leading_components(beats: np.ndarray, count: int, iterations: int = 4) -> np
     and timing jitter move a beat in), using only skinny matrix products: no LAPACK call, whose
     multithreaded eigensolvers turned out erratic (30-600 ms) on a busy 2-core machine.
     """
-    mean = beats.mean(axis=0)
+    mean = beats.mean(axis=0, dtype=np.float64)
     start = [mean, np.gradient(mean), np.gradient(np.gradient(mean))]
     while len(start) < count:
         start.append(np.roll(mean, len(start)))
     basis = _orthonormal(np.stack(start[:count], axis=1))
     for _ in range(iterations):
-        basis = _orthonormal(beats.T @ (beats @ basis))
+        basis32 = basis.astype(beats.dtype)
+        basis = _orthonormal(np.einsum("nw,nk->wk", beats, np.einsum("nw,wk->nk", beats, basis32)))
     return basis
 
 

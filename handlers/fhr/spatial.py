@@ -29,7 +29,7 @@ def kurtosis_components(x: np.ndarray, *, iterations: int = 30, max_samples: int
         return x.copy()
     centred = x - x.mean(axis=1, keepdims=True)
     sample = centred[:, :: max(1, n // max_samples)].astype(np.float64)
-    cov = sample @ sample.T / sample.shape[1]
+    cov = np.einsum("in,jn->ij", sample, sample) / sample.shape[1]
     values, vectors = np.linalg.eigh(cov)
     keep = values > 1e-9 * values.max()
     whitening = (vectors[:, keep] / np.sqrt(values[keep])).T
@@ -37,11 +37,12 @@ def kurtosis_components(x: np.ndarray, *, iterations: int = 30, max_samples: int
     m = z.shape[0]
     w = _symmetric_decorrelate(np.eye(m) + 0.01 * np.random.default_rng(0).standard_normal((m, m)))
     for _ in range(iterations):
-        y = w @ z
-        updated = (y * y * y) @ z.T / z.shape[1] - 3.0 * w  # not y**3: float pow is ~20x slower
+        y = np.einsum("ij,jn->in", w, z)
+        # y*y*y, not y**3 (float pow is ~20x slower); einsum, not @ (no BLAS threads on a busy machine)
+        updated = np.einsum("in,jn->ij", y * y * y, z) / z.shape[1] - 3.0 * w
         updated = _symmetric_decorrelate(updated)
         converged = np.max(np.abs(np.abs(np.sum(updated * w, axis=1)) - 1.0)) < 1e-5
         w = updated
         if converged:
             break
-    return ((w @ whitening) @ centred).astype(np.float32)
+    return np.einsum("ij,jn->in", (w @ whitening).astype(np.float32), centred)
