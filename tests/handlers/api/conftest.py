@@ -12,7 +12,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -21,30 +21,25 @@ import pytest
 REGION = "eu-west-1"
 
 
-@dataclass
-class Context:
-    """The attributes of a Lambda context the API handlers read, with a real deadline."""
+def Context(timeout_s: float = 29.0) -> Any:  # noqa: N802 - stands for the class it builds
+    """The runtime's own ``LambdaContext``, with a real deadline ``timeout_s`` from now."""
+    from handlers.runtime.context import FunctionInfo, LambdaContext
 
-    timeout_s: float = 29.0
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_name: str = "fhr-test-fhr"
-    memory_limit_in_mb: int = 1769
-    _deadline: float = 0.0
-
-    def __post_init__(self) -> None:
-        self._deadline = time.time() + self.timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(int((self._deadline - time.time()) * 1000), 0)
+    info = FunctionInfo.from_environ(
+        {"AWS_LAMBDA_FUNCTION_NAME": "fhr-test-fhr", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}
+    )
+    deadline_ms = int((time.time() + timeout_s) * 1000)
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:fhr-test-fhr"
+    return LambdaContext(info, str(uuid.uuid4()), deadline_ms, arn)
 
 
 @pytest.fixture
-def context() -> Context:
+def context() -> Any:
     return Context()
 
 
 @pytest.fixture
-def make_context() -> type[Context]:
+def make_context() -> Callable[..., Any]:
     return Context
 
 
