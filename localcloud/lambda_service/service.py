@@ -93,7 +93,9 @@ class LambdaService:
     """Runs functions in worker processes and serves the Lambda Invoke API on ``url``.
 
     ``memory_enforcement`` is ``"auto"`` (cgroup v2 when writable, else RSS polling), ``"cgroup"`` or
-    ``"rss"``; ``cpu_shares=True`` also caps each worker at memory/1,769 MB of a CPU (cgroup v2 only).
+    ``"rss"``; ``cpu_shares=True`` (default) also holds each worker's invocations to memory/1,769 MB of a
+    CPU: ``cpu.max`` in its cgroup v2 child, else ``cpu_enforcement`` (``"auto"``: a writable cgroup v1
+    CFS quota, else the SIGSTOP/SIGCONT ``CpuGovernor``; see ``limits``).
     ``base_env`` defaults to this process's environment (credentials and endpoints of the local cloud).
     ``init_timeout_s`` bounds a cold start's init phase (Lambda: 10 s); ``stop_grace_s`` is how long a
     stopping worker has between SIGTERM and SIGKILL.
@@ -109,7 +111,8 @@ class LambdaService:
         base_env: Mapping[str, str] | None = None,
         region: str | None = None,
         memory_enforcement: limits.MemoryEnforcement = "auto",
-        cpu_shares: bool = False,
+        cpu_shares: bool = True,
+        cpu_enforcement: limits.CpuEnforcement = "auto",
         account_concurrency: int = ACCOUNT_CONCURRENCY,
         init_timeout_s: float = INIT_TIMEOUT_S,
         stop_grace_s: float = STOP_GRACE_S,
@@ -123,6 +126,8 @@ class LambdaService:
         )
         self.memory_enforcement = limits.choose_enforcement(memory_enforcement)
         self.cpu_shares = cpu_shares
+        self.cpu_fallback = limits.choose_cpu_enforcement(cpu_enforcement)
+        self.cpu_governor = limits.CpuGovernor() if cpu_shares and self.cpu_fallback == "governor" else None
         self.account_concurrency = account_concurrency
         self.init_timeout_s = init_timeout_s
         self.stop_grace_s = stop_grace_s
@@ -159,6 +164,8 @@ class LambdaService:
         idle = await self.pool.close()
         await asyncio.gather(*(worker.stop() for worker in [*idle, *self._busy]), return_exceptions=True)
         await self.pool.close()
+        if self.cpu_governor is not None:
+            self.cpu_governor.close()
 
     # -- functions, versions, aliases ------------------------------------------------------------------------
     def add_function(self, spec: FunctionSpec) -> None:
@@ -434,6 +441,8 @@ class LambdaService:
             function_arn=self.function_arn(name, None if version == LATEST else version),
             memory_enforcement=self.memory_enforcement,
             cpu_shares=self.cpu_shares,
+            cpu_fallback=self.cpu_fallback,
+            governor=self.cpu_governor,
             log_sink=self._log_sink,
             stop_grace_s=self.stop_grace_s,
         )

@@ -64,9 +64,13 @@ def validate_timeout(timeout_s: object) -> float:
     return timeout_s
 
 
+MAX_VCPUS = 6.0
+"""Lambda's ceiling: up to 6 vCPUs at 10,240 MB."""
+
+
 def vcpu_share(memory_mb: int) -> float:
-    """The CPU share Lambda gives ``memory_mb`` (1,769 MB = 1 vCPU), for ``cpu.max`` on workers."""
-    return memory_mb / MB_PER_VCPU
+    """The CPU share Lambda gives ``memory_mb`` (1,769 MB = 1 vCPU, linear, at most 6), enforced on workers."""
+    return min(memory_mb / MB_PER_VCPU, MAX_VCPUS)
 
 
 def default_worker_cap() -> int:

@@ -60,6 +60,8 @@ class Worker:
         function_arn: str,
         memory_enforcement: Literal["cgroup", "rss"] = "rss",
         cpu_shares: bool = False,
+        cpu_fallback: Literal["cfs-v1", "governor"] = "governor",
+        governor: limits.CpuGovernor | None = None,
         log_sink: LogSink | None = None,
         stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
@@ -71,6 +73,10 @@ class Worker:
         self._env = dict(env)
         self._memory_enforcement = memory_enforcement
         self._cpu_shares = cpu_shares
+        self._cpu_fallback = cpu_fallback
+        self._governor = governor
+        self._cfs: limits.CfsCgroupV1 | None = None
+        self.cpu_mechanism: str | None = None
         self._log_sink = log_sink
         self.state: WorkerState = "new"
         self.server: RuntimeApiServer | None = None
@@ -146,6 +152,33 @@ class Worker:
             self._log(f"cgroup confinement failed ({exc}); enforcing memory by RSS polling")
             self._cgroup = None
 
+    def _limit_cpu(self) -> None:
+        """From the first ``/next`` on, hold the worker's tree to its memory size's CPU share (init ran free)."""
+        if not self._cpu_shares or self.process is None or self.process.returncode is not None:
+            return
+        if self._cgroup is not None and self._cgroup.cpu_limited:
+            self.cpu_mechanism = "cgroup"
+            return
+        share = limits.vcpu_share(self.spec.memory_mb)
+        if self._cpu_fallback == "cfs-v1":
+            try:
+                self._cfs = limits.CfsCgroupV1(self.worker_id, self.spec.memory_mb)
+                self._cfs.create()
+                self._cfs.add_tree(self.process.pid)
+                self.cpu_mechanism = "cfs-v1"
+                return
+            except OSError as exc:
+                self._log(f"cgroup v1 cpu confinement failed ({exc}); limiting CPU by SIGSTOP/SIGCONT")
+                self._cfs = None
+        if self._governor is not None:
+            self._governor.govern(self.process.pid, share)
+            self.cpu_mechanism = "governor"
+
+    def _release_cpu(self) -> None:
+        """Continue a stopped tree and stop governing it (before any signal that must be handled)."""
+        if self._governor is not None and self.process is not None:
+            self._governor.release(self.process.pid)
+
     async def initialise(self, timeout_s: float = INIT_TIMEOUT_S) -> InvocationOutcome | None:
         """Wait for the runtime's first ``/next``; None when ready, else the error the caller should get."""
         assert self.server is not None
@@ -156,6 +189,7 @@ class Worker:
         if self.server.first_poll.is_set():
             self.init_duration_ms = ((self.server.first_poll_at or self._spawned_at) - self._spawned_at) * 1000
             self.state = "idle"
+            self._limit_cpu()
             return None
         self.init_duration_ms = (time.perf_counter() - self._spawned_at) * 1000
         await self._drain_output()
@@ -262,6 +296,7 @@ class Worker:
     async def _watch_exit(self) -> None:
         assert self.process is not None
         code = await self.process.wait()
+        self._release_cpu()
         self.state = "dead"
         if not self.exited.done():
             self.exited.set_result(code)
@@ -284,10 +319,12 @@ class Worker:
     def kill(self) -> None:
         """SIGKILL the whole process group now (timeouts, memory, crashed state)."""
         if self.process is not None and self.process.returncode is None:
+            self._release_cpu()
             limits.kill_group(self.process.pid, signal.SIGKILL)
 
     async def stop(self) -> None:
         """SIGTERM the group (the runtime's shutdown hook runs), SIGKILL after the grace period, clean up."""
+        self._release_cpu()  # a stopped process would not run its SIGTERM handler
         if self.process is not None and self.process.returncode is None:
             limits.kill_group(self.process.pid, signal.SIGTERM)
             try:
@@ -307,6 +344,8 @@ class Worker:
             await self.server.stop()
         if self._cgroup is not None:
             self._cgroup.remove()
+        if self._cfs is not None:
+            self._cfs.remove()
 
 
 def worker_environment(spec: FunctionSpec, *, base_env: Mapping[str, str], version: str, region: str) -> dict[str, str]:
