@@ -25,12 +25,12 @@ from fhrapp.definition import APP, AppDefinition, Function, physical_name, warm_
 from localcloud.frontdoor import CorsPolicy, FrontDoor, RouteTarget, TokenBucket
 from localcloud.moto import DUMMY_CREDENTIALS, MotoServer
 from localcloud.resources import (
-    ACCOUNT_ID,
     PlannedResource,
     create_resources,
     delete_resources,
     output_key,
     plan_resources,
+    queue_arn,
     resource_values,
 )
 from localcloud.scheduler import Clock, Job, Scheduler, WallClock, parse_schedule
@@ -258,7 +258,7 @@ class LocalCloud:
             if fn.trigger is None:
                 continue
             name = physical_name(self.app.name, self.stack.stage, fn.trigger.queue)
-            arn = f"arn:aws:sqs:{self.stack.region}:{ACCOUNT_ID}:{name}"
+            arn = queue_arn(self.stack.region, name)
             mapping = QueueMapping(
                 values[fn.trigger.queue], arn, self.function_name(fn.name), fn.trigger, self.stack.region
             )

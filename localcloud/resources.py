@@ -71,6 +71,10 @@ def queue_url(endpoint_url: str, name: str) -> str:
     return f"{endpoint_url}/{ACCOUNT_ID}/{name}"
 
 
+def queue_arn(region: str, name: str) -> str:
+    return f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
+
+
 def dead_letter_logicals(app: AppDefinition) -> list[str]:
     return sorted({res.dead_letter for res in app.resources if res.dead_letter is not None})
 
@@ -147,7 +151,7 @@ def _create_table(dynamodb: Any, plan: PlannedResource) -> None:
         )
 
 
-def _create_queue(sqs: Any, plan: PlannedResource) -> None:
+def _create_queue(sqs: Any, plan: PlannedResource, region: str) -> None:
     settings = plan.settings
     attributes = {
         "VisibilityTimeout": str(settings["visibility_timeout_s"]),
@@ -155,9 +159,10 @@ def _create_queue(sqs: Any, plan: PlannedResource) -> None:
         "SqsManagedSseEnabled": "true",
     }
     if settings["dead_letter"] is not None:
-        target = sqs.get_queue_url(QueueName=settings["dead_letter"])["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        redrive = {"deadLetterTargetArn": arn, "maxReceiveCount": settings["max_receives"]}
+        redrive = {
+            "deadLetterTargetArn": queue_arn(region, settings["dead_letter"]),
+            "maxReceiveCount": settings["max_receives"],
+        }
         attributes["RedrivePolicy"] = json.dumps(redrive)
     sqs.create_queue(QueueName=plan.name, Attributes=attributes)
 
@@ -182,7 +187,7 @@ def create_resources(plans: list[PlannedResource], endpoint_url: str, region: st
         elif plan.kind == "table":
             _create_table(client("dynamodb"), plan)
         elif plan.kind == "queue":
-            _create_queue(client("sqs"), plan)
+            _create_queue(client("sqs"), plan, region)
         else:
             raise ValueError(f"unknown resource kind {plan.kind!r} for {plan.resource.logical}")
 
