@@ -46,8 +46,8 @@ def read_bytes(
 def read_path(path: str | Path, *, max_bytes: int = MAX_RECORD_BYTES, fs: float | None = None) -> Record:
     """Parse a record from disk; for WFDB give the ``.hea`` (or the record path without suffix)."""
     path = Path(path)
-    if path.suffix == "" and path.with_suffix(".hea").exists():
-        path = path.with_suffix(".hea")
+    if path.suffix.lower() in ("", ".dat") and path.with_suffix(".hea").exists():
+        path = path.with_suffix(".hea")  # a WFDB record named by its base name or its signal file
     size = path.stat().st_size
     if size > max_bytes:
         raise RecordTooLarge(f"{path}: {size} bytes exceeds the {max_bytes}-byte limit")

@@ -138,11 +138,20 @@ def test_fast_path_equals_generic_path_on_random_fields(seed: int) -> None:
     np.testing.assert_allclose(fast, generic, rtol=2e-7)
 
 
-@pytest.mark.parametrize("field", ["1.2.3", "12a.000", "1e5", "+1.000", "--1.000", "123456789", "1-2", ".", "-."])
-def test_fast_path_refuses_what_it_cannot_read_exactly(field: str) -> None:
+@pytest.mark.parametrize("field", ["1.2.3", "12a.000", "--1.000", "1-2", ".", "-.", "0x10"])
+def test_fast_path_refuses_what_is_not_a_number(field: str) -> None:
     data = ("#" * 16 + "\n" + "".join(f"0,{v}\n" for v in ["1.000", field, "-2.500"])).encode()
     spec = BlockSpec(44, 46, 2, (1,), (1.0,), False)
     assert _parse_block_fast(data, 17, len(data), spec) is None
+
+
+@pytest.mark.parametrize("field", ["1e5", "+1.000", "123456789", "-0.000123456789", " 2.5 "])
+def test_fast_path_patches_other_number_syntax(field: str) -> None:
+    data = ("#" * 16 + "\n" + "".join(f"0,{v}\n" for v in ["1.000", field, "-2.500"])).encode()
+    spec = BlockSpec(44, 46, 2, (1,), (1.0,), False, decimals=(3,))
+    parsed = _parse_block_fast(data, 17, len(data), spec)
+    assert parsed is not None
+    np.testing.assert_array_equal(parsed[:, 0], np.array([1.0, float(field), -2.5], dtype=np.float32))
 
 
 @pytest.mark.parametrize(
@@ -172,3 +181,18 @@ def test_shortest_round_trip_floats_with_exponents_parse_exactly() -> None:
     assert b"e-0" in data
     record = read_bytes(data, "x.csv")
     np.testing.assert_allclose(record.signals, values.astype(np.float64) * 1000.0, rtol=1e-6)
+
+
+def test_quoted_numbers_and_scientific_notation_parse_exactly() -> None:
+    """A spreadsheet export: every number quoted, in scientific notation; infinities become invalid."""
+    fs, n = 500, 6000
+    values = np.random.default_rng(12).normal(0, 0.3, (n, 2))
+    rows = [f'"{k / fs:.3f}","{values[k, 0]:.6e}","{values[k, 1]:.6e}"' for k in range(n)]
+    rows[10] = f'"{10 / fs:.3f}","inf","{values[10, 1]:.6e}"'
+    data = ('"time","ECG1 (mV)","ECG2 (mV)"\n' + "\n".join(rows) + "\n").encode()
+    record = read_bytes(data, "export.csv")
+    expected = values * 1000.0
+    expected[10, 0] = np.nan
+    np.testing.assert_array_equal(np.isnan(record.signals), np.isnan(expected))
+    np.testing.assert_allclose(record.signals, expected, rtol=1e-6, atol=1e-3)
+    assert record.fs == 500.0

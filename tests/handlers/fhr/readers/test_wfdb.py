@@ -111,3 +111,9 @@ def test_no_voltage_signal_means_no_ecg_channel() -> None:
     header = b"r 1 1000 20000\nr.dat 16 100/degC 16 0 0 0 0 Temp\n"
     with pytest.raises(NoEcgChannel):
         read_bytes(header, "r.hea", np.zeros(20000, dtype="<i2").tobytes())
+
+
+def test_read_path_accepts_the_record_name_or_its_dat(set_a_dir: Path) -> None:
+    by_header = read_path(set_a_dir / "a04.hea").signals
+    np.testing.assert_array_equal(read_path(set_a_dir / "a04").signals, by_header)
+    np.testing.assert_array_equal(read_path(set_a_dir / "a04.dat").signals, by_header)
