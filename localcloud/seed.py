@@ -2,7 +2,8 @@
 
 Keys mirror what a client uploads: ``a01.hea`` + ``a01.dat`` at the bucket root (a WFDB record is named
 by its ``.hea``), and ``synth/synth-30min.hea`` + ``.dat`` for the long record. The generated record
-comes from ``handlers.fhr.synth`` when that module is present; otherwise the report says it was skipped.
+comes from ``handlers.fhr.synth`` and ``handlers.fhr.writers`` (WFDB format 16); without them the
+report says it was skipped.
 """
 
 from __future__ import annotations
@@ -47,33 +48,18 @@ def set_a_files(data_dir: Path = SET_A_DIR) -> list[Path]:
     return sorted(p for p in data_dir.glob("a[0-9][0-9].*") if p.suffix in SET_A_SUFFIXES)
 
 
-def synth_record_files(minutes: int = 30) -> dict[str, bytes] | str:
+def synth_record_files(minutes: float = 30) -> dict[str, bytes] | str:
     """``{suffix: bytes}`` of a generated WFDB record, or the reason it cannot be generated."""
     try:
-        from handlers.fhr import synth
+        from handlers.fhr import synth, writers
     except ImportError as exc:
-        return f"generated {minutes}-min record: handlers.fhr.synth is not available ({exc})"
+        return f"generated {minutes}-min record: handlers.fhr.synth/writers not available ({exc})"
     record, _truth = synth.synthesize(minutes=minutes, channels=4, fs=1000.0, seed=30)
-    name = Path(SYNTH_KEY_PREFIX).name
-    try:
-        from handlers.fhr import writers  # type: ignore[attr-defined]
-    except ImportError:
-        return wfdb16_files(record.signals, record.fs, name)
-    return {Path(n).suffix: data for n, data in writers.write_bytes(record, "wfdb", name=name).items()}
+    files = writers.to_wfdb(record, Path(SYNTH_KEY_PREFIX).name)
+    return {".hea": files.header, ".dat": files.data}
 
 
-def wfdb16_files(signals: Any, fs: float, name: str, gain: float = 10.0) -> dict[str, bytes]:
-    """A WFDB format-16 record (``gain`` adu/µV, NaN -> -32768), until handlers.fhr.writers lands."""
-    import numpy as np
-
-    scaled = np.clip(np.rint(np.nan_to_num(signals * gain, nan=-32768.0)), -32768, 32767).astype("<i2")
-    n, channels = scaled.shape
-    lines = [f"{name} {channels} {fs:g} {n}"]
-    lines += [f"{name}.dat 16 {gain:g}/uV 16 0 {int(scaled[0, c])} 0 0 AECG{c + 1}" for c in range(channels)]
-    return {".hea": ("\n".join(lines) + "\n").encode("ascii"), ".dat": scaled.tobytes()}
-
-
-def seed(outputs: dict[str, Any], data_dir: Path = SET_A_DIR, with_synth: bool = True) -> SeedReport:
+def seed(outputs: dict[str, Any], data_dir: Path = SET_A_DIR, synth_minutes: float | None = 30) -> SeedReport:
     """Upload set-a (when present) and the generated record; blocking, so run it in a thread."""
     report = SeedReport()
     client = s3_client(outputs)
@@ -88,8 +74,8 @@ def seed(outputs: dict[str, Any], data_dir: Path = SET_A_DIR, with_synth: bool =
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         report.uploaded.extend(pool.map(upload, files))
-    if with_synth:
-        generated = synth_record_files()
+    if synth_minutes:
+        generated = synth_record_files(synth_minutes)
         if isinstance(generated, str):
             report.skipped.append(generated)
         else:
