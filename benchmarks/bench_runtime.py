@@ -35,7 +35,7 @@ from benchmarks.common import write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-RANGE_BYTES = 256 * 1024
+RANGE_SIZES = (256 * 1024, 16 * 1024)  # a realistic part, and a small one where client overhead dominates
 RANGES = 8
 TABLE, BUCKET, KEY = "bench-runtime-table", "bench-runtime-bucket", "record.dat"
 
@@ -73,6 +73,7 @@ _config = Config(max_pool_connections=16, s3={{"addressing_style": "path"}})
 _s3 = boto3.client("s3", config=_config)
 _ddb = boto3.client("dynamodb", config=_config)
 _pool = ThreadPoolExecutor({RANGES})
+RANGE = int(os.environ["BENCH_RANGE_BYTES"])
 
 
 def get_item(event, context):
@@ -81,7 +82,7 @@ def get_item(event, context):
 
 
 def _range(i):
-    rng = f"bytes={{i * {RANGE_BYTES}}}-{{(i + 1) * {RANGE_BYTES} - 1}}"
+    rng = f"bytes={{i * RANGE}}-{{(i + 1) * RANGE - 1}}"
     return len(_s3.get_object(Bucket="{BUCKET}", Key="{KEY}", Range=rng)["Body"].read())
 
 
@@ -92,10 +93,12 @@ def ranges(event, context):
 PER_INVOCATION_SOURCE = f'''
 """What people do today to use aioboto3 under awslambdaric: asyncio.run and a client per invocation."""
 import asyncio
+import os
 
 import aioboto3
 from botocore.config import Config
 
+RANGE = int(os.environ["BENCH_RANGE_BYTES"])
 _session = aioboto3.Session()
 _config = Config(max_pool_connections=16, s3={{"addressing_style": "path"}})
 
@@ -107,7 +110,7 @@ async def _get_item():
 
 
 async def _range(s3, i):
-    rng = f"bytes={{i * {RANGE_BYTES}}}-{{(i + 1) * {RANGE_BYTES} - 1}}"
+    rng = f"bytes={{i * RANGE}}-{{(i + 1) * RANGE - 1}}"
     resp = await s3.get_object(Bucket="{BUCKET}", Key="{KEY}", Range=rng)
     async with resp["Body"] as body:
         return len(await body.read())
@@ -129,11 +132,13 @@ def ranges(event, context):
 KEPT_SOURCE = f'''
 """Ours: aioboto3 clients made once in init() and kept for the life of the environment."""
 import asyncio
+import os
 from contextlib import AsyncExitStack
 
 import aioboto3
 from botocore.config import Config
 
+RANGE = int(os.environ["BENCH_RANGE_BYTES"])
 _clients = {{}}
 _stack = AsyncExitStack()
 
@@ -155,7 +160,7 @@ async def get_item(event, context):
 
 
 async def _range(i):
-    rng = f"bytes={{i * {RANGE_BYTES}}}-{{(i + 1) * {RANGE_BYTES} - 1}}"
+    rng = f"bytes={{i * RANGE}}-{{(i + 1) * RANGE - 1}}"
     resp = await _clients["s3"].get_object(Bucket="{BUCKET}", Key="{KEY}", Range=rng)
     async with resp["Body"] as body:
         return len(await body.read())
@@ -196,7 +201,7 @@ class Runtime:
 AWSLAMBDARIC = Runtime("awslambdaric")
 OURS_AIOHTTP = Runtime("ours-aiohttp", "aiohttp")
 OURS_STREAMS = Runtime("ours-streams", "streams")
-OURS_STREAMS_UVLOOP = Runtime("ours-streams-uvloop", "streams", "uvloop")
+OURS_STREAMS_UVLOOP = Runtime("ours-streams-uvloop(default)", "streams", "uvloop")
 OURS_AIOHTTP_UVLOOP = Runtime("ours-aiohttp-uvloop", "aiohttp", "uvloop")
 
 
@@ -243,7 +248,9 @@ class Bench:
         self.task_root = task_root
         self.base_env = base_env
 
-    async def start(self, runtime: Runtime, handler: str, wait_ready: bool = True) -> Worker:
+    async def start(
+        self, runtime: Runtime, handler: str, extra_env: dict[str, str] | None = None, wait_ready: bool = True
+    ) -> Worker:
         from localcloud.lambda_service import RuntimeApiServer
 
         server = RuntimeApiServer(function_arn="arn:aws:lambda:eu-west-1:123456789012:function:bench")
@@ -255,6 +262,7 @@ class Bench:
             "_HANDLER": handler,
             "LAMBDA_TASK_ROOT": str(self.task_root),
             "PYTHONPATH": os.pathsep.join([str(self.task_root), str(REPO_ROOT)]),
+            **(extra_env or {}),
         }
         started = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
@@ -279,38 +287,43 @@ def _stats_ms(samples: Sequence[float]) -> dict[str, float]:
     }
 
 
-async def _timed_invocations(worker: Worker, count: int, payload: bytes = b"{}") -> tuple[list[float], float]:
-    """Latencies of ``count`` sequential invocations, and the worker's CPU seconds spent on them."""
-    cpu_before = worker.cpu_seconds()
-    samples = []
-    for _ in range(count):
-        start = time.perf_counter()
-        await worker.invoke(payload)
-        samples.append(time.perf_counter() - start)
-    return samples, worker.cpu_seconds() - cpu_before
+async def _round_robin(
+    workers: dict[str, Worker], counts: dict[str, int], payload: bytes = b"{}", warmup: int = 3
+) -> dict[str, tuple[list[float], float]]:
+    """Invoke every worker in turn (one invocation each per turn) so load drift on this shared machine
+    hits all of them alike; returns each worker's latencies and the CPU seconds its process spent."""
+    for worker in workers.values():
+        for _ in range(warmup):
+            await worker.invoke(payload)
+    cpu_before = {name: worker.cpu_seconds() for name, worker in workers.items()}
+    samples: dict[str, list[float]] = {name: [] for name in workers}
+    rounds = max(counts.values())
+    for turn in range(rounds):
+        for name, worker in workers.items():
+            if turn * counts[name] // rounds == (turn + 1) * counts[name] // rounds:
+                continue  # workers with fewer invocations are spread evenly over the rounds
+            start = time.perf_counter()
+            await worker.invoke(payload)
+            samples[name].append(time.perf_counter() - start)
+    return {name: (samples[name], workers[name].cpu_seconds() - cpu_before[name]) for name in workers}
 
 
-async def bench_round_trip(bench: Bench, runtimes: Sequence[Runtime], count: int, rounds: int) -> dict[str, Any]:
-    """(a) no-op round trips, interleaving the runtimes round by round so drift hits all alike."""
-    samples: dict[str, list[float]] = {rt.name: [] for rt in runtimes}
-    cpu: dict[str, float] = dict.fromkeys(samples, 0.0)
-    for _ in range(rounds):
+async def bench_round_trip(bench: Bench, runtimes: Sequence[Runtime], count: int) -> dict[str, Any]:
+    """(a) no-op round trips through each runtime, interleaved invocation by invocation."""
+    workers = {}
+    try:
         for runtime in runtimes:
             handler = "bench_rt_noop.sync_handler" if runtime.transport is None else "bench_rt_noop.handler"
-            worker = await bench.start(runtime, handler)
-            try:
-                await _timed_invocations(worker, max(count // 10, 20))  # warm-up
-                got, cpu_s = await _timed_invocations(worker, count)
-            finally:
-                await worker.stop()
-            samples[runtime.name].extend(got)
-            cpu[runtime.name] += cpu_s
-    base = statistics.median(samples[AWSLAMBDARIC.name])
-    figures: dict[str, Any] = {"invocations_per_runtime": count * rounds}
-    for name, got in samples.items():
+            workers[runtime.name] = await bench.start(runtime, handler)
+        results = await _round_robin(workers, dict.fromkeys(workers, count), warmup=max(count // 10, 20))
+    finally:
+        await asyncio.gather(*(worker.stop() for worker in workers.values()))
+    base = statistics.median(results[AWSLAMBDARIC.name][0])
+    figures: dict[str, Any] = {"invocations_per_runtime": count}
+    for name, (got, cpu_s) in results.items():
         figures[name] = {
             **_stats_ms(got),
-            "cpu_us_per_invocation": round(cpu[name] / len(got) * 1e6, 1),
+            "cpu_us_per_invocation": round(cpu_s / len(got) * 1e6, 1),
             "ratio_median_vs_awslambdaric": round(statistics.median(got) / base, 3),
         }
     return figures
@@ -350,7 +363,7 @@ def _seed_moto(endpoint: str) -> None:
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
     s3 = session.client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    s3.put_object(Bucket=BUCKET, Key=KEY, Body=os.urandom(RANGE_BYTES * RANGES))
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=os.urandom(max(RANGE_SIZES) * RANGES))
     ddb = session.client("dynamodb", endpoint_url=endpoint)
     ddb.create_table(
         TableName=TABLE,
@@ -361,33 +374,67 @@ def _seed_moto(endpoint: str) -> None:
     ddb.put_item(TableName=TABLE, Item={"pk": {"S": "record"}, "bpm": {"N": "140.5"}})
 
 
-async def bench_aws_calls(bench: Bench, ours: Runtime, counts: dict[str, int]) -> dict[str, Any]:
-    """(b) the same two handlers three ways against the moto server."""
+async def bench_aws_calls(
+    bench: Bench, ours: Sequence[Runtime], counts: dict[str, int], range_bytes: int, moto_endpoint: str
+) -> dict[str, Any]:
+    """(b) the same two handlers three ways against the moto server (ranges of ``range_bytes``)."""
+    sync_label, per_invocation_label = "awslambdaric+sync-boto3", "awslambdaric+asyncio.run+aioboto3"
     ways = [
-        ("awslambdaric+sync-boto3", AWSLAMBDARIC, "bench_rt_sync_boto3", counts["sync"]),
-        ("awslambdaric+asyncio.run+aioboto3", AWSLAMBDARIC, "bench_rt_per_invocation", counts["per_invocation"]),
-        (f"{ours.name}+kept-aioboto3", ours, "bench_rt_kept", counts["kept"]),
+        (sync_label, AWSLAMBDARIC, "bench_rt_sync_boto3", counts["sync"]),
+        (per_invocation_label, AWSLAMBDARIC, "bench_rt_per_invocation", counts["per_invocation"]),
+        *((f"{rt.name}+kept-aioboto3", rt, "bench_rt_kept", counts["kept"]) for rt in ours),
     ]
+    env = {"BENCH_RANGE_BYTES": str(range_bytes)}
     figures: dict[str, Any] = {}
     for handler in ("get_item", "ranges"):
-        medians = {}
-        for label, runtime, module, count in ways:
-            worker = await bench.start(runtime, f"{module}.{handler}")
-            try:
-                await _timed_invocations(worker, 3)  # warm-up: connections, first-call caches
-                got, cpu_s = await _timed_invocations(worker, count)
-            finally:
-                await worker.stop()
-            medians[label] = statistics.median(got)
+        workers: dict[str, Worker] = {}
+        try:
+            for label, runtime, module, _ in ways:
+                workers[label] = await bench.start(runtime, f"{module}.{handler}", env)
+            results = await _round_robin(workers, {label: count for label, _, _, count in ways})
+        finally:
+            await asyncio.gather(*(worker.stop() for worker in workers.values()))
+        medians = {label: statistics.median(got) for label, (got, _) in results.items()}
+        for label, (got, cpu_s) in results.items():
             figures[f"{handler}/{label}"] = {
                 **_stats_ms(got),
-                "invocations": count,
-                "cpu_ms_per_invocation": round(cpu_s / count * 1000, 3),
+                "invocations": len(got),
+                "cpu_ms_per_invocation": round(cpu_s / len(got) * 1000, 3),
             }
-        ours_median = medians[ways[2][0]]
-        figures[f"{handler}/ratio_ours_vs_sync_boto3"] = round(ours_median / medians[ways[0][0]], 3)
-        figures[f"{handler}/ratio_ours_vs_asyncio_run_aioboto3"] = round(ours_median / medians[ways[1][0]], 3)
+        for label, *_ in ways[2:]:
+            figures[f"{handler}/{label}/ratio_vs_sync_boto3"] = round(medians[label] / medians[sync_label], 3)
+            figures[f"{handler}/{label}/ratio_vs_asyncio_run_aioboto3"] = round(
+                medians[label] / medians[per_invocation_label], 3
+            )
+    figures["ranges/floor_presigned_raw_aiohttp"] = await _moto_floor(moto_endpoint, range_bytes, counts["kept"])
     return figures
+
+
+async def _moto_floor(endpoint: str, range_bytes: int, count: int) -> dict[str, float]:
+    """8 parallel ranged GETs with a bare aiohttp client on a presigned URL (no SDK work per request):
+    roughly the fastest any client can get the ranges out of this moto server."""
+    import aiohttp
+    import boto3
+
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-west-1")
+    url = session.client("s3", endpoint_url=endpoint).generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": KEY}, ExpiresIn=3600
+    )
+    samples = []
+    async with aiohttp.ClientSession() as http:
+
+        async def one(i: int) -> int:
+            headers = {"Range": f"bytes={i * range_bytes}-{(i + 1) * range_bytes - 1}"}
+            async with http.get(url, headers=headers) as resp:
+                return len(await resp.read())
+
+        for turn in range(count + 3):
+            start = time.perf_counter()
+            sizes = await asyncio.gather(*(one(i) for i in range(RANGES)))
+            if turn >= 3:
+                samples.append(time.perf_counter() - start)
+            assert sum(sizes) == RANGES * range_bytes
+    return _stats_ms(samples)
 
 
 def _fhr_module_available() -> bool:
@@ -478,7 +525,7 @@ async def run(quick: bool, parts: set[str]) -> dict[str, Any]:
             figures: dict[str, Any] = {"machine_cpus": os.cpu_count()}
             if "a" in parts:
                 figures["a_noop_round_trip"] = await bench_round_trip(
-                    bench, [AWSLAMBDARIC, *ours, OURS_AIOHTTP_UVLOOP, OURS_STREAMS_UVLOOP], int(2000 * scale), 3
+                    bench, [AWSLAMBDARIC, *ours, OURS_AIOHTTP_UVLOOP, OURS_STREAMS_UVLOOP], int(5000 * scale)
                 )
             if "b" in parts:
                 counts = {
@@ -486,13 +533,17 @@ async def run(quick: bool, parts: set[str]) -> dict[str, Any]:
                     "per_invocation": int(30 * scale) or 5,
                     "kept": int(100 * scale) or 10,
                 }
-                for runtime in ours:
-                    figures[f"b_aws_calls/{runtime.name}"] = await bench_aws_calls(bench, runtime, counts)
+                variants = (OURS_STREAMS, OURS_STREAMS_UVLOOP, OURS_AIOHTTP)
+                for range_bytes in RANGE_SIZES:
+                    key = f"b_aws_calls/ranges_of_{range_bytes // 1024}KiB"
+                    figures[key] = await bench_aws_calls(bench, variants, counts, range_bytes, endpoint)
             if "c" in parts:
-                figures["c_cold_init"] = await bench_cold_init(bench, [*ours, AWSLAMBDARIC], 3 if quick else 7)
+                cold = [*ours, OURS_STREAMS_UVLOOP, AWSLAMBDARIC]
+                figures["c_cold_init"] = await bench_cold_init(bench, cold, 3 if quick else 7)
             if "d" in parts:
                 total = 10_000 if not quick else 2_000
-                figures["d_steady_memory"] = [await bench_steady_memory(bench, rt, total) for rt in ours]
+                steady = [*ours, OURS_STREAMS_UVLOOP]
+                figures["d_steady_memory"] = [await bench_steady_memory(bench, rt, total) for rt in steady]
             return figures
     finally:
         moto.terminate()

@@ -10,6 +10,7 @@ what handlers return), ``keepwarm`` (keep-warm answers and fan-out), ``logging``
 ``loader`` (``_HANDLER`` import and error bodies), ``errors``. Importing this package imports nothing.
 
 Environment beyond Lambda's own: ``FHR_RUNTIME_TRANSPORT`` = ``streams`` (default: one raw asyncio
-keep-alive connection) or ``aiohttp`` (one ``aiohttp.ClientSession``); ``FHR_RUNTIME_LOOP=uvloop`` runs
-on uvloop when installed. ``benchmarks/bench_runtime.py`` measures each choice against awslambdaric.
+keep-alive connection) or ``aiohttp`` (one ``aiohttp.ClientSession``); ``FHR_RUNTIME_LOOP`` = ``auto``
+(default: uvloop when installed, else asyncio's loop), ``uvloop`` or ``asyncio``.
+``benchmarks/bench_runtime.py`` measures each choice against awslambdaric.
 """

@@ -1,8 +1,8 @@
 """The same protocol cases through each Runtime API transport and event loop our runtime offers.
 
-The other test modules run the default (raw asyncio streams on the stdlib loop); here the aiohttp
-``ClientSession`` transport and uvloop go through the cases where transports differ: keep-alive reuse,
-large bodies, error posts, a 5xx, a server that goes away and comes back, and SIGTERM.
+The other test modules run the default (raw asyncio streams, on uvloop since it is installed); here the
+aiohttp ``ClientSession`` transport and asyncio's own loop go through the cases where transports differ:
+keep-alive reuse, large bodies, error posts, a 5xx, a server that goes away and comes back, and SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import json
 import pytest
 
 VARIANTS = [
-    pytest.param({"FHR_RUNTIME_TRANSPORT": "aiohttp"}, id="aiohttp"),
+    pytest.param({"FHR_RUNTIME_TRANSPORT": "aiohttp", "FHR_RUNTIME_LOOP": "asyncio"}, id="aiohttp-asyncio"),
     pytest.param({"FHR_RUNTIME_TRANSPORT": "aiohttp", "FHR_RUNTIME_LOOP": "uvloop"}, id="aiohttp-uvloop"),
-    pytest.param({"FHR_RUNTIME_TRANSPORT": "streams", "FHR_RUNTIME_LOOP": "uvloop"}, id="streams-uvloop"),
-    pytest.param({"FHR_RUNTIME_TRANSPORT": "streams"}, id="streams"),
+    pytest.param({"FHR_RUNTIME_TRANSPORT": "streams", "FHR_RUNTIME_LOOP": "asyncio"}, id="streams-asyncio"),
+    pytest.param({}, id="default"),
 ]
 
 
