@@ -7,6 +7,8 @@ parsing the same in-memory bytes in the same run; every figure is also given as 
 - ``ours_2threads``: ``read_bytes`` as shipped (SWAR blocks of 1 MiB on two threads, validation included);
 - ``ours_1thread``: the same on one worker thread (a Lambda under 1,769 MB has one vCPU);
 - ``ours_one_block``: the SWAR path over the whole body as ONE block (why we cut it into blocks);
+- ``shortest_repr`` / ``quoted_scientific``: the same samples as pandas writes them (mixed decimals and
+  some ``1e-04``) and as quoted scientific notation, ours vs pandas on each file;
 - ``generic_path``: the robust fallback for irregular number formats (split + numpy float conversion);
 - ``numpy_loadtxt``: the stock numpy parser, as a second baseline;
 - WFDB format 16 and EDF parse of the same record; set-a a01 (60 s) from disk;
@@ -85,10 +87,35 @@ def _csv_figures(csv: bytes, figures: dict[str, float]) -> float:
         ),
         3,
     )
+    _other_syntax_figures(csv, figures)
     for name in ("ours_2threads", "ours_1thread", "ours_one_block", "generic_path", "numpy_loadtxt"):
         figures[f"{name}_vs_pandas"] = round(figures[f"{name}_s"] / pandas_s, 3)
     figures["ours_2threads_vs_pandas_numeric_only"] = round(ours / numeric_only, 3)
     return pandas_s
+
+
+def _other_syntax_figures(csv: bytes, figures: dict[str, float]) -> None:
+    """The same samples as pandas writes them (shortest round trip, some ``1e-04``) and in quoted
+    scientific notation (every field takes the vectorised fixed-width-string path), each against
+    pandas parsing that same file."""
+    import pandas as pd
+
+    from handlers.fhr.readers import read_bytes
+
+    frame = pd.read_csv(io.BytesIO(csv), skiprows=[1], quotechar="'").iloc[:, 1:].astype(np.float32)
+    frame.columns = [f"{name} (mV)" for name in frame.columns]
+    frame.insert(0, "time", np.arange(len(frame)) / FS)
+    variants = {
+        "shortest_repr": frame.to_csv(index=False).encode(),
+        "quoted_scientific": frame.to_csv(index=False, float_format="%.6e", quoting=1).encode(),
+    }
+    for name, data in variants.items():
+        ours = median_seconds(lambda data=data: read_bytes(data, "x.csv"), repeat=3)
+        yardstick = median_seconds(lambda data=data: pd.read_csv(io.BytesIO(data)), repeat=3)
+        figures[f"{name}_bytes"] = len(data)
+        figures[f"{name}_ours_s"] = round(ours, 4)
+        figures[f"{name}_pandas_s"] = round(yardstick, 4)
+        figures[f"{name}_ours_vs_pandas"] = round(ours / yardstick, 3)
 
 
 def _binary_figures(record, pandas_s: float, figures: dict[str, float]) -> None:

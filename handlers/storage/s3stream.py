@@ -187,6 +187,8 @@ async def read_record(
         raise ValueError("concurrency must be at least 1")
     started = time.perf_counter()
     reader = _Reader(s3_client, bucket, part_size, concurrency, max_bytes, RetryPolicy(retries=retries))
+    if key.lower().endswith(".dat"):  # a WFDB signal file: its header beside it says how to read it
+        key = key[:-4] + ".hea"
     size, etag = await reader.head(key)
     reader.check_size(key, size)
     if key.lower().endswith(".hea"):

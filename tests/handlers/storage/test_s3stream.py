@@ -58,6 +58,14 @@ async def test_wfdb_header_and_dat_by_ranges(s3, bucket, set_a_dir: Path) -> Non
     assert timings["parts"] == -(-480_000 // SMALL_PART)  # 64 KiB is a whole number of 8-byte frames
 
 
+async def test_wfdb_named_by_its_dat(s3, bucket, set_a_dir: Path) -> None:
+    for suffix in (".hea", ".dat"):
+        await _put(s3, bucket, f"a02{suffix}", (set_a_dir / f"a02{suffix}").read_bytes())
+    record, info, _ = await read_record(s3, bucket, "a02.dat")
+    assert info.key == "a02.hea" and info.data_key == "a02.dat"
+    np.testing.assert_array_equal(record.signals, read_path(set_a_dir / "a02.hea").signals)
+
+
 async def test_wfdb_format_212_parts_align_on_frame_pairs(s3, bucket, tmp_path: Path, set_a_dir: Path) -> None:
     digital = wfdb.rdrecord(str(set_a_dir / "a11"), physical=False).d_signal[:, :3] // 16
     wfdb.wrsamp(
