@@ -41,7 +41,7 @@ TUNING: dict[str, float] = {
     "half_weight": 0.5,
     "maternal_multiples": 1.0,
     "maternal_width_bpm": 6.0,
-    "penalty_per_bpm": 0.15,
+    "penalty_per_bpm": 0.5,
     "quality_floor": 0.05,
     "refine_tolerance_bpm": 12.0,
     "beat_tightness": 25.0,
@@ -128,7 +128,8 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
     path = tracking.viterbi(
         np.log(np.maximum(evidence.score, 1e-6)),
         rates,
-        penalty_per_bpm=knobs["penalty_per_bpm"] * hop_s / 0.25,
+        # per-frame evidence accumulates 1/hop times per second: scale the change cost to match
+        penalty_per_bpm=knobs["penalty_per_bpm"] * 0.25 / hop_s,
     )
     tracked = rates[path]
     fhr = np.interp(grid, evidence.times, tracked)

@@ -90,9 +90,7 @@ def find_maternal(x: np.ndarray, valid: np.ndarray, fs: float, *, tracked: bool 
         coarse, fs_env, MATERNAL_RATES, window_s=6.0, hop_s=hop_s, threads=threads, whiten_hz=1.0, half_weight=0.5
     )
     evidence = fetal.combine_channels(harmonic, centres, MATERNAL_RATES, floor=1.0)
-    path = tracking.viterbi(
-        np.log(np.maximum(evidence.score, 1e-6)), MATERNAL_RATES, penalty_per_bpm=0.3 * hop_s / 0.25
-    )
+    path = tracking.viterbi(np.log(np.maximum(evidence.score, 1e-6)), MATERNAL_RATES, penalty_per_bpm=0.3 * 0.5 / hop_s)
     rate = MATERNAL_RATES[path]
     peaks = beats.candidates(envelope, fs, radius_s=0.12)
     expected_rr = fs * 60.0 / np.interp(peaks / fs, centres, rate)
