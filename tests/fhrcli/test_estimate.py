@@ -39,3 +39,19 @@ def test_unreadable_record_exits_2_with_its_code(tmp_path, capsys) -> None:
     bad.write_text("a,b\n1,x\n")
     assert main(["estimate", str(bad)]) == 2
     assert "error [" in capsys.readouterr().err
+
+
+def test_estimate_reads_s3_through_the_streaming_reader(set_a_dir, moto_endpoint, monkeypatch, capsys) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="eu-west-1")
+    s3.create_bucket(Bucket="fhr-cli-test", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for suffix in (".hea", ".dat"):
+        s3.put_object(Bucket="fhr-cli-test", Key=f"set-a/a01{suffix}", Body=(set_a_dir / f"a01{suffix}").read_bytes())
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    assert main(["estimate", "s3://fhr-cli-test/set-a/a01.hea", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["record"]["etag"]
+    assert len(result["fhr"]["bpm"]) == 240
+    assert main(["estimate", "s3://fhr-cli-test/set-a/missing.hea"]) == 2
+    assert "error [" in capsys.readouterr().err
