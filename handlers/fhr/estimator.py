@@ -32,7 +32,8 @@ TUNING: dict[str, float] = {
     "maternal_tracked": 1.0,
     "ica": 1.0,
     "maternal_comb": 1.0,
-    "envelope_decimation": 8.0,
+    "working_fs": 250.0,
+    "envelope_fs": 31.25,
     "peakiness_floor": 2.0,
     "band_high": 45.0,
     "maternal_components": 3.0,
@@ -73,7 +74,7 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
 
     channels = opts.channels if opts.channels is not None else tuple(range(record.n_channels))
     signals = record.signals if opts.channels is None else record.signals[:, list(channels)]
-    cond = dsp.condition(signals, record.fs, threads=opts.threads)
+    cond = dsp.condition(signals, record.fs, target_fs=knobs["working_fs"], threads=opts.threads)
     timings["condition"] = _lap(started)
 
     m_beats = maternal.find_maternal(cond.x, cond.valid, cond.fs, tracked=knobs["maternal_tracked"] > 0)
@@ -97,7 +98,7 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
         valid = np.concatenate([cond.valid, np.repeat(cond.valid.all(axis=0, keepdims=True), len(components), 0)])
     else:
         valid = cond.valid
-    envelope, fs_env = fetal.qrs_envelope(band, valid, cond.fs, decimation=int(knobs["envelope_decimation"]))
+    envelope, fs_env = fetal.qrs_envelope(band, valid, cond.fs, decimation=max(1, int(round(cond.fs / knobs["envelope_fs"]))))
     if knobs["maternal_comb"] > 0:
         envelope = fetal.remove_maternal_synchronous(envelope, fs_env, m_beats / cond.fs)
     rates = np.arange(opts.fhr_range[0], opts.fhr_range[1] + 0.5, 1.0)

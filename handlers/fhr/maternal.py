@@ -80,7 +80,7 @@ def find_maternal(x: np.ndarray, valid: np.ndarray, fs: float, *, tracked: bool 
         return refine_to_channel_peaks(x, detect_beats(envelope, fs), fs)
     from handlers.fhr import beats, fetal, tracking
 
-    decimation = 8
+    decimation = max(1, int(round(fs / 31.25)))
     usable = (envelope.size // decimation) * decimation
     coarse = envelope[:usable].reshape(1, -1, decimation).mean(axis=2)
     fs_env = fs / decimation
