@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition) -> int:
     import asyncio
+    import logging
     import signal
 
     from localcloud.cloud import LocalCloud, LocalCloudOptions
@@ -91,7 +92,13 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    options = LocalCloudOptions(port=args.port, worker_cap=args.worker_cap, schedules=not args.no_schedules)
+    function_log = logging.getLogger("localcloud.functions")
+    options = LocalCloudOptions(
+        port=args.port,
+        worker_cap=args.worker_cap,
+        schedules=not args.no_schedules,
+        log_sink=lambda name, line: function_log.info("%s %s", name, line),
+    )
     cloud = LocalCloud(stack, app, options)
     try:
         outputs = await cloud.start()

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from localcloud.eventsource import QueuePoller
     from localcloud.jwt import LocalIssuer
     from localcloud.lambda_service import LambdaService
+    from localcloud.s3gate import S3Gate
 
 log = logging.getLogger("localcloud")
 
@@ -57,6 +58,7 @@ class LocalCloudOptions:
     clock: Clock = field(default_factory=WallClock)
     schedules: bool = True
     event_sources: bool = True
+    log_sink: Callable[[str, str], None] | None = None  # (function name, START/END/REPORT line)
 
 
 def function_environment(
@@ -77,6 +79,11 @@ def function_environment(
         **DUMMY_CREDENTIALS,
     }
     return env
+
+
+def hands_out_uploads(fn: Function) -> bool:
+    """A function granted ``s3:PutObject`` presigns browser uploads (the web function)."""
+    return any("s3:PutObject" in grant.actions for grant in fn.grants)
 
 
 def free_port(host: str) -> int:
@@ -106,6 +113,8 @@ class LocalCloud:
         self.ready_s: float | None = None
         self._created: list[PlannedResource] = []
         self.pollers: list[QueuePoller] = []
+        self.s3_gate: S3Gate | None = None
+        self.s3_gate_url: str | None = None
         self.fired: list[tuple[str, Any, Any]] = []  # (rule, scheduled time, InvokeResult) per keep-warm firing
 
     def function_name(self, logical: str) -> str:
@@ -123,8 +132,11 @@ class LocalCloud:
         # Endpoints go into every function's environment, so both ports are chosen before either starts.
         self.moto.port = free_port(self.options.host)
         lambda_port = free_port(self.options.host)
+        if any(hands_out_uploads(fn) for fn in self.app.functions):
+            self.s3_gate_url = f"http://{self.options.host}:{free_port(self.options.host)}"
         try:
             moto_ready = asyncio.create_task(asyncio.to_thread(self._start_moto))
+            await self._start_s3_gate()
             await self._start_lambda_service(lambda_port)
             await self._start_issuer()
             await self._start_front_door()
@@ -149,12 +161,30 @@ class LocalCloud:
         self._created = []
         self.moto.stop()
 
+    async def _start_s3_gate(self) -> None:
+        """moto accepts any browser form POST; the gate checks presigned POST policies as S3 does."""
+        if self.s3_gate_url is None:
+            return
+        from localcloud.s3gate import S3Gate
+
+        gate = S3Gate(
+            self.moto.url, {DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+        )
+        self.s3_gate = gate
+        await gate.start(self.options.host, int(self.s3_gate_url.rsplit(":", 1)[1]))
+
     async def _start_lambda_service(self, port: int) -> None:
         from localcloud.lambda_service import FunctionSpec, LambdaService
 
         lambda_url = f"http://{self.options.host}:{port}"
         specs = [self._function_spec(FunctionSpec, fn, lambda_url) for fn in self.app.functions]
-        self.lambdas = LambdaService(specs, host=self.options.host, port=port, worker_cap=self.options.worker_cap)
+        self.lambdas = LambdaService(
+            specs,
+            host=self.options.host,
+            port=port,
+            worker_cap=self.options.worker_cap,
+            log_sink=self.options.log_sink,
+        )
         await self.lambdas.start()
 
     def _function_spec(self, spec_type: Any, fn: Function, lambda_url: str) -> Any:
@@ -167,9 +197,15 @@ class LocalCloud:
             memory_mb=config.memory_mb if config else fn.memory_mb,
             timeout_s=config.timeout_s if config else fn.timeout_s,
             reserved_concurrency=config.reserved_concurrency if config else None,
-            environment=function_environment(self.app, self.stack, fn, self.moto.url, lambda_url),
+            environment=self._environment(fn, lambda_url),
             code_root=self.options.code_root,
         )
+
+    def _environment(self, fn: Function, lambda_url: str) -> dict[str, str]:
+        env = function_environment(self.app, self.stack, fn, self.moto.url, lambda_url)
+        if self.s3_gate_url is not None and hands_out_uploads(fn):
+            env["AWS_ENDPOINT_URL_S3"] = self.s3_gate_url  # its presigned POSTs point browsers at the gate
+        return env
 
     async def _start_issuer(self) -> None:
         if self.stack.auth.mode != "jwt":
@@ -308,6 +344,9 @@ class LocalCloud:
         if self.front_door is not None:
             await self.front_door.stop()
             self.front_door = None
+        if self.s3_gate is not None:
+            await self.s3_gate.stop()
+            self.s3_gate = None
         if self._issuer_runner is not None:
             await self._issuer_runner.cleanup()
             self._issuer_runner = None

@@ -5,7 +5,7 @@ covering literal paths, ``{param}``, greedy ``{param+}`` and ``ANY``, and a queu
 from __future__ import annotations
 
 from fhrapp.definition import APP as REAL_APP
-from fhrapp.definition import AppDefinition, DataResource, Function, QueueTrigger, Route
+from fhrapp.definition import AppDefinition, DataResource, Function, Grant, QueueTrigger, Route
 
 ECHO = Function(
     name="echo",
@@ -14,6 +14,7 @@ ECHO = Function(
     memory_mb=256,
     timeout_s=10,
     resources=("ecg_bucket",),
+    grants=(Grant("ecg_bucket", ("s3:PutObject",), prefix="uploads/"),),  # it presigns uploads, as the web one
     keep_warm=True,
 )
 
@@ -42,6 +43,7 @@ APP = AppDefinition(
         Route("GET", "/shape/{kind}", "echo"),
         Route("GET", "/boom", "echo"),
         Route("GET", "/slow", "echo"),
+        Route("POST", "/presign", "echo"),
     ),
     resources=(*REAL_APP.resources, ECHO_DLQ, ECHO_QUEUE),
 )

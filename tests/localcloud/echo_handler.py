@@ -47,6 +47,20 @@ def _shape(kind: str) -> Any:
     raise ValueError(f"unknown shape {kind}")
 
 
+def _presigned_post(request: dict[str, Any]) -> dict[str, Any]:
+    """A presigned S3 POST for ``uploads/<key>`` of at most ``max_bytes``, like the web function's."""
+    import boto3
+
+    s3 = boto3.client("s3")  # endpoint and credentials from the function's environment
+    post = s3.generate_presigned_post(
+        Bucket=os.environ["ECG_BUCKET"],
+        Key=f"uploads/{request['key']}",
+        Conditions=[["content-length-range", 1, request["max_bytes"]]],
+        ExpiresIn=300,
+    )
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(post)}
+
+
 async def handler(event: dict[str, Any], context: Any) -> Any:
     path = event.get("rawPath", "")
     if path.startswith("/shape/"):
@@ -56,6 +70,8 @@ async def handler(event: dict[str, Any], context: Any) -> Any:
     if path == "/slow":
         await asyncio.sleep(float(event["queryStringParameters"]["s"]))
         return {"statusCode": 200, "body": "slept"}
+    if path == "/presign":
+        return _presigned_post(json.loads(event["body"]))
     body = {"event": event, "env": {k: os.environ.get(k) for k in ENV_KEYS}}
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
 

@@ -137,6 +137,30 @@ def run_queue_scenario(outputs: dict[str, Any], bodies: list[str]) -> list[str]:
     raise AssertionError(f"queue did not drain: {left} left, dead-letter queue holds {dead}")
 
 
+async def test_presigned_uploads_go_through_the_s3_gate_which_enforces_their_policy(cloud_factory: Any) -> None:
+    async with cloud_factory() as cloud:
+        outputs = cloud.outputs()
+        status, _, body = await call(outputs["api_url"] + "/presign", "POST", json={"key": "r.hea", "max_bytes": 10})
+        assert status == 200, body
+        post = json.loads(body)
+        assert post["url"].startswith(cloud.s3_gate_url)  # the function's S3 endpoint is the gate, not moto
+        results = []
+        for payload in (b"0123456789", b"0123456789-too-long"):
+            form = aiohttp.FormData(post["fields"])
+            form.add_field("file", payload, filename="r.hea")
+            status, _, answer = await call(post["url"], "POST", data=form)
+            results.append((status, answer))
+        stored = await asyncio.to_thread(read_object, outputs, "uploads/r.hea")
+    assert results[0][0] == 204
+    assert results[1][0] == 400 and b"EntityTooLarge" in results[1][1]
+    assert stored == b"0123456789"  # the oversize upload was refused, the first one kept
+
+
+def read_object(outputs: dict[str, Any], key: str) -> bytes:
+    s3 = boto3.client("s3", endpoint_url=outputs["aws_endpoint_url"], region_name=outputs["region"])
+    return s3.get_object(Bucket=outputs["ecg_bucket"], Key=key)["Body"].read()
+
+
 async def test_outputs_have_the_pulumi_shape_and_name_real_resources() -> None:
     stack = load_stack_file("dev")
     async with LocalCloud(stack, APP, LocalCloudOptions(schedules=False)) as cloud:

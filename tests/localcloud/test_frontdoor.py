@@ -69,11 +69,12 @@ async def test_get_builds_a_payload_2_0_event(echo_cloud: LocalCloud) -> None:
 async def test_the_function_environment_names_the_stacks_resources_and_local_endpoints(echo_cloud: LocalCloud) -> None:
     outputs = echo_cloud.outputs()
     env = (await echoed(echo_cloud, "GET", "/echo"))["env"]
+    assert echo_cloud.s3_gate_url and echo_cloud.s3_gate_url != outputs["aws_endpoint_url"]
     assert env == {
         "ECG_BUCKET": outputs["ecg_bucket"],
         "STAGE": "dev",
         "AWS_REGION": outputs["region"],
-        "AWS_ENDPOINT_URL_S3": outputs["aws_endpoint_url"],
+        "AWS_ENDPOINT_URL_S3": echo_cloud.s3_gate_url,  # it presigns uploads: S3 through the policy gate
         "AWS_ENDPOINT_URL_DYNAMODB": outputs["aws_endpoint_url"],
         "AWS_ENDPOINT_URL_SQS": outputs["aws_endpoint_url"],
         "AWS_ENDPOINT_URL_LAMBDA": outputs["lambda_endpoint_url"],
