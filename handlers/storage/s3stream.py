@@ -38,6 +38,7 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_MAX_BYTES = 512 * MIB
 DEFAULT_RETRIES = 4
 MIN_PART_SIZE = 64 * 1024  # the first part must hold a text file's header and first rows
+MAX_HEADER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,34 @@ class _Reader:
         self.timings.bytes += len(data)
         return data
 
+    async def get_header(self, key: str) -> tuple[bytes, int, str]:
+        """GET a small object (a WFDB header) without a HEAD first: (bytes, size, ETag).
+
+        Ranged to MAX_HEADER_BYTES, so a huge object under a .hea name is refused, not downloaded.
+        """
+
+        async def attempt() -> tuple[bytes, int, str]:
+            response = await self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes=0-{MAX_HEADER_BYTES - 1}"
+            )
+            async with response["Body"] as body:
+                data = await body.read()
+            content_range = str(response.get("ContentRange") or "")
+            total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else len(data)
+            return data, total, str(response["ETag"])
+
+        started = time.perf_counter()
+        if self.first_get is None:
+            self.first_get = started
+        data, total, etag = await with_retries(attempt, self.policy, self.where(key))
+        self.last_byte = time.perf_counter()
+        self.timings.bytes += len(data)
+        self.timings.head_ms += (self.last_byte - started) * 1000
+        self.check_size(key, total)
+        if total > MAX_HEADER_BYTES:
+            raise ObjectTooLarge(f"{self.where(key)}: a WFDB header of {total} bytes (limit {MAX_HEADER_BYTES})")
+        return data, total, etag
+
     def check_size(self, key: str, size: int) -> None:
         if size > self.max_bytes:
             raise ObjectTooLarge(f"{self.where(key)}: {size} bytes exceeds the {self.max_bytes}-byte limit")
@@ -189,11 +218,11 @@ async def read_record(
     reader = _Reader(s3_client, bucket, part_size, concurrency, max_bytes, RetryPolicy(retries=retries))
     if key.lower().endswith(".dat"):  # a WFDB signal file: its header beside it says how to read it
         key = key[:-4] + ".hea"
-    size, etag = await reader.head(key)
-    reader.check_size(key, size)
     if key.lower().endswith(".hea"):
-        record, info = await _read_wfdb(reader, key, size, etag)
+        record, info = await _read_wfdb(reader, key)
     else:
+        size, etag = await reader.head(key)
+        reader.check_size(key, size)
         record, info = await _read_single(reader, key, size, etag, fs)
     from handlers.fhr.readers.validate import validate_record
 
@@ -282,17 +311,30 @@ async def _read_single(reader: _Reader, key: str, size: int, etag: str, fs: floa
     return await reader.in_thread(partial(state["assembler"].finish, n_parts)), info
 
 
-async def _read_wfdb(reader: _Reader, key: str, size: int, etag: str) -> tuple[Record, ObjectInfo]:
+async def _read_wfdb(reader: _Reader, key: str) -> tuple[Record, ObjectInfo]:
+    """The header by one GET (it is tiny: no HEAD first), while the usual signal file beside it
+    (same base name) is HEADed at the same time; then the .dat by ranged parts of whole frames."""
     from handlers.fhr.readers.wfdb import stream_plan
 
-    header_bytes = await reader.get(key, etag)
     source = reader.where(key)
-    plan = stream_plan(header_bytes, source)
     prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+    guessed_key = key[:-4] + ".dat"
+    guessed = asyncio.create_task(reader.head(guessed_key))
+    try:
+        header_bytes, size, etag = await reader.get_header(key)
+        plan = stream_plan(header_bytes, source)
+    except BaseException:
+        guessed.cancel()
+        await asyncio.gather(guessed, return_exceptions=True)
+        raise
+    guess_right = plan is not None and prefix + plan.file_name == guessed_key
+    if not guess_right:
+        guessed.cancel()
+        await asyncio.gather(guessed, return_exceptions=True)
     if plan is None:  # several signal files: read each whole, then decode
         return await _read_wfdb_files(reader, key, size, etag, header_bytes, prefix, source)
     data_key = prefix + plan.file_name
-    data_size, data_etag = await reader.head(data_key)
+    data_size, data_etag = await (guessed if guess_right else reader.head(data_key))
     reader.check_size(data_key, size + data_size)
     signals = np.empty((plan.n_samples(data_size), len(plan.kept)), dtype=np.float32)
     part_size = max(plan.unit_bytes, reader.part_size // plan.unit_bytes * plan.unit_bytes)

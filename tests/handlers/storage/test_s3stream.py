@@ -66,6 +66,21 @@ async def test_wfdb_named_by_its_dat(s3, bucket, set_a_dir: Path) -> None:
     np.testing.assert_array_equal(record.signals, read_path(set_a_dir / "a02.hea").signals)
 
 
+async def test_wfdb_signal_file_named_differently_from_the_header(s3, bucket, set_a_dir: Path) -> None:
+    header = (set_a_dir / "a03.hea").read_bytes().replace(b"a03.dat", b"signals.dat")
+    await _put(s3, bucket, "records/a03.hea", header)
+    await _put(s3, bucket, "records/signals.dat", (set_a_dir / "a03.dat").read_bytes())
+    record, info, _ = await read_record(s3, bucket, "records/a03.hea", part_size=SMALL_PART)
+    assert info.data_key == "records/signals.dat"
+    np.testing.assert_array_equal(record.signals, read_path(set_a_dir / "a03.hea").signals)
+
+
+async def test_huge_object_named_hea_is_not_downloaded(s3, bucket) -> None:
+    await _put(s3, bucket, "huge.hea", b"#" * (2 * 1024 * 1024))
+    with pytest.raises(ObjectTooLarge, match="WFDB header"):
+        await read_record(s3, bucket, "huge.hea")
+
+
 async def test_wfdb_format_212_parts_align_on_frame_pairs(s3, bucket, tmp_path: Path, set_a_dir: Path) -> None:
     digital = wfdb.rdrecord(str(set_a_dir / "a11"), physical=False).d_signal[:, :3] // 16
     wfdb.wrsamp(
