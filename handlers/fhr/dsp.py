@@ -121,7 +121,7 @@ def _valid_mask(invalid: np.ndarray, factor: int, n_out: int, fs_out: float) -> 
     channels, n_in = invalid.shape
     padded = np.zeros((channels, n_out * factor), dtype=bool)
     padded[:, :n_in] = invalid
-    blocks = padded.reshape(channels, n_out, factor).any(axis=2)
+    blocks = np.asarray(padded.reshape(channels, n_out, factor).any(axis=2), dtype=bool)
     return ~dilate(blocks, max(1, int(round(0.04 * fs_out))))
 
 
@@ -163,5 +163,5 @@ def moving_mean(x: np.ndarray, width: int) -> np.ndarray:
         return total / np.float32(width)
     # float64 sums keep long rows exact; rows of a few thousand (spectra) are fine in float32
     dtype = np.float32 if n <= 4096 else np.float64
-    csum = np.cumsum(np.concatenate((left, x, right), axis=-1), axis=-1, dtype=dtype)
+    csum: np.ndarray = np.cumsum(np.concatenate((left, x, right), axis=-1), axis=-1, dtype=dtype)
     return ((csum[..., width:] - csum[..., :-width]) / width).astype(np.float32)

@@ -65,46 +65,121 @@ class Analysis:
     timings_ms: dict[str, float]
 
 
+class _Stopwatch:
+    """Stage timings in ms, for the result's ``timings_ms``."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round((now - self._last) * 1000.0, 3)
+        self._last = now
+
+
 def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
     """Run the pipeline on ``record`` and return the 4 Hz traces and intermediate facts."""
     opts = options if isinstance(options, Options) else parse_options(options, record.n_channels)
     knobs = {**TUNING, **opts.extra}
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-
+    clock = _Stopwatch()
     channels = opts.channels if opts.channels is not None else tuple(range(record.n_channels))
     signals = record.signals if opts.channels is None else record.signals[:, list(channels)]
     cond = dsp.condition(signals, record.fs, target_fs=knobs["working_fs"], threads=opts.threads)
-    timings["condition"] = _lap(started)
+    clock.lap("condition")
 
     m_beats = maternal.find_maternal(cond.x, cond.valid, cond.fs, tracked=knobs["maternal_tracked"] > 0)
     residual, m_quality = maternal.cancel(cond.x, m_beats, cond.fs, components=int(knobs["maternal_components"]))
-    timings["maternal"] = _lap(started) - timings["condition"]
-
-    duration = record.duration_s
-    grid = np.arange(int(np.floor(duration * OUTPUT_FS)) + 1) / OUTPUT_FS
-    grid = grid[grid < duration]
+    grid = output_grid(record.duration_s)
     mhr, mhr_quality = maternal.rate_trace(m_beats, m_quality, cond.fs, grid)
+    clock.lap("maternal")
 
-    band = fetal.fetal_band(residual, cond.fs, (knobs["band_low"], knobs["band_high"]), opts.threads)
-    if knobs["ica"] > 0 and band.shape[0] > 1:
-        from handlers.fhr import spatial
+    band, valid = _fetal_channels(residual, cond, knobs, opts.threads)
+    hop_s = opts.hop_s if opts.hop_s is not None else default_hop_s(record.duration_s)
+    evidence = _fetal_evidence(band, valid, cond.fs, m_beats / cond.fs, (grid, mhr), opts, knobs, hop_s)
+    clock.lap("spectra")
 
-        components = spatial.kurtosis_components(band)
-        stride = max(1, band.shape[1] // 20000)
-        typical = np.median(np.abs(band[:, ::stride]), axis=1).mean()
-        scale = typical / (np.median(np.abs(components[:, ::stride]), axis=1)[:, None] + 1e-9)
-        band = np.concatenate([band, components * scale.astype(np.float32)], axis=0)
-        valid = np.concatenate([cond.valid, np.repeat(cond.valid.all(axis=0, keepdims=True), len(components), 0)])
-    else:
-        valid = cond.valid
-    envelope, fs_env = fetal.qrs_envelope(band, valid, cond.fs, decimation=max(1, int(round(cond.fs / knobs["envelope_fs"]))))
+    path = tracking.viterbi(
+        np.log(np.maximum(evidence.score, 1e-6)),
+        evidence.rates,
+        # per-frame evidence accumulates 1/hop times per second: scale the change cost to match
+        penalty_per_bpm=knobs["penalty_per_bpm"] * 0.25 / hop_s,
+    )
+    tracked = evidence.rates[path]
+    fhr = np.interp(grid, evidence.times, tracked)
+    quality = np.interp(grid, evidence.times, evidence.quality)
+    clock.lap("tracking")
+
+    fetal_beats = np.empty(0)
+    if opts.refine:
+        fetal_beats, refined = beats.refine(
+            band, evidence, tracked, cond.fs, grid, knobs["refine_tolerance_bpm"], knobs["beat_tightness"]
+        )
+        fhr = np.where(np.isfinite(refined), refined, fhr)
+    lost = (quality < knobs["quality_floor"]) | _lost_signal(cond.valid, cond.fs, grid)
+    clock.lap("beats")
+    return Analysis(
+        fhr_bpm=np.where(lost, np.nan, fhr),
+        fhr_quality=np.where(lost, 0.0, quality),
+        mhr_bpm=mhr,
+        mhr_quality=mhr_quality,
+        grid_s=grid,
+        maternal_beats_s=m_beats / cond.fs,
+        fetal_beats_s=np.asarray(fetal_beats, dtype=np.float64),
+        powerline_hz=cond.powerline_hz,
+        channels_used=tuple(channels),
+        timings_ms=clock.timings,
+    )
+
+
+def output_grid(duration_s: float) -> np.ndarray:
+    """The 4 Hz output times covering [0, duration): sample k is at k / 4 s."""
+    grid = np.arange(int(np.floor(duration_s * OUTPUT_FS)) + 1) / OUTPUT_FS
+    return grid[grid < duration_s]
+
+
+def default_hop_s(duration_s: float) -> float:
+    """Frames every 0.25 s up to 5 min; every 1 s beyond keeps a 30-min record fast (the beat
+    refinement restores beat-level resolution in the trace)."""
+    return 0.25 if duration_s <= 300.0 else 1.0
+
+
+def _fetal_channels(
+    residual: np.ndarray, cond: dsp.Conditioned, knobs: dict[str, float], threads: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The residual in the fetal QRS band, plus FastICA components as virtual channels (and validity)."""
+    band = fetal.fetal_band(residual, cond.fs, (knobs["band_low"], knobs["band_high"]), threads)
+    if knobs["ica"] <= 0 or band.shape[0] < 2:
+        return band, cond.valid
+    from handlers.fhr import spatial
+
+    components = spatial.kurtosis_components(band)
+    stride = max(1, band.shape[1] // 20000)
+    typical = np.median(np.abs(band[:, ::stride]), axis=1).mean()
+    scale = typical / (np.median(np.abs(components[:, ::stride]), axis=1)[:, None] + 1e-9)
+    all_valid = np.repeat(cond.valid.all(axis=0, keepdims=True), len(components), axis=0)
+    return (
+        np.concatenate([band, components * scale.astype(np.float32)], axis=0),
+        np.concatenate([cond.valid, all_valid], axis=0),
+    )
+
+
+def _fetal_evidence(
+    band: np.ndarray,
+    valid: np.ndarray,
+    fs: float,
+    maternal_s: np.ndarray,
+    mhr_trace: tuple[np.ndarray, np.ndarray],
+    opts: Options,
+    knobs: dict[str, float],
+    hop_s: float,
+) -> fetal.FetalEvidence:
+    """QRS envelopes -> maternal comb -> harmonic spectra -> maternal penalty -> channel combination."""
+    decimation = max(1, int(round(fs / knobs["envelope_fs"])))
+    envelope, fs_env = fetal.qrs_envelope(band, valid, fs, decimation=decimation)
     if knobs["maternal_comb"] > 0:
-        envelope = fetal.remove_maternal_synchronous(envelope, fs_env, m_beats / cond.fs)
+        envelope = fetal.remove_maternal_synchronous(envelope, fs_env, maternal_s)
     rates = np.arange(opts.fhr_range[0], opts.fhr_range[1] + 0.5, 1.0)
-    # Frames every 0.25 s for short records; beyond 5 min every 1 s keeps a 30-min record fast (the
-    # beat refinement restores beat-level resolution in the trace).
-    hop_s = opts.hop_s if opts.hop_s is not None else (0.25 if duration <= 300.0 else 1.0)
     harmonic, centres = fetal.harmonic_spectra(
         envelope,
         fs_env,
@@ -115,56 +190,15 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
         whiten_hz=knobs["whiten_hz"],
         half_weight=knobs["half_weight"],
     )
-    mhr_at_frames = _interp_nan(grid, mhr, centres)
+    grid, mhr = mhr_trace
     penalty = tracking.maternal_penalty(
         rates,
-        mhr_at_frames,
+        _interp_nan(grid, mhr, centres),
         depth=knobs["maternal_depth"],
         width_bpm=knobs["maternal_width_bpm"],
         multiples=(1.0, 2.0)[: int(knobs["maternal_multiples"])],
     )
-    evidence = fetal.combine_channels(harmonic, centres, rates, penalty, floor=knobs["peakiness_floor"])
-    timings["spectra"] = _lap(started) - sum(timings.values())
-
-    path = tracking.viterbi(
-        np.log(np.maximum(evidence.score, 1e-6)),
-        rates,
-        # per-frame evidence accumulates 1/hop times per second: scale the change cost to match
-        penalty_per_bpm=knobs["penalty_per_bpm"] * 0.25 / hop_s,
-    )
-    tracked = rates[path]
-    fhr = np.interp(grid, evidence.times, tracked)
-    quality = np.interp(grid, evidence.times, evidence.quality)
-    timings["tracking"] = _lap(started) - sum(timings.values())
-
-    fetal_beats = np.empty(0)
-    if opts.refine:
-        fetal_beats, refined = beats.refine(
-            band, evidence, tracked, cond.fs, grid, knobs["refine_tolerance_bpm"], knobs["beat_tightness"]
-        )
-        use = np.isfinite(refined)
-        fhr = np.where(use, refined, fhr)
-    lost = quality < knobs["quality_floor"]
-    lost |= _lost_signal(cond.valid, cond.fs, grid)
-    fhr = np.where(lost, np.nan, fhr)
-    quality = np.where(lost, 0.0, quality)
-    timings["beats"] = _lap(started) - sum(timings.values())
-    return Analysis(
-        fhr_bpm=fhr,
-        fhr_quality=quality,
-        mhr_bpm=mhr,
-        mhr_quality=mhr_quality,
-        grid_s=grid,
-        maternal_beats_s=m_beats / cond.fs,
-        fetal_beats_s=np.asarray(fetal_beats, dtype=np.float64),
-        powerline_hz=cond.powerline_hz,
-        channels_used=tuple(channels),
-        timings_ms={k: round(v * 1000.0, 3) for k, v in timings.items()},
-    )
-
-
-def _lap(started: float) -> float:
-    return time.perf_counter() - started
+    return fetal.combine_channels(harmonic, centres, rates, penalty, floor=knobs["peakiness_floor"])
 
 
 def _interp_nan(grid: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
