@@ -69,15 +69,8 @@ def read_text(data: bytes, name: str, physionet: bool, fs: float | None = None) 
         raise EmptyRecord(f"{name}: a header and no samples")
     last_newline = data.rfind(b"\n", layout.data_start, end) + 1
     blocks = list(_blocks(data, layout.data_start, max(last_newline, layout.data_start), BLOCK_BYTES))
-    parts = _parse_blocks(data, blocks, layout, name)
-    if last_newline < end:  # a last line without a newline
-        tail = data[last_newline:end] + b"\n"
-        try:
-            parts.append(parse_block(tail, 0, len(tail), layout.spec))
-        except RowProblem as problem:
-            line = layout.header_lines + 1 + data.count(b"\n", layout.data_start, last_newline)
-            raise problem.at_line(name, line) from None
-    signals = _stack(parts, layout.spec)
+    tail = data[last_newline:end] + b"\n" if last_newline < end else b""  # a last line without a newline
+    signals = _parse_into(data, blocks, tail, layout, name)
     rate = fs if fs is not None else sampling_rate(data, layout, signals.shape[0], end, name)
     return finish_record(signals, layout, rate, name)
 
@@ -105,18 +98,44 @@ def _stack(parts: Sequence[np.ndarray], spec: BlockSpec) -> np.ndarray:
     return np.concatenate(parts, axis=0) if len(parts) > 1 else np.ascontiguousarray(parts[0])
 
 
-def _parse_blocks(data: bytes, blocks: list[tuple[int, int]], layout: TextLayout, source: str) -> list[np.ndarray]:
-    def parse(block: tuple[int, int]) -> np.ndarray:
-        lo, hi = block
-        try:
-            return parse_block(data, lo, hi, layout.spec)
-        except RowProblem as problem:
-            line = layout.header_lines + 1 + data.count(b"\n", layout.data_start, lo)
-            raise problem.at_line(source, line) from None
+def _parse_into(data: bytes, blocks: list[tuple[int, int]], tail: bytes, layout: TextLayout, source: str) -> np.ndarray:
+    """Parse every block straight into its rows of one preallocated matrix.
 
-    if len(blocks) <= 2:
-        return [parse(block) for block in blocks]
-    return list(parse_executor().map(parse, blocks))
+    WHY count first: collecting per-block arrays and concatenating them holds the samples twice
+    at the peak (~29 MB more for 30 min x 4 channels); counting newlines costs a few ms on the
+    same threads.
+    """
+    executor = parse_executor() if len(blocks) > 2 else None
+    raw = np.frombuffer(data, dtype=np.uint8)
+
+    def count(block: tuple[int, int]) -> int:
+        return int(np.count_nonzero(raw[block[0] : block[1]] == 10))
+
+    counts = list(executor.map(count, blocks)) if executor else [count(block) for block in blocks]
+    starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+    tail_rows = 1 if tail else 0
+    out = np.empty((int(starts[-1]) + tail_rows, len(layout.spec.value_columns)), dtype=np.float32)
+
+    def parse(index: int) -> None:
+        lo, hi = blocks[index]
+        try:
+            values = parse_block(data, lo, hi, layout.spec)
+        except RowProblem as problem:
+            line = layout.header_lines + 1 + int(starts[index])
+            raise problem.at_line(source, line) from None
+        out[starts[index] : starts[index + 1]] = values
+
+    if executor:
+        list(executor.map(parse, range(len(blocks))))
+    else:
+        for index in range(len(blocks)):
+            parse(index)
+    if tail:
+        try:
+            out[-1:] = parse_block(tail, 0, len(tail), layout.spec)
+        except RowProblem as problem:
+            raise problem.at_line(source, layout.header_lines + 1 + int(starts[-1])) from None
+    return out
 
 
 def _blocks(data: bytes | memoryview, lo: int, hi: int, size: int) -> Iterable[tuple[int, int]]:
