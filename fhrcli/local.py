@@ -101,7 +101,11 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
     )
     cloud = LocalCloud(stack, app, options)
     try:
-        outputs = await cloud.start()
+        try:
+            outputs = await cloud.start()
+        except OSError as exc:  # the API port is taken, most often
+            print(f"fhr local: cannot start: {exc} (choose another --port, or 0 for any)", file=sys.stderr)
+            return 2
         if args.seed_data:
             await seed_bucket(outputs)
         if args.outputs_file:

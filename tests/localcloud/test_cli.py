@@ -104,3 +104,21 @@ def test_a_bad_stack_name_is_a_clear_error() -> None:
     )
     assert result.returncode == 2
     assert "Pulumi.staging.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_taken_port_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "fhrcli.main", "local", "--port", str(port), "--no-schedules"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "choose another --port" in result.stderr and "Traceback" not in result.stderr
