@@ -40,7 +40,15 @@ RANGES = 8
 TABLE, BUCKET, KEY = "bench-runtime-table", "bench-runtime-bucket", "record.dat"
 
 NOOP_SOURCE = """
+import asyncio
+
+
 async def handler(event, context):
+    return {}
+
+
+async def slow_handler(event, context):
+    await asyncio.sleep(0.05)  # a keep-warm event that reached the handler would show these 50 ms
     return {}
 
 
@@ -224,6 +232,18 @@ class Worker:
                 return int(line.split()[1])
         raise RuntimeError("no VmRSS")
 
+    async def ready(self, timeout_s: float = 60) -> None:
+        """Wait for the first ``/next``; a runtime that exits first (bad handler, say) fails loudly."""
+        polled = asyncio.ensure_future(self.server.first_poll.wait())
+        exited = asyncio.ensure_future(self.proc.wait())
+        done, _ = await asyncio.wait({polled, exited}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        polled.cancel()
+        exited.cancel()
+        if polled not in done:
+            raise RuntimeError(
+                f"runtime not ready (exit code {self.proc.returncode}); init error: {self.server.init_error}"
+            )
+
     async def invoke(self, payload: bytes = b"{}") -> Any:
         outcome = await self.server.invoke(payload, timeout_s=60)
         if outcome.is_error:
@@ -274,7 +294,7 @@ class Bench:
         )
         worker = Worker(server, proc, started)
         if wait_ready:
-            await asyncio.wait_for(server.first_poll.wait(), 60)
+            await worker.ready()
         return worker
 
 
@@ -288,13 +308,18 @@ def _stats_ms(samples: Sequence[float]) -> dict[str, float]:
 
 
 async def _round_robin(
-    workers: dict[str, Worker], counts: dict[str, int], payload: bytes = b"{}", warmup: int = 3
+    workers: dict[str, Worker],
+    counts: dict[str, int],
+    payload: bytes = b"{}",
+    warmup: int = 3,
+    payloads: dict[str, bytes] | None = None,
 ) -> dict[str, tuple[list[float], float]]:
     """Invoke every worker in turn (one invocation each per turn) so load drift on this shared machine
     hits all of them alike; returns each worker's latencies and the CPU seconds its process spent."""
-    for worker in workers.values():
+    payloads = {name: (payloads or {}).get(name, payload) for name in workers}
+    for name, worker in workers.items():
         for _ in range(warmup):
-            await worker.invoke(payload)
+            await worker.invoke(payloads[name])
     cpu_before = {name: worker.cpu_seconds() for name, worker in workers.items()}
     samples: dict[str, list[float]] = {name: [] for name in workers}
     rounds = max(counts.values())
@@ -303,19 +328,25 @@ async def _round_robin(
             if turn * counts[name] // rounds == (turn + 1) * counts[name] // rounds:
                 continue  # workers with fewer invocations are spread evenly over the rounds
             start = time.perf_counter()
-            await worker.invoke(payload)
+            await worker.invoke(payloads[name])
             samples[name].append(time.perf_counter() - start)
     return {name: (samples[name], workers[name].cpu_seconds() - cpu_before[name]) for name in workers}
 
 
 async def bench_round_trip(bench: Bench, runtimes: Sequence[Runtime], count: int) -> dict[str, Any]:
-    """(a) no-op round trips through each runtime, interleaved invocation by invocation."""
+    """(a) no-op round trips through each runtime, interleaved invocation by invocation; plus keep-warm
+    events sent to our default runtime whose handler sleeps 50 ms (answered without it: same as no-op)."""
     workers = {}
+    keep_warm = "ours-default/keep-warm-event(handler sleeps 50 ms)"
     try:
         for runtime in runtimes:
             handler = "bench_rt_noop.sync_handler" if runtime.transport is None else "bench_rt_noop.handler"
             workers[runtime.name] = await bench.start(runtime, handler)
-        results = await _round_robin(workers, dict.fromkeys(workers, count), warmup=max(count // 10, 20))
+        workers[keep_warm] = await bench.start(OURS_STREAMS_UVLOOP, "bench_rt_noop.slow_handler")
+        warm_event = json.dumps({"source": "fhr.keep-warm", "keepWarm": {"concurrency": 1}}).encode()
+        results = await _round_robin(
+            workers, dict.fromkeys(workers, count), warmup=max(count // 10, 20), payloads={keep_warm: warm_event}
+        )
     finally:
         await asyncio.gather(*(worker.stop() for worker in workers.values()))
     base = statistics.median(results[AWSLAMBDARIC.name][0])
@@ -456,7 +487,7 @@ async def bench_cold_init(bench: Bench, runtimes: Sequence[Runtime], repeat: int
             for _ in range(repeat):
                 worker = await bench.start(runtime, name, wait_ready=False)
                 try:
-                    await asyncio.wait_for(worker.server.first_poll.wait(), 60)
+                    await worker.ready()
                     assert worker.server.first_poll_at is not None
                     times.append(worker.server.first_poll_at - worker.started_at)
                 finally:

@@ -97,8 +97,16 @@ def error_body(exc: BaseException, request_id: str | None = None) -> dict[str, A
     if isinstance(exc, RuntimeFault):
         message, error_type, stack = exc.message, exc.error_type, list(exc.stack_trace)
     else:
-        message, error_type, stack = str(exc), type(exc).__name__, _user_frames(exc.__traceback__)
+        message, error_type, stack = _safe_str(exc), type(exc).__name__, _user_frames(exc.__traceback__)
     return {"errorMessage": message, "errorType": error_type, "requestId": request_id or "", "stackTrace": stack}
+
+
+def _safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's own ``__str__`` fails (never crash the loop)."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001
+        return f"<unprintable {type(exc).__name__}>"
 
 
 def _user_frames(tb: TracebackType | None) -> list[str]:

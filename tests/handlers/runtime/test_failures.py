@@ -171,3 +171,11 @@ async def test_error_type_header_is_sent_by_ours_and_not_by_awslambdaric(raw_pee
     outcome = await raw_peer.invoke({"n": 3})
     assert outcome.kind == "error" and outcome.json()["errorType"] == "ValueError"
     assert outcome.error_type == ("ValueError" if runtime == "ours" else None)
+
+
+async def test_an_exception_whose_str_fails_is_still_reported(peer, launch):
+    process = await launch(peer.address, "rt_handlers.raises_unprintable")
+    first = await peer.invoke({})
+    assert first.error_type == "Unprintable" and first.json()["errorMessage"] == "<unprintable Unprintable>"
+    assert (await peer.invoke({})).error_type == "Unprintable"
+    assert process.proc.returncode is None

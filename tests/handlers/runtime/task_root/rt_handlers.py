@@ -101,3 +101,12 @@ async def logs(event: Any, context: Any) -> dict[str, Any]:
 async def slow(event: Any, context: Any) -> str:
     await asyncio.sleep(float(event.get("seconds", 1)))
     return "finished"
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+async def raises_unprintable(event: Any, context: Any) -> None:
+    raise Unprintable()
