@@ -12,8 +12,6 @@ the trace away from the spectral evidence.
 
 from __future__ import annotations
 
-from math import log
-
 import numpy as np
 
 from handlers.fhr.dsp import moving_max, moving_mean
@@ -52,21 +50,26 @@ def pick_beats(
     typical = float(np.percentile(signal[peaks], 75)) + 1e-9
     strength = np.minimum(signal[peaks] / typical, 3.0).tolist()
     times = peaks.tolist()
-    rr = expected_rr.tolist()
-    lows = np.searchsorted(peaks, peaks - 1.6 * expected_rr).tolist()
-    highs = np.searchsorted(peaks, peaks - 0.6 * expected_rr, side="right").tolist()
+    lows = np.searchsorted(peaks, peaks - 1.6 * expected_rr)
+    highs = np.searchsorted(peaks, peaks - 0.6 * expected_rr, side="right")
+    # Every (predecessor, peak) transition cost at once, vectorised; the loop then only compares.
+    counts = np.maximum(highs - lows, 0)
+    owner = np.repeat(np.arange(peaks.size), counts)
+    pred = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lows, counts)
+    ratio = np.log((peaks[owner] - peaks[pred]) / expected_rr[owner])
+    costs = (tightness * ratio * ratio).tolist()
+    preds = pred.tolist()
+    offsets = np.concatenate(([0], np.cumsum(counts))).tolist()
     score = [0.0] * len(times)
     back = [-1] * len(times)
     start_cost = 2.0
-    for j, t_j in enumerate(times):
-        best, best_i = strength[j] - start_cost, -1
-        inv = 1.0 / rr[j]
-        for i in range(lows[j], highs[j]):
-            ratio = log((t_j - times[i]) * inv)
-            value = score[i] - tightness * ratio * ratio + strength[j]
+    for j in range(len(times)):
+        best, best_i = -start_cost, -1
+        for k in range(offsets[j], offsets[j + 1]):
+            value = score[preds[k]] - costs[k]
             if value > best:
-                best, best_i = value, i
-        score[j] = best
+                best, best_i = value, preds[k]
+        score[j] = best + strength[j]
         back[j] = best_i
     end_window = peaks >= peaks[-1] - 1.6 * expected_rr[-1]
     j = int(np.flatnonzero(end_window)[np.argmax(np.asarray(score)[end_window])])

@@ -51,7 +51,7 @@ def qrs_envelope(band: np.ndarray, valid: np.ndarray, fs: float, decimation: int
     energy[~valid] = 0.0
     scale = np.median(energy[:, :: max(1, energy.shape[1] // 20000)], axis=1, keepdims=True) + 1e-9
     energy = np.minimum(energy / scale, 400.0)
-    energy = moving_mean(energy, max(1, int(0.02 * fs)))
+    # (no extra smoothing: the block mean below already averages 32 ms)
     usable = (energy.shape[1] // decimation) * decimation
     return energy[:, :usable].reshape(energy.shape[0], -1, decimation).mean(axis=2), fs / decimation
 

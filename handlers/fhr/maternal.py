@@ -130,10 +130,11 @@ def cancel(
             beats = np.where(inside, beats, 0.0).astype(np.float32)
         basis = leading_components(beats, components).astype(np.float32)
         # einsum, not @: no multithreaded BLAS call (erratic on a busy 2-core machine), sizes are small
-        model = np.einsum("nk,jk->nj", np.einsum("nw,wk->nk", beats, basis), basis)
+        coefficients = np.einsum("nw,wk->nk", beats, basis)
+        model = np.einsum("nk,jk->nj", coefficients, basis)
         energy = (beats * beats).sum(axis=1) + 1e-9
-        error = beats - model
-        explained += 1.0 - (error * error).sum(axis=1) / energy
+        # orthonormal basis: the model's energy is that of its coefficients, the rest is residual
+        explained += (coefficients * coefficients).sum(axis=1) / energy
         tapered = model * (weights_taper if all_inside else taper)
         subtraction = np.bincount(flat_idx, weights=tapered.ravel() if all_inside else tapered[inside], minlength=n)
         residual[ch] -= subtraction.astype(np.float32)

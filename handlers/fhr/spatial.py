@@ -19,7 +19,7 @@ def _symmetric_decorrelate(w: np.ndarray) -> np.ndarray:
     return (vectors * (1.0 / np.sqrt(np.maximum(values, 1e-12)))) @ vectors.T @ w
 
 
-def kurtosis_components(x: np.ndarray, *, iterations: int = 30, max_samples: int = 60_000) -> np.ndarray:
+def kurtosis_components(x: np.ndarray, *, iterations: int = 20, max_samples: int = 30_000) -> np.ndarray:
     """FastICA (cube contrast, symmetric) on channels x (k, n); returns the k unit-variance components.
 
     The unmixing is learnt on at most ``max_samples`` evenly strided samples, then applied to all.
