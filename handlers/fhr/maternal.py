@@ -128,7 +128,10 @@ def cancel(
         beats = x[ch, idx_clipped]
         if not all_inside:
             beats = np.where(inside, beats, 0.0).astype(np.float32)
-        basis = leading_components(beats, components).astype(np.float32)
+        # The morphology subspace is learnt from at most ~256 beats spread over the record (a 30-min
+        # record has ~2400): the same subspace, an eighth of the arithmetic.
+        learn = beats[:: max(1, beats.shape[0] // 256)]
+        basis = leading_components(learn, components).astype(np.float32)
         # einsum, not @: no multithreaded BLAS call (erratic on a busy 2-core machine), sizes are small
         coefficients = np.einsum("nw,wk->nk", beats, basis)
         model = np.einsum("nk,jk->nj", coefficients, basis)
