@@ -51,6 +51,8 @@ class RuntimeApiPeer:
         self.next_failure_status: int | None = None  # answer /next with this status (e.g. 500)
         self.first_next_at: float | None = None  # perf_counter of the first /next
         self.max_payload = MAX_PAYLOAD  # a smaller limit makes the server answer 413 sooner
+        self.chunked_events = False  # send /next bodies with Transfer-Encoding: chunked
+        self.close_after_answer = False  # answer posts with Connection: close (drops pipelined requests)
         self._runner: web.AppRunner | None = None
         self.address = ""
 
@@ -105,14 +107,25 @@ class RuntimeApiPeer:
             "Content-Type": "application/json",
             **pending.headers,
         }
-        return web.Response(body=pending.body, headers=headers)
+        if not self.chunked_events:
+            return web.Response(body=pending.body, headers=headers)
+        stream = web.StreamResponse(headers=headers)
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        for start in range(0, len(pending.body), 7):  # many small chunks
+            await stream.write(pending.body[start : start + 7])
+        await stream.write_eof()
+        return stream
 
     def _settle(self, request: web.Request, outcome: Outcome) -> web.Response:
         pending = self._pending.pop(request.match_info["rid"], None)
         if pending is None:
             return web.json_response({"errorType": "InvalidRequestID"}, status=400)
         pending.done.set_result(outcome)
-        return web.json_response({"status": "OK"}, status=202)
+        response = web.json_response({"status": "OK"}, status=202)
+        if self.close_after_answer:
+            response.force_close()
+        return response
 
     async def _response(self, request: web.Request) -> web.Response:
         body = await request.read()

@@ -97,3 +97,17 @@ async def test_the_local_service_server_settles_a_413_itself_and_the_runtime_car
         assert not after.is_error and len(json.loads(after.payload)["data"]) == 7
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_chunked_events_and_servers_that_close_after_each_answer(raw_peer, launch, variant):
+    """HTTP details a real Runtime API may use: chunked bodies, and ``Connection: close`` on an answer,
+    which discards a pipelined ``/next`` - the runtime must reconnect and ask again."""
+    raw_peer.chunked_events = True
+    raw_peer.close_after_answer = True
+    await launch(raw_peer.address, "rt_handlers.async_echo", **variant)
+    for n in range(4):
+        event = {"n": n, "text": "chunk me " * 5}
+        outcome = await raw_peer.invoke(event)
+        assert outcome.kind == "response" and outcome.json()["event"] == event
+    assert raw_peer.next_calls >= 4
