@@ -1,16 +1,24 @@
 """The FHR estimator pipeline: condition -> maternal beats and cancellation -> spectral fetal evidence -> tracking.
 
 Stages (each in its own module, each explained there):
-  1. :mod:`dsp` - one FFT per channel: decimate to ~250 Hz, remove baseline wander, notch mains.
-  2. :mod:`maternal` - maternal R waves, maternal rate, PCA cancellation of the maternal beat.
-  3. :mod:`fetal` - residual band-passed to the fetal QRS band, QRS-energy envelope, per-window
-     harmonic-summed spectra per channel, combined across channels by spectral peakiness.
-  4. :mod:`tracking` - Viterbi over a bpm grid with a continuity penalty and a maternal penalty.
-  5. :mod:`beats` - optional refinement: fetal beats picked on the residual inside the tracked
-     rate's expected RR, and the 4 Hz trace taken from their RR intervals where they agree with the
-     spectral track.
+  1. :mod:`dsp` - one FFT per channel (cached FFTW plan, float32, 2 threads): decimate to ~250 Hz,
+     remove baseline wander, notch the mains lines found, low-pass; all in the same spectrum.
+  2. :mod:`maternal` - maternal rate tracked spectrally (harmonic sums + Viterbi on the channel-
+     combined, low-passed QRS energy), maternal R waves picked along that rate, then each channel's
+     maternal beat modelled by its leading principal components and subtracted; the MHR trace.
+  3. :mod:`fetal` + :mod:`spatial` - the residual band-passed to the fetal QRS band (12-45 Hz),
+     plus FastICA components as virtual channels; QRS-energy envelopes at 31.25 Hz with the
+     maternal-synchronous average removed (a comb locked to the maternal beats); per window (4 s,
+     every 0.25 s, or 1 s beyond 5 min) whitened envelope spectra, summed over harmonics with
+     half-harmonics subtracted, damped at the maternal rate, combined across channels by spectral
+     peakiness (the signal-quality index).
+  4. :mod:`tracking` - Viterbi over a 1-bpm grid with an L1 continuity penalty.
+  5. :mod:`beats` - fetal beats picked on the residual as the strongest chain spaced like the
+     tracked rate; the 4 Hz trace is their beat-to-beat rate where it agrees with the spectral
+     track (within 12 bpm), else the track. Quality below a floor, or input invalid on most
+     channels, gives null: no rate is guessed.
 Then the 4 Hz traces, quality indices and summary are assembled into the documented result
-(:mod:`result`).
+(:mod:`result`). Development history and scores per approach: see the TUNING comment.
 """
 
 from __future__ import annotations
@@ -26,7 +34,11 @@ from handlers.fhr.record import Record
 
 OUTPUT_FS = 4.0
 
-# Research knobs, overridable through options["tuning"] (tuned on set-a a01-a40 only).
+# Research knobs, overridable through options["tuning"]; tuned on set-a a01-a40 only (a41-a75 never).
+# Dev score (bpm^2, SCORING.md) as the pipeline grew: spectral track alone 475; + low-passed maternal
+# detection 314; + whitening 142; + half-harmonic subtraction 90; + beat refinement 87; + FastICA
+# channels 64; + maternal comb 53; + spectrally tracked maternal beats 16.7; + stiffer continuity
+# penalty (0.15 -> 0.5 per bpm) 1.47; final (lighter envelope smoothing) 1.41.
 TUNING: dict[str, float] = {
     "band_low": 12.0,
     "maternal_tracked": 1.0,
