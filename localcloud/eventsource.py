@@ -67,10 +67,12 @@ def failed_ids(result: Any, batch_ids: set[str]) -> set[str]:
     if not isinstance(body, dict) or not body.get("batchItemFailures"):
         return set()
     failures = body["batchItemFailures"]
-    ids = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)} if isinstance(failures, list) else None
+    if not isinstance(failures, list):
+        return batch_ids
+    ids = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)}
     if not ids or not ids <= batch_ids:
         return batch_ids  # Lambda treats a malformed or unknown identifier as a failure of the whole batch
-    return ids
+    return {str(i) for i in ids}
 
 
 class QueuePoller:

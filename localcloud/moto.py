@@ -8,6 +8,7 @@ reaches through ``AWS_ENDPOINT_URL_*``. moto is imported only when the server st
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -22,7 +23,7 @@ class MotoServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
-        self._server = None
+        self._server: Any = None  # moto.server.ThreadedMotoServer, imported lazily
 
     @property
     def url(self) -> str:
@@ -38,7 +39,7 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request otherwise
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
-        self.port = server._server.server_port  # port 0 asks the OS for a free one
+        self.port = server._server.server_port  # type: ignore[union-attr]  # port 0: the OS picks
         self._server = server
         return self.url
 

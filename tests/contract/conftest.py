@@ -4,7 +4,8 @@
   subprocess for the session (the same command a developer runs), and is stopped with SIGTERM after.
 - ``FHR_STACK_OUTPUTS=outputs.json`` (from ``pulumi stack output --json > outputs.json``): the same
   tests run against that deployed stage. Uploads use the default AWS credentials; when the stage's
-  auth mode is ``jwt``, ``FHR_TOKEN`` must hold a token from the stage's issuer.
+  auth mode is ``jwt``, ``FHR_TOKEN`` must hold a token from the stage's issuer. The file of an
+  already running ``fhr local --outputs-file F`` works too (its ``aws_endpoint_url`` marks it local).
 
 Either way the tests only use what a client has: the outputs file, HTTP, and S3 uploads.
 """
@@ -96,9 +97,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         outputs = load(given)
         stack = load_stack_file(outputs["stage"])
         token = os.environ.get("FHR_TOKEN")
-        if stack.auth.mode == "jwt" and not token:
+        if stack.auth.mode == "jwt" and not token and "local_issuer_url" not in outputs:
             pytest.fail(f"stage {outputs['stage']} uses JWT auth: set FHR_TOKEN to a token from {stack.auth.issuer}")
-        yield Target(outputs, stack, local=False, token=token)
+        yield Target(outputs, stack, local="aws_endpoint_url" in outputs, token=token or _local_token(outputs))
         return
     workdir = tmp_path_factory.mktemp("local-cloud")
     outputs_file, log_file = workdir / "outputs.json", workdir / "fhr-local.log"
