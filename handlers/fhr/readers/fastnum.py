@@ -193,6 +193,10 @@ _INTEGER_SHIFT = np.array([0] + [8] * 8 + [0] * _UNUSED_SLOTS, dtype=np.uint64)
 _INVERSE_POWERS = np.array([1.0] + [10.0 ** -(7 - p) for p in range(8)] + [1.0] * _UNUSED_SLOTS, np.float64)
 _ONES = np.uint64(0x0101010101010101)
 _HIGH_BITS = np.uint64(0x8080808080808080)
+# The top n bytes of a word, n = 0..8; indexes 9..15 (too long, or a negative count wrapped by & 15)
+# give all bytes, and such fields are marked bad separately.
+_TOP_BYTES = np.array([((1 << 64) - 1) ^ ((1 << (8 * (8 - n))) - 1) for n in range(9)] + [(1 << 64) - 1] * 7, np.uint64)
+_ZERO_DIGITS = _ZEROS & _TOP_BYTES  # '0' in each of the top n bytes: subtracting it leaves digit values
 # (1 << 8p) * _SLOT_MULTIPLIER has p + 1 in its top byte: a branch-free "which byte" for one set byte.
 _SLOT_MULTIPLIER = np.uint64(0x0102030405060708)
 
@@ -212,33 +216,52 @@ def _swar_decimals(
     With ``expected`` slots (each column always printed with the same number of decimals, the
     common case) the mark is only checked where expected; without, it is found in every field (a
     zero-byte test on ``word XOR mark``), so a column may mix ``0.1``, ``-12.25`` and ``7``, at
-    about a quarter more cost. Anything else that is not a digit marks the field bad.
+    about a quarter more cost. Anything else that is not a digit marks the field bad. Masks come
+    from small tables and operations work in place: each pass over the block costs time.
     """
-    missing = (lengths == 0) | ((lengths == 1) & negative)
-    # The number without its sign occupies the top (lengths - negative) bytes of the word.
-    body = words & (_ALL << (8 * np.clip(8 - lengths + negative, 0, 7)).astype(np.uint64))
+    unsigned = lengths - negative  # characters without the sign; 0 for "" and "-" (no sample)
+    missing = unsigned == 0
+    # The number without its sign occupies the top `unsigned` bytes of the word.
+    body = words & _TOP_BYTES[unsigned & 15]
     if expected is None:
         marks = body ^ (np.uint64(decimal) * _ONES)
-        field_bytes = _ALL << (8 * np.clip(8 - lengths, 0, 7)).astype(np.uint64)
-        mark_bit = (marks - _ONES) & ~marks & _HIGH_BITS & field_bytes
+        mark_bit = (marks - _ONES) & ~marks & _HIGH_BITS & _TOP_BYTES[lengths & 15]
         slot = ((mark_bit >> np.uint64(7)) * _SLOT_MULTIPLIER) >> np.uint64(56)
         misplaced = None
     else:
         slot = expected
         has_mark = expected != 0
         mark_byte = (words >> (np.uint64(8) * (expected - has_mark.astype(np.uint64)))) & np.uint64(0xFF)
-        misplaced = (mark_byte != np.uint64(decimal)) & has_mark
-    body = ((body & _INTEGER_MASK[slot]) << _INTEGER_SHIFT[slot]) | (body & _FRACTION_MASK[slot])
-    n_digits = lengths - negative - (slot != 0)
-    bad = (lengths > MAX_FAST_FIELD) | (n_digits < 1)
+        misplaced = mark_byte != np.uint64(decimal)
+        if not has_mark.all():
+            misplaced &= has_mark
+    integer = body & _INTEGER_MASK[slot]
+    integer <<= _INTEGER_SHIFT[slot]
+    body &= _FRACTION_MASK[slot]
+    body |= integer
+    n_digits = unsigned - (slot != 0)
+    bad = n_digits < 1
+    bad |= lengths > MAX_FAST_FIELD
     if misplaced is not None:
         bad |= misplaced
-    digits = body - (_ZEROS & (_ALL << (8 * np.clip(8 - n_digits, 0, 7)).astype(np.uint64)))
-    bad |= ((digits & _HIGH_NIBBLES) | ((digits + _SIXES) & _HIGH_NIBBLES)) != 0
+    body -= _ZERO_DIGITS[n_digits & 15]
+    check = body + _SIXES
+    check |= body
+    check &= _HIGH_NIBBLES
+    bad |= check != 0
     bad &= ~missing
-    digits = digits * np.uint64(10) + (digits >> np.uint64(8))
-    digits = ((digits & _PAIR_MASK) * _MUL1 + ((digits >> np.uint64(16)) & _PAIR_MASK) * _MUL2) >> np.uint64(32)
-    return digits.astype(np.float64), _INVERSE_POWERS[slot], bad, missing
+    # Lemire's eight-digit conversion: pairs, then quads, then all eight (most significant byte first).
+    shifted = body >> np.uint64(8)
+    body *= np.uint64(10)
+    body += shifted
+    high = body >> np.uint64(16)
+    high &= _PAIR_MASK
+    high *= _MUL2
+    body &= _PAIR_MASK
+    body *= _MUL1
+    body += high
+    body >>= np.uint64(32)
+    return body.astype(np.float64), _INVERSE_POWERS[slot], bad, missing
 
 
 def parse_block_generic(text: bytes, spec: BlockSpec) -> np.ndarray:
