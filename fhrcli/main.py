@@ -16,6 +16,7 @@ from collections.abc import Sequence
 SUBCOMMANDS = (
     "fhrcli.bundle",
     "fhrcli.loadtest",
+    "fhrcli.powertune",
     "fhrcli.estimate",
     "fhrcli.evaluate",
     "fhrcli.local",

@@ -6,15 +6,21 @@ update is live, publish a version and point the alias ``powertune-<MB>`` at it, 
 ``REPORT`` line. Live traffic keeps using its own alias/version meanwhile. Whatever happens, the
 original memory, timeout and environment are restored and the aliases and versions made here are
 deleted. With ``only_cold_starts`` every invocation gets a fresh version (an environment nonce), as
-AWS Lambda Power Tuning does, so each one is a cold start.
+AWS Lambda Power Tuning does, so each one is a cold start. ``environment`` adds variables to the tuned
+versions only (e.g. ``RESULT_TTL_S=0`` so a caching function computes on every invocation).
+
+A function error aborts the tuning (after the restore), as in AWS Lambda Power Tuning, unless
+``keep_going``: then that size is reported with its error (e.g. killed for memory at 128 MB) and
+left out of the bests.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +35,10 @@ class TuningError(RuntimeError):
     """The function failed while being tuned; the message carries its error."""
 
 
+class RestoreError(RuntimeError):
+    """Some of the original configuration could not be put back; the message lists what is left over."""
+
+
 @dataclass(frozen=True)
 class TuneSpec:
     function_name: str
@@ -39,6 +49,8 @@ class TuneSpec:
     balanced_weight: float = 0.5
     only_cold_starts: bool = False
     discard_top_bottom: float = 0.2
+    environment: Mapping[str, str] = field(default_factory=dict)
+    keep_going: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -61,13 +73,16 @@ class SizeResult:
     duration_ms: float = 0.0
     billed_ms: float = 0.0
     cost_usd: float = 0.0
+    error: str | None = None
 
     @property
     def cold_starts(self) -> int:
         return sum(1 for r in self.reports if r.cold_start)
 
     def as_dict(self) -> dict[str, Any]:
+        failed = {"error": self.error} if self.error is not None else {}
         return {
+            **failed,
             "memory_mb": self.memory_mb,
             "duration_ms": round(self.duration_ms, 3),
             "billed_ms": round(self.billed_ms, 3),
@@ -99,13 +114,24 @@ class PowerTuner:
         self.progress = progress or (lambda _msg: None)
         self._versions: list[str] = []
         self._aliases: list[str] = []
+        self._base_variables: dict[str, str] = {}
 
     def run(self) -> list[SizeResult]:
         original = self.client.get_function_configuration(FunctionName=self.spec.function_name)
+        self._base_variables = dict(original.get("Environment", {}).get("Variables", {}))
         try:
-            return [self._tune_size(memory) for memory in self.spec.memory_sizes]
+            return [self._tune_or_record(memory) for memory in self.spec.memory_sizes]
         finally:
             self._restore(original)
+
+    def _tune_or_record(self, memory: int) -> SizeResult:
+        try:
+            return self._tune_size(memory)
+        except TuningError as exc:
+            if not self.spec.keep_going:
+                raise
+            self.progress(f"{memory} MB failed: {exc}")
+            return SizeResult(memory, error=str(exc))
 
     def _tune_size(self, memory: int) -> SizeResult:
         result = SizeResult(memory)
@@ -127,10 +153,10 @@ class PowerTuner:
     def _deploy(self, memory: int, alias: str, nonce: str | None) -> None:
         """Point ``alias`` at a fresh version of the function configured with ``memory``."""
         update: dict[str, Any] = {"FunctionName": self.spec.function_name, "MemorySize": memory}
-        if nonce is not None:
-            current = self.client.get_function_configuration(FunctionName=self.spec.function_name)
-            variables = dict(current.get("Environment", {}).get("Variables", {}))
-            variables["POWERTUNE_NONCE"] = nonce
+        if nonce is not None or self.spec.environment:
+            variables = {**self._base_variables, **self.spec.environment}
+            if nonce is not None:
+                variables["POWERTUNE_NONCE"] = nonce
             update["Environment"] = {"Variables": variables}
         self.client.update_function_configuration(**update)
         self.client.get_waiter("function_updated_v2").wait(
@@ -154,23 +180,44 @@ class PowerTuner:
         return parse_log_result(response["LogResult"])
 
     def _restore(self, original: dict[str, Any]) -> None:
-        """Put memory, timeout and environment back and delete what tuning created, even after a failure."""
+        """Put memory, timeout and environment back and delete what tuning created, even after a failure.
+
+        Every step is tried even when an earlier one fails; what could not be undone is raised at the end.
+        """
+        name = self.spec.function_name
         restore: dict[str, Any] = {
-            "FunctionName": self.spec.function_name,
+            "FunctionName": name,
             "MemorySize": original["MemorySize"],
             "Timeout": original["Timeout"],
+            "Environment": {"Variables": dict(original.get("Environment", {}).get("Variables", {}))},
         }
-        if "Environment" in original:
-            restore["Environment"] = {"Variables": original["Environment"].get("Variables", {})}
-        self.client.update_function_configuration(**restore)
-        for alias in self._aliases:
-            self.client.delete_alias(FunctionName=self.spec.function_name, Name=alias)
-        for version in self._versions:
-            self.client.delete_function(FunctionName=self.spec.function_name, Qualifier=version)
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("configuration", functools.partial(self.client.update_function_configuration, **restore))
+        ]
+        steps += [
+            (f"alias {a}", functools.partial(self.client.delete_alias, FunctionName=name, Name=a))
+            for a in self._aliases
+        ]
+        steps += [
+            (f"version {v}", functools.partial(self.client.delete_function, FunctionName=name, Qualifier=v))
+            for v in self._versions
+        ]
+        left_over = []
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - keep restoring; report every failure together
+                left_over.append(f"{what}: {exc}")
+        self._aliases, self._versions = [], []
+        if left_over:
+            raise RestoreError(f"could not restore {name}: " + "; ".join(left_over))
 
 
 def choose_best(results: Sequence[SizeResult], balanced_weight: float) -> dict[str, dict[str, Any]]:
     """The best size per strategy. Balanced minimises w·cost/max_cost + (1-w)·duration/max_duration."""
+    results = [r for r in results if r.error is None]
+    if not results:
+        return {}
     max_cost = max(r.cost_usd for r in results) or 1.0
     max_duration = max(r.duration_ms for r in results) or 1.0
 
@@ -195,7 +242,7 @@ def build_report(
     return {
         "function": spec.function_name,
         "strategy": spec.strategy,
-        "recommended": best[spec.strategy],
+        "recommended": best.get(spec.strategy),
         "best": best,
         "results": [r.as_dict() for r in results],
         "num": spec.num,

@@ -18,7 +18,12 @@ WARM = "REPORT RequestId: 9a\tDuration: 2.25 ms\tBilled Duration: 3 ms\tMemory S
 def test_report_line_fields_are_not_confused_with_each_other() -> None:
     cold = parse_report_line(COLD)
     assert (cold.duration_ms, cold.billed_ms, cold.memory_mb, cold.max_memory_mb, cold.init_ms) == (
-        102.25, 103.0, 512, 80, 250.5)
+        102.25,
+        103.0,
+        512,
+        80,
+        250.5,
+    )
     assert cold.cold_start
     warm = parse_report_line(WARM)
     assert warm.duration_ms == 2.25 and warm.init_ms is None and not warm.cold_start
