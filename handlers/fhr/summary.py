@@ -7,7 +7,7 @@ Definitions (FIGO 2015 intrapartum fetal monitoring consensus; NICE CG190 practi
   shorter than 10 minutes are summarised over the available data as one segment, and say so.
 - variability: the median, over minutes, of the minute's max-min amplitude of the event-free
   trace; reduced below 5 bpm, normal 5-25, increased above 25.
-- acceleration: FHR at least 15 bpm above the baseline for at least 15 s; deceleration: at least
+- acceleration: FHR (its 4-s moving mean) at least 15 bpm above the baseline for at least 15 s; deceleration: at least
   15 bpm below for at least 15 s. Each with start/end time (s) and the extreme deviation.
 - signal loss: the share of 4 Hz samples with no rate (null), in percent.
 """
@@ -28,8 +28,22 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
+def _smooth(bpm: np.ndarray, fs: float, seconds: float = 4.0) -> np.ndarray:
+    """NaN-aware centred moving mean: events are judged on the trend, as on a paper CTG, not on
+    beat-to-beat jitter (which would split one acceleration into short pieces)."""
+    width = max(1, int(seconds * fs))
+    finite = np.isfinite(bpm)
+    kernel = np.ones(width)
+    total = np.convolve(np.where(finite, bpm, 0.0), kernel, mode="same")
+    count = np.convolve(finite.astype(float), kernel, mode="same")
+    out = np.full(bpm.size, np.nan)
+    enough = (count >= 0.5 * width) & finite
+    out[enough] = total[enough] / count[enough]
+    return out
+
+
 def _events(bpm: np.ndarray, reference: np.ndarray, fs: float, sign: float) -> list[dict]:
-    deviation = sign * (bpm - reference)
+    deviation = sign * (_smooth(bpm, fs) - reference)
     found = []
     for start, end in _runs(np.nan_to_num(deviation, nan=-np.inf) >= EVENT_DELTA_BPM):
         if (end - start) / fs >= EVENT_MIN_S:

@@ -29,3 +29,17 @@ def test_signal_loss_segment_gives_nulls() -> None:
     inside = (t > loss.start_s + 1.5) & (t < loss.end_s - 1.5)
     assert inside.any()
     assert np.isnan(analysis.fhr_bpm[inside]).all()
+
+
+def test_summary_of_the_estimate_matches_the_summary_of_the_truth() -> None:
+    from handlers.fhr import estimate
+    from handlers.fhr.summary import summarise
+
+    record, truth = synthesize(12.0, 4, 1000.0, 1, snr_db=3.0)
+    estimated = estimate(record)["summary"]
+    true = summarise(np.asarray(truth.fhr_bpm), 4.0)
+    assert abs(estimated["baseline_bpm"] - true["baseline_bpm"]) <= 5
+    assert len(true["decelerations"]) >= 2
+    assert len(estimated["decelerations"]) == len(true["decelerations"])
+    for mine, theirs in zip(estimated["decelerations"], true["decelerations"], strict=True):
+        assert abs(mine["start_s"] - theirs["start_s"]) <= 5 and abs(mine["end_s"] - theirs["end_s"]) <= 5
