@@ -153,6 +153,13 @@ def format_table(report: dict[str, Any]) -> str:
             f"{row['memory_mb']:>10} {row['duration_ms']:>12.1f} {row['billed_ms']:>10.1f} "
             f"{row['cost_usd']:>12.3e} {row['cold_starts']:>5}"
         )
+    odd = {
+        row["memory_mb"]: row["http_statuses"]
+        for row in report["results"]
+        if set(row.get("http_statuses", {})) - {"200"}
+    }
+    if odd:
+        lines.append(f"warning: answers other than HTTP 200 (not the work being tuned?): {odd}")
     for name, pick in report["best"].items():
         lines.append(
             f"best for {name}: {pick['memory_mb']} MB ({pick['duration_ms']:.1f} ms, {pick['cost_usd']:.3e} USD)"

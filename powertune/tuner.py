@@ -70,6 +70,7 @@ class TuneSpec:
 class SizeResult:
     memory_mb: int
     reports: list[Report] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
     duration_ms: float = 0.0
     billed_ms: float = 0.0
     cost_usd: float = 0.0
@@ -89,6 +90,7 @@ class SizeResult:
             "cost_usd": self.cost_usd,
             "cold_starts": self.cold_starts,
             "invocations": len(self.reports),
+            "http_statuses": dict(self.statuses),
             "init_ms": [r.init_ms for r in self.reports if r.init_ms is not None],
             "max_memory_used_mb": max((r.max_memory_mb or 0) for r in self.reports) if self.reports else None,
         }
@@ -141,7 +143,10 @@ class PowerTuner:
         for i in range(self.spec.num):
             if self.spec.only_cold_starts:
                 self._deploy(memory, alias, nonce=uuid.uuid4().hex)
-            result.reports.append(self._invoke(alias))
+            report, status = self._invoke(alias)
+            result.reports.append(report)
+            if status is not None:
+                result.statuses[status] = result.statuses.get(status, 0) + 1
             self.progress(f"{memory} MB: {i + 1}/{self.spec.num}")
         durations = [r.duration_ms for r in result.reports]
         billed = [r.billed_ms for r in result.reports]
@@ -170,14 +175,19 @@ class PowerTuner:
             self.client.create_alias(FunctionName=self.spec.function_name, Name=alias, FunctionVersion=version)
             self._aliases.append(alias)
 
-    def _invoke(self, alias: str) -> Report:
+    def _invoke(self, alias: str) -> tuple[Report, str | None]:
+        """One invocation's REPORT, and its HTTP status when the function answers API Gateway.
+
+        A 4xx or a 202 is a successful invocation to Lambda but not the work being tuned, so the
+        status is kept and reported (``http_statuses``) rather than hidden in the durations.
+        """
         response = self.client.invoke(
             FunctionName=self.spec.function_name, Qualifier=alias, Payload=self.spec.payload, LogType="Tail"
         )
         body = response["Payload"].read()
         if response.get("FunctionError"):
             raise TuningError(f"{self.spec.function_name}:{alias} failed: {body[:500].decode('utf-8', 'replace')}")
-        return parse_log_result(response["LogResult"])
+        return parse_log_result(response["LogResult"]), http_status(body)
 
     def _restore(self, original: dict[str, Any]) -> None:
         """Put memory, timeout and environment back and delete what tuning created, even after a failure.
@@ -261,3 +271,14 @@ def build_report(
 
 def payload_json(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
+
+
+def http_status(body: bytes) -> str | None:
+    """``statusCode`` of an API Gateway proxy response, None for any other answer."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(answer, dict) and isinstance(answer.get("statusCode"), int):
+        return str(answer["statusCode"])
+    return None

@@ -49,6 +49,7 @@ async def test_cli_wraps_the_body_as_the_routes_event_and_writes_json_png_html(
     report = json.loads(report_path.read_text())
     assert [row["memory_mb"] for row in report["results"]] == [256, 1769]
     assert {"memory_mb", "duration_ms", "billed_ms", "cost_usd", "cold_starts"} <= set(report["results"][0])
+    assert [row["http_statuses"] for row in report["results"]] == [{"200": 2}, {"200": 2}]
     assert set(report["best"]) == {"cost", "speed", "balanced"}
     assert report["recommended"] == report["best"]["speed"]
     assert report["pricing"]["region"] == "eu-west-1" and report["pricing"]["architecture"] == "x86_64"
