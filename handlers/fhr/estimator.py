@@ -170,6 +170,8 @@ def _fetal_channels(
     typical = np.median(np.abs(band[:, ::stride]), axis=1).mean()
     scale = typical / (np.median(np.abs(components[:, ::stride]), axis=1)[:, None] + 1e-9)
     all_valid = np.repeat(cond.valid.all(axis=0, keepdims=True), len(components), axis=0)
+    if knobs["ica"] >= 2:  # components only, without the leads themselves
+        return components * scale.astype(np.float32), all_valid
     return (
         np.concatenate([band, components * scale.astype(np.float32)], axis=0),
         np.concatenate([cond.valid, all_valid], axis=0),
