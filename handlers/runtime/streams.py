@@ -50,11 +50,12 @@ class StreamsRuntimeApi:
         self._writer: asyncio.StreamWriter | None = None
 
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._writer is None or self._reader is None or self._writer.is_closing():
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self._host, self._port, limit=1 << 20), 5
-            )
-        return self._reader, self._writer
+        if self._reader is not None and self._writer is not None and not self._writer.is_closing():
+            return self._reader, self._writer
+        opening = asyncio.open_connection(self._host, self._port, limit=1 << 20)
+        reader, writer = await asyncio.wait_for(opening, 5)
+        self._reader, self._writer = reader, writer
+        return reader, writer
 
     def _drop(self) -> None:
         if self._writer is not None:
@@ -195,7 +196,7 @@ async def _read_body(reader: asyncio.StreamReader, headers: _Headers) -> bytes:
     if length is not None:
         return await reader.readexactly(int(length)) if int(length) else b""
     if (headers.get("transfer-encoding") or "").lower() == "chunked":
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
             if size == 0:
