@@ -116,3 +116,20 @@ async def test_a_failing_invocation_is_logged_with_its_request_id(peer, launch):
     assert len(errors) == 1
     assert errors[0]["requestId"] == request_id and errors[0]["errorType"] == "ValueError"
     assert errors[0]["message"] == "ValueError: boom 9" and errors[0]["stackTrace"]
+
+
+async def test_the_fan_out_client_is_made_once_and_kept():
+    from handlers.runtime.keepwarm import SelfInvoker
+
+    async with warm_service(reserved=None) as service:
+        invoker = SelfInvoker("warm-fn", service.url, "eu-west-1")
+        try:
+            first = await invoker.fan_out(2)
+            client = invoker._client
+            second = await invoker.fan_out(2)
+            assert invoker._client is client is not None
+        finally:
+            await invoker.close()
+        assert first["succeeded"] == second["succeeded"] == 2
+        assert set(second["environments"]) == set(first["environments"])  # the same two warm environments
+        assert invoker._client is None  # closed with the runtime
