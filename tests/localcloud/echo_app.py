@@ -44,6 +44,7 @@ APP = AppDefinition(
         Route("GET", "/boom", "echo"),
         Route("GET", "/slow", "echo"),
         Route("POST", "/presign", "echo"),
+        Route("GET", "/public", "echo", public=True),
     ),
     resources=(*REAL_APP.resources, ECHO_DLQ, ECHO_QUEUE),
 )

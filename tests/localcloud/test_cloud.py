@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import boto3
 
-from fhrapp.config import ApiConfig, AuthConfig, KeepWarmConfig, load_stack_file
+from fhrapp.config import ApiConfig, AuthConfig, FunctionConfig, KeepWarmConfig, load_stack_file
 from fhrapp.definition import APP, physical_name
 from localcloud.cloud import LocalCloud, LocalCloudOptions
 from localcloud.outputs import LOCAL_OUTPUT_KEYS, STACK_OUTPUT_KEYS
@@ -51,6 +51,10 @@ async def test_jwt_mode_accepts_the_local_issuers_tokens_and_rejects_others(clou
             status, _, body = await call(url, headers=header)
             assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
 
+        # A public route (the web page) needs no token, and its event carries no authorizer
+        status, _, body = await call(cloud.outputs()["api_url"] + "/public")
+        assert status == 200 and "authorizer" not in json.loads(body)["event"]["requestContext"]
+
         # Preflight needs no token; an unknown route is 404 before any authorization
         preflight = {"Origin": "https://fhr.example.org", "Access-Control-Request-Method": "GET"}
         assert (await call(url, "OPTIONS", headers=preflight))[0] == 204
@@ -86,6 +90,18 @@ async def test_requests_beyond_burst_and_rate_are_429(cloud_factory: Any) -> Non
         assert all(json.loads(body) == {"message": "Too Many Requests"} for s, _, body in results if s == 429)
         await asyncio.sleep(1.2)  # one token refills per second
         assert (await call(url))[0] == 200
+
+
+async def test_a_throttled_function_is_a_500_as_api_gateway_answers_a_rejected_invocation(
+    cloud_factory: Any,
+) -> None:
+    one = FunctionConfig(memory_mb=256, timeout_s=10, reserved_concurrency=1)
+    async with cloud_factory({"functions": {"echo": one, "echo_worker": one}}) as cloud:
+        url = cloud.outputs()["api_url"] + "/slow?s=1"
+        results = await asyncio.gather(call(url), call(url))
+    assert sorted(status for status, _, _ in results) == [200, 500]
+    rejected = next(body for status, _, body in results if status == 500)
+    assert json.loads(rejected) == {"message": "Internal Server Error"}
 
 
 async def test_keep_warm_fires_on_the_schedule_with_the_stacks_payload(cloud_factory: Any) -> None:
