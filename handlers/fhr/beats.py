@@ -63,8 +63,16 @@ def pick_beats(
     score = [0.0] * len(times)
     back = [-1] * len(times)
     start_cost = 2.0
+    lows_list = lows.tolist()
+    # A chain may also resume after a gap (lost signal: no peak within reach): it then continues the
+    # best chain that ended before the gap, for a restart cost, so beats before the gap are kept.
+    earlier, earlier_best, earlier_index = 0, -start_cost, -1
     for j in range(len(times)):
-        best, best_i = -start_cost, -1
+        while earlier < lows_list[j]:
+            if score[earlier] - start_cost > earlier_best:
+                earlier_best, earlier_index = score[earlier] - start_cost, earlier
+            earlier += 1
+        best, best_i = earlier_best, earlier_index
         for k in range(offsets[j], offsets[j + 1]):
             value = score[preds[k]] - costs[k]
             if value > best:

@@ -22,13 +22,21 @@ def test_mean_absolute_error_at_zero_db_snr(seed: int) -> None:
 
 
 def test_signal_loss_segment_gives_nulls() -> None:
-    record, truth = synthesize(3.0, 4, 1000.0, 5, snr_db=6.0, signal_loss=1, with_events=False)
+    record, truth = synthesize(4.0, 4, 1000.0, 1, snr_db=6.0, signal_loss=1, with_events=False)  # loss at ~97-102 s
     analysis = estimator.analyse(record)
     (loss,) = truth.signal_loss
     t = analysis.grid_s
     inside = (t > loss.start_s + 1.5) & (t < loss.end_s - 1.5)
     assert inside.any()
     assert np.isnan(analysis.fhr_bpm[inside]).all()
+    # Beat chains resume after the gap and keep what came before it (a regression: they once kept
+    # only the part after the last gap, losing the mother before it and then tracking her as the fetus).
+    before = (t > 5.0) & (t < loss.start_s - 3.0)
+    after = (t > loss.end_s + 3.0) & (t < t[-1] - 5.0)
+    for part in (before, after):
+        assert np.isfinite(analysis.mhr_bpm[part]).mean() > 0.9
+        expected = np.asarray(truth.fhr_bpm)[: t.size][part]
+        assert float(np.nanmean(np.abs(analysis.fhr_bpm[part] - expected))) < 3.0
 
 
 def test_summary_of_the_estimate_matches_the_summary_of_the_truth() -> None:
