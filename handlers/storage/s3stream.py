@@ -20,6 +20,7 @@ tests use a real one against a local moto server.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ DEFAULT_MAX_BYTES = 512 * MIB
 DEFAULT_RETRIES = 4
 MIN_PART_SIZE = 64 * 1024  # the first part must hold a text file's header and first rows
 MAX_HEADER_BYTES = 1024 * 1024
+STREAM_CHUNK = 256 * 1024  # read size within a part; the parser cuts ~1 MiB jobs of whole lines
 
 
 @dataclass(frozen=True)
@@ -155,18 +157,15 @@ class _Reader:
         if size > self.max_bytes:
             raise ObjectTooLarge(f"{self.where(key)}: {size} bytes exceeds the {self.max_bytes}-byte limit")
 
-    async def parts(
-        self, key: str, etag: str, size: int, on_part: Callable[[int, int, bytes], Awaitable[None]], offset: int = 0
-    ) -> int:
-        """Fetch ``[offset, size)`` in ranged parts, ``concurrency`` at a time; ``on_part(index, start, data)``
-        runs inside the part's slot, so a part's bytes are released before another part starts."""
+    async def ranges(self, size: int, handler: Callable[[int, int, int], Awaitable[None]], offset: int = 0) -> int:
+        """Run ``handler(index, start, end)`` for each part of ``[offset, size)``, ``concurrency`` at a
+        time; a part keeps its slot until its handler is done, which bounds the bytes held."""
         starts = list(range(offset, size, self.part_size)) or [offset]
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(index: int, start: int) -> None:
             async with slots:
-                data = await self.get(key, etag, start, min(size, start + self.part_size) - 1) if size else b""
-                await on_part(index, start, data)
+                await handler(index, start, min(size, start + self.part_size) - 1)
 
         tasks = [asyncio.create_task(one(index, start)) for index, start in enumerate(starts)]
         try:
@@ -178,6 +177,43 @@ class _Reader:
             raise
         self.timings.parts += len(starts)
         return len(starts)
+
+    async def parts(
+        self, key: str, etag: str, size: int, on_part: Callable[[int, int, bytes], Awaitable[None]], offset: int = 0
+    ) -> int:
+        """Fetch ``[offset, size)`` in ranged parts; ``on_part(index, start, data)`` gets each whole part."""
+
+        async def whole(index: int, start: int, end: int) -> None:
+            await on_part(index, start, await self.get(key, etag, start, end) if size else b"")
+
+        return await self.ranges(size, whole, offset)
+
+    async def stream(self, key: str, etag: str, start: int, end: int, sink: Callable[[bytes], Awaitable[None]]) -> None:
+        """A ranged GET handed to ``sink`` chunk by chunk as it arrives; a transient failure mid-body
+        resumes from the first byte not yet received, so the sink sees every byte exactly once."""
+        from botocore.exceptions import IncompleteReadError
+
+        if self.first_get is None:
+            self.first_get = time.perf_counter()
+        position = start
+
+        async def attempt() -> None:
+            nonlocal position
+            response = await self.client.get_object(
+                Bucket=self.bucket, Key=key, IfMatch=etag, Range=f"bytes={position}-{end}"
+            )
+            if response.get("ETag") not in (None, etag):
+                raise ObjectChanged(f"{self.where(key)}: the object changed while it was being read; read it again")
+            async with response["Body"] as http_response:  # the aiohttp response: read it as it arrives
+                async for chunk in http_response.content.iter_chunked(STREAM_CHUNK):
+                    position += len(chunk)
+                    self.timings.bytes += len(chunk)
+                    await sink(chunk)
+            if position <= end:
+                raise IncompleteReadError(actual_bytes=position - start, expected_bytes=end - start + 1)
+
+        await with_retries(attempt, self.policy, self.where(key))
+        self.last_byte = time.perf_counter()
 
     async def in_thread(self, work: Callable[[], Any]) -> Any:
         """Run CPU work on the parser's threads, timing it."""
@@ -270,45 +306,114 @@ async def fetch_object(
 
 
 async def _read_single(reader: _Reader, key: str, size: int, etag: str, fs: float | None) -> tuple[Record, ObjectInfo]:
-    """A single-object format (CSV or EDF): every part is requested at once; part 0 names the format.
+    """A single-object format (CSV or EDF): every part is requested at once, and each part is parsed
+    while it streams in (jobs of ~1 MiB of whole lines go to the parser threads as they complete).
 
-    Parts that land before part 0 wait for it inside their concurrency slot, which keeps memory
-    bounded; part 0 is requested first, so in practice it arrives first.
+    Part 0's first 64 KiB name the format and the layout; other parts wait for that inside their
+    concurrency slot, which keeps memory bounded (part 0 is requested first, so the wait is short).
+    EDF has no lines: its parts are gathered and parsed at the end.
     """
     from handlers.fhr.errors import EmptyRecord
-    from handlers.fhr.readers.detect import detect_format
-    from handlers.fhr.readers.text import PartAssembler
 
     if size == 0:
         raise EmptyRecord(f"{reader.where(key)}: the object is empty")
-    source = reader.where(key)
-    ready = asyncio.Event()
-    state: dict[str, Any] = {}
+    stream = _SingleObjectStream(reader, key, size, fs)
+    n_parts = await reader.ranges(size, partial(stream.part, etag))
+    info = ObjectInfo(bucket=reader.bucket, key=key, size=size, etag=etag, format=stream.format)
+    return await reader.in_thread(partial(stream.finish, n_parts)), info
 
-    async def on_part(index: int, start: int, data: bytes) -> None:
-        if index == 0:
-            state["format"] = detect_format(key, data[:4096])
-            if state["format"] == "edf":
-                state["buffer"] = bytearray(size)
-            else:
-                assembler = PartAssembler(source, physionet=(state["format"] == "physionet-csv"), fs=fs)
-                await reader.in_thread(partial(assembler.take_layout, data))
-                state["assembler"] = assembler
-            ready.set()
+
+class _SingleObjectStream:
+    """The state shared by the parts of one CSV or EDF object while they stream in."""
+
+    SNIFF_BYTES = 64 * 1024
+
+    def __init__(self, reader: _Reader, key: str, size: int, fs: float | None) -> None:
+        self.reader, self.key, self.size, self.fs = reader, key, size, fs
+        self.ready = asyncio.Event()
+        self.format = ""
+        self.assembler: Any = None
+        self.buffer: bytearray | None = None
+
+    def _start(self, first: bytes) -> None:
+        """Name the format from the object's first bytes; for text, sniff the layout too."""
+        from handlers.fhr.readers.detect import detect_format
+        from handlers.fhr.readers.text import PartAssembler
+
+        self.format = detect_format(self.key, first[:4096])
+        if self.format == "edf":
+            self.buffer = bytearray(self.size)
         else:
-            await ready.wait()
-        if "buffer" in state:
-            state["buffer"][start : start + len(data)] = data
-        else:
-            await reader.in_thread(partial(state["assembler"].parse_part, index, data))
+            source = self.reader.where(self.key)
+            self.assembler = PartAssembler(source, physionet=(self.format == "physionet-csv"), fs=self.fs)
+            self.assembler.take_layout(first)
+        self.ready.set()
 
-    n_parts = await reader.parts(key, etag, size, on_part)
-    info = ObjectInfo(bucket=reader.bucket, key=key, size=size, etag=etag, format=state["format"])
-    if "buffer" in state:
-        from handlers.fhr.readers.edf import read_edf
+    async def part(self, etag: str, index: int, start: int, end: int) -> None:
+        loop = asyncio.get_running_loop()
+        jobs: list[asyncio.Future[Any]] = []
+        early: list[bytes] = []  # part 0, until the format is known
+        state: dict[str, Any] = {"offset": start, "part": None}
 
-        return await reader.in_thread(partial(read_edf, bytes(state["buffer"]), source)), info
-    return await reader.in_thread(partial(state["assembler"].finish, n_parts)), info
+        def take(chunk: bytes) -> None:
+            if self.buffer is not None:
+                self.buffer[state["offset"] : state["offset"] + len(chunk)] = chunk
+                state["offset"] += len(chunk)
+                return
+            if state["part"] is None:
+                state["part"] = self.assembler.open_part(index)
+            job = self.assembler.feed(state["part"], chunk)
+            if job is not None:
+                jobs.append(loop.run_in_executor(_parse_pool(), self._timed, job))
+
+        async def sink(chunk: bytes) -> None:
+            if index == 0 and not self.ready.is_set():
+                early.append(chunk)
+                if sum(map(len, early)) < self.SNIFF_BYTES:
+                    return
+                chunk = b"".join(early)
+                early.clear()
+                self._start(chunk)
+            elif not self.ready.is_set():
+                await self.ready.wait()
+            take(chunk)
+
+        await self.reader.stream(self.key, etag, start, end, sink)
+        if early:  # part 0 shorter than the sniff window: the whole part names the format
+            first = b"".join(early)
+            self._start(first)
+            take(first)
+        if self.assembler is not None:
+            if state["part"] is None:
+                state["part"] = self.assembler.open_part(index)
+            job = self.assembler.close(state["part"])
+            if job is not None:
+                jobs.append(loop.run_in_executor(_parse_pool(), self._timed, job))
+        await asyncio.gather(*jobs)
+
+    def _timed(self, job: Any) -> None:
+        started = time.perf_counter()
+        try:
+            self.assembler.parse_job(job)
+        finally:
+            with _TIMING_LOCK:
+                self.reader.timings.parse_ms += (time.perf_counter() - started) * 1000
+
+    def finish(self, n_parts: int) -> Record:
+        if self.buffer is not None:
+            from handlers.fhr.readers.edf import read_edf
+
+            return read_edf(bytes(self.buffer), self.reader.where(self.key))
+        return self.assembler.finish(n_parts)
+
+
+_TIMING_LOCK = threading.Lock()
+
+
+def _parse_pool() -> Any:
+    from handlers.fhr.readers.text import parse_executor
+
+    return parse_executor()
 
 
 async def _read_wfdb(reader: _Reader, key: str) -> tuple[Record, ObjectInfo]:

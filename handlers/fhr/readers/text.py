@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -411,22 +411,36 @@ def rate_from_times(first_times: list[float], last_time: float, n_rows: int, nam
 
 @dataclass
 class PartResult:
-    """One part, parsed: the partial line it starts with, its whole lines, the partial line it ends with."""
+    """One part, cut into jobs of whole lines: the partial line it starts with, its jobs, the partial
+    line it ends with. ``head`` holds the whole part when it has no newline at all."""
 
-    head: bytes  # bytes before the part's first newline, newline included (b"" for part 0)
-    block: np.ndarray | None  # None when the part holds no newline at all (it only extends a line)
-    tail: bytes  # bytes after the part's last newline
-    last_line: bytes  # the last whole line inside the block, for the sampling rate
-    problem: RowProblem | None = None
+    index: int
+    skip: int = 0  # part 0: the header bytes still to drop
+    head: bytes | None = None  # bytes up to and including the first newline (b"" for part 0)
+    pending: list[bytes] = field(default_factory=list)  # bytes after the last newline cut so far
+    pending_size: int = 0
+    jobs: int = 0
+    blocks: dict[int, np.ndarray] = field(default_factory=dict)
+    problems: dict[int, RowProblem] = field(default_factory=dict)
+    tail: bytes = b""
+    last_line: bytes = b""
+    closed: bool = False
+
+
+Job = tuple[int, int, bytes, int, int]  # (part, job number, buffer, lo, hi): whole lines buffer[lo:hi]
 
 
 class PartAssembler:
-    """Parses a text object part by part, in any arrival order, and stitches the parts together.
+    """Parses a text object part by part, in any arrival order, each part chunk by chunk.
 
-    Part 0 gives the layout; every other part is parsed on its own, except the one line cut by
-    each part boundary, which is parsed at the end from the two fragments. ``parse_part`` runs
-    on worker threads; ``finish`` once, after every part was parsed.
+    Part 0 gives the layout. Within a part, bytes are cut into jobs of whole lines (~1 MiB) as they
+    arrive, so a part is being parsed while the rest of it is still on the wire; the one line cut
+    by each part boundary is parsed at the end from the two fragments. ``feed``/``close`` run on
+    the event loop (cheap: they only find newlines); ``parse_job`` runs on worker threads;
+    ``finish`` once, after every job of every part.
     """
+
+    JOB_BYTES = BLOCK_BYTES
 
     def __init__(self, name: str, physionet: bool, fs: float | None = None) -> None:
         self.name = name
@@ -434,73 +448,115 @@ class PartAssembler:
         self.fs = fs
         self.layout: TextLayout | None = None
         self.head_rows = b""
-        self.results: dict[int, PartResult] = {}
+        self.parts: dict[int, PartResult] = {}
 
-    def take_layout(self, first_part: bytes) -> TextLayout:
-        self.layout = sniff_layout(first_part, self.name, self.physionet)
-        self.head_rows = first_part[self.layout.data_start : self.layout.data_start + _SNIFF_BYTES]
+    def take_layout(self, first_bytes: bytes) -> TextLayout:
+        """Sniff the layout from the object's first bytes (at least 64 KiB, or all of a smaller object)."""
+        self.layout = sniff_layout(first_bytes, self.name, self.physionet)
+        self.head_rows = first_bytes[self.layout.data_start : self.layout.data_start + _SNIFF_BYTES]
         return self.layout
 
-    def parse_part(self, index: int, data: bytes) -> None:
-        """Parse one part; a malformed row is kept (with its part) to be located and raised by ``finish``."""
+    def open_part(self, index: int) -> PartResult:
         if self.layout is None:
-            raise RuntimeError("take_layout(first part) must run before parse_part")
-        lo = self.layout.data_start if index == 0 else data.find(b"\n") + 1
-        hi = data.rfind(b"\n") + 1
-        if index > 0 and lo == 0:
-            self.results[index] = PartResult(head=data, block=None, tail=b"", last_line=b"")
-            return
-        lo, hi = min(lo, len(data)), max(hi, min(lo, len(data)))
-        head, tail = data[:lo] if index else b"", data[hi:]
-        previous_newline = data.rfind(b"\n", lo, hi - 1) + 1 if hi > lo else lo
-        result = PartResult(head=head, block=None, tail=tail, last_line=data[max(previous_newline, lo) : hi])
-        try:
-            result.block = self._parse_range(data, lo, hi)
-        except RowProblem as problem:
-            result.problem = problem
-        self.results[index] = result
+            raise RuntimeError("take_layout(first bytes) must run before parts are opened")
+        part = PartResult(
+            index=index, skip=self.layout.data_start if index == 0 else 0, head=b"" if index == 0 else None
+        )
+        self.parts[index] = part
+        return part
 
-    def _parse_range(self, data: bytes, lo: int, hi: int) -> np.ndarray:
-        assert self.layout is not None
+    def feed(self, part: PartResult, chunk: bytes, final: bool = False) -> Job | None:
+        """Take the next bytes of a part; return a job once ~1 MiB of whole lines is ready (or at the end)."""
+        if part.skip:
+            dropped = min(part.skip, len(chunk))
+            chunk, part.skip = chunk[dropped:], part.skip - dropped
+        if chunk:
+            part.pending.append(chunk)
+            part.pending_size += len(chunk)
+        if part.pending_size < self.JOB_BYTES and not final:
+            return None
+        data = b"".join(part.pending)
+        part.pending, part.pending_size = [], 0
+        lo = 0
+        if part.head is None:
+            first = data.find(b"\n")
+            if first < 0:
+                part.pending, part.pending_size = [data], len(data)
+                return None
+            part.head, lo = data[: first + 1], first + 1
+        hi = data.rfind(b"\n") + 1
         if hi <= lo:
-            return np.empty((0, len(self.layout.spec.value_columns)), dtype=np.float32)
-        # Block by block (~1 MiB), so the parser's temporaries stay in cache (see fastnum).
+            part.pending, part.pending_size = ([data[lo:]], len(data) - lo) if lo < len(data) else ([], 0)
+            return None
+        if hi < len(data):
+            part.pending, part.pending_size = [data[hi:]], len(data) - hi
+        part.last_line = data[max(lo, data.rfind(b"\n", lo, hi - 1) + 1) : hi]
+        part.jobs += 1
+        return (part.index, part.jobs - 1, data, lo, hi)
+
+    def close(self, part: PartResult) -> Job | None:
+        """The part is complete: its last job (if any), and what remains becomes its tail."""
+        job = self.feed(part, b"", final=True)
+        remainder = b"".join(part.pending)
+        if part.head is None:  # not one newline in the whole part: it only extends a line
+            part.head, part.tail = remainder, b""
+            part.jobs = -1
+        else:
+            part.tail = remainder
+        part.pending, part.pending_size = [], 0
+        part.closed = True
+        return job
+
+    def parse_job(self, job: Job) -> None:
+        """Parse one job (thread-safe: each job writes only its own slot)."""
+        assert self.layout is not None
+        index, number, data, lo, hi = job
+        part = self.parts[index]
         pieces, rows = [], 0
-        for block_lo, block_hi in _blocks(data, lo, hi, BLOCK_BYTES):
-            try:
+        try:
+            for block_lo, block_hi in _blocks(data, lo, hi, BLOCK_BYTES):
                 pieces.append(parse_block(data, block_lo, block_hi, self.layout.spec))
-            except RowProblem as problem:
-                raise RowProblem(rows + problem.row_offset, problem.detail) from None
-            rows += pieces[-1].shape[0]
-        return _stack(pieces, self.layout.spec)
+                rows += pieces[-1].shape[0]
+        except RowProblem as problem:
+            part.problems[number] = RowProblem(rows + problem.row_offset, problem.detail)
+            return
+        part.blocks[number] = _stack(pieces, self.layout.spec)
+
+    def parse_part(self, index: int, data: bytes) -> None:
+        """A whole part at once (tests, and callers that already hold the bytes)."""
+        part = self.open_part(index)
+        for job in (self.feed(part, data), self.close(part)):
+            if job is not None:
+                self.parse_job(job)
 
     def finish(self, n_parts: int) -> Record:
         """Stitch the parts in order, parse the cut lines, locate any bad row, derive fs."""
         layout = self.layout
-        if layout is None or len(self.results) != n_parts:
-            raise RuntimeError("finish() needs every part parsed")
+        if layout is None or len(self.parts) != n_parts or not all(part.closed for part in self.parts.values()):
+            raise RuntimeError("finish() needs every part closed")
         pieces: list[np.ndarray] = []
         line = layout.header_lines + 1
         carry = b""
         last_line = b""
         for index in range(n_parts):
-            result = self.results[index]
-            if result.block is None and result.problem is None:
-                carry += result.head
+            part = self.parts[index]
+            if part.jobs < 0:
+                carry += part.head or b""
                 continue
-            joined = carry + result.head
+            joined = carry + (part.head or b"")
             if joined.strip():
                 pieces.append(self._parse_line(joined, line))
                 line += 1
                 last_line = joined
-            if result.problem is not None:
-                raise result.problem.at_line(self.name, line)
-            assert result.block is not None
-            if result.block.shape[0]:
-                pieces.append(result.block)
-                line += result.block.shape[0]
-                last_line = result.last_line
-            carry = result.tail
+            for number in range(part.jobs):
+                if number in part.problems:
+                    raise part.problems[number].at_line(self.name, line)
+                block = part.blocks[number]
+                if block.shape[0]:
+                    pieces.append(block)
+                    line += block.shape[0]
+                    last_line = part.last_line
+            carry = part.tail
         if carry.strip():
             pieces.append(self._parse_line(carry.rstrip(b"\r\n") + b"\n", line))
             last_line = carry

@@ -1,8 +1,9 @@
 """S3 fixtures: a real aioboto3 client on the shared moto server, and a faulty proxy in front of it.
 
 The proxy is a real aiohttp server on 127.0.0.1 that forwards every request to moto, except that
-it can answer the first N requests with a 503 SlowDown or drop their connection, and can run a
-hook before forwarding request K (to overwrite the object mid-read). It also logs each request,
+it can answer the first N requests with a 503 SlowDown or drop their connection, cut chosen
+responses off halfway through their body, and run a hook before forwarding request K (to
+overwrite the object mid-read). It also logs each request,
 so a test can prove that nothing was downloaded.
 """
 
@@ -33,6 +34,7 @@ class FaultyProxy:
     fail_first: int = 0
     failure: str = "503"  # or "reset": close the connection without answering
     hooks: dict[int, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    truncate: set[int] = field(default_factory=set)  # requests whose body is cut in half, then the connection
     log: list[tuple[str, str, str | None]] = field(default_factory=list)
     url: str = ""
 
@@ -63,6 +65,14 @@ class FaultyProxy:
             if request.method == "HEAD":  # no body, but the object's size is the answer
                 out["Content-Length"] = upstream.headers.get("Content-Length", "0")
                 return web.Response(status=upstream.status, headers=out)
+            if number in self.truncate:
+                out["Content-Length"] = str(len(body))
+                response = web.StreamResponse(status=upstream.status, headers=out)
+                await response.prepare(request)
+                await response.write(body[: len(body) // 2])
+                assert request.transport is not None
+                request.transport.close()
+                return response
             return web.Response(status=upstream.status, body=body, headers=out)
 
 

@@ -159,6 +159,18 @@ async def test_transient_failures_are_retried(proxied_s3, proxy, bucket, s3, phy
     assert timings["retries"] >= (3 if failure == "503" else 1)
 
 
+async def test_a_body_cut_mid_part_resumes_where_it_stopped(proxied_s3, proxy, bucket, s3, physionet_csv) -> None:
+    data, _ = physionet_csv(seconds=20, fs=1000, channels=3)
+    await _put(s3, bucket, "cut.csv", data)
+    proxy.truncate = {1, 3}  # after the HEAD: the first part, and another one, lose their second half
+    record, _, timings = await read_record(proxied_s3, bucket, "cut.csv", part_size=SMALL_PART * 2, concurrency=2)
+    np.testing.assert_array_equal(record.signals, read_bytes(data, "cut.csv").signals)
+    assert timings["retries"] >= 2
+    starts = [int(rng.split("=")[1].split("-")[0]) for method, _, rng in proxy.log if method == "GET" and rng]
+    assert any(start % (SMALL_PART * 2) for start in starts), f"no range resumed mid-part: {starts}"
+    assert timings["bytes"] == len(data)  # every byte handed to the parser exactly once
+
+
 async def test_persistent_failures_exhaust_the_retries(proxied_s3, proxy, bucket, s3, physionet_csv) -> None:
     data, _ = physionet_csv(seconds=12)
     await _put(s3, bucket, "down.csv", data)
