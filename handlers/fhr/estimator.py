@@ -23,6 +23,7 @@ Then the 4 Hz traces, quality indices and summary are assembled into the documen
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -90,9 +91,20 @@ class _Stopwatch:
         self._last = now
 
 
+# Cached FFTW plans own their input/output buffers, so two analyses must not run them at once (the
+# API runs estimates in worker threads). The work is CPU-bound on 2 cores anyway: serialising costs
+# little and keeps results exact.
+_PIPELINE_LOCK = threading.Lock()
+
+
 def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
     """Run the pipeline on ``record`` and return the 4 Hz traces and intermediate facts."""
     opts = options if isinstance(options, Options) else parse_options(options, record.n_channels)
+    with _PIPELINE_LOCK:
+        return _analyse(record, opts)
+
+
+def _analyse(record: Record, opts: Options) -> Analysis:
     knobs = {**TUNING, **opts.extra}
     clock = _Stopwatch()
     channels = opts.channels if opts.channels is not None else tuple(range(record.n_channels))

@@ -124,3 +124,12 @@ def test_plans_are_reused_on_the_second_call(a01) -> None:
     before = fftplan.plans_created()
     estimate(a01)
     assert fftplan.plans_created() == before
+
+
+def test_concurrent_estimates_in_threads_give_identical_results(a01) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    alone = estimate(a01)["fhr"]["bpm"]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: estimate(a01)["fhr"]["bpm"], range(3)))
+    assert all(result == alone for result in results)
