@@ -31,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from bundler.build import DEFAULT_OUT, BundleSources, build_bundle, size_report
     from bundler.errors import BundleError
     from bundler.smoke import smoke_check
+    from bundler.webassets import VendorError, vendor_web_assets
 
+    try:
+        vendor_web_assets()  # the page's charting library ships inside handlers/web/static/vendor
+    except VendorError as exc:
+        print(f"fhr bundle: {exc}", file=sys.stderr)
+        return 2
     sources = BundleSources() if args.requirements is None else BundleSources(requirements=args.requirements)
     try:
         manifest = build_bundle(args.out or DEFAULT_OUT, sources, with_layer=not args.no_layer)

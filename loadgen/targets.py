@@ -32,7 +32,9 @@ def list_keys(outputs: StackOutputs, prefix: str) -> list[str]:
     """Record keys under ``prefix`` in the stack's bucket (the local cloud's moto when it says so)."""
     import boto3
 
-    s3 = boto3.client("s3", region_name=outputs.region, endpoint_url=outputs.aws_endpoint_url)
+    # A local cloud's moto takes any credentials; a deployed stage uses the caller's own.
+    local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"} if outputs.is_local else {}
+    s3 = boto3.client("s3", region_name=outputs.region, endpoint_url=outputs.aws_endpoint_url, **local)
     keys: list[str] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=outputs.ecg_bucket, Prefix=prefix):
         keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(RECORD_SUFFIXES))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 import uuid
@@ -51,6 +52,7 @@ UPLOAD_EXPIRY_S = 900
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 _page_template: str | None = None
+logger = logging.getLogger("handlers.web")
 
 
 class AssetsMissing(InternalError):
@@ -68,8 +70,15 @@ def bucket() -> str:
 
 
 async def init() -> None:
-    """Read the page once per environment and open the S3 client before the first request."""
-    page_template()
+    """Read the page once per environment and open the S3 client before the first request.
+
+    Missing page assets must not stop the environment: uploads and the recordings list still work,
+    and ``GET /`` answers a clear ``web_assets_missing`` error instead.
+    """
+    try:
+        page_template()
+    except AssetsMissing as exc:
+        logger.warning("%s", exc)
     await clients.open_services("s3")
 
 
