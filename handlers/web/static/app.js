@@ -31,6 +31,7 @@
     const response = await fetch(path, init);
     let payload = null;
     try { payload = await response.json(); } catch (_) { payload = null; }
+    if (response.status === 401) $("auth").hidden = false;  // the stack wants a JWT: ask for one
     if (!response.ok) throw new ApiError(response.status, payload);
     return { status: response.status, body: payload };
   }
@@ -44,11 +45,9 @@
   function showError(err) {
     const el = $("error");
     if (!err) { el.hidden = true; el.textContent = ""; return; }
-    const parts = [];
-    if (err.status) parts.push(`${err.status}${err.code ? " " + err.code : ""}`);
-    parts.push(err.message || String(err));
-    if (err.requestId) parts.push(`(request ${err.requestId})`);
-    el.textContent = parts.join(": ");
+    const head = err.status ? `${err.status}${err.code ? " " + err.code : ""}: ` : "";
+    const tail = err.requestId ? ` (request ${err.requestId})` : "";
+    el.textContent = `${head}${err.message || String(err)}${tail}`;
     el.dataset.status = err.status || "";
     el.dataset.code = err.code || "";
     el.hidden = false;
@@ -197,10 +196,7 @@
 
   function wire() {
     $("stage").textContent = cfg.stage ? `stage ${cfg.stage} · bucket ${cfg.bucket}` : "";
-    if (cfg.authMode === "jwt") {
-      $("auth").hidden = false;
-      $("token").value = state.token;
-    }
+    $("token").value = state.token;
     $("save-token").onclick = () => {
       state.token = $("token").value.trim();
       sessionStorage.setItem("fhr-token", state.token);
@@ -219,7 +215,7 @@
            "pan-right": () => c.pan(0.25), paper: () => c.paperScale(), reset: () => c.reset() })[btn.dataset.action]();
       };
     });
-    if (cfg.authMode !== "jwt" || state.token) loadRecordings(false).catch(showError);
+    loadRecordings(false).catch(showError);
     document.body.dataset.ready = "1";
   }
 
