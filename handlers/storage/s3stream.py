@@ -40,6 +40,7 @@ DEFAULT_MAX_BYTES = 512 * MIB
 DEFAULT_RETRIES = 4
 MIN_PART_SIZE = 64 * 1024  # the first part must hold a text file's header and first rows
 MAX_HEADER_BYTES = 1024 * 1024
+DECODE_BYTES = 256 * 1024  # WFDB: decode once this many bytes of whole frames have arrived
 STREAM_CHUNK = 256 * 1024  # read size within a part; the parser cuts ~1 MiB jobs of whole lines
 
 
@@ -410,6 +411,16 @@ class _SingleObjectStream:
 _TIMING_LOCK = threading.Lock()
 
 
+def _timed_call(reader: _Reader, work: Callable[..., Any], *args: Any) -> Any:
+    """Run parser work on a worker thread, adding its time to the read's parse total."""
+    started = time.perf_counter()
+    try:
+        return work(*args)
+    finally:
+        with _TIMING_LOCK:
+            reader.timings.parse_ms += (time.perf_counter() - started) * 1000
+
+
 def _parse_pool() -> Any:
     from handlers.fhr.readers.text import parse_executor
 
@@ -442,13 +453,41 @@ async def _read_wfdb(reader: _Reader, key: str) -> tuple[Record, ObjectInfo]:
     data_size, data_etag = await (guessed if guess_right else reader.head(data_key))
     reader.check_size(data_key, size + data_size)
     signals = np.empty((plan.n_samples(data_size), len(plan.kept)), dtype=np.float32)
+    if signals.shape[0] == 0:
+        from handlers.fhr.errors import EmptyRecord
+
+        raise EmptyRecord(f"{source}: the signal file {data_key} holds no samples")
     part_size = max(plan.unit_bytes, reader.part_size // plan.unit_bytes * plan.unit_bytes)
     reader.part_size = part_size  # whole frames per part, so each part decodes on its own
 
-    async def on_part(index: int, start: int, data: bytes) -> None:
-        await reader.in_thread(partial(plan.decode_into, data, start, signals))
+    loop = asyncio.get_running_loop()
 
-    await reader.parts(data_key, data_etag, data_size, on_part)
+    async def stream_part(index: int, start: int, end: int) -> None:
+        """Decode whole frames as the chunks of this part arrive, each straight into its rows."""
+        pending, offset = b"", start
+        decoding: list[asyncio.Future[Any]] = []
+
+        def decode(data: bytes, at: int) -> None:
+            decoding.append(
+                loop.run_in_executor(_parse_pool(), _timed_call, reader, plan.decode_into, data, at, signals)
+            )
+
+        async def sink(chunk: bytes) -> None:
+            nonlocal pending, offset
+            data = pending + chunk
+            usable = len(data) // plan.unit_bytes * plan.unit_bytes
+            if usable >= DECODE_BYTES:
+                decode(data[:usable], offset)
+                pending, offset = data[usable:], offset + usable
+            else:
+                pending = data
+
+        await reader.stream(data_key, data_etag, start, end, sink)
+        if pending:  # the part's last frames (and, at the file's end, any partial frame)
+            decode(pending, offset)
+        await asyncio.gather(*decoding)
+
+    await reader.ranges(data_size, stream_part, offset=plan.byte_offset)
     info = ObjectInfo(reader.bucket, key, size, etag, "wfdb", data_key, data_size, data_etag)
     return plan.record(signals), info
 

@@ -231,8 +231,8 @@ class StreamPlan:
     def decode_into(self, raw: bytes, part_start: int, out: np.ndarray) -> None:
         """Decode the part that starts at byte ``part_start`` of the .dat into its rows of ``out``."""
         specs = list(self.header.signals)
-        if part_start == 0 and self.byte_offset:
-            raw = raw[self.byte_offset :]
+        if part_start < self.byte_offset:  # the bytes before the signal data are no samples
+            raw = raw[self.byte_offset - part_start :]
             part_start = self.byte_offset
         fmt = specs[0].fmt
         digital = decode_format16(raw, len(specs)) if fmt == 16 else decode_format212(raw, len(specs))

@@ -100,6 +100,25 @@ async def test_wfdb_format_212_parts_align_on_frame_pairs(s3, bucket, tmp_path: 
     np.testing.assert_array_equal(record.signals, read_path(tmp_path / "r212.hea").signals)
 
 
+async def test_wfdb_byte_offset_and_empty_signal_file(s3, bucket) -> None:
+    samples = np.random.default_rng(4).integers(-3000, 3000, size=(20_000, 2), dtype=np.int16)
+    samples[7, 1] = -32768
+    header = b"off 2 500 20000\noff.dat 16+24 200/mV 16 0 0 0 0 ECG1\noff.dat 16+24 50(10)/uV 16 0 0 0 0 ECG2\n"
+    await _put(s3, bucket, "off.hea", header)
+    await _put(s3, bucket, "off.dat", b"#" * 24 + samples.astype("<i2").tobytes())
+    record, _, _ = await read_record(s3, bucket, "off.hea", part_size=SMALL_PART)
+    expected = np.column_stack([samples[:, 0] / 200.0 * 1000.0, (samples[:, 1] - 10) / 50.0])
+    expected[7, 1] = np.nan
+    np.testing.assert_allclose(record.signals, expected, rtol=1e-6, atol=1e-4)
+    assert np.isnan(record.signals[7, 1])
+    await _put(
+        s3, bucket, "none.hea", header.replace(b"off 2 500 20000", b"none 2 500").replace(b"off.dat", b"none.dat")
+    )
+    await _put(s3, bucket, "none.dat", b"#" * 24)
+    with pytest.raises(RecordError, match="no samples"):
+        await read_record(s3, bucket, "none.hea")
+
+
 async def test_edf_object(s3, bucket, tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     signal = edfio.EdfSignal(rng.normal(0, 100, 500 * 30), 500, label="Abd", physical_dimension="uV")
