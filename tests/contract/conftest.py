@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +22,10 @@ from typing import Any
 import pytest
 
 from fhrapp.config import StackConfig, load_stack_file
+from localcloud.launcher import LaunchError, local_cloud
 from localcloud.outputs import load
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,24 +58,6 @@ class Target:
         return boto3.client("s3", region_name=self.outputs["region"])
 
 
-def _start_local_cloud(outputs_file: Path, log_file: Path) -> subprocess.Popen[bytes]:
-    stack = os.environ.get("FHR_LOCAL_STACK", "dev")
-    command = [sys.executable, "-m", "fhrcli.main", "local", "--stack", stack, "--port", "0"]
-    command += ["--outputs-file", str(outputs_file), "--no-schedules"]
-    with log_file.open("wb") as log:
-        return subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log)
-
-
-def _wait_for(outputs_file: Path, process: subprocess.Popen[bytes], log_file: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not outputs_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"fhr local did not become ready:\n{log_file.read_text()[-3000:]}")
-        time.sleep(0.05)
-    return load(outputs_file)
-
-
 def _local_token(outputs: dict[str, Any]) -> str | None:
     if "local_issuer_url" not in outputs:
         return None
@@ -102,18 +80,11 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         yield Target(outputs, stack, local="aws_endpoint_url" in outputs, token=token or _local_token(outputs))
         return
     workdir = tmp_path_factory.mktemp("local-cloud")
-    outputs_file, log_file = workdir / "outputs.json", workdir / "fhr-local.log"
-    process = _start_local_cloud(outputs_file, log_file)
     try:
-        outputs = _wait_for(outputs_file, process, log_file)
-        yield Target(outputs, load_stack_file(outputs["stage"]), local=True, token=_local_token(outputs))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        with local_cloud(workdir, os.environ.get("FHR_LOCAL_STACK", "dev")) as outputs:
+            yield Target(outputs, load_stack_file(outputs["stage"]), local=True, token=_local_token(outputs))
+    except LaunchError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
