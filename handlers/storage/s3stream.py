@@ -3,18 +3,22 @@
 One HEAD gives the size and ETag (and refuses an object over ``max_bytes`` before any
 download); then ranged GETs of ``part_size`` run ``concurrency`` at a time, each with
 ``If-Match: <etag>`` so an object overwritten mid-read fails clearly instead of mixing versions.
-Each part is parsed on a worker thread as soon as it lands, while later parts are still on
-the wire, so the total approaches max(download, parse) rather than their sum:
+Each part is consumed *while it streams in*: its bytes are cut into jobs of whole lines (or
+whole frames) and parsed on worker threads as soon as a job is complete, so network and CPU
+overlap even when every part is in flight at once and the total approaches
+max(download, parse) rather than their sum:
 
-- text (CSV): a part is parsed from its first to its last newline; the line cut by each part
-  boundary is stitched from the two fragments at the end (handlers.fhr.readers.text.PartAssembler);
-- WFDB: the small ``.hea`` is read first; the ``.dat`` beside it is read in parts aligned to whole
-  frames, each decoded straight into its rows of the output;
+- text (CSV): jobs of ~1 MiB of whole lines; the line cut by each part boundary is stitched from
+  its two fragments at the end (handlers.fhr.readers.text.PartAssembler);
+- WFDB: the small ``.hea`` by one bounded GET while the usual ``.dat`` beside it is HEADed; the
+  ``.dat`` then in parts aligned to whole frames, each chunk decoded straight into its rows;
 - EDF: parts are gathered into one buffer and parsed at the end (rare here; no overlap).
 
-Memory stays bounded: a part holds its concurrency slot until it is parsed, so at most
-``concurrency`` raw parts exist at once. The client is passed in (an aioboto3 S3 client), so
-tests use a real one against a local moto server.
+A transient failure (5xx, throttling, reset, truncated body) is retried with jittered
+exponential backoff; mid-body, the GET resumes from the first byte not yet received. Memory
+stays bounded: a part holds its concurrency slot until it is parsed, so at most ``concurrency``
+parts' bytes exist at once. The client is passed in (an aioboto3 S3 client), so tests use a
+real one against a local moto server.
 """
 
 from __future__ import annotations
