@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,10 @@ class LambdaContext:
         client = _parse_header_json(client_context, "Client Context")
         self.client_context = ClientContext(client) if client is not None else None
         self.identity = CognitoIdentity(_parse_header_json(cognito_identity, "Cognito Identity"))
+
+    def log(self, message: object) -> None:
+        """``context.log(msg)`` as on AWS: the text goes to the function's log stream (stdout)."""
+        sys.stdout.write(str(message))
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds until the invocation's deadline (never negative), like AWS's context."""

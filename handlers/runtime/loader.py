@@ -15,7 +15,6 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
@@ -27,7 +26,7 @@ from handlers.runtime.errors import (
     UserCodeSyntaxError,
 )
 
-_RUNTIME_DIR = str(Path(__file__).resolve().parent)
+_RUNTIME_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
 @dataclass(frozen=True)

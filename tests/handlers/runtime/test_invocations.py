@@ -43,6 +43,7 @@ async def test_context_mirrors_the_invocation_headers_and_environment(peer, laun
     assert first["cognito_identity_id"] == "eu-west-1:abc"
     assert first["trace_id"] == headers["Lambda-Runtime-Trace-Id"]
     assert 20_000 < first["remaining_ms"] <= 30_000  # the peer gives a 30 s deadline
+    assert first["has_log"]
     second = (await peer.invoke({})).json()
     assert second["aws_request_id"] != first["aws_request_id"]
     assert second["client_custom"] is None and second["cognito_identity_id"] is None
