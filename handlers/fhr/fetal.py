@@ -117,7 +117,7 @@ def harmonic_matrix(n_bins: int, bin_hz: float, rates: np.ndarray, half_weight: 
     key = (n_bins, round(bin_hz, 9), rates.tobytes(), half_weight)
     cached = _MATRICES.get(key)
     if cached is not None:
-        return cached
+        return cached[0]
     weights = np.zeros((n_bins, rates.size), dtype=np.float32)
     columns = np.arange(rates.size)
     for multiple, weight in _harmonic_plan(half_weight):
@@ -126,11 +126,17 @@ def harmonic_matrix(n_bins: int, bin_hz: float, rates: np.ndarray, half_weight: 
         frac = position - low
         np.add.at(weights, (low, columns), weight * (1 - frac))
         np.add.at(weights, (low + 1, columns), weight * frac)
-    _MATRICES[key] = weights
+    _MATRICES[key] = (weights, _gather_table(weights))
     return weights
 
 
-_MATRICES: dict[tuple, np.ndarray] = {}
+def harmonic_table(n_bins: int, bin_hz: float, rates: np.ndarray, half_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`harmonic_matrix` as its cached gather table (building the table costs more than using it)."""
+    harmonic_matrix(n_bins, bin_hz, rates, half_weight)
+    return _MATRICES[(n_bins, round(bin_hz, 9), rates.tobytes(), half_weight)][1]
+
+
+_MATRICES: dict[tuple, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
 
 
 def _gather_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -177,7 +183,7 @@ def harmonic_spectra(
     n_fft = fftplan.fast_length(4 * width)
     n_bins = n_fft // 2 + 1
     bin_hz = fs_env / n_fft
-    table = _gather_table(harmonic_matrix(n_bins, bin_hz, rates, half_weight))
+    table = harmonic_table(n_bins, bin_hz, rates, half_weight)
     taper = np.hanning(width).astype(np.float32)
     level = windows.mean(axis=2)
     total = np.empty((channels, n_frames, rates.size), dtype=np.float32)

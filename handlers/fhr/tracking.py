@@ -33,26 +33,38 @@ def maternal_penalty(
 def viterbi(log_score: np.ndarray, rates: np.ndarray, *, penalty_per_bpm: float) -> np.ndarray:
     """Best rate index per frame: maximise sum(log_score) - penalty_per_bpm * sum|rate change|.
 
-    With an L1 transition cost, the max over predecessors is a distance transform that two running
-    maxima compute exactly (max over i <= j of V(i) + c*i, and over i >= j of V(i) - c*i), so a frame
-    costs O(states) numpy work, not O(states^2). Backtracking recomputes one predecessor per frame.
+    With an L1 transition cost, the max over predecessors is a distance transform that running
+    maxima compute exactly: max over i <= j of V(i) - c(j - i), and the same on the reversed row
+    (which has the same form), so both directions are one ``maximum.accumulate`` over a (2, states)
+    buffer and a frame costs six small numpy calls, not O(states^2) work. Backtracking recomputes one
+    predecessor per frame.
     """
     frames, states = log_score.shape
     cost = penalty_per_bpm * (float(rates[1] - rates[0]) if rates.size > 1 else 0.0)
     ramp = cost * np.arange(states)
-    values = np.empty((frames, states), dtype=np.float64)
-    current = log_score[0].astype(np.float64)
-    values[0] = current
+    values = np.array(log_score, dtype=np.float64)
+    pair = np.empty((2, states), dtype=np.float64)
+    best = np.empty(states, dtype=np.float64)
     for frame in range(1, frames):
-        rising = np.maximum.accumulate(current + ramp) - ramp
-        falling = np.maximum.accumulate((current - ramp)[::-1])[::-1] + ramp
-        current = np.maximum(rising, falling) + log_score[frame]
-        values[frame] = current
+        previous = values[frame - 1]
+        np.add(previous, ramp, out=pair[0])
+        np.add(previous[::-1], ramp, out=pair[1])
+        np.maximum.accumulate(pair, axis=1, out=pair)
+        pair -= ramp
+        np.maximum(pair[0], pair[1, ::-1], out=best)
+        values[frame] += best
+    return _backtrack(values, ramp)
+
+
+def _backtrack(values: np.ndarray, ramp: np.ndarray) -> np.ndarray:
+    """The best path through the forward values: per frame, one subtraction of a precomputed row of
+    transition costs and one argmax."""
+    frames, states = values.shape
+    transition = np.abs(ramp[:, None] - ramp[None, :])  # cost of moving from state i to state j
     path = np.empty(frames, dtype=np.int64)
-    state = int(np.argmax(current))
+    state = int(np.argmax(values[-1]))
     path[-1] = state
-    index = np.arange(states)
     for frame in range(frames - 1, 0, -1):
-        state = int(np.argmax(values[frame - 1] - cost * np.abs(index - state)))
+        state = int(np.argmax(values[frame - 1] - transition[state]))
         path[frame - 1] = state
     return path
