@@ -81,13 +81,13 @@ class SizeResult:
         return sum(1 for r in self.reports if r.cold_start)
 
     def as_dict(self) -> dict[str, Any]:
-        failed = {"error": self.error} if self.error is not None else {}
+        failed = self.error is not None
         return {
-            **failed,
+            **({"error": self.error} if failed else {}),
             "memory_mb": self.memory_mb,
-            "duration_ms": round(self.duration_ms, 3),
-            "billed_ms": round(self.billed_ms, 3),
-            "cost_usd": self.cost_usd,
+            "duration_ms": None if failed else round(self.duration_ms, 3),
+            "billed_ms": None if failed else round(self.billed_ms, 3),
+            "cost_usd": None if failed else self.cost_usd,
             "cold_starts": self.cold_starts,
             "invocations": len(self.reports),
             "http_statuses": dict(self.statuses),

@@ -82,6 +82,8 @@ async def test_keep_going_reports_the_failing_size_and_tunes_the_rest(service: L
     results = await asyncio.to_thread(PowerTuner(client, spec, PRICE).run)
     report = build_report(spec, results, PRICE, "us-east-1", "x86_64")
     assert [("error" in row) for row in report["results"]] == [False, True, False]
+    failed = report["results"][1]
+    assert (failed["duration_ms"], failed["cost_usd"]) == (None, None), "no made-up figures for a failed size"
     assert {pick["memory_mb"] for pick in report["best"].values()} <= {256, 1024}
     await assert_restored(service, client)
 
