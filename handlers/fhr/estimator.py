@@ -1,8 +1,8 @@
 """The FHR estimator pipeline: condition -> maternal beats and cancellation -> spectral fetal evidence -> tracking.
 
 Stages (each in its own module, each explained there):
-  1. :mod:`dsp` - one FFT per channel (cached FFTW plan, float32, 2 threads): decimate to ~250 Hz,
-     remove baseline wander, notch the mains lines found, low-pass; all in the same spectrum.
+  1. :mod:`dsp` - FFTs of ~65-s blocks (overlap-save, cached FFTW plans, float32): decimate to
+     ~250 Hz, remove baseline wander, notch the mains lines found, low-pass; all in the same spectra.
   2. :mod:`maternal` - maternal rate tracked spectrally (harmonic sums + Viterbi on the channel-
      combined, low-passed QRS energy), maternal R waves picked along that rate, then each channel's
      maternal beat modelled by its leading principal components and subtracted; the MHR trace.

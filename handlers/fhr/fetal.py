@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.fhr import fftplan
-from handlers.fhr.dsp import moving_mean, raised_cosine_band
+from handlers.fhr.dsp import filter_blocks, moving_mean, raised_cosine_band
 
 HARMONIC_WEIGHTS = (1.0, 0.8, 0.5)
 FRAME_BLOCK = 256
@@ -32,13 +32,10 @@ class FetalEvidence:
 
 def fetal_band(residual: np.ndarray, fs: float, band: tuple[float, float], threads: int) -> np.ndarray:
     """Zero-phase band-pass of the residual to the fetal QRS band (its energy is 10-50 Hz, narrower than P/T)."""
-    n = residual.shape[1]
-    n_fft = fftplan.fast_length(n)
-    spectrum = fftplan.rfft(residual, n_fft, threads=threads)
-    freqs = np.arange(spectrum.shape[1]) * (fs / n_fft)
     low, high = band
-    gain = raised_cosine_band(freqs, (0.6 * low, low), (high, high * 1.3)).astype(np.float32)
-    return fftplan.irfft(spectrum * gain, n_fft, threads=threads)[:, :n].copy()
+    return filter_blocks(
+        residual, lambda freqs: raised_cosine_band(freqs, (0.6 * low, low), (high, high * 1.3)), fs, threads
+    )
 
 
 def qrs_envelope(band: np.ndarray, valid: np.ndarray, fs: float, decimation: int) -> tuple[np.ndarray, float]:

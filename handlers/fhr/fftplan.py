@@ -47,8 +47,9 @@ def fast_length(n: int, multiple: int = 1) -> int:
 
 
 # Below this transform length FFTW's threads cost more than they save: measured here, a 4 x 15000
-# inverse transform takes 0.15 ms on one thread and 1.5-40 ms on two when the cores are busy.
-MIN_THREADED_LENGTH = 1 << 16
+# inverse transform takes 0.15 ms on one thread and 1.5-40 ms on two when the cores are busy, and
+# the conditioner's 4 x 65536 blocks cost 41 ms CPU per 30-min record on one thread, 270 ms on two.
+MIN_THREADED_LENGTH = 1 << 18
 
 
 def _threads_for(n: int, threads: int) -> int:

@@ -1,4 +1,4 @@
-"""Building blocks: the one-FFT conditioner, running filters, plan cache, harmonic sums, the Viterbi tracker."""
+"""Building blocks: the block-FFT conditioner, running filters, plan cache, harmonic sums, the Viterbi tracker."""
 
 from __future__ import annotations
 
@@ -37,6 +37,56 @@ def test_condition_marks_invalid_input_around_nans() -> None:
     assert not out.valid[0, 1000:1250].any()
     assert out.valid[0, :900].all() and out.valid[0, 1350:].all()
     assert np.isfinite(out.x).all()
+
+
+def test_block_filter_matches_one_transform_of_the_whole_record() -> None:
+    """Overlap-save over several blocks (and a partial last one) must equal filtering the whole record at once."""
+    fs = 250.0
+    n = 3 * dsp.block_geometry(fs)[0] + 1234
+    x = np.random.default_rng(3).standard_normal((2, n)).astype(np.float32)
+
+    def gain(freqs: np.ndarray) -> np.ndarray:
+        return dsp.raised_cosine_band(freqs, (7.2, 12.0), (45.0, 58.5))
+
+    n_fft = 2 * n  # zero padding: no wrap-around, as the blocks' zero margins at the record's ends
+    whole = np.fft.irfft(np.fft.rfft(x, n_fft) * gain(np.fft.rfftfreq(n_fft, 1 / fs)), n_fft)[:, :n]
+    blocked = dsp.filter_blocks(x, gain, fs, threads=1)
+    assert blocked.shape == x.shape
+    np.testing.assert_allclose(blocked, whole, atol=2e-3 * np.abs(whole).max())
+
+
+def test_conditioner_blocks_match_one_transform_of_the_whole_record() -> None:
+    """Decimated, band-passed and notched in ~65-s blocks = the same done on one whole-record spectrum."""
+    fs, seconds = 1000.0, 200.0
+    rng = np.random.default_rng(4)
+    t = np.arange(int(fs * seconds)) / fs
+    signal = rng.standard_normal(t.size) + 3 * np.sin(2 * np.pi * 50.0 * t) + 4 * np.sin(2 * np.pi * 0.2 * t)
+    out = dsp.condition(signal[:, None].astype(np.float32), fs)
+    assert out.powerline_hz == (50.0,) and out.x.shape == (1, t.size // 4)
+    spectrum = np.fft.rfft(signal - np.median(signal[:: t.size // 4096]), 2 * t.size)
+    freqs = np.fft.rfftfreq(2 * t.size, 1 / fs)
+    kept = freqs < 125.0
+    gain = dsp.raised_cosine_band(freqs[kept], (1.5, 3.0), (90.0, 110.0))
+    for harmonic in (50.0, 100.0):
+        gain *= np.where(
+            np.abs(freqs[kept] - harmonic) < 0.6, 0.5 - 0.5 * np.cos(np.pi * np.abs(freqs[kept] - harmonic) / 0.6), 1
+        )
+    whole = np.fft.irfft(spectrum[kept] * gain / 4, t.size // 2)[: t.size // 4]
+    np.testing.assert_allclose(out.x[0], whole, atol=3e-3 * np.abs(whole).max())
+
+
+def test_viterbi_path_is_optimal_against_brute_force_dynamic_programming() -> None:
+    rng = np.random.default_rng(5)
+    rates = np.arange(100.0, 131.0)
+    score = np.log(rng.random((60, rates.size)) + 0.01)
+    penalty = 0.2
+    transition = penalty * np.abs(rates[:, None] - rates[None, :])
+    best = score[0].copy()
+    for frame in range(1, score.shape[0]):
+        best = (best[:, None] - transition).max(axis=0) + score[frame]
+    path = tracking.viterbi(score, rates, penalty_per_bpm=penalty)
+    total = score[np.arange(score.shape[0]), path].sum() - penalty * np.abs(np.diff(rates[path])).sum()
+    assert total == pytest.approx(best.max(), abs=1e-9)
 
 
 def test_fast_length_is_5_smooth_and_a_multiple() -> None:
