@@ -7,10 +7,14 @@ payload-2.0 event for its POST route). The same boto3 calls go to AWS, or to the
 service when the outputs name a ``lambda_endpoint_url`` (``fhr local --outputs-file``). The
 function's original configuration is restored whatever happens.
 
-Example, against the local cloud (results are cached, so turn the cache off in the tuned versions)::
+Example, against the local cloud. The FHR function caches results: the tuned versions get
+``RESULT_TTL_S=0`` and options no cached entry has, and no jobs queue so a slow size computes
+instead of answering 202 (see powertune/README.md)::
 
-    fhr powertune --outputs out/local.json --function fhr --memory 128,512,1024,1769,3008 --num 3 \\
-        --payload body.json --set-env RESULT_TTL_S=0 --keep-going --json out/pt.json --chart out/pt.png
+    echo '{"filename": "s3://fhr-dev-ecg-bucket/synth/synth-30min.hea", "options": {"threads": 2}}' > body.json
+    fhr powertune --outputs out/local.json --function fhr --memory 128,512,1024,1769,3008 --num 7 \
+        --payload body.json --set-env RESULT_TTL_S=0 --set-env JOBS_QUEUE_URL= --keep-going \
+        --json out/pt.json --chart out/pt.png --html out/pt.html
 """
 
 from __future__ import annotations
