@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.fhr import fftplan
-from handlers.fhr.dsp import filter_blocks, moving_mean, raised_cosine_band
+from handlers.fhr.dsp import filter_blocks, raised_cosine_band
 
 HARMONIC_WEIGHTS = (1.0, 0.8, 0.5)
 FRAME_BLOCK = 256
@@ -149,12 +149,27 @@ def _gather_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _harmonic_sum(power: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """``power @ weights`` as a few gathers: no BLAS call (multithreaded BLAS is erratic on a busy machine)."""
+    """``weights.T @ power`` for power (bins, spectra) as a few row gathers, giving (rates, spectra).
+
+    No BLAS call: multithreaded BLAS is erratic on a busy machine, and the matrix is ~95 % zeros.
+    """
     index, coeff = table
-    out = power[:, index[0]] * coeff[0]
+    out = power[index[0]] * coeff[0][:, None]
     for k in range(1, index.shape[0]):
-        out += power[:, index[k]] * coeff[k]
+        out += power[index[k]] * coeff[k][:, None]
     return out
+
+
+def _running_mean_first_axis(x: np.ndarray, half: int) -> np.ndarray:
+    """Mean over rows ``[i - half, i + half]`` for every row i, the edge rows repeated beyond the ends."""
+    padded = np.concatenate((np.repeat(x[:1], half + 1, axis=0), x, np.repeat(x[-1:], half, axis=0)), axis=0)
+    # Row by row: numpy's cumsum along the first axis runs ~20x slower than this loop of a few hundred
+    # whole-row adds (measured: 5 ms vs 0.27 ms for 243 x 2048); the sums are the same, in the same order.
+    csum = np.empty_like(padded, dtype=np.float32)
+    csum[0] = padded[0]
+    for row in range(1, padded.shape[0]):
+        np.add(csum[row - 1], padded[row], out=csum[row])
+    return (csum[2 * half + 1 :] - csum[: -(2 * half + 1)]) / np.float32(2 * half + 1)
 
 
 def harmonic_spectra(
@@ -181,6 +196,9 @@ def harmonic_spectra(
     n_bins = n_fft // 2 + 1
     bin_hz = fs_env / n_fft
     table = harmonic_table(n_bins, bin_hz, rates, half_weight)
+    half = max(1, int(whiten_hz / bin_hz)) if whiten_hz > 0 else 0
+    # Only the bins the harmonic sum reads, and those their whitening floor averages, are kept.
+    used_bins = min(n_bins, int(table[0].max()) + 2 + half)
     taper = np.hanning(width).astype(np.float32)
     level = windows.mean(axis=2)
     total = np.empty((channels, n_frames, rates.size), dtype=np.float32)
@@ -192,11 +210,13 @@ def harmonic_spectra(
         chunk = windows[:, first : first + count] - level[:, first : first + count, None]
         block[: channels * count] = (chunk * taper).reshape(-1, width)
         block[channels * count :] = 0.0
-        spectrum = fftplan.rfft(block, n_fft, threads=threads)
-        power = spectrum.real**2 + spectrum.imag**2
-        if whiten_hz > 0:
-            power /= moving_mean(power, 2 * max(1, int(whiten_hz / bin_hz)) + 1) + 1e-12
-        total[:, first : first + count] = _harmonic_sum(power[: channels * count], table).reshape(channels, count, -1)
+        spectrum = fftplan.rfft(block, n_fft, threads=threads)[: channels * count, :used_bins]
+        # Bins along the first axis from here: the running mean and the harmonic gathers then move
+        # whole contiguous rows of frames (3x faster than gathering columns of each frame's spectrum).
+        power = np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).T)
+        if half:
+            power /= _running_mean_first_axis(power, half) + 1e-12
+        total[:, first : first + count] = _harmonic_sum(power, table).T.reshape(channels, count, -1)
     total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
     # A frame whose QRS energy is far below its channel's typical level holds no ECG (a flat or
     # disconnected lead): its spectrum is normalised noise and must not vote.
