@@ -19,6 +19,7 @@ SUBCOMMANDS = (
     "fhrcli.powertune",
     "fhrcli.estimate",
     "fhrcli.evaluate",
+    "fhrcli.vendor_web",
     "fhrcli.local",
     "fhrcli.demo",
     "fhrcli.synth",
