@@ -20,11 +20,12 @@ from handlers.fhr.fetal import FetalEvidence
 
 def detection_signal(band: np.ndarray, weights: np.ndarray, fs: float) -> np.ndarray:
     """Channel-weighted, robustly scaled QRS energy at the working rate (one trace for all channels)."""
-    energy = band.astype(np.float32) ** 2
+    energy = np.square(band, dtype=np.float32)
     scale = np.median(energy[:, :: max(1, energy.shape[1] // 20000)], axis=1, keepdims=True) + 1e-9
-    energy = np.minimum(energy / scale, 400.0)
-    total = np.maximum(weights.sum(), 1e-12)
-    combined = (weights[:, None] * energy).sum(axis=0) / total
+    np.divide(energy, scale, out=energy)
+    np.minimum(energy, 400.0, out=energy)
+    share = (weights / np.maximum(weights.sum(), 1e-12)).astype(np.float32)
+    combined = np.einsum("c,cn->n", share, energy)  # float32 throughout: no (channels, n) float64 temporary
     return moving_mean(combined, max(1, int(0.024 * fs)))
 
 

@@ -44,13 +44,27 @@ def qrs_envelope(band: np.ndarray, valid: np.ndarray, fs: float, decimation: int
     Each channel is scaled by its robust level and clipped, so one movement artefact cannot own a
     window's spectrum.
     """
-    energy = band.astype(np.float32) ** 2
-    energy[~valid] = 0.0
+    energy = np.square(band, dtype=np.float32)
+    if not valid.all():
+        energy[~valid] = 0.0
     scale = np.median(energy[:, :: max(1, energy.shape[1] // 20000)], axis=1, keepdims=True) + 1e-9
-    energy = np.minimum(energy / scale, 400.0)
+    np.divide(energy, scale, out=energy)
+    np.minimum(energy, 400.0, out=energy)
     # (no extra smoothing: the block mean below already averages 32 ms)
-    usable = (energy.shape[1] // decimation) * decimation
-    return energy[:, :usable].reshape(energy.shape[0], -1, decimation).mean(axis=2), fs / decimation
+    return block_mean(energy, decimation), fs / decimation
+
+
+def block_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """Means of consecutive blocks of ``size`` samples along the last axis (a partial last block is dropped).
+
+    As ``size`` strided adds: numpy's mean over a short last axis is ~5x slower.
+    """
+    usable = x.shape[-1] // size
+    total = x[..., 0 : usable * size : size].copy()
+    for offset in range(1, size):
+        total += x[..., offset : usable * size : size]
+    total /= np.float32(size)
+    return total
 
 
 def remove_maternal_synchronous(

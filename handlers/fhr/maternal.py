@@ -25,10 +25,16 @@ def energy_envelope(x: np.ndarray, valid: np.ndarray, fs: float) -> np.ndarray:
 
     The slope (first difference) favours the steep QRS over P/T waves and residual wander.
     """
-    slope = np.diff(x, axis=1, prepend=x[:, :1])
-    slope[~valid] = 0.0
+    slope = np.empty_like(x)
+    slope[:, 0] = 0.0
+    np.subtract(x[:, 1:], x[:, :-1], out=slope[:, 1:])
+    if not valid.all():
+        slope[~valid] = 0.0
     scale = np.median(np.abs(slope[:, :: max(1, slope.shape[1] // 20000)]), axis=1, keepdims=True) + 1e-6
-    energy = np.minimum((slope / scale) ** 2, 1e4).sum(axis=0)
+    np.divide(slope, scale, out=slope)
+    np.square(slope, out=slope)
+    np.minimum(slope, 1e4, out=slope)
+    energy = slope.sum(axis=0)
     return moving_mean(energy, max(1, int(0.05 * fs)))
 
 
