@@ -85,14 +85,14 @@ def detect_powerline(spectrum: np.ndarray, freqs: np.ndarray, nyquist: float) ->
 
 
 # Block geometry of the overlap-save filtering. Every filter here has an impulse response of a few
-# seconds at most (raised-cosine edges >= 1.2 Hz wide), so discarding 8 s at each end of a block
+# seconds at most (raised-cosine edges >= 1.2 Hz wide), so discarding 4 s at each end of a block
 # leaves exactly the samples a transform of the whole record would give, up to float32 rounding.
 BLOCK_SECONDS = 65.536
-MARGIN_SECONDS = 8.192
+MARGIN_SECONDS = 4.096
 
 
 def block_geometry(fs: float, factor: int = 1) -> tuple[int, int]:
-    """(block, margin) in samples at ``fs``: powers of two near 65.5 s and 8.2 s, multiples of ``factor``."""
+    """(block, margin) in samples at ``fs``: powers of two near 65.5 s and 4.1 s, multiples of ``factor``."""
     block = 1 << max(8, int(round(np.log2(BLOCK_SECONDS * fs))))
     margin = 1 << max(4, int(round(np.log2(MARGIN_SECONDS * fs))))
     return block, max(margin, factor)
