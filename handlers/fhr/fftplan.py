@@ -3,7 +3,9 @@
 Why a cache: an FFTW plan is expensive to make and cheap to run, and a warm Lambda sees the same
 record lengths again and again (30-min records, 1-min records), so each distinct transform is
 planned once. Planning uses ``FFTW_ESTIMATE`` only: ``FFTW_MEASURE`` costs 20-100 s on this class
-of machine (see ../shared/PLATFORM.md), far more than any record takes to process.
+of machine (see ../shared/PLATFORM.md), far more than any record takes to process. The fixed-size
+block transforms get measured plans anyway, from wisdom shipped with the bundle (:mod:`fftwisdom`,
+loaded before the first plan).
 
 The arrays a plan returns are its own output buffers: they are overwritten by the next call of the
 same plan, so callers use (or copy) a result before transforming again with the same shape.
@@ -69,16 +71,38 @@ def _plan(kind: str, shape: tuple[int, ...], dtype: np.dtype, n: int, threads: i
         if plan is not None:
             _plans.move_to_end(key)
             return plan
-        import pyfftw.builders
-
-        template = np.empty(shape, dtype=dtype)  # ESTIMATE planning never reads it: no pages touched
-        builder = pyfftw.builders.rfft if kind == "rfft" else pyfftw.builders.irfft
-        plan = builder(template, n=n, axis=-1, threads=threads, planner_effort="FFTW_ESTIMATE")
+        _load_wisdom_once()
+        plan = build(kind, shape, dtype, n, threads)
         _plans[key] = plan
         _created += 1
         while len(_plans) > MAX_PLANS:
             _plans.popitem(last=False)
     return plan
+
+
+def build(
+    kind: str, shape: tuple[int, ...], dtype: np.dtype, n: int, threads: int, effort: str = "FFTW_ESTIMATE"
+) -> Callable[..., np.ndarray]:
+    """A new (uncached) plan; :mod:`fftwisdom` plans the same problems with more ``effort`` offline."""
+    import pyfftw.builders
+
+    template = np.empty(shape, dtype=dtype)  # ESTIMATE planning never reads it: no pages touched
+    builder = pyfftw.builders.rfft if kind == "rfft" else pyfftw.builders.irfft
+    return builder(template, n=n, axis=-1, threads=threads, planner_effort=effort)
+
+
+_wisdom_loaded = False
+
+
+def _load_wisdom_once() -> None:
+    """Import the shipped wisdom before the first plan, so the block transforms get measured plans
+    while planning at ESTIMATE cost (FFTW uses wisdom made with at least the requested rigour)."""
+    global _wisdom_loaded
+    if not _wisdom_loaded:
+        _wisdom_loaded = True
+        from handlers.fhr import fftwisdom
+
+        fftwisdom.load()
 
 
 def rfft_into(shape: tuple[int, ...], dtype: np.dtype, n: int, threads: int = _DEFAULT_THREADS) -> Any:
