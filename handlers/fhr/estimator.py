@@ -39,7 +39,9 @@ OUTPUT_FS = 4.0
 # Dev score (bpm^2, SCORING.md) as the pipeline grew: spectral track alone 475; + low-passed maternal
 # detection 314; + whitening 142; + half-harmonic subtraction 90; + beat refinement 87; + FastICA
 # channels 64; + maternal comb 53; + spectrally tracked maternal beats 16.7; + stiffer continuity
-# penalty (0.15 -> 0.5 per bpm) 1.47; final (lighter envelope smoothing) 1.41.
+# penalty (0.15 -> 0.5 per bpm) 1.47; final (lighter envelope smoothing) 1.41. Speed work (same
+# pipeline): overlap-save block conditioning 1.15 (edges zero-padded, not wrapped); window spectra
+# zero-padded 2x instead of 4x 0.96 (fetal.ZERO_PADDING).
 TUNING: dict[str, float] = {
     "band_low": 12.0,
     "maternal_tracked": 1.0,

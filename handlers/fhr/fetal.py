@@ -18,6 +18,11 @@ from handlers.fhr import fftplan
 from handlers.fhr.dsp import filter_blocks, raised_cosine_band
 
 HARMONIC_WEIGHTS = (1.0, 0.8, 0.5)
+# Window spectra are zero-padded to this many times the window: 2x gives 7.5-bpm bins for a 4-s
+# window (inside the Hann main lobe, which the harmonic sum interpolates linearly). Measured against
+# 4x: half the FFT work (30-min record: harmonic spectra 59 -> 42 ms), dev score 1.15 -> 0.96 bpm^2,
+# synthetic MAE within 0.03 bpm at every SNR.
+ZERO_PADDING = 2
 FRAME_BLOCK = 256
 
 
@@ -206,7 +211,7 @@ def harmonic_spectra(
     hop = max(1, int(round(hop_s * fs_env)))
     windows = np.lib.stride_tricks.sliding_window_view(envelope, width, axis=1)[:, ::hop]
     channels, n_frames = windows.shape[:2]
-    n_fft = fftplan.fast_length(4 * width)
+    n_fft = fftplan.fast_length(ZERO_PADDING * width)
     n_bins = n_fft // 2 + 1
     bin_hz = fs_env / n_fft
     table = harmonic_table(n_bins, bin_hz, rates, half_weight)
