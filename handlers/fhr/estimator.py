@@ -179,17 +179,21 @@ def _fetal_channels(
         return band, cond.valid
     from handlers.fhr import spatial
 
-    components = spatial.kurtosis_components(band)
+    unmixing, mean = spatial.kurtosis_unmixing(band)
+    k = len(unmixing)
     stride = max(1, band.shape[1] // 20000)
     typical = np.median(np.abs(band[:, ::stride]), axis=1).mean()
-    scale = typical / (np.median(np.abs(components[:, ::stride]), axis=1)[:, None] + 1e-9)
-    all_valid = np.repeat(cond.valid.all(axis=0, keepdims=True), len(components), axis=0)
+    sample = spatial.apply_unmixing(unmixing, mean, band[:, ::stride])
+    # Scaled to the leads' typical level by folding the scale into the unmixing matrix, and written
+    # straight into the output: no extra (k, n) temporaries of a 30-min record.
+    unmixing = unmixing * (typical / (np.median(np.abs(sample), axis=1)[:, None] + 1e-9))
+    all_valid = np.repeat(cond.valid.all(axis=0, keepdims=True), k, axis=0)
     if knobs["ica"] >= 2:  # components only, without the leads themselves
-        return components * scale.astype(np.float32), all_valid
-    return (
-        np.concatenate([band, components * scale.astype(np.float32)], axis=0),
-        np.concatenate([cond.valid, all_valid], axis=0),
-    )
+        return spatial.apply_unmixing(unmixing, mean, band), all_valid
+    out = np.empty((band.shape[0] + k, band.shape[1]), dtype=np.float32)
+    out[: band.shape[0]] = band
+    spatial.apply_unmixing(unmixing, mean, band, out=out[band.shape[0] :])
+    return out, np.concatenate([cond.valid, all_valid], axis=0)
 
 
 def _fetal_evidence(
@@ -226,7 +230,8 @@ def _fetal_evidence(
         width_bpm=knobs["maternal_width_bpm"],
         multiples=(1.0, 2.0)[: int(knobs["maternal_multiples"])],
     )
-    return fetal.combine_channels(harmonic, centres, rates, penalty, floor=knobs["peakiness_floor"])
+    # float32 like the spectra: a float64 factor would promote the (channels, frames, rates) products
+    return fetal.combine_channels(harmonic, centres, rates, penalty.astype(np.float32), floor=knobs["peakiness_floor"])
 
 
 def _interp_nan(grid: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -24,11 +24,28 @@ def kurtosis_components(x: np.ndarray, *, iterations: int = 20, max_samples: int
 
     The unmixing is learnt on at most ``max_samples`` evenly strided samples, then applied to all.
     """
-    k, n = x.shape
-    if k < 2:
+    if x.shape[0] < 2:
         return x.copy()
-    centred = x - x.mean(axis=1, keepdims=True)
-    sample = centred[:, :: max(1, n // max_samples)].astype(np.float64)
+    unmixing, mean = kurtosis_unmixing(x, iterations=iterations, max_samples=max_samples)
+    return apply_unmixing(unmixing, mean, x)
+
+
+def apply_unmixing(unmixing: np.ndarray, mean: np.ndarray, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``unmixing @ (x - mean)`` in float32, as ``unmixing @ x - unmixing @ mean`` (no centred copy of x)."""
+    w = unmixing.astype(np.float32)
+    result = np.einsum("ij,jn->in", w, x, out=out)
+    result -= (w @ mean.astype(np.float32))[:, None]
+    return result
+
+
+def kurtosis_unmixing(
+    x: np.ndarray, *, iterations: int = 20, max_samples: int = 30_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """The FastICA unmixing matrix (k', k) of channels x (k, n), and the channel means it is applied after."""
+    k, n = x.shape
+    sample = x[:, :: max(1, n // max_samples)].astype(np.float64)
+    mean = x.mean(axis=1, dtype=np.float64)
+    sample -= mean[:, None]
     cov = np.einsum("in,jn->ij", sample, sample) / sample.shape[1]
     values, vectors = np.linalg.eigh(cov)
     keep = values > 1e-9 * values.max()
@@ -45,4 +62,4 @@ def kurtosis_components(x: np.ndarray, *, iterations: int = 20, max_samples: int
         w = updated
         if converged:
             break
-    return np.einsum("ij,jn->in", (w @ whitening).astype(np.float32), centred)
+    return w @ whitening, mean
