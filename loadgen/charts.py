@@ -50,6 +50,8 @@ def write_html(report: dict[str, Any], path: Path, title: str = "Load test") -> 
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
     _close(fig)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]  # the XML prolog and DOCTYPE do not belong inside HTML
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in report.items()
@@ -60,7 +62,7 @@ def write_html(report: dict[str, Any], path: Path, title: str = "Load test") -> 
         f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{buffer.getvalue()}<table>{rows}</table></body></html>"
+        f"<h1>{html.escape(title)}</h1>{svg}<table>{rows}</table></body></html>"
     )
 
 

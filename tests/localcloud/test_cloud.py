@@ -215,7 +215,8 @@ def describe_with_boto3(outputs: dict[str, Any]) -> dict[str, Any]:
             "HTTPStatusCode"
         ],
         "tables": boto3.client("dynamodb", **kw).list_tables()["TableNames"],
-        "queues": sorted(boto3.client("sqs", **kw).list_queues()["QueueUrls"]),
+        # moto's state is per process: other tests' queues live beside this stack's, so ask by prefix.
+        "queues": sorted(boto3.client("sqs", **kw).list_queues(QueueNamePrefix="fhr-dev-")["QueueUrls"]),
         "functions": {
             name: lambda_client.get_function_configuration(FunctionName=name) for name in outputs["functions"].values()
         },
