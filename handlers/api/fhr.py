@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from handlers.api import clients
@@ -33,6 +34,7 @@ from handlers.api.http import (
 )
 from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
 from handlers.api.settings import API_LIMIT_S, Settings
+from handlers.metrics import emit as emit_metrics
 
 logger = logging.getLogger("handlers.api.fhr")
 
@@ -121,6 +123,7 @@ async def _analyse_one(filename: Any, raw_options: Any, context: Any) -> dict[st
     s3, dynamodb = await clients.client("s3"), await clients.client("dynamodb")
     cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
     budget = budget_s(context, settings) if settings.jobs_queue_url else None
+    started = time.perf_counter()
     work = asyncio.ensure_future(analyse(s3, cache, settings, target, options, budget_s=budget))
     if budget is None:
         outcome = await work
@@ -134,7 +137,17 @@ async def _analyse_one(filename: Any, raw_options: Any, context: Any) -> dict[st
     if outcome.deferred:
         return await _defer(settings, target, options, outcome.predicted_s, job_id=job_id_for(outcome.pk))
     assert outcome.result is not None
+    _emit_outcome(outcome, (time.perf_counter() - started) * 1000, getattr(context, "aws_request_id", None))
     return json_response(200, {**outcome.result, "cached": outcome.cached})
+
+
+def _emit_outcome(outcome: Any, elapsed_ms: float, request_id: str | None) -> None:
+    """EMF: a hit counts; a miss counts with the time to produce the result and the bytes read for it."""
+    if outcome.cached:
+        values: dict[str, float] = {"CacheHits": 1}
+    else:
+        values = {"CacheMisses": 1, "FhrDurationMs": round(elapsed_ms, 3), "BytesStreamed": outcome.size}
+    emit_metrics(values, properties={"requestId": request_id})
 
 
 def budget_s(context: Any, settings: Settings) -> float:

@@ -216,11 +216,31 @@ def error_response(error: ApiError, request_id: str) -> dict[str, Any]:
     return json_response(error.status, body)
 
 
+COLD_START_HEADER = "x-fhr-cold-start"
+_environment = {"answered": 0}
+"""API requests this execution environment (process) has answered: the first one paid the cold start."""
+
+
+def _mark_cold_start(response: dict[str, Any]) -> dict[str, Any]:
+    """``x-fhr-cold-start: true`` on the environment's first answer, so clients (``fhr loadtest``) count them.
+
+    Counted per process: when a keep-warm ping started the environment, the runtime answered it without
+    the handler, and the first request still carries the header (it is the handler's first).
+    """
+    _environment["answered"] += 1
+    if _environment["answered"] == 1:
+        response["headers"] = {**(response.get("headers") or {}), COLD_START_HEADER: "true"}
+    return response
+
+
 def api_handler(route: Callable[[Request, Any], Awaitable[dict[str, Any]]]) -> Handler:
     """Wrap ``route(request, context)`` so every outcome is a well-formed HTTP response."""
 
     @wraps(route)
     async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return _mark_cold_start(await _answer(event, context))
+
+    async def _answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = request_id_of(event if isinstance(event, Mapping) else {}, context)
         try:
             if not isinstance(event, Mapping):

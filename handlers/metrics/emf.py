@@ -20,7 +20,9 @@ Metrics (namespace ``FHR``, dimension ``Function`` = the deployed function name)
 
 Names outside this table are refused (:class:`UnknownMetric`), so a typo cannot create a metric no
 dashboard or alarm reads. Extra ``properties`` (request id, record key, ...) ride along as plain
-fields: searchable in Logs Insights, not metrics. Only stdlib imports: cheap in any handler.
+fields: searchable in Logs Insights, not metrics. Each line also carries ``level`` and ``message``,
+so it is one of the runtime's structured log lines too (``handlers.runtime.logging``: every JSON
+line on stdout has them). Only stdlib imports: cheap in any handler.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ METRICS: dict[str, str] = {
     "WarmPings": "Count",
 }
 _RESERVED = frozenset({"_aws", DIMENSION})
+LOG_FIELDS = {"level": "INFO", "message": "metrics"}
 
 
 class MetricsError(ValueError):
@@ -93,6 +96,7 @@ def metric_record(
             ],
         },
         DIMENSION: function if function is not None else os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
+        **LOG_FIELDS,
         **extra,
         **checked,
     }

@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from handlers.metrics import emit as emit_metrics
 from handlers.runtime import logging as runtime_logging
 from handlers.runtime.context import FunctionInfo, LambdaContext
 from handlers.runtime.errors import ResponseSizeTooLarge, RuntimeApiError
@@ -123,6 +124,8 @@ class InvocationLoop:
         runtime_logging.set_request_id(request_id)
         set_trace_id(invocation.trace_id)
         cold = self.stats.count_invocation()
+        if cold:  # EMF: CloudWatch counts cold starts per function from this line
+            emit_metrics({"ColdStarts": 1}, properties={"requestId": request_id})
         try:
             result = await self._run(invocation, cold)
             body, content_type = encode_response(result, MAX_RESPONSE_BYTES)
@@ -135,6 +138,7 @@ class InvocationLoop:
     async def _run(self, invocation: Invocation, cold: bool) -> Any:
         event = decode_event(invocation.body, invocation.content_type)
         if is_keep_warm(event):
+            emit_metrics({"WarmPings": 1}, properties={"requestId": invocation.request_id})
             return await answer_keep_warm(event, self.stats, cold, self.invoker)
         context = LambdaContext(
             self.info,

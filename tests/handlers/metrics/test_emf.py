@@ -93,6 +93,7 @@ def test_every_documented_metric_makes_one_valid_line() -> None:
     assert directive["Namespace"] == "FHR" and directive["Dimensions"] == [["Function"]]
     assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == METRICS
     assert document["Function"] == "fhr-dev-fhr" and document["requestId"] == "r-1"
+    assert (document["level"], document["message"]) == ("INFO", "metrics"), "also a structured log line"
     assert document["FhrDurationMs"] == 0.5 and document["WarmPings"] == len(METRICS) - 0.5
 
 
