@@ -173,9 +173,13 @@ def _harmonic_sum(power: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np
     No BLAS call: multithreaded BLAS is erratic on a busy machine, and the matrix is ~95 % zeros.
     """
     index, coeff = table
-    out = power[index[0]] * coeff[0][:, None]
+    out = np.take(power, index[0], axis=0)
+    out *= coeff[0][:, None]
+    gathered = np.empty_like(out)  # reused: no fresh (rates, spectra) temporaries per term
     for k in range(1, index.shape[0]):
-        out += power[index[k]] * coeff[k][:, None]
+        np.take(power, index[k], axis=0, out=gathered)
+        gathered *= coeff[k][:, None]
+        out += gathered
     return out
 
 
@@ -235,7 +239,8 @@ def harmonic_spectra(
         power = np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).T)
         if half:
             power /= _running_mean_first_axis(power, half) + 1e-12
-        total[:, first : first + count] = _harmonic_sum(power, table).T.reshape(channels, count, -1)
+        summed = _harmonic_sum(power, table)  # (rates, channels * count)
+        total[:, first : first + count] = summed.reshape(-1, channels, count).transpose(1, 2, 0)
     total = np.maximum(total, 0.05 * sum(HARMONIC_WEIGHTS))
     # A frame whose QRS energy is far below its channel's typical level holds no ECG (a flat or
     # disconnected lead): its spectrum is normalised noise and must not vote.
