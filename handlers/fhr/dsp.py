@@ -176,13 +176,23 @@ def _keep_block(out: np.ndarray, filtered: np.ndarray, start: int, margin: int) 
     out[:, first : first + count] = filtered[:, margin : margin + count]
 
 
-def filter_blocks(x: np.ndarray, gain: Callable[[np.ndarray], np.ndarray], fs: float, threads: int = 2) -> np.ndarray:
-    """Zero-phase filter of ``x`` (channels, n) float32 by ``gain(freqs)``, overlap-save in fixed blocks."""
+def filter_blocks(
+    x: np.ndarray,
+    gain: Callable[[np.ndarray], np.ndarray],
+    fs: float,
+    threads: int = 2,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Zero-phase filter of ``x`` (channels, n) float32 by ``gain(freqs)``, overlap-save in fixed blocks.
+
+    ``out`` (channels, n) float32, if given, receives the result (e.g. rows of a larger array).
+    """
     channels, n = x.shape
     block, margin = block_geometry(fs)
     plan = fftplan.rfft_into((channels, block), np.dtype(np.float32), block, threads=threads)
     shaped = gain(np.arange(block // 2 + 1) * (fs / block)).astype(np.float32)
-    out = np.empty((channels, n), dtype=np.float32)
+    if out is None:
+        out = np.empty((channels, n), dtype=np.float32)
     for start in block_starts(n, block, margin):
         buffer = plan.input_array
         lo, hi = max(start, 0), min(start + block, n)

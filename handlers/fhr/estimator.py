@@ -174,26 +174,28 @@ def _fetal_channels(
     residual: np.ndarray, cond: dsp.Conditioned, knobs: dict[str, float], threads: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The residual in the fetal QRS band, plus FastICA components as virtual channels (and validity)."""
-    band = fetal.fetal_band(residual, cond.fs, (knobs["band_low"], knobs["band_high"]), threads)
-    if knobs["ica"] <= 0 or band.shape[0] < 2:
+    leads, n = residual.shape
+    with_components = knobs["ica"] > 0 and leads >= 2
+    # One array for leads and components (at most one per lead): the band-pass writes its rows
+    # directly, the unmixing the rows after them; no concatenated copy of a 30-min record.
+    channels = np.empty((2 * leads if with_components else leads, n), dtype=np.float32)
+    band = fetal.fetal_band(residual, cond.fs, (knobs["band_low"], knobs["band_high"]), threads, out=channels[:leads])
+    if not with_components:
         return band, cond.valid
     from handlers.fhr import spatial
 
     unmixing, mean = spatial.kurtosis_unmixing(band)
     k = len(unmixing)
-    stride = max(1, band.shape[1] // 20000)
+    stride = max(1, n // 20000)
     typical = np.median(np.abs(band[:, ::stride]), axis=1).mean()
     sample = spatial.apply_unmixing(unmixing, mean, band[:, ::stride])
-    # Scaled to the leads' typical level by folding the scale into the unmixing matrix, and written
-    # straight into the output: no extra (k, n) temporaries of a 30-min record.
+    # Scaled to the leads' typical level by folding the scale into the unmixing matrix.
     unmixing = unmixing * (typical / (np.median(np.abs(sample), axis=1)[:, None] + 1e-9))
     all_valid = np.repeat(cond.valid.all(axis=0, keepdims=True), k, axis=0)
     if knobs["ica"] >= 2:  # components only, without the leads themselves
         return spatial.apply_unmixing(unmixing, mean, band), all_valid
-    out = np.empty((band.shape[0] + k, band.shape[1]), dtype=np.float32)
-    out[: band.shape[0]] = band
-    spatial.apply_unmixing(unmixing, mean, band, out=out[band.shape[0] :])
-    return out, np.concatenate([cond.valid, all_valid], axis=0)
+    spatial.apply_unmixing(unmixing, mean, band, out=channels[leads : leads + k])
+    return channels[: leads + k], np.concatenate([cond.valid, all_valid], axis=0)
 
 
 def _fetal_evidence(

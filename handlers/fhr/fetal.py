@@ -35,11 +35,13 @@ class FetalEvidence:
     channel_weight: np.ndarray  # float64 (channels, frames)
 
 
-def fetal_band(residual: np.ndarray, fs: float, band: tuple[float, float], threads: int) -> np.ndarray:
+def fetal_band(
+    residual: np.ndarray, fs: float, band: tuple[float, float], threads: int, out: np.ndarray | None = None
+) -> np.ndarray:
     """Zero-phase band-pass of the residual to the fetal QRS band (its energy is 10-50 Hz, narrower than P/T)."""
     low, high = band
     return filter_blocks(
-        residual, lambda freqs: raised_cosine_band(freqs, (0.6 * low, low), (high, high * 1.3)), fs, threads
+        residual, lambda freqs: raised_cosine_band(freqs, (0.6 * low, low), (high, high * 1.3)), fs, threads, out
     )
 
 
@@ -98,14 +100,20 @@ def remove_maternal_synchronous(
     if n_blocks > 1 and (n - 1) / fs_env - block_s * (n_blocks - 1) < 0.5 * block_s:
         block = np.minimum(block, n_blocks - 2)  # fold a short tail into the previous block
         n_blocks -= 1
-    key = block * n_phase + phase
-    counts = np.bincount(key[usable], minlength=n_blocks * n_phase).astype(np.float64)
+    all_usable = bool(usable.all())
+    key = (block * n_phase + phase)[usable]
+    counts = np.bincount(key, minlength=n_blocks * n_phase).astype(np.float64)
     out = envelope.copy()
     for ch in range(envelope.shape[0]):
-        sums = np.bincount(key[usable], weights=envelope[ch, usable], minlength=n_blocks * n_phase)
+        values = envelope[ch] if all_usable else envelope[ch, usable]
+        sums = np.bincount(key, weights=values, minlength=n_blocks * n_phase)
         mean_by_phase = sums / np.maximum(counts, 1.0)
-        level = float(envelope[ch, usable].mean()) if usable.any() else 0.0
-        out[ch, usable] -= (mean_by_phase[key[usable]] - level).astype(envelope.dtype)
+        level = float(values.mean()) if values.size else 0.0
+        correction = (mean_by_phase[key] - level).astype(envelope.dtype)
+        if all_usable:
+            out[ch] -= correction
+        else:
+            out[ch, usable] -= correction
     return out
 
 

@@ -20,14 +20,26 @@ MIN_RR_S = 0.3  # 200 bpm: no maternal rhythm is faster
 MAX_RR_S = 1.6  # 37.5 bpm
 
 
-def energy_envelope(x: np.ndarray, valid: np.ndarray, fs: float) -> np.ndarray:
+def energy_envelope(x: np.ndarray, valid: np.ndarray, fs: float, smoothing: int = 1) -> np.ndarray:
     """Channel-combined QRS energy: each channel scaled by its typical level, squared slope, summed, smoothed.
 
-    The slope (first difference) favours the steep QRS over P/T waves and residual wander.
+    The slope (first difference) favours the steep QRS over P/T waves and residual wander. With
+    ``smoothing`` > 1 it is the slope of the ``smoothing``-sample centred moving mean of ``x``
+    (edges repeated), taken directly: that mean's first difference is the difference of two samples
+    ``smoothing`` apart, divided by ``smoothing``; the common scale drops out in the normalisation below.
     """
     slope = np.empty_like(x)
     slope[:, 0] = 0.0
-    np.subtract(x[:, 1:], x[:, :-1], out=slope[:, 1:])
+    if smoothing > 1:
+        half = smoothing // 2
+        n = x.shape[1]
+        padded = np.concatenate(
+            (np.repeat(x[:, :1], half, axis=1), x, np.repeat(x[:, -1:], smoothing - half - 1, axis=1)), axis=1
+        )
+        np.subtract(padded[:, smoothing : smoothing + n - 1], padded[:, : n - 1], out=slope[:, 1:])
+        slope[:, 1:] /= np.float32(smoothing)
+    else:
+        np.subtract(x[:, 1:], x[:, :-1], out=slope[:, 1:])
     if not valid.all():
         slope[~valid] = 0.0
     scale = np.median(np.abs(slope[:, :: max(1, slope.shape[1] // 20000)]), axis=1, keepdims=True) + 1e-6
@@ -81,7 +93,7 @@ def find_maternal(x: np.ndarray, valid: np.ndarray, fs: float, *, tracked: bool 
     # A 40-ms moving average is a low-pass whose first null (25 Hz) falls on the fetal QRS band while the
     # wider maternal QRS (80-100 ms) passes: without it, a fetus larger than the mother on the abdomen
     # (a08, a15 of set-a) would be "detected" as the mother and then cancelled.
-    envelope = energy_envelope(moving_mean(x, max(1, int(0.04 * fs))), valid, fs)
+    envelope = energy_envelope(x, valid, fs, smoothing=max(1, int(0.04 * fs)))
     if not tracked or envelope.size < 8 * fs:
         return refine_to_channel_peaks(x, detect_beats(envelope, fs), fs)
     from handlers.fhr import beats, fetal, tracking
