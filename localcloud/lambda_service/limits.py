@@ -20,7 +20,8 @@ CPU share (``cpu_shares=True``, the default): Lambda gives a function ``memory /
 * ``cgroup``: ``cpu.max`` in the worker's cgroup v2 child (only with the ``cgroup`` memory mechanism).
 * ``cfs-v1``: a cgroup v1 ``cpu`` hierarchy the service may write (``/sys/fs/cgroup/cpu``, as root):
   a child per worker with ``cpu.cfs_quota_us`` = share x ``cpu.cfs_period_us`` (100 ms), the same
-  kernel CFS bandwidth control as ``cpu.max``.
+  kernel CFS bandwidth control as ``cpu.max``. Each service keeps its workers' cgroups under a
+  directory of its own (``localcloud-lambda/<pid>-<random>``) and removes it when it stops.
 * ``governor``: no writable cgroup at all. ``CpuGovernor`` is a documented approximation in the manner
   of ``cpulimit``: a thread samples the CPU time of the worker's process tree (utime+stime+cutime+cstime
   of ``/proc/<pid>/stat``) every 10 ms, keeps a budget that refills at ``share`` CPU-seconds per wall
@@ -224,16 +225,45 @@ def choose_cpu_enforcement(requested: CpuEnforcement) -> Literal["cfs-v1", "gove
     return requested
 
 
+CFS_V1_PARENT = CPU_V1_ROOT / "localcloud-lambda"
+
+
+def service_cgroup_dir(root: Path = CFS_V1_PARENT) -> Path:
+    """A directory of its own for one service's worker cgroups, so its stop sweeps only its own."""
+    return root / f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+async def remove_cgroup_dir(path: Path, attempts: int = 20, pause_s: float = 0.05) -> bool:
+    """rmdir a service's cgroup directory and its worker children once they are empty.
+
+    A killed worker's cgroup stays busy for a moment after its process is reaped (grandchildren that
+    were not ours to wait for are still exiting), so removal is retried briefly.
+    """
+    import asyncio
+
+    for _ in range(attempts):
+        children = [child for child in path.iterdir() if child.is_dir()] if path.is_dir() else []
+        for child in children:
+            with contextlib.suppress(OSError):
+                child.rmdir()
+        with contextlib.suppress(OSError):
+            path.rmdir()
+        if not path.exists():
+            return True
+        await asyncio.sleep(pause_s)
+    return False
+
+
 class CfsCgroupV1:
     """A cgroup v1 ``cpu`` child holding one worker's tree with ``cpu.cfs_quota_us`` = share of a period."""
 
-    def __init__(self, name: str, memory_mb: int, parent: Path = CPU_V1_ROOT / "localcloud-lambda") -> None:
+    def __init__(self, name: str, memory_mb: int, parent: Path = CFS_V1_PARENT) -> None:
         self.path = parent / name
         self.quota_us = max(1000, int(vcpu_share(memory_mb) * CFS_PERIOD_US))
         self._parent = parent
 
     def create(self) -> None:
-        self._parent.mkdir(exist_ok=True)
+        self._parent.mkdir(parents=True, exist_ok=True)
         self.path.mkdir(exist_ok=True)
         (self.path / "cpu.cfs_period_us").write_text(str(CFS_PERIOD_US))
         (self.path / "cpu.cfs_quota_us").write_text(str(self.quota_us))

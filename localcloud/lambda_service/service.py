@@ -128,6 +128,7 @@ class LambdaService:
         self.cpu_shares = cpu_shares
         self.cpu_fallback = limits.choose_cpu_enforcement(cpu_enforcement)
         self.cpu_governor = limits.CpuGovernor() if cpu_shares and self.cpu_fallback == "governor" else None
+        self.cfs_dir = limits.service_cgroup_dir() if cpu_shares and self.cpu_fallback == "cfs-v1" else None
         self.account_concurrency = account_concurrency
         self.init_timeout_s = init_timeout_s
         self.stop_grace_s = stop_grace_s
@@ -166,6 +167,8 @@ class LambdaService:
         await self.pool.close()
         if self.cpu_governor is not None:
             self.cpu_governor.close()
+        if self.cfs_dir is not None:
+            await limits.remove_cgroup_dir(self.cfs_dir)
 
     # -- functions, versions, aliases ------------------------------------------------------------------------
     def add_function(self, spec: FunctionSpec) -> None:
@@ -443,6 +446,7 @@ class LambdaService:
             cpu_shares=self.cpu_shares,
             cpu_fallback=self.cpu_fallback,
             governor=self.cpu_governor,
+            cfs_parent=self.cfs_dir,
             log_sink=self._log_sink,
             stop_grace_s=self.stop_grace_s,
         )

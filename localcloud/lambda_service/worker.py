@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from localcloud.lambda_service import limits
@@ -62,6 +63,7 @@ class Worker:
         cpu_shares: bool = False,
         cpu_fallback: Literal["cfs-v1", "governor"] = "governor",
         governor: limits.CpuGovernor | None = None,
+        cfs_parent: Path | None = None,
         log_sink: LogSink | None = None,
         stop_grace_s: float = STOP_GRACE_S,
     ) -> None:
@@ -76,6 +78,7 @@ class Worker:
         self._cpu_fallback = cpu_fallback
         self._governor = governor
         self._cfs: limits.CfsCgroupV1 | None = None
+        self._cfs_parent = cfs_parent or limits.CFS_V1_PARENT
         self.cpu_mechanism: str | None = None
         self._log_sink = log_sink
         self.state: WorkerState = "new"
@@ -162,7 +165,7 @@ class Worker:
         share = limits.vcpu_share(self.spec.memory_mb)
         if self._cpu_fallback == "cfs-v1":
             try:
-                self._cfs = limits.CfsCgroupV1(self.worker_id, self.spec.memory_mb)
+                self._cfs = limits.CfsCgroupV1(self.worker_id, self.spec.memory_mb, self._cfs_parent)
                 self._cfs.create()
                 self._cfs.add_tree(self.process.pid)
                 self.cpu_mechanism = "cfs-v1"

@@ -173,3 +173,21 @@ def test_tree_cpu_counts_children() -> None:
     finally:
         limits.kill_group(parent.pid)
         parent.wait()
+
+
+@pytest.mark.skipif("cfs-v1" not in MECHANISMS, reason="no writable cgroup v1 cpu hierarchy here")
+async def test_cfs_cgroups_are_removed_when_the_service_stops(spin_root: Path) -> None:
+    """Killed (timeout) and stopped workers alike leave no cgroup directory behind."""
+    from localcloud.lambda_service import LambdaService
+
+    service = LambdaService([spin_function(spin_root, 128, timeout_s=1)], memory_enforcement="rss", worker_cap=2)
+    await service.start()
+    try:
+        assert service.cfs_dir is not None
+        timed_out = await service.invoke("spin", b'{"cpu_s": 5}')
+        assert json.loads(timed_out.payload)["errorType"] == "Sandbox.Timedout"
+        await service.invoke("spin", b'{"cpu_s": 0.01}')
+        assert [child for child in service.cfs_dir.iterdir() if child.is_dir()], "the live worker has its cgroup"
+    finally:
+        await service.stop()
+    assert not service.cfs_dir.exists()
