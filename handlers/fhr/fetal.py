@@ -23,7 +23,10 @@ HARMONIC_WEIGHTS = (1.0, 0.8, 0.5)
 # 4x: half the FFT work (30-min record: harmonic spectra 59 -> 42 ms), dev score 1.15 -> 0.96 bpm^2,
 # synthetic MAE within 0.03 bpm at every SNR.
 ZERO_PADDING = 2
-FRAME_BLOCK = 256
+# Spectra transformed and summed per block of about this many (channel, frame) rows: small enough
+# that a block's spectra and harmonic sums stay in cache between the passes over them (measured on
+# a 30-min record, 8 channels: 2048-row blocks 43 ms, 512-row blocks 36 ms).
+BLOCK_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -235,9 +238,10 @@ def harmonic_spectra(
     total = np.empty((channels, n_frames, rates.size), dtype=np.float32)
     # Fixed-size blocks of frames: memory stays bounded for any record length, and every record
     # reuses the same FFTW plan (the cache would otherwise hold one plan per record length).
-    block = np.zeros((channels * FRAME_BLOCK, width), dtype=np.float32)
-    for first in range(0, n_frames, FRAME_BLOCK):
-        count = min(FRAME_BLOCK, n_frames - first)
+    frames_per_block = max(16, BLOCK_ROWS // channels)
+    block = np.zeros((channels * frames_per_block, width), dtype=np.float32)
+    for first in range(0, n_frames, frames_per_block):
+        count = min(frames_per_block, n_frames - first)
         chunk = windows[:, first : first + count] - level[:, first : first + count, None]
         block[: channels * count] = (chunk * taper).reshape(-1, width)
         block[channels * count :] = 0.0
