@@ -189,6 +189,8 @@ JOBS_QUEUE = DataResource(
 # an environment then runs at warm speed (fresh mmapped pages fault in: ~2.5x slower, measured).
 ANALYSIS_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "134217728"}
 S3_READ = ("s3:GetObject",)
+# Without s3:ListBucket, S3 answers a missing key with 403, and the API could not tell the caller 404.
+S3_LIST = ("s3:ListBucket",)
 QUEUE_SEND = ("sqs:SendMessage",)
 QUEUE_CONSUME = (
     "sqs:ReceiveMessage",
@@ -197,7 +199,10 @@ QUEUE_CONSUME = (
     "sqs:ChangeMessageVisibility",
 )
 TABLE_CACHE = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# Batch jobs write one item per file and read them back page by page.
+TABLE_JOBS = (*TABLE_CACHE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
 TABLE_CRUD = (
+    "dynamodb:DescribeTable",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
@@ -211,7 +216,12 @@ FHR_FUNCTION = Function(
     description="Fetal heart rate from an ECG recording in the stack's bucket",
     memory_mb=1769,
     timeout_s=29,
-    grants=(Grant("ecg_bucket", S3_READ), Grant("results_table", TABLE_CACHE), Grant("jobs_queue", QUEUE_SEND)),
+    grants=(
+        Grant("ecg_bucket", S3_READ),
+        Grant("ecg_bucket", S3_LIST),
+        Grant("results_table", TABLE_JOBS),
+        Grant("jobs_queue", QUEUE_SEND),
+    ),
     resources=("ecg_bucket", "results_table", "jobs_queue"),
     keep_warm=True,
     invokes_self=True,
@@ -225,6 +235,7 @@ WORKER_FUNCTION = Function(
     timeout_s=300,
     grants=(
         Grant("ecg_bucket", S3_READ),
+        Grant("ecg_bucket", S3_LIST),
         Grant("results_table", TABLE_CACHE),
         Grant("jobs_queue", QUEUE_CONSUME),
     ),
@@ -238,7 +249,7 @@ WEB_FUNCTION = Function(
     description="The web page, presigned uploads and the list of stored recordings",
     memory_mb=512,
     timeout_s=10,
-    grants=(Grant("ecg_bucket", ("s3:ListBucket",)), Grant("ecg_bucket", ("s3:PutObject",), prefix="uploads/")),
+    grants=(Grant("ecg_bucket", S3_LIST), Grant("ecg_bucket", ("s3:PutObject",), prefix="uploads/")),
     resources=("ecg_bucket",),
 )
 ITEMS_FUNCTION = Function(

@@ -226,20 +226,35 @@ def check_iam(graph: Graph, stage: str) -> None:
         "Action": ["s3:GetObject"],
         "Resource": [f"{bucket}/*"],
     }
+    list_recordings = {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket]}
     cache = {
         "Sid": "ResultsTable",
         "Effect": "Allow",
         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         "Resource": [results],
     }
+    jobs_table = {
+        "Sid": "ResultsTable",
+        "Effect": "Allow",
+        "Action": [
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ],
+        "Resource": [results],
+    }
     expected_grants = {
         "fhr": [
             read_recordings,
-            cache,
+            list_recordings,
+            jobs_table,
             {"Sid": "JobsQueue", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [jobs]},
         ],
         "worker": [
             read_recordings,
+            list_recordings,
             cache,
             {
                 "Sid": "JobsQueue",
@@ -254,7 +269,7 @@ def check_iam(graph: Graph, stage: str) -> None:
             },
         ],
         "web": [
-            {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket]},
+            list_recordings,
             {
                 "Sid": "EcgBucketUploadsObjects",
                 "Effect": "Allow",
@@ -268,6 +283,7 @@ def check_iam(graph: Graph, stage: str) -> None:
                 "Effect": "Allow",
                 "Action": [
                     "dynamodb:DeleteItem",
+                    "dynamodb:DescribeTable",
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
                     "dynamodb:Scan",

@@ -152,6 +152,7 @@ def test_function_policy_starts_with_its_own_log_group() -> None:
     assert [s["Sid"] for s in document["Statement"]] == [
         "WriteOwnLogs",
         "EcgBucketObjects",
+        "EcgBucketBucket",
         "ResultsTable",
         "JobsQueue",
     ]
