@@ -15,15 +15,16 @@ from __future__ import annotations
 import numpy as np
 
 from handlers.fhr.dsp import moving_max, moving_mean
-from handlers.fhr.fetal import FetalEvidence
+from handlers.fhr.fetal import FetalEvidence, clipped_energy
 
 
-def detection_signal(band: np.ndarray, weights: np.ndarray, fs: float) -> np.ndarray:
-    """Channel-weighted, robustly scaled QRS energy at the working rate (one trace for all channels)."""
-    energy = np.square(band, dtype=np.float32)
-    scale = np.median(energy[:, :: max(1, energy.shape[1] // 20000)], axis=1, keepdims=True) + 1e-9
-    np.divide(energy, scale, out=energy)
-    np.minimum(energy, 400.0, out=energy)
+def detection_signal(band: np.ndarray, weights: np.ndarray, fs: float, energy: np.ndarray | None = None) -> np.ndarray:
+    """Channel-weighted, robustly scaled QRS energy at the working rate (one trace for all channels).
+
+    ``energy``: :func:`fetal.clipped_energy` of ``band`` (without invalid-sample masking) if known.
+    """
+    if energy is None:
+        energy = clipped_energy(band)
     share = (weights / np.maximum(weights.sum(), 1e-12)).astype(np.float32)
     combined = np.einsum("c,cn->n", share, energy)  # float32 throughout: no (channels, n) float64 temporary
     return moving_mean(combined, max(1, int(0.024 * fs)))
@@ -97,12 +98,13 @@ def refine(
     grid_s: np.ndarray,
     tolerance_bpm: float,
     tightness: float = 25.0,
+    energy: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fetal beat times (s) and the beat-to-beat rate on ``grid_s`` (NaN where it disagrees with the track)."""
     weights = evidence.channel_weight.mean(axis=1)
     if weights.sum() <= 0:
         weights = np.ones(band.shape[0])
-    signal = detection_signal(band, weights, fs)
+    signal = detection_signal(band, weights, fs, energy)
     peaks = candidates(signal, fs)
     expected_rr = fs * 60.0 / np.interp(peaks / fs, evidence.times, tracked_bpm)
     chain = pick_beats(signal, peaks, expected_rr, tightness=tightness)

@@ -122,7 +122,11 @@ def _analyse(record: Record, opts: Options) -> Analysis:
 
     band, valid = _fetal_channels(residual, cond, knobs, opts.threads)
     hop_s = opts.hop_s if opts.hop_s is not None else default_hop_s(record.duration_s)
-    evidence = _fetal_evidence(band, valid, cond.fs, m_beats / cond.fs, (grid, mhr), opts, knobs, hop_s)
+    # With every sample valid, the spectra and the beat picker use the same clipped QRS energy.
+    energy = fetal.clipped_energy(band, valid)
+    evidence = _fetal_evidence(band, valid, energy, cond.fs, m_beats / cond.fs, (grid, mhr), opts, knobs, hop_s)
+    shared_energy = energy if valid.all() else None
+    del energy
     clock.lap("spectra")
 
     path = tracking.viterbi(
@@ -139,7 +143,14 @@ def _analyse(record: Record, opts: Options) -> Analysis:
     fetal_beats = np.empty(0)
     if opts.refine:
         fetal_beats, refined = beats.refine(
-            band, evidence, tracked, cond.fs, grid, knobs["refine_tolerance_bpm"], knobs["beat_tightness"]
+            band,
+            evidence,
+            tracked,
+            cond.fs,
+            grid,
+            knobs["refine_tolerance_bpm"],
+            knobs["beat_tightness"],
+            energy=shared_energy,
         )
         fhr = np.where(np.isfinite(refined), refined, fhr)
     lost = (quality < knobs["quality_floor"]) | _lost_signal(cond.valid, cond.fs, grid)
@@ -201,6 +212,7 @@ def _fetal_channels(
 def _fetal_evidence(
     band: np.ndarray,
     valid: np.ndarray,
+    energy: np.ndarray,
     fs: float,
     maternal_s: np.ndarray,
     mhr_trace: tuple[np.ndarray, np.ndarray],
@@ -210,7 +222,7 @@ def _fetal_evidence(
 ) -> fetal.FetalEvidence:
     """QRS envelopes -> maternal comb -> harmonic spectra -> maternal penalty -> channel combination."""
     decimation = max(1, int(round(fs / knobs["envelope_fs"])))
-    envelope, fs_env = fetal.qrs_envelope(band, valid, fs, decimation=decimation)
+    envelope, fs_env = fetal.qrs_envelope(band, valid, fs, decimation=decimation, energy=energy)
     if knobs["maternal_comb"] > 0:
         envelope = fetal.remove_maternal_synchronous(envelope, fs_env, maternal_s)
     rates = np.arange(opts.fhr_range[0], opts.fhr_range[1] + 0.5, 1.0)

@@ -48,18 +48,27 @@ def fetal_band(
     )
 
 
-def qrs_envelope(band: np.ndarray, valid: np.ndarray, fs: float, decimation: int) -> tuple[np.ndarray, float]:
-    """Compressed QRS energy per channel, block-averaged to fs/decimation: the pulse train whose rate we want.
-
-    Each channel is scaled by its robust level and clipped, so one movement artefact cannot own a
-    window's spectrum.
-    """
+def clipped_energy(band: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """QRS energy per channel (float32): squared, scaled by its robust level, clipped at 400 times it,
+    zero where ``valid`` is False. The clip keeps one movement artefact from owning a spectrum."""
     energy = np.square(band, dtype=np.float32)
-    if not valid.all():
+    if valid is not None and not valid.all():
         energy[~valid] = 0.0
     scale = np.median(energy[:, :: max(1, energy.shape[1] // 20000)], axis=1, keepdims=True) + 1e-9
     np.divide(energy, scale, out=energy)
     np.minimum(energy, 400.0, out=energy)
+    return energy
+
+
+def qrs_envelope(
+    band: np.ndarray, valid: np.ndarray, fs: float, decimation: int, energy: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """Compressed QRS energy per channel, block-averaged to fs/decimation: the pulse train whose rate we want.
+
+    ``energy``: :func:`clipped_energy` of ``band`` and ``valid`` when the caller already has it.
+    """
+    if energy is None:
+        energy = clipped_energy(band, valid)
     # (no extra smoothing: the block mean below already averages 32 ms)
     return block_mean(energy, decimation), fs / decimation
 
