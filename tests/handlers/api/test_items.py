@@ -346,6 +346,12 @@ BAD_BODIES: list[tuple[str, Any, int, str]] = [
 ]
 
 BAD_RAW: list[tuple[str, str | None, int, str]] = [
+    (
+        "number beyond 38 digits",
+        '{"operation": "create", "payload": {"Item": {"id": "n", "v": 1.0000000000000000000000000000000000000001}}}',
+        400,
+        "invalid_value",
+    ),
     ("malformed JSON", '{"operation": "ping",', 400, "malformed_json"),
     ("NaN is not JSON", '{"operation": "echo", "payload": NaN}', 400, "malformed_json"),
     ("body is an array", '["ping"]', 400, "invalid_body"),
@@ -393,6 +399,18 @@ async def test_malformed_requests_are_400(
     response = await handler(manager_event(make_event, raw_body=raw), context)
     assert (response["statusCode"], parse_body(response)["code"]) == (status, code)
     assert scan(boto, items_table) == before
+
+
+async def test_undecodable_base64_body_is_400(make_event: Any, context: Any, parse_body: Any, items_table: str) -> None:
+    event = manager_event(make_event, raw_body="not base64!")
+    event["isBase64Encoded"] = True
+    response = await handler(event, context)
+    assert (response["statusCode"], parse_body(response)["code"]) == (400, "malformed_body")
+
+
+async def test_an_event_that_is_not_an_http_request_is_400(context: Any, parse_body: Any, items_table: str) -> None:
+    response = await handler(["not", "an", "event"], context)  # type: ignore[arg-type]
+    assert (response["statusCode"], parse_body(response)["code"]) == (400, "invalid_event")
 
 
 async def test_wrong_method_is_405(make_event: Any, context: Any, parse_body: Any, items_table: str) -> None:
