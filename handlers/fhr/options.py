@@ -17,7 +17,7 @@ class Options:
     fhr_range: tuple[float, float] = (70.0, 220.0)  # bpm the fetal tracker may report
     threads: int = 2  # FFTW threads
     window_s: float = 4.0  # spectral window length
-    hop_s: float | None = None  # spectral frame step; None = 0.25 s up to 5 min, 1 s beyond
+    hop_s: float | None = None  # spectral frame step; None = 0.25 s up to 5 min, 2 s beyond
     refine: bool = True  # refine the tracked spectral rate with fetal beat picking
     extra: dict[str, float] = field(default_factory=dict)  # research knobs (documented in estimator.TUNING)
 
