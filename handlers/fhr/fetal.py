@@ -112,21 +112,20 @@ def remove_maternal_synchronous(
     if n_blocks > 1 and (n - 1) / fs_env - block_s * (n_blocks - 1) < 0.5 * block_s:
         block = np.minimum(block, n_blocks - 2)  # fold a short tail into the previous block
         n_blocks -= 1
-    all_usable = bool(usable.all())
-    key = (block * n_phase + phase)[usable]
-    counts = np.bincount(key, minlength=n_blocks * n_phase).astype(np.float64)
-    out = envelope.copy()
-    for ch in range(envelope.shape[0]):
-        values = envelope[ch] if all_usable else envelope[ch, usable]
-        sums = np.bincount(key, weights=values, minlength=n_blocks * n_phase)
-        mean_by_phase = sums / np.maximum(counts, 1.0)
-        level = float(values.mean()) if values.size else 0.0
-        correction = (mean_by_phase[key] - level).astype(envelope.dtype)
-        if all_usable:
-            out[ch] -= correction
-        else:
-            out[ch, usable] -= correction
-    return out
+    # Samples outside any usable maternal cycle go to one extra, ignored bin: no boolean indexing of
+    # the (channels, n) envelope, all channels in one bincount (channel c's bins offset by c * bins).
+    n_keys = n_blocks * n_phase
+    key = np.where(usable, block * n_phase + phase, n_keys)
+    channels = envelope.shape[0]
+    bins = n_keys + 1
+    counts = np.bincount(key, minlength=bins).astype(np.float64)
+    channel_keys = (np.arange(channels)[:, None] * bins + key[None, :]).ravel()
+    sums = np.bincount(channel_keys, weights=envelope.ravel(), minlength=channels * bins).reshape(channels, bins)
+    n_usable = counts[:n_keys].sum()
+    level = sums[:, :n_keys].sum(axis=1) / max(n_usable, 1.0)
+    correction = sums / np.maximum(counts, 1.0) - level[:, None]
+    correction[:, n_keys] = 0.0
+    return envelope - correction.astype(envelope.dtype)[np.arange(channels)[:, None], key[None, :]]
 
 
 def _harmonic_plan(half_weight: float) -> list[tuple[float, float]]:
