@@ -126,8 +126,6 @@ def condition(
     n_out = -(-n_in // factor)
     block, margin = block_geometry(fs, factor)
     starts = block_starts(n_in, block, margin)
-    invalid = np.isnan(signals)
-    has_invalid = bool(invalid.any())
     # Remove each channel's level first so zero padding and filled gaps do not create a step.
     sample = signals[:: max(1, n_in // 4096)]
     level = np.median(np.where(np.isnan(sample), 0.0, sample), axis=0).astype(np.float32)[:, None]
@@ -135,9 +133,17 @@ def condition(
     plan = fftplan.rfft_into((channels, block), np.dtype(np.float32), block, threads=threads)
     n_keep = block // factor // 2 + 1
     spectra = np.empty((len(starts), channels, n_keep), dtype=np.complex64)
+    has_invalid = False
     for index, start in enumerate(starts):
-        _fill_block(plan.input_array, signals, start, level, has_invalid)
-        spectra[index] = plan()[:, :n_keep]
+        _fill_block(plan.input_array, signals, start, level, False)
+        spectrum = plan()
+        # A NaN (invalid sample) anywhere in the block makes every bin NaN, the DC bin included: no
+        # separate scan of the record for NaN unless one is there.
+        if np.isnan(spectrum[:, 0]).any():
+            has_invalid = True
+            _fill_block(plan.input_array, signals, start, level, True)
+            spectrum = plan()
+        spectra[index] = spectrum[:, :n_keep]
 
     freqs = np.arange(n_keep, dtype=np.float64) * (fs / block)
     low_edge, high_edge = band
@@ -153,7 +159,7 @@ def condition(
     for index, start in enumerate(starts):
         filtered = fftplan.irfft(spectra[index], block // factor, threads=threads)
         _keep_block(out, filtered, start // factor, margin // factor)
-    valid = _valid_mask(invalid.T, factor, n_out, fs_out) if has_invalid else np.ones_like(out, dtype=bool)
+    valid = _valid_mask(np.isnan(signals).T, factor, n_out, fs_out) if has_invalid else np.ones_like(out, dtype=bool)
     return Conditioned(x=out, fs=fs_out, valid=valid, powerline_hz=mains)
 
 
