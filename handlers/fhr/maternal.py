@@ -28,26 +28,37 @@ def energy_envelope(x: np.ndarray, valid: np.ndarray, fs: float, smoothing: int 
     (edges repeated), taken directly: that mean's first difference is the difference of two samples
     ``smoothing`` apart, divided by ``smoothing``; the common scale drops out in the normalisation below.
     """
-    slope = np.empty_like(x)
-    slope[:, 0] = 0.0
-    if smoothing > 1:
-        half = smoothing // 2
-        n = x.shape[1]
-        padded = np.concatenate(
-            (np.repeat(x[:, :1], half, axis=1), x, np.repeat(x[:, -1:], smoothing - half - 1, axis=1)), axis=1
-        )
-        np.subtract(padded[:, smoothing : smoothing + n - 1], padded[:, : n - 1], out=slope[:, 1:])
-        slope[:, 1:] /= np.float32(smoothing)
-    else:
-        np.subtract(x[:, 1:], x[:, :-1], out=slope[:, 1:])
+    slope = _smoothed_slope(x, smoothing)  # smoothing x the slope: the factor is folded into the scale
     if not valid.all():
         slope[~valid] = 0.0
-    scale = np.median(np.abs(slope[:, :: max(1, slope.shape[1] // 20000)]), axis=1, keepdims=True) + 1e-6
+    scale = np.median(np.abs(slope[:, :: max(1, slope.shape[1] // 20000)]), axis=1, keepdims=True)
+    scale += 1e-6 * smoothing
     np.divide(slope, scale, out=slope)
     np.square(slope, out=slope)
     np.minimum(slope, 1e4, out=slope)
     energy = slope.sum(axis=0)
     return moving_mean(energy, max(1, int(0.05 * fs)))
+
+
+def _smoothed_slope(x: np.ndarray, smoothing: int) -> np.ndarray:
+    """``smoothing`` times the first difference of the centred ``smoothing``-sample moving mean of x.
+
+    That difference at i is x[i + a] - x[i - b] with a = smoothing - 1 - smoothing // 2 and
+    b = smoothing // 2 + 1 (edge samples repeated beyond the ends, as :func:`dsp.moving_mean` does):
+    one subtraction of shifted views, no padded copy of the record. Index 0 is 0.
+    """
+    channels, n = x.shape
+    slope = np.empty_like(x)
+    slope[:, 0] = 0.0
+    if n < 2:
+        return slope
+    ahead, behind = (smoothing - 1 - smoothing // 2, smoothing // 2 + 1) if smoothing > 1 else (0, 1)
+    interior = slice(min(behind, n), max(n - ahead, behind))
+    np.subtract(x[:, behind + ahead :], x[:, : max(n - ahead - behind, 0)], out=slope[:, interior])
+    edges = np.r_[1 : min(behind, n), max(n - ahead, behind) : n]
+    if edges.size:
+        slope[:, edges] = x[:, np.minimum(edges + ahead, n - 1)] - x[:, np.maximum(edges - behind, 0)]
+    return slope
 
 
 def detect_beats(envelope: np.ndarray, fs: float, *, threshold_ratio: float = 0.3) -> np.ndarray:
