@@ -1,4 +1,4 @@
-"""Maternal cancellation: the fast row-wise subtraction must equal a plain per-beat overlap-add of the same model."""
+"""Maternal cancellation and detection: the fast paths must equal plain reference computations."""
 
 from __future__ import annotations
 
@@ -42,3 +42,14 @@ def test_cancel_equals_a_per_beat_overlap_add(extra_beats: bool) -> None:
     residual, quality = maternal.cancel(x, samples, fs)
     np.testing.assert_allclose(residual, reference_cancel(x, samples, fs), atol=2e-3)
     assert quality.shape == samples.shape and (quality > 0.3).all()
+
+
+@pytest.mark.parametrize("n", [5, 12, 5000])
+@pytest.mark.parametrize("smoothing", [1, 2, 7, 10])
+def test_smoothed_slope_is_the_moving_means_difference(n: int, smoothing: int) -> None:
+    from handlers.fhr.dsp import moving_mean
+
+    x = np.random.default_rng(n + smoothing).standard_normal((3, n)).astype(np.float32) * 50
+    expected = np.diff(moving_mean(x, smoothing), axis=1, prepend=0) * smoothing
+    expected[:, 0] = 0.0
+    np.testing.assert_allclose(maternal._smoothed_slope(x, smoothing), expected, atol=1e-3)
