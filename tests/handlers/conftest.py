@@ -1,4 +1,8 @@
-"""Builders of small text records with known values, written independently of the readers."""
+"""Builders of small text records with known values, written independently of the readers.
+
+Shared by the readers' tests and the S3 streaming tests (both feed PhysioNet-layout text through
+code under test), so it lives in their common parent directory.
+"""
 
 from __future__ import annotations
 

@@ -14,13 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aioboto3
-import numpy as np
 import pytest
 from aiohttp import ClientSession, web
 from botocore.config import Config
 
 REGION = "eu-west-1"
-TextBuilder = Callable[..., tuple[bytes, np.ndarray]]
 _SLOW_DOWN = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
@@ -115,53 +113,3 @@ async def proxy(moto_endpoint: str) -> AsyncIterator[FaultyProxy]:
 async def proxied_s3(proxy: FaultyProxy) -> AsyncIterator[object]:
     async with aioboto3.Session().client("s3", endpoint_url=proxy.url, config=_client_config()) as client:
         yield client
-
-
-# The same PhysioNet-layout builder as tests/handlers/fhr/readers/conftest.py (fixtures do not cross
-# sibling directories); written independently of the readers under test.
-
-
-def _elapsed(seconds: float) -> str:
-    millis = int(round(seconds * 1000))
-    minutes, millis = divmod(millis, 60_000)
-    hours, minutes = divmod(minutes, 60)
-    clock = f"{minutes}:{millis // 1000:02d}.{millis % 1000:03d}"
-    return f"{hours}:{minutes:02d}:{millis // 1000:02d}.{millis % 1000:03d}" if hours else clock
-
-
-def ecg_like(n: int, channels: int, seed: int, amplitude_mv: float = 0.4) -> np.ndarray:
-    """Millivolt-scale signals rounded to 3 decimals: a slow wave plus noise, both signs."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)[:, None]
-    wave = amplitude_mv * np.sin(2 * np.pi * t / 700.0 + np.arange(channels))
-    return np.round(wave + rng.normal(0, 0.05, (n, channels)), 3)
-
-
-@pytest.fixture
-def physionet_csv() -> TextBuilder:
-    """PhysioNet's text export: quoted names, quoted units, quoted elapsed time, '-' for invalid."""
-
-    def build(
-        seconds: float = 12.0,
-        fs: int = 500,
-        channels: int = 4,
-        seed: int = 1,
-        invalid: tuple[tuple[int, int], ...] = (),
-        unit: str = "mV",
-        newline: str = "\n",
-        values: np.ndarray | None = None,
-    ) -> tuple[bytes, np.ndarray]:
-        signals = ecg_like(int(seconds * fs), channels, seed) if values is None else values
-        names = ",".join(f"'AECG{i + 1}'" for i in range(signals.shape[1]))
-        units = ",".join(f"'{unit}'" for _ in range(signals.shape[1]))
-        lines = [f"'Elapsed time',{names}", f"'hh:mm:ss.mmm',{units}"]
-        bad = set(invalid)
-        for row in range(signals.shape[0]):
-            cells = ["-" if (row, c) in bad else f"{signals[row, c]:.3f}" for c in range(signals.shape[1])]
-            lines.append(f"'{_elapsed(row / fs)}'," + ",".join(cells))
-        expected = signals.astype(np.float64).copy()
-        for row, column in bad:
-            expected[row, column] = np.nan
-        return (newline.join(lines) + newline).encode(), expected
-
-    return build

@@ -18,7 +18,7 @@ from handlers.fhr.errors import (
 )
 from handlers.fhr.readers import read_bytes, read_path
 
-from .conftest import ecg_like  # noqa: TID252 - helper shared by this directory's tests
+from ...conftest import ecg_like  # noqa: TID252 - helper shared with the storage tests (tests/handlers)
 
 
 def _replace_line(data: bytes, index: int, new: str) -> bytes:
