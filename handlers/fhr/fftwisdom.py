@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-WISDOM_PATH = Path(__file__).with_name("wisdom") / "fftw_wisdom.json"
+# Next to this module, so setuptools package data ("*.json") and the Lambda bundle both carry it.
+WISDOM_PATH = Path(__file__).with_name("fftw_wisdom.json")
 # Records carry 1-16 channels; each count is a distinct FFTW problem (a batch of that many rows).
 CHANNEL_COUNTS = range(1, 17)
 _PRECISIONS = ("double", "single", "long_double")
