@@ -92,10 +92,14 @@ MARGIN_SECONDS = 4.096
 
 
 def block_geometry(fs: float, factor: int = 1) -> tuple[int, int]:
-    """(block, margin) in samples at ``fs``: powers of two near 65.5 s and 4.1 s, multiples of ``factor``."""
-    block = 1 << max(8, int(round(np.log2(BLOCK_SECONDS * fs))))
-    margin = 1 << max(4, int(round(np.log2(MARGIN_SECONDS * fs))))
-    return block, max(margin, factor)
+    """(block, margin) in samples at ``fs``: ``factor`` times powers of two, near 65.5 s and 4.1 s.
+
+    Multiples of the decimation ``factor``, so every block's kept bins are an exact lower-rate
+    spectrum and every block starts on an output sample.
+    """
+    block = factor << max(8, int(round(np.log2(BLOCK_SECONDS * fs / factor))))
+    margin = factor << max(4, int(round(np.log2(MARGIN_SECONDS * fs / factor))))
+    return block, margin
 
 
 def block_starts(n: int, block: int, margin: int) -> range:

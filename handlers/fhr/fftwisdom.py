@@ -29,8 +29,8 @@ def block_problems() -> list[tuple[str, tuple[int, ...], str, int]]:
     from handlers.fhr.dsp import block_geometry
 
     problems: list[tuple[str, tuple[int, ...], str, int]] = []
-    for fs in (1000.0, 250.0):
-        block, _ = block_geometry(fs)
+    for fs, factor in ((1000.0, 4), (250.0, 1)):  # the conditioner's input, then the fetal band-pass
+        block, _ = block_geometry(fs, factor)
         for channels in CHANNEL_COUNTS:
             problems.append(("rfft", (channels, block), "float32", block))
     block, _ = block_geometry(250.0)

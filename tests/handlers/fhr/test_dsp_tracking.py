@@ -55,23 +55,27 @@ def test_block_filter_matches_one_transform_of_the_whole_record() -> None:
     np.testing.assert_allclose(blocked, whole, atol=2e-3 * np.abs(whole).max())
 
 
-def test_conditioner_blocks_match_one_transform_of_the_whole_record() -> None:
+@pytest.mark.parametrize("fs", [1000.0, 750.0])  # decimation by 4 (block 2^16) and by 3 (block 3 x 2^14)
+def test_conditioner_blocks_match_one_transform_of_the_whole_record(fs: float) -> None:
     """Decimated, band-passed and notched in ~65-s blocks = the same done on one whole-record spectrum."""
-    fs, seconds = 1000.0, 200.0
+    seconds = 200.0
+    factor = int(fs // 250.0)
     rng = np.random.default_rng(4)
     t = np.arange(int(fs * seconds)) / fs
     signal = rng.standard_normal(t.size) + 3 * np.sin(2 * np.pi * 50.0 * t) + 4 * np.sin(2 * np.pi * 0.2 * t)
     out = dsp.condition(signal[:, None].astype(np.float32), fs)
-    assert out.powerline_hz == (50.0,) and out.x.shape == (1, t.size // 4)
-    spectrum = np.fft.rfft(signal - np.median(signal[:: t.size // 4096]), 2 * t.size)
-    freqs = np.fft.rfftfreq(2 * t.size, 1 / fs)
-    kept = freqs < 125.0
+    n_out = -(-t.size // factor)
+    assert out.fs == fs / factor and out.powerline_hz == (50.0,) and out.x.shape == (1, n_out)
+    n_fft = 2 * factor * n_out  # zero-padded (no wrap-around), a multiple of the factor
+    spectrum = np.fft.rfft(signal - np.median(signal[:: t.size // 4096]), n_fft)
+    freqs = np.fft.rfftfreq(n_fft, 1 / fs)
+    kept = freqs < 0.5 * fs / factor
     gain = dsp.raised_cosine_band(freqs[kept], (1.5, 3.0), (90.0, 110.0))
     for harmonic in (50.0, 100.0):
         gain *= np.where(
             np.abs(freqs[kept] - harmonic) < 0.6, 0.5 - 0.5 * np.cos(np.pi * np.abs(freqs[kept] - harmonic) / 0.6), 1
         )
-    whole = np.fft.irfft(spectrum[kept] * gain / 4, t.size // 2)[: t.size // 4]
+    whole = np.fft.irfft(spectrum[kept] * gain / factor, n_fft // factor)[:n_out]
     np.testing.assert_allclose(out.x[0], whole, atol=3e-3 * np.abs(whole).max())
 
 
