@@ -1,17 +1,18 @@
-"""Stack outputs as clients read them: the JSON of ``pulumi stack output --json`` or of ``fhr local``."""
+"""Stack outputs as typed values for the client tools (``fhr loadtest``, ``fhr powertune``, Locust).
+
+The file format and its checks are :mod:`localcloud.outputs`'s (the shape ``pulumi stack output
+--json`` prints and ``fhr local`` writes); this module only gives the validated document types.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REQUIRED_KEYS = ("api_url", "ecg_bucket", "results_table", "items_table", "functions", "region", "stage")
+from localcloud.outputs import STACK_OUTPUT_KEYS, OutputsError, parse, validate
 
-
-class OutputsError(ValueError):
-    """The outputs file is missing, not JSON, or lacks a key every stack exports."""
+__all__ = ["OutputsError", "StackOutputs", "load_outputs", "parse_outputs"]
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,11 @@ class StackOutputs:
 
 def parse_outputs(document: Any, source: str = "outputs") -> StackOutputs:
     """Validate a decoded outputs document; unknown keys are kept in ``extra`` for forward compatibility."""
-    if not isinstance(document, dict):
-        raise OutputsError(f"{source}: stack outputs must be a JSON object")
-    missing = [key for key in REQUIRED_KEYS if key not in document]
-    if missing:
-        raise OutputsError(f"{source}: stack outputs lack {', '.join(missing)}")
+    document = validate(document, source)
     functions = document["functions"]
     if not isinstance(functions, dict) or not all(isinstance(v, str) for v in functions.values()):
         raise OutputsError(f"{source}: 'functions' must map logical names to deployed names")
-    known = set(REQUIRED_KEYS) | {"aws_endpoint_url", "lambda_endpoint_url"}
+    known = set(STACK_OUTPUT_KEYS) | {"aws_endpoint_url", "lambda_endpoint_url"}
     return StackOutputs(
         api_url=str(document["api_url"]).rstrip("/"),
         ecg_bucket=str(document["ecg_bucket"]),
@@ -65,8 +62,4 @@ def load_outputs(path: str | Path) -> StackOutputs:
         text = sys.stdin.read() if str(path) == "-" else Path(path).read_text()
     except OSError as exc:
         raise OutputsError(f"cannot read stack outputs from {path}: {exc.strerror}") from exc
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise OutputsError(f"{path}: not JSON ({exc})") from exc
-    return parse_outputs(document, str(path))
+    return parse_outputs(parse(text, str(path)), str(path))

@@ -39,14 +39,26 @@ def write_atomically(path: Path, outputs: Mapping[str, Any]) -> None:
 def load(path: str | Path) -> dict[str, Any]:
     """Read a stack-outputs file written by ``pulumi stack output --json`` or by ``fhr local``."""
     try:
-        data = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except FileNotFoundError:
         raise OutputsError(f"{path}: no such stack-outputs file") from None
+    return parse(text, str(path))
+
+
+def parse(text: str, source: str) -> dict[str, Any]:
+    """Decode and check stack outputs from ``source`` (a file name, or ``-`` for a pipe)."""
+    try:
+        data = json.loads(text)
     except ValueError as exc:
-        raise OutputsError(f"{path}: not JSON ({exc})") from None
+        raise OutputsError(f"{source}: not JSON ({exc})") from None
+    return validate(data, source)
+
+
+def validate(data: Any, source: str) -> dict[str, Any]:
+    """The document as a dict, once it is an object holding every key clients need."""
     if not isinstance(data, dict):
-        raise OutputsError(f"{path}: expected a JSON object of stack outputs")
+        raise OutputsError(f"{source}: expected a JSON object of stack outputs")
     missing = [key for key in STACK_OUTPUT_KEYS if key not in data]
     if missing:
-        raise OutputsError(f"{path}: missing stack outputs {', '.join(missing)}")
+        raise OutputsError(f"{source}: missing stack outputs {', '.join(missing)}")
     return data
