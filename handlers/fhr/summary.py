@@ -8,7 +8,9 @@ Definitions (FIGO 2015 intrapartum fetal monitoring consensus; NICE CG190 practi
 - variability: the median, over minutes, of the minute's max-min amplitude of the event-free
   trace; reduced below 5 bpm, normal 5-25, increased above 25.
 - acceleration: FHR (its 4-s moving mean) at least 15 bpm above the baseline for at least 15 s; deceleration: at least
-  15 bpm below for at least 15 s. Each with start/end time (s) and the extreme deviation.
+  15 bpm below for at least 15 s. Each spans from its onset to its return, where the trend leaves and rejoins the
+  baseline (within 5 bpm), not just the part beyond 15 bpm: its flanks are part of the event, and must not count as
+  variability. Each with start/end time (s) and the extreme deviation.
 - signal loss: the share of 4 Hz samples with no rate (null), in percent.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 SEGMENT_S = 600.0
 EVENT_DELTA_BPM = 15.0
 EVENT_MIN_S = 15.0
+ONSET_DELTA_BPM = 5.0
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -43,18 +46,24 @@ def _smooth(bpm: np.ndarray, fs: float, seconds: float = 4.0) -> np.ndarray:
 
 
 def _events(bpm: np.ndarray, reference: np.ndarray, fs: float, sign: float) -> list[dict]:
-    deviation = sign * (_smooth(bpm, fs) - reference)
+    deviation = np.nan_to_num(sign * (_smooth(bpm, fs) - reference), nan=-np.inf)
+    # Runs beyond the onset margin; an event is such a run holding a qualifying (>= 15 bpm, >= 15 s) core.
+    flanks = _runs(deviation >= ONSET_DELTA_BPM)
     found = []
-    for start, end in _runs(np.nan_to_num(deviation, nan=-np.inf) >= EVENT_DELTA_BPM):
-        if (end - start) / fs >= EVENT_MIN_S:
-            found.append(
-                {
-                    "start_s": round(start / fs, 2),
-                    "end_s": round(end / fs, 2),
-                    "duration_s": round((end - start) / fs, 2),
-                    "peak_delta_bpm": round(float(np.nanmax(deviation[start:end])), 1),
-                }
-            )
+    for core_start, core_end in _runs(deviation >= EVENT_DELTA_BPM):
+        if (core_end - core_start) / fs < EVENT_MIN_S:
+            continue
+        start, end = next((a, b) for a, b in flanks if a <= core_start and core_end <= b)
+        if found and start / fs <= found[-1]["end_s"]:
+            continue  # a second core inside the same departure from baseline: one event
+        found.append(
+            {
+                "start_s": round(start / fs, 2),
+                "end_s": round(end / fs, 2),
+                "duration_s": round((end - start) / fs, 2),
+                "peak_delta_bpm": round(float(np.max(deviation[start:end])), 1),
+            }
+        )
     return found
 
 

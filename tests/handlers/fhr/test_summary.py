@@ -45,3 +45,25 @@ def test_signal_loss_and_short_records() -> None:
     assert summary["signal_loss_percent"] == 25.0
     assert summary["baseline_method"].startswith("whole record")
     assert summarise(np.full(240, np.nan), FS)["baseline_bpm"] is None
+
+
+def test_events_span_onset_to_return_and_their_flanks_are_not_variability() -> None:
+    """An acceleration ramping up over 15 s, 30 s at +30 bpm, ramping down over 15 s: counted from onset to return."""
+    bpm = trace(2)
+    t = np.arange(bpm.size) / FS
+    bpm += 30.0 * np.clip(np.minimum((t - 20.0) / 15.0, (80.0 - t) / 15.0), 0.0, 1.0)
+    summary = summarise(bpm, FS)
+    (accel,) = summary["accelerations"]
+    # Beyond +15 bpm it runs from 27.5 s to 72.5 s; it leaves the baseline at 20 s and is back at 80 s
+    # (the 4-bpm wobble and the record's median reference blur the exact crossings by a few seconds).
+    assert accel["start_s"] <= 25 and accel["end_s"] >= 73, accel
+    assert 5 <= summary["variability_bpm"] <= 15, summary  # flanks counted as variability gave 22 bpm
+
+
+def test_two_peaks_in_one_departure_from_baseline_are_one_event() -> None:
+    bpm = trace(20)
+    bpm[int(300 * FS) : int(320 * FS)] += 25.0
+    bpm[int(320 * FS) : int(330 * FS)] += 12.0  # dips to +12, never back to baseline
+    bpm[int(330 * FS) : int(350 * FS)] += 25.0
+    (accel,) = summarise(bpm, FS)["accelerations"]
+    assert abs(accel["start_s"] - 300) <= 3 and abs(accel["end_s"] - 350) <= 3
