@@ -16,12 +16,10 @@ import pulumi
 import pulumi_aws as aws
 
 from fhrapp.config import StackConfig
-from fhrapp.definition import AppDefinition, Route
+from fhrapp.definition import API_CORS_HEADERS, API_CORS_MAX_AGE_S, AppDefinition, Route
 
 PAYLOAD_FORMAT = "2.0"
 MAX_INTEGRATION_TIMEOUT_MS = 30_000  # HTTP APIs cut integrations off at 30 s
-CORS_HEADERS = ("authorization", "content-type")
-CORS_MAX_AGE_S = 300
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "ip": "$context.identity.sourceIp",
@@ -85,8 +83,8 @@ class HttpApi(pulumi.ComponentResource):
         return aws.apigatewayv2.ApiCorsConfigurationArgs(
             allow_origins=list(config.api.cors_origins),
             allow_methods=methods,
-            allow_headers=list(CORS_HEADERS),
-            max_age=CORS_MAX_AGE_S,
+            allow_headers=list(API_CORS_HEADERS),
+            max_age=API_CORS_MAX_AGE_S,
         )
 
     def _authorizer(self, name: str, config: StackConfig) -> aws.apigatewayv2.Authorizer | None:

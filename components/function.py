@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from components.policies import assume_role_policy, function_policy, invoke_self_policy, missing_actions
 from fhrapp.config import FunctionConfig
-from fhrapp.definition import AppDefinition, Function, QueueTrigger
+from fhrapp.definition import AppDefinition, Function, QueueTrigger, function_environment
 
 RUNTIME = aws.lambda_.Runtime.PYTHON3D12
 EXEC_WRAPPER = "/var/task/handlers/runtime/exec_wrapper.sh"
@@ -55,13 +55,9 @@ class DataRefs:
     arns: Mapping[str, pulumi.Output[str]]
 
 
-def function_environment(app: AppDefinition, fn: Function, stage: str, names: Mapping[str, str]) -> dict[str, str]:
-    """Resource env vars -> deployed names (queue URLs for queues), plus the stage and the exec wrapper."""
-    env = {app.resource(logical).env_var: names[logical] for logical in fn.resources}
-    env.update(fn.extra_env)
-    env["STAGE"] = stage
-    env["AWS_LAMBDA_EXEC_WRAPPER"] = EXEC_WRAPPER
-    return env
+def deployed_environment(app: AppDefinition, fn: Function, stage: str, names: Mapping[str, str]) -> dict[str, str]:
+    """The shared environment (:func:`fhrapp.definition.function_environment`) plus the exec wrapper."""
+    return {**function_environment(app, fn, stage, names), "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER}
 
 
 class LambdaFunction(pulumi.ComponentResource):
@@ -163,5 +159,5 @@ class LambdaFunction(pulumi.ComponentResource):
         logicals = list(fn.resources)
         names = pulumi.Output.all(*(data.names[logical] for logical in logicals))
         return names.apply(
-            lambda values: function_environment(app, fn, stage, dict(zip(logicals, values, strict=True)))
+            lambda values: deployed_environment(app, fn, stage, dict(zip(logicals, values, strict=True)))
         )

@@ -25,7 +25,7 @@ from components.queues import Queues
 from components.storage import EcgStorage
 from components.tables import Tables
 from fhrapp.config import PROJECT, ConfigError, StackConfig
-from fhrapp.definition import AppDefinition, DataResource, physical_name
+from fhrapp.definition import AppDefinition, physical_name
 
 
 def check_bundle(config: StackConfig, manifest: Manifest) -> None:
@@ -61,19 +61,6 @@ def check_triggers(app: AppDefinition, config: StackConfig) -> None:
                 f"is {sizing.timeout_s} s, longer than {queue.logical}'s visibility timeout "
                 f"({queue.visibility_timeout_s} s): Lambda refuses the mapping, a message would be redelivered mid-run",
             )
-
-
-def dead_letter_queues(app: AppDefinition) -> list[str]:
-    """Logical names of the queues some other queue redrives into."""
-    return sorted({res.dead_letter for res in app.resources if res.dead_letter is not None})
-
-
-def queue_output_key(app: AppDefinition, resource: DataResource) -> str:
-    """``jobs_queue`` -> ``jobs_queue_url``; the stack's one dead-letter queue -> ``dlq_url``."""
-    dead_letters = dead_letter_queues(app)
-    if dead_letters == [resource.logical]:
-        return "dlq_url"
-    return f"{resource.logical}_url"
 
 
 class FhrService(pulumi.ComponentResource):
@@ -122,7 +109,7 @@ class FhrService(pulumi.ComponentResource):
             lambdas,
             self.api.api,
             self.queues,
-            dead_letter_queues(app),
+            app.dead_letter_queues,
             opts=child,
         )
         self.stack_outputs: dict[str, pulumi.Input[object]] = {
@@ -160,7 +147,7 @@ class FhrService(pulumi.ComponentResource):
             self.queues = Queues(physical_name(PROJECT, config.stage, "queues"), queues, opts=child).queues
             for logical, queue in self.queues.items():
                 self.names[logical], self.arns[logical] = queue.url, queue.arn
-                self.data_outputs[queue_output_key(app, app.resource(logical))] = queue.url
+                self.data_outputs[app.output_key(app.resource(logical))] = queue.url
 
     @staticmethod
     def _layer(config: StackConfig, manifest: Manifest, child: pulumi.ResourceOptions) -> aws.lambda_.LayerVersion:

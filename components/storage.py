@@ -18,10 +18,9 @@ import pulumi_aws as aws
 
 from components.policies import tls_only_bucket_policy
 from fhrapp.config import BucketConfig
-from fhrapp.definition import DataResource
+from fhrapp.definition import ABORT_INCOMPLETE_UPLOADS_DAYS, DataResource, bucket_name
 
 TRANSITION_STORAGE_CLASS = "STANDARD_IA"  # S3 accepts it only from 30 days on; the config enforces that
-ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 BROWSER_METHODS = ("GET", "HEAD", "POST")  # presigned POST uploads, presigned GET downloads
 BROWSER_EXPOSED_HEADERS = ("ETag", "Location")  # a POST upload answers with both
 CORS_MAX_AGE_S = 3000
@@ -32,11 +31,6 @@ def browser_origins(configured: tuple[str, ...], api_origin: str) -> list[str]:
     if "*" in configured:
         return ["*"]
     return sorted({*configured, api_origin.rstrip("/")})
-
-
-def bucket_prefix(physical: str) -> str:
-    """S3 names allow no underscores nor capitals: ``fhr-dev-ecg_bucket`` -> ``fhr-dev-ecg-bucket-``."""
-    return physical.replace("_", "-").lower() + "-"
 
 
 class EcgStorage(pulumi.ComponentResource):
@@ -52,7 +46,7 @@ class EcgStorage(pulumi.ComponentResource):
         super().__init__("fhr:storage:EcgStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
-            name, bucket_prefix=bucket_prefix(name), force_destroy=config.force_destroy, opts=child
+            name, bucket_prefix=bucket_name(name) + "-", force_destroy=config.force_destroy, opts=child
         )
         block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",

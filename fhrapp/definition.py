@@ -7,6 +7,7 @@ imports neither pulumi nor handler code: handlers are named by dotted path, reso
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -127,6 +128,21 @@ class AppDefinition:
     def warmed_functions(self) -> tuple[Function, ...]:
         return tuple(fn for fn in self.functions if fn.keep_warm)
 
+    @property
+    def dead_letter_queues(self) -> list[str]:
+        """Logical names of the queues some other queue redrives into."""
+        return sorted({res.dead_letter for res in self.resources if res.dead_letter is not None})
+
+    def output_key(self, resource: DataResource) -> str:
+        """The stack-output key of a resource, the same for Pulumi and the local cloud.
+
+        Buckets and tables by logical name; queues by ``<logical>_url``, except the stack's one
+        dead-letter queue, which is ``dlq_url``.
+        """
+        if resource.kind != "queue":
+            return resource.logical
+        return "dlq_url" if self.dead_letter_queues == [resource.logical] else f"{resource.logical}_url"
+
     def validate(self) -> None:
         """Fail early on a definition that references something it does not define."""
         names = {fn.name for fn in self.functions}
@@ -158,6 +174,30 @@ def physical_name(project: str, stage: str, logical: str) -> str:
     the local cloud uses it verbatim, so names in `pulumi stack output` and in the local outputs match.
     """
     return f"{project}-{stage}-{logical}"
+
+
+def bucket_name(physical: str) -> str:
+    """S3 names allow no underscores nor capitals: ``fhr-dev-ecg_bucket`` -> ``fhr-dev-ecg-bucket``.
+
+    The local cloud uses it as the bucket's name; Pulumi as its prefix (bucket names are global).
+    """
+    return physical.replace("_", "-").lower()
+
+
+def function_environment(app: AppDefinition, fn: Function, stage: str, values: Mapping[str, str]) -> dict[str, str]:
+    """The part of a function's environment every stack shares: each resource it names under its env
+    var (``values``: deployed names, queue URLs for queues), its extra variables and the stage."""
+    env = {app.resource(logical).env_var: values[logical] for logical in fn.resources}
+    env.update(fn.extra_env)
+    env["STAGE"] = stage
+    return env
+
+
+# CORS of the HTTP API (API Gateway's cors_configuration, and the local front door's preflight answers).
+API_CORS_HEADERS = ("authorization", "content-type")
+API_CORS_MAX_AGE_S = 300
+# Incomplete multipart uploads to the ECG bucket are aborted after this many days.
+ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 
 
 ECG_BUCKET = DataResource("ecg_bucket", "bucket", "ECG_BUCKET", description="ECG recordings uploaded by clients")

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fhrapp.config import StackConfig
-from fhrapp.definition import APP, AppDefinition, Function, physical_name, warm_payload
+from fhrapp.definition import APP, AppDefinition, Function, function_environment, physical_name, warm_payload
 from localcloud.frontdoor import CorsPolicy, FrontDoor, RouteTarget, TokenBucket
 from localcloud.moto import DUMMY_CREDENTIALS, MotoServer
 from localcloud.resources import (
     PlannedResource,
     create_resources,
     delete_resources,
-    output_key,
     plan_resources,
     queue_arn,
     resource_values,
@@ -61,15 +60,13 @@ class LocalCloudOptions:
     log_sink: Callable[[str, str], None] | None = None  # (function name, START/END/REPORT line)
 
 
-def function_environment(
+def local_environment(
     app: AppDefinition, stack: StackConfig, fn: Function, aws_endpoint: str, lambda_endpoint: str
 ) -> dict[str, str]:
-    """What a deployed function's environment holds, with local endpoints and dummy credentials."""
-    values = resource_values(app, stack, aws_endpoint)
-    env = {app.resource(logical).env_var: values[logical] for logical in fn.resources}
-    env |= dict(fn.extra_env)
+    """The shared environment (:func:`fhrapp.definition.function_environment`) with local endpoints
+    and dummy credentials."""
+    env = function_environment(app, fn, stack.stage, resource_values(app, stack, aws_endpoint))
     env |= {
-        "STAGE": stack.stage,
         "AWS_REGION": stack.region,
         "AWS_DEFAULT_REGION": stack.region,
         "AWS_ENDPOINT_URL_S3": aws_endpoint,
@@ -202,7 +199,7 @@ class LocalCloud:
         )
 
     def _environment(self, fn: Function, lambda_url: str) -> dict[str, str]:
-        env = function_environment(self.app, self.stack, fn, self.moto.url, lambda_url)
+        env = local_environment(self.app, self.stack, fn, self.moto.url, lambda_url)
         if self.s3_gate_url is not None and hands_out_uploads(fn):
             env["AWS_ENDPOINT_URL_S3"] = self.s3_gate_url  # its presigned POSTs point browsers at the gate
         return env
@@ -321,7 +318,7 @@ class LocalCloud:
         outputs: dict[str, Any] = {"api_url": self.front_door.url}
         values = resource_values(self.app, self.stack, self.moto.url)
         for resource in self.app.resources:
-            outputs[output_key(self.app, resource)] = values[resource.logical]
+            outputs[self.app.output_key(resource)] = values[resource.logical]
         outputs |= {
             "functions": {fn.name: self.function_name(fn.name) for fn in self.app.functions},
             "region": self.stack.region,

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, unquote
 from aiohttp import web
 from multidict import CIMultiDict
 
+from fhrapp.definition import API_CORS_HEADERS, API_CORS_MAX_AGE_S
 from localcloud.jwt import JwtAuthorizer, Unauthorized
 
 log = logging.getLogger("localcloud.frontdoor")
@@ -46,8 +47,6 @@ INTEGRATION_TIMEOUT_S = 30.0
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit
 ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_RESPONSE_CONTENT_TYPE = "text/plain; charset=utf-8"
-CORS_ALLOW_HEADERS = ("authorization", "content-type")
-CORS_MAX_AGE_S = 300
 TEXT_TYPES = (
     "text/",
     "application/json",
@@ -139,8 +138,8 @@ class CorsPolicy:
 
     origins: tuple[str, ...]
     methods: tuple[str, ...]
-    headers: tuple[str, ...] = CORS_ALLOW_HEADERS
-    max_age_s: int = CORS_MAX_AGE_S
+    headers: tuple[str, ...] = API_CORS_HEADERS
+    max_age_s: int = API_CORS_MAX_AGE_S
 
     def allow_origin(self, origin: str | None) -> str | None:
         if not origin or not self.origins:

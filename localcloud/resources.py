@@ -14,17 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhrapp.config import StackConfig
-from fhrapp.definition import AppDefinition, DataResource, physical_name
+from fhrapp.definition import ABORT_INCOMPLETE_UPLOADS_DAYS, AppDefinition, DataResource, bucket_name, physical_name
 
-# Same settings as components/storage.py declares (not imported from there: it imports pulumi).
-ABORT_INCOMPLETE_UPLOADS_DAYS = 7
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
 def resource_name(app: AppDefinition, stage: str, resource: DataResource) -> str:
     """The deployed name of a resource; buckets swap ``_`` for ``-`` since S3 names forbid underscores."""
     name = physical_name(app.name, stage, resource.logical)
-    return name.replace("_", "-").lower() if resource.kind == "bucket" else name
+    return bucket_name(name) if resource.kind == "bucket" else name
 
 
 @dataclass(frozen=True)
@@ -73,21 +71,6 @@ def queue_url(endpoint_url: str, name: str) -> str:
 
 def queue_arn(region: str, name: str) -> str:
     return f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
-
-
-def dead_letter_logicals(app: AppDefinition) -> list[str]:
-    return sorted({res.dead_letter for res in app.resources if res.dead_letter is not None})
-
-
-def output_key(app: AppDefinition, resource: DataResource) -> str:
-    """The stack-output key of a resource, as components/service.py names it.
-
-    Buckets and tables by logical name; queues by ``<logical>_url``, except the stack's one
-    dead-letter queue, which is ``dlq_url``. (Not imported from components: that imports pulumi.)
-    """
-    if resource.kind != "queue":
-        return resource.logical
-    return "dlq_url" if dead_letter_logicals(app) == [resource.logical] else f"{resource.logical}_url"
 
 
 def resource_values(app: AppDefinition, stack: StackConfig, endpoint_url: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from bundler.manifest import Manifest
 from components.observability import check_alarms
 from components.service import FhrService, check_bundle, check_triggers
 from components.stackconfig import configured_keys, load_stack_config
-from components.storage import browser_origins, bucket_prefix
+from components.storage import browser_origins
 from components.testing import Graph, run_pulumi, stack_file_config
 from fhrapp.config import ConfigError, StackConfig, parse_stack_config, split_namespaced
 from fhrapp.definition import APP, QUEUE_CONSUME, AppDefinition, DataResource, Function, Grant, QueueTrigger, Route
@@ -255,11 +255,6 @@ def test_bundle_must_have_a_layer_for_the_functions_architecture(small_manifest:
     functions["items"]["architecture"] = "arm64"
     with pytest.raises(ConfigError, match="'fhr:functions.items.architecture' is 'arm64' but the Lambda bundle"):
         check_bundle(config_for("prod", functions=functions), small_manifest)
-
-
-def test_bucket_prefixes_are_valid_s3_names() -> None:
-    assert bucket_prefix("fhr-dev-ecg_bucket") == "fhr-dev-ecg-bucket-"
-    assert bucket_prefix("FHR-Prod-X") == "fhr-prod-x-"
 
 
 def test_stack_config_is_read_from_pulumi_config_including_unknown_keys() -> None:

@@ -83,3 +83,23 @@ def test_validate_rejects_dangling_references(change: dict, message: str) -> Non
 def test_physical_names_and_warm_payload() -> None:
     assert physical_name("fhr", "dev", "results_table") == "fhr-dev-results_table"
     assert warm_payload(3) == {"source": "fhr.keep-warm", "keepWarm": {"concurrency": 3}}
+
+
+def test_bucket_names_are_valid_s3_names() -> None:
+    from fhrapp.definition import bucket_name
+
+    assert bucket_name("fhr-dev-ecg_bucket") == "fhr-dev-ecg-bucket"
+    assert bucket_name("FHR-Prod-X") == "fhr-prod-x"
+
+
+def test_output_keys_name_queues_by_url_and_the_one_dlq_as_dlq_url() -> None:
+    from fhrapp.definition import APP
+
+    keys = {res.logical: APP.output_key(res) for res in APP.resources}
+    assert keys == {
+        "ecg_bucket": "ecg_bucket",
+        "results_table": "results_table",
+        "items_table": "items_table",
+        "jobs_dlq": "dlq_url",
+        "jobs_queue": "jobs_queue_url",
+    }

@@ -14,7 +14,6 @@ from localcloud.resources import (
     PlannedResource,
     create_resources,
     delete_resources,
-    output_key,
     plan_resources,
     queue_url,
     resource_environment,
@@ -32,17 +31,6 @@ def test_names_follow_the_definition_and_buckets_are_valid_s3_names() -> None:
     assert env["ECG_BUCKET"] == "fhr-dev-ecg-bucket"
     assert env["JOBS_QUEUE_URL"] == queue_url("http://moto:1", "fhr-dev-jobs_queue")  # queues travel as URLs
     assert set(env) == {res.env_var for res in APP.resources}
-
-
-def test_output_keys_follow_the_pulumi_program() -> None:
-    keys = {res.logical: output_key(APP, res) for res in APP.resources}
-    assert keys == {
-        "ecg_bucket": "ecg_bucket",
-        "results_table": "results_table",
-        "items_table": "items_table",
-        "jobs_queue": "jobs_queue_url",
-        "jobs_dlq": "dlq_url",
-    }
 
 
 def unique(plans: list[PlannedResource], suffix: str) -> list[PlannedResource]:
