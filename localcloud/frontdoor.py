@@ -40,12 +40,12 @@ from multidict import CIMultiDict
 
 from fhrapp.definition import API_CORS_HEADERS, API_CORS_MAX_AGE_S
 from localcloud.jwt import JwtAuthorizer, Unauthorized
+from localcloud.moto import ACCOUNT_ID
 
 log = logging.getLogger("localcloud.frontdoor")
 
 INTEGRATION_TIMEOUT_S = 30.0
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit
-ACCOUNT_ID = "123456789012"  # moto's default account
 DEFAULT_RESPONSE_CONTENT_TYPE = "text/plain; charset=utf-8"
 TEXT_TYPES = (
     "text/",
@@ -203,6 +203,52 @@ def _cookies(request: web.Request) -> list[str] | None:
     return cookies or None
 
 
+def payload_v2_event(
+    *,
+    route_key: str,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: dict[str, str],
+    domain: str,
+    source_ip: str,
+    user_agent: str,
+    protocol: str,
+    request_id: str,
+    api_id: str,
+) -> dict[str, Any]:
+    """The skeleton every payload-2.0 event shares (no body, cookies or parameters yet), from plain
+    values: the front door fills it from a live request, the power tuner from a route and a body."""
+    headers.setdefault("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}")
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": api_id,
+            "domainName": domain,
+            "domainPrefix": domain.split(".")[0].split(":")[0],
+            "http": {
+                "method": method,
+                "path": unquote(raw_path),
+                "protocol": protocol,
+                "sourceIp": source_ip,
+                "userAgent": user_agent,
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+
+
 def build_event(
     request: web.Request,
     body: bytes,
@@ -219,35 +265,19 @@ def build_event(
     headers.setdefault("x-forwarded-for", source_ip)
     headers.setdefault("x-forwarded-proto", request.scheme)
     headers.setdefault("x-forwarded-port", str(request.url.port or ""))
-    headers.setdefault("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}")
-    domain = request.host
-    now = datetime.now(UTC)
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": api_id,
-            "domainName": domain,
-            "domainPrefix": domain.split(".")[0].split(":")[0],
-            "http": {
-                "method": request.method,
-                "path": unquote(raw_path),
-                "protocol": f"HTTP/{request.version.major}.{request.version.minor}",
-                "sourceIp": source_ip,
-                "userAgent": request.headers.get("User-Agent", ""),
-            },
-            "requestId": request_id,
-            "routeKey": route.route_key,
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "isBase64Encoded": False,
-    }
+    event = payload_v2_event(
+        route_key=route.route_key,
+        method=request.method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=headers,
+        domain=request.host,
+        source_ip=source_ip,
+        user_agent=request.headers.get("User-Agent", ""),
+        protocol=f"HTTP/{request.version.major}.{request.version.minor}",
+        request_id=request_id,
+        api_id=api_id,
+    )
     if authorizer is not None:
         event["requestContext"]["authorizer"] = authorizer
     for key, value in (

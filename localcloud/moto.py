@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+ACCOUNT_ID = "123456789012"  # moto's default account: the ARNs and queue URLs it hands out
+
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",

@@ -15,8 +15,7 @@ from typing import Any
 
 from fhrapp.config import StackConfig
 from fhrapp.definition import ABORT_INCOMPLETE_UPLOADS_DAYS, AppDefinition, DataResource, bucket_name, physical_name
-
-ACCOUNT_ID = "123456789012"  # moto's default account
+from localcloud.moto import ACCOUNT_ID
 
 
 def resource_name(app: AppDefinition, stage: str, resource: DataResource) -> str:

@@ -1,20 +1,18 @@
 """The event a function really receives for a client's JSON body: API Gateway HTTP API payload 2.0.
 
-The local cloud's front door builds its events from a live ``aiohttp`` request
-(``localcloud.frontdoor.build_event``), which a tuner that talks to AWS does not have; this builder
-makes the same shape from the route and the body alone. Functions without a POST route (queue
-consumers) receive the payload as it is.
+The local cloud's front door builds its events from a live ``aiohttp`` request; this module fills
+the same skeleton (``localcloud.frontdoor.payload_v2_event``) from the route and the body alone.
+Functions without a POST route (queue consumers) receive the payload as it is.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from fhrapp.definition import APP, AppDefinition, Route
+from localcloud.frontdoor import payload_v2_event
 
 
 class NoSuchRoute(ValueError):
@@ -36,42 +34,28 @@ def post_route(logical: str, route_key: str | None = None, app: AppDefinition = 
 def http_api_event(route: Route, body: Any, *, domain: str = "powertune.local") -> dict[str, Any]:
     """A payload-2.0 event for ``route`` carrying ``body`` as JSON, as API Gateway would deliver it."""
     text = json.dumps(body)
-    now = datetime.now(UTC)
-    request_id = uuid.uuid4().hex[:16]
-    return {
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": route.path,
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json",
-            "content-length": str(len(text.encode())),
-            "host": domain,
-            "user-agent": "fhr-powertune",
-            "x-amzn-trace-id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
-            "x-forwarded-proto": "https",
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "powertune",
-            "domainName": domain,
-            "domainPrefix": domain.split(".")[0],
-            "http": {
-                "method": route.method,
-                "path": route.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "fhr-powertune",
-            },
-            "requestId": request_id,
-            "routeKey": route.route_key,
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "body": text,
-        "isBase64Encoded": False,
+    headers = {
+        "content-type": "application/json",
+        "content-length": str(len(text.encode())),
+        "host": domain,
+        "user-agent": "fhr-powertune",
+        "x-forwarded-proto": "https",
     }
+    event = payload_v2_event(
+        route_key=route.route_key,
+        method=route.method,
+        raw_path=route.path,
+        raw_query="",
+        headers=headers,
+        domain=domain,
+        source_ip="127.0.0.1",
+        user_agent="fhr-powertune",
+        protocol="HTTP/1.1",
+        request_id=uuid.uuid4().hex[:16],
+        api_id="powertune",
+    )
+    event["body"] = text
+    return event
 
 
 def function_event(logical: str, body: Any, route_key: str | None = None, app: AppDefinition = APP) -> dict[str, Any]:
