@@ -4,7 +4,8 @@ One ``AWS_PROXY`` integration per function (payload format 2.0), one route per r
 definition wired to its function's integration, a ``$default`` stage that auto-deploys, writes JSON
 access logs and throttles per the stack config, CORS from the config, and, when the stack's auth
 mode is ``jwt``, a JWT authorizer attached to every route except the definition's ``public`` ones
-(``GET /``: a browser navigating to the page sends no bearer token; the page then sends one).
+(``GET /``: a browser navigating to the page sends no bearer token; the page then sends one), with
+the route's OAuth scopes from the definition as ``authorization_scopes`` (a token needs any of them).
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class HttpApi(pulumi.ComponentResource):
             target=integration.id.apply(lambda integration_id: f"integrations/{integration_id}"),
             authorization_type="JWT" if authorizer else "NONE",
             authorizer_id=authorizer.id if authorizer else None,
+            authorization_scopes=list(route.scopes) if authorizer and route.scopes else None,
             opts=self._child,
         )
 

@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from components.policies import assume_role_policy, function_policy, invoke_self_policy, missing_actions
 from fhrapp.config import FunctionConfig
-from fhrapp.definition import AppDefinition, Function, QueueTrigger, function_environment
+from fhrapp.definition import AppDefinition, Function, QueueTrigger, Tenancy, function_environment
 
 RUNTIME = aws.lambda_.Runtime.PYTHON3D12
 EXEC_WRAPPER = "/var/task/handlers/runtime/exec_wrapper.sh"
@@ -45,6 +45,7 @@ class FunctionSettings:
     stage: str
     sizing: FunctionConfig
     log_retention_days: int
+    tenancy: Tenancy
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,12 @@ class DataRefs:
     arns: Mapping[str, pulumi.Output[str]]
 
 
-def deployed_environment(app: AppDefinition, fn: Function, stage: str, names: Mapping[str, str]) -> dict[str, str]:
+def deployed_environment(
+    app: AppDefinition, fn: Function, settings: FunctionSettings, names: Mapping[str, str]
+) -> dict[str, str]:
     """The shared environment (:func:`fhrapp.definition.function_environment`) plus the exec wrapper."""
-    return {**function_environment(app, fn, stage, names), "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER}
+    shared = function_environment(app, fn, settings.stage, names, settings.tenancy)
+    return {**shared, "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER}
 
 
 class LambdaFunction(pulumi.ComponentResource):
@@ -108,7 +112,7 @@ class LambdaFunction(pulumi.ComponentResource):
             timeout=settings.sizing.timeout_s,
             reserved_concurrent_executions=settings.sizing.reserved_concurrency,
             architectures=[settings.sizing.architecture],
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=self._environment(app, fn, settings.stage, data)),
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=self._environment(app, fn, settings, data)),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
             # The role must hold its permissions before the first (keep-warm) invocation.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access, self.log_group]),
@@ -155,9 +159,11 @@ class LambdaFunction(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _environment(app: AppDefinition, fn: Function, stage: str, data: DataRefs) -> pulumi.Output[dict[str, str]]:
+    def _environment(
+        app: AppDefinition, fn: Function, settings: FunctionSettings, data: DataRefs
+    ) -> pulumi.Output[dict[str, str]]:
         logicals = list(fn.resources)
         names = pulumi.Output.all(*(data.names[logical] for logical in logicals))
         return names.apply(
-            lambda values: deployed_environment(app, fn, stage, dict(zip(logicals, values, strict=True)))
+            lambda values: deployed_environment(app, fn, settings, dict(zip(logicals, values, strict=True)))
         )

@@ -108,6 +108,7 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "throttle": (500, 1000),
         "cors": ["*"],
         "authorization": "NONE",
+        "tenancy": {"FHR_OPEN_TENANT": "open"},
         "warm_concurrency": 2,
         "transition_days": 30,
         "alarms": {"errors": 10, "throttles": 10, "p99": 25000, "dlq": 0, "period": 300, "evaluations": 3},
@@ -123,6 +124,7 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "throttle": (1000, 2000),
         "cors": ["https://fhr.example.org"],
         "authorization": "JWT",
+        "tenancy": {"FHR_TENANT_CLAIM": "sub"},
         "warm_concurrency": 10,
         "transition_days": 90,
         "alarms": {"errors": 1, "throttles": 0, "p99": 15000, "dlq": 0, "period": 60, "evaluations": 2},
@@ -196,6 +198,8 @@ def check_routes(graph: Graph, stage: str) -> None:
         assert integration.inputs["payloadFormatVersion"] == "2.0"
         expected_auth = "NONE" if route.public else EXPECTED_STAGE_VALUES[stage]["authorization"]
         assert wired.inputs["authorizationType"] == expected_auth, route.route_key
+        expected_scopes = list(route.scopes) if expected_auth == "JWT" else None
+        assert wired.inputs.get("authorizationScopes") == expected_scopes, route.route_key
 
 
 def check_keep_warm(graph: Graph, stage: str) -> None:
@@ -221,10 +225,10 @@ def check_iam(graph: Graph, stage: str) -> None:
     items = graph.one(TABLE, fn_name(stage, "items_table")).state["arn"]
     jobs = graph.one(QUEUE, fn_name(stage, "jobs_queue")).state["arn"]
     read_recordings = {
-        "Sid": "EcgBucketObjects",
+        "Sid": "EcgBucketTenantsObjects",
         "Effect": "Allow",
         "Action": ["s3:GetObject"],
-        "Resource": [f"{bucket}/*"],
+        "Resource": [f"{bucket}/tenants/*"],
     }
     list_recordings = {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket]}
     cache = {
@@ -271,10 +275,10 @@ def check_iam(graph: Graph, stage: str) -> None:
         "web": [
             list_recordings,
             {
-                "Sid": "EcgBucketUploadsObjects",
+                "Sid": "EcgBucketTenantsUploadsObjects",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject"],
-                "Resource": [f"{bucket}/uploads/*"],
+                "Resource": [f"{bucket}/tenants/*/uploads/*"],
             },
         ],
         "items": [
@@ -286,7 +290,7 @@ def check_iam(graph: Graph, stage: str) -> None:
                     "dynamodb:DescribeTable",
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
-                    "dynamodb:Scan",
+                    "dynamodb:Query",
                     "dynamodb:UpdateItem",
                 ],
                 "Resource": [items],
@@ -338,7 +342,9 @@ def check_no_wildcards(graph: Graph, stage: str) -> None:
             for resource in statement["Resource"]:
                 assert resource != "*" and not resource.endswith(":*:*"), (policy.name, resource)
                 if any(a.startswith(("s3:", "dynamodb:", "sqs:")) for a in statement["Action"]):
-                    assert "*" not in resource.removesuffix("/*"), (policy.name, resource)
+                    # A trailing /* (objects under a prefix) and one whole segment for "any tenant" only
+                    pinned = resource.removesuffix("/*").replace("/tenants/*/", "/tenants/<tenant>/")
+                    assert "*" not in pinned, (policy.name, resource)
 
 
 def check_queues(graph: Graph, stage: str) -> None:
@@ -602,6 +608,7 @@ def test_functions_run_our_runtime_with_their_config_and_the_bundle(
             **resource_env,
             **fn.extra_env,
             "STAGE": stage,
+            **expected["tenancy"],
             "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handlers/runtime/exec_wrapper.sh",
         }
         log_group = graph.one(LOG_GROUP, f"{fn_name(stage, fn.name)}-logs")
@@ -662,8 +669,21 @@ def test_prod_routes_require_the_jwt_authorizer(graphs: dict[str, Graph]) -> Non
         wired = routes[route.route_key].inputs
         if route.public:  # the page: a browser navigating to it sends no token
             assert wired["authorizationType"] == "NONE" and "authorizerId" not in wired, route.route_key
+            assert "authorizationScopes" not in wired, route.route_key
         else:
             assert wired["authorizationType"] == "JWT" and wired["authorizerId"] == authorizer.id, route.route_key
+            assert wired["authorizationScopes"] and wired["authorizationScopes"] == list(route.scopes)
+    scopes = {key: r.inputs.get("authorizationScopes") for key, r in routes.items()}
+    assert scopes == {
+        "GET /fhr": ["fhr/read"],
+        "POST /fhr": ["fhr/read"],
+        "POST /fhr/batch": ["fhr/write"],
+        "GET /fhr/jobs/{id}": ["fhr/read"],
+        "POST /DynamoDBManager": ["items/read", "items/write"],
+        "GET /": None,
+        "POST /uploads": ["fhr/write"],
+        "GET /recordings": ["fhr/read"],
+    }
     assert [key for key, r in routes.items() if "authorizerId" not in r.inputs] == ["GET /"]
     assert not graphs["dev"].of_type(AUTHORIZER)
     assert all("authorizerId" not in r.inputs for r in graphs["dev"].of_type(ROUTE))
@@ -717,7 +737,8 @@ def test_storage_and_tables_follow_the_stack(graphs: dict[str, Graph], stage: st
     items = graph.one(TABLE, fn_name(stage, "items_table")).inputs
     assert results["hashKey"] == "pk" and results["attributes"] == [{"name": "pk", "type": "S"}]
     assert results["ttl"] == {"attributeName": "expires_at", "enabled": True}
-    assert items["hashKey"] == "id" and "ttl" not in items
+    assert items["hashKey"] == "tenant" and items["rangeKey"] == "id" and "ttl" not in items
+    assert items["attributes"] == [{"name": "tenant", "type": "S"}, {"name": "id", "type": "S"}]
     for table in (results, items):
         assert table["billingMode"] == "PAY_PER_REQUEST"
         assert table["pointInTimeRecovery"] == {"enabled": expected["pitr"]}
@@ -950,7 +971,8 @@ def expose_a_data_route(g: Graph) -> None:
 
 def widen_web_uploads(g: Graph) -> None:
     def change(document: dict[str, Any]) -> None:
-        document["Statement"][2]["Resource"] = [document["Statement"][2]["Resource"][0].replace("/uploads/*", "/*")]
+        statement = document["Statement"][2]
+        statement["Resource"] = [statement["Resource"][0].replace("/tenants/*/uploads/*", "/*")]
 
     edit_json(g, ROLE_POLICY, "fhr-dev-web-access", "policy", change)
 
@@ -996,7 +1018,19 @@ def test_checks_fail_on_a_missing_or_miswired_resource(
         check(broken(graphs["dev"], breakage), "dev")  # ...and fails once it is broken
 
 
-@pytest.mark.parametrize("breakage", [protect_the_page, expose_a_data_route], ids=lambda v: v.__name__)
+def drop_a_routes_scopes(g: Graph) -> None:
+    del g.one(ROUTE, "fhr-prod-api-post-uploads").inputs["authorizationScopes"]
+
+
+def widen_a_routes_scopes(g: Graph) -> None:
+    g.one(ROUTE, "fhr-prod-api-post-uploads").inputs["authorizationScopes"].append("fhr/read")
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [protect_the_page, expose_a_data_route, drop_a_routes_scopes, widen_a_routes_scopes],
+    ids=lambda v: v.__name__,
+)
 def test_prod_route_checks_fail_on_a_wrong_authorizer(
     graphs: dict[str, Graph], breakage: Callable[[Graph], None]
 ) -> None:
