@@ -192,16 +192,18 @@ async def analyse(
     target: S3Target,
     options: dict[str, Any],
     *,
+    tenant: str,
     budget_s: float | None = None,
 ) -> Outcome:
+    """Analyse ``target`` for ``tenant`` (who must own it: callers check with ``Caller.check_owns``)."""
     objects = await head_objects(s3, target)
     if objects.size > settings.max_record_bytes:
         raise PayloadTooLarge(
             f"{target.uri} is {objects.size} bytes; the limit is {settings.max_record_bytes}", code="object_too_large"
         )
     digest = options_hash(options)
-    pk = cache_key(target.bucket, target.key, objects.etags, digest)
-    hit = await cache.get(pk)
+    pk = cache_key(tenant, target.bucket, target.key, objects.etags, digest)
+    hit = await cache.get(pk, tenant)
     if hit is not None:
         return Outcome(hit, cached=True, pk=pk, size=objects.size)
     predicted = THROUGHPUT.predict_s(objects.size, settings)
@@ -211,8 +213,14 @@ async def analyse(
     result, etag = await read_and_estimate(s3, settings, target, options)
     THROUGHPUT.observe(objects.size, time.perf_counter() - started)
     if etag and etag != objects.etags[0]:  # replaced between HEAD and GET: key the result by what was read
-        pk = cache_key(target.bucket, target.key, (etag, *objects.etags[1:]), digest)
-    meta = {"bucket": target.bucket, "key": target.key, "etag": ",".join(objects.etags), "options_hash": digest}
+        pk = cache_key(tenant, target.bucket, target.key, (etag, *objects.etags[1:]), digest)
+    meta = {
+        "tenant": tenant,
+        "bucket": target.bucket,
+        "key": target.key,
+        "etag": ",".join(objects.etags),
+        "options_hash": digest,
+    }
     stored = await cache.put(pk, result, meta)
     return Outcome(result, cached=False, pk=pk, size=objects.size, stored=stored)
 

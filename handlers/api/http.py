@@ -13,12 +13,16 @@ import base64
 import binascii
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import wraps
-from typing import Any
+from functools import cached_property, wraps
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.api.tenancy import Caller
 
 logger = logging.getLogger("handlers.api")
 
@@ -116,6 +120,16 @@ class Request:
     headers: dict[str, str]
     raw_body: bytes
     request_id: str
+    authorizer: dict[str, Any] = field(default_factory=dict)  # requestContext.authorizer (verified claims)
+
+    @cached_property
+    def caller(self) -> Caller:
+        """Who is calling (tenant, scopes): see :mod:`handlers.api.tenancy`; later log lines carry the tenant."""
+        from handlers.api import tenancy
+
+        caller = tenancy.caller_of(self.authorizer)
+        tenancy.bind(caller.tenant)
+        return caller
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any], context: Any) -> Request:
@@ -124,6 +138,7 @@ class Request:
         path = str(http.get("path") or event.get("rawPath") or "")
         route_key = str(event.get("routeKey") or f"{method} {path}")
         headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        authorizer = (event.get("requestContext") or {}).get("authorizer")
         return cls(
             method=method,
             path=path,
@@ -133,6 +148,7 @@ class Request:
             headers=headers,
             raw_body=_body_bytes(event),
             request_id=request_id_of(event, context),
+            authorizer=dict(authorizer) if isinstance(authorizer, Mapping) else {},
         )
 
     def json_body(self) -> Any:
@@ -233,15 +249,30 @@ def _mark_cold_start(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+def _log_request(event: Any, response: dict[str, Any], started: float) -> None:
+    """One structured line per request: route template (never the path or query: they may name a file),
+    status and duration; the log filter of :mod:`handlers.api.tenancy` adds the caller's tenant."""
+    route = str(event.get("routeKey") or "") if isinstance(event, Mapping) else ""
+    status = response.get("statusCode")
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    logger.info("%s %s", route, status, extra={"route": route, "status": status, "durationMs": duration_ms})
+
+
 def api_handler(route: Callable[[Request, Any], Awaitable[dict[str, Any]]]) -> Handler:
     """Wrap ``route(request, context)`` so every outcome is a well-formed HTTP response."""
 
     @wraps(route)
     async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return _mark_cold_start(await _answer(event, context))
+        started = time.perf_counter()
+        response = _mark_cold_start(await _answer(event, context))
+        _log_request(event, response, started)
+        return response
 
     async def _answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = request_id_of(event if isinstance(event, Mapping) else {}, context)
+        from handlers.api import tenancy
+
+        tenancy.bind(None)  # until this request's caller is known (Request.caller)
         try:
             if not isinstance(event, Mapping):
                 raise BadRequest("the event is not an HTTP API request", code="invalid_event")

@@ -62,8 +62,9 @@
     if (!append) select.innerHTML = "";
     for (const rec of body.recordings) {
       const opt = document.createElement("option");
-      opt.value = rec.key;
-      opt.textContent = `${rec.key}  (${(rec.size / 1e6).toFixed(2)} MB)`;
+      opt.value = rec.key;  // the full key; shown without the caller's own tenants/<tenant>/ prefix
+      const shown = body.prefix && rec.key.startsWith(body.prefix) ? rec.key.slice(body.prefix.length) : rec.key;
+      opt.textContent = `${shown}  (${(rec.size / 1e6).toFixed(2)} MB)`;
       select.appendChild(opt);
     }
     state.nextToken = body.nextToken || null;

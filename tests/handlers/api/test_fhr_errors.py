@@ -15,6 +15,7 @@ import pytest
 from handlers.api.fhr import handler
 
 JOB_ID = "0123456789abcdef0123456789abcdef"
+MINE = "tenants/t-test/"  # the open tenant's prefix (conftest.open_tenancy)
 
 
 def queue_depth(boto: Any, url: str) -> int:
@@ -30,16 +31,18 @@ def uploaded(fhr_stack: Any, boto: Any, set_a_dir: Path) -> dict[str, str]:
     s3 = boto("s3")
     for suffix in ("hea", "dat"):
         s3.put_object(
-            Bucket=fhr_stack.bucket, Key=f"set-a/a01.{suffix}", Body=(set_a_dir / f"a01.{suffix}").read_bytes()
+            Bucket=fhr_stack.bucket, Key=f"{MINE}set-a/a01.{suffix}", Body=(set_a_dir / f"a01.{suffix}").read_bytes()
         )
-    s3.put_object(Bucket=fhr_stack.bucket, Key="orphan/a02.hea", Body=(set_a_dir / "a02.hea").read_bytes())
-    s3.put_object(Bucket=fhr_stack.bucket, Key="big.csv", Body=b"1,2,3\n" * 400)
+    s3.put_object(Bucket=fhr_stack.bucket, Key=f"{MINE}orphan/a02.hea", Body=(set_a_dir / "a02.hea").read_bytes())
+    s3.put_object(Bucket=fhr_stack.bucket, Key=f"{MINE}big.csv", Body=b"1,2,3\n" * 400)
+    # Another tenant's record, readable by nobody but that tenant
+    s3.put_object(Bucket=fhr_stack.bucket, Key="tenants/t-other/a03.hea", Body=(set_a_dir / "a03.hea").read_bytes())
     return {"bucket": fhr_stack.bucket}
 
 
 def cases(bucket: str) -> list[tuple[str, dict[str, Any], int, str]]:
     """(name, event arguments, status, code) for every kind of bad request the API must refuse."""
-    ok = f"s3://{bucket}/set-a/a01.hea"
+    ok = f"s3://{bucket}/{MINE}set-a/a01.hea"
     get = {"method": "GET", "path": "/fhr"}
     post = {"method": "POST", "path": "/fhr"}
     batch = {"method": "POST", "path": "/fhr/batch"}
@@ -53,21 +56,57 @@ def cases(bucket: str) -> list[tuple[str, dict[str, Any], int, str]]:
         ("GET invalid bucket name", {**get, "query": {"filename": "s3://Bad_Bucket/a01.hea"}}, 400, "invalid_uri"),
         ("GET control char in key", {**get, "query": {"filename": f"s3://{bucket}/a\n01.hea"}}, 400, "invalid_uri"),
         ("GET key too long", {**get, "query": {"filename": f"s3://{bucket}/{'k' * 1100}"}}, 400, "invalid_uri"),
-        ("GET names the .dat", {**get, "query": {"filename": f"s3://{bucket}/set-a/a01.dat"}}, 400, "invalid_uri"),
+        ("GET names the .dat", {**get, "query": {"filename": f"s3://{bucket}/{MINE}a01.dat"}}, 400, "invalid_uri"),
         (
             "GET other bucket",
             {**get, "query": {"filename": "s3://someone-elses-bucket/a01.hea"}},
             403,
             "forbidden_bucket",
         ),
-        ("GET missing object", {**get, "query": {"filename": f"s3://{bucket}/nope/a99.hea"}}, 404, "object_not_found"),
         (
-            "GET header without .dat",
-            {**get, "query": {"filename": f"s3://{bucket}/orphan/a02.hea"}},
+            "GET missing object",
+            {**get, "query": {"filename": f"s3://{bucket}/{MINE}nope/a99.hea"}},
             404,
             "object_not_found",
         ),
-        ("GET over size limit", {**get, "query": {"filename": f"s3://{bucket}/big.csv"}}, 413, "object_too_large"),
+        (
+            "GET header without .dat",
+            {**get, "query": {"filename": f"s3://{bucket}/{MINE}orphan/a02.hea"}},
+            404,
+            "object_not_found",
+        ),
+        (
+            "GET over size limit",
+            {**get, "query": {"filename": f"s3://{bucket}/{MINE}big.csv"}},
+            413,
+            "object_too_large",
+        ),
+        # Outside the caller's prefix: the same 403 whether the object exists (t-other's a03) or not
+        ("GET flat key", {**get, "query": {"filename": f"s3://{bucket}/set-a/a01.hea"}}, 403, "forbidden"),
+        (
+            "GET other tenant's",
+            {**get, "query": {"filename": f"s3://{bucket}/tenants/t-other/a03.hea"}},
+            403,
+            "forbidden",
+        ),
+        (
+            "GET other tenant's none",
+            {**get, "query": {"filename": f"s3://{bucket}/tenants/t-other/x.hea"}},
+            403,
+            "forbidden",
+        ),
+        (
+            "GET dot segments",
+            {**get, "query": {"filename": f"s3://{bucket}/{MINE}../t-other/a03.hea"}},
+            403,
+            "forbidden",
+        ),
+        (
+            "GET prefix look-alike",
+            {**get, "query": {"filename": f"s3://{bucket}/tenants/t-test2/a.hea"}},
+            403,
+            "forbidden",
+        ),
         ("GET unknown parameter", {**get, "query": {"filename": ok, "file": "x"}}, 400, "unknown_field"),
         ("GET options not JSON", {**get, "query": {"filename": ok, "options": "{threads: 2"}}, 400, "invalid_options"),
         ("GET options a list", {**get, "query": {"filename": ok, "options": "[1]"}}, 400, "invalid_options"),
@@ -104,6 +143,12 @@ def cases(bucket: str) -> list[tuple[str, dict[str, Any], int, str]]:
             "forbidden_bucket",
         ),
         ("batch one malformed", {**batch, "body": {"filenames": [ok, "a01.hea"]}}, 400, "invalid_uri"),
+        (
+            "batch one other tenant's",
+            {**batch, "body": {"filenames": [ok, f"s3://{bucket}/tenants/t-other/a03.hea"]}},
+            403,
+            "forbidden",
+        ),
         (
             "batch bad options",
             {**batch, "body": {"filenames": [ok], "options": {"window_s": 99}}},
@@ -168,7 +213,7 @@ async def test_bad_input_is_a_4xx_with_its_code_and_writes_nothing(
 async def test_batch_error_names_the_bad_index(
     uploaded: dict[str, str], fhr_stack: Any, make_event: Any, parse_body: Any, context: Any
 ) -> None:
-    ok = f"s3://{fhr_stack.bucket}/set-a/a01.hea"
+    ok = f"s3://{fhr_stack.bucket}/{MINE}set-a/a01.hea"
     event = make_event("POST", "/fhr/batch", body={"filenames": [ok, ok, "s3://prod-ecg/x.hea"]})
     body = parse_body(await handler(event, context))
     assert body["message"].startswith("filenames[2]:")
