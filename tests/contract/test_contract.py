@@ -123,9 +123,10 @@ async def test_fhr_of_a_set_a_record_then_cached(target: Any, seeded_record: str
 
 @NEEDS_FHR
 async def test_fhr_errors_are_typed(target: Any) -> None:
-    bucket = target.outputs["ecg_bucket"]
+    bucket, prefix = target.outputs["ecg_bucket"], target.prefix()
     cases = {
-        f"s3://{bucket}/contract/does-not-exist.hea": 404,
+        f"s3://{bucket}/{prefix}contract/does-not-exist.hea": 404,
+        f"s3://{bucket}/tenants/somebody-else/a01.hea": 403,
         "s3://some-other-bucket/a01.hea": 403,
         "not-a-uri": 400,
     }

@@ -59,10 +59,11 @@ def null_runs(bpm: list[float | None], fs: float, t0: float, min_s: float = 3.0)
 async def test_a_set_a_record_uploaded_from_the_page_is_drawn_as_the_api_computed_it(  # type: ignore[no-untyped-def]
     page, target, set_a_dir
 ) -> None:
+    target.uploaded_names.update({"a01.hea", "a01.dat"})
     _, outcome = await upload(page, [set_a_dir / "a01.hea", set_a_dir / "a01.dat"])
     assert outcome["error"] is None, outcome
     key = outcome["rendered"]
-    assert key.startswith("uploads/") and key.endswith("/a01.hea")
+    assert key.startswith(target.prefix() + "uploads/") and key.endswith("/a01.hea")
     await page.screenshot(SCREENSHOTS / "a01.png")
 
     shown_result = await page.evaluate("fhrPage.result")
@@ -82,13 +83,14 @@ async def test_a_set_a_record_uploaded_from_the_page_is_drawn_as_the_api_compute
 
 
 async def test_a_generated_30_minute_record_shows_its_signal_loss_as_gaps(  # type: ignore[no-untyped-def]
-    page, tmp_path
+    page, target, tmp_path
 ) -> None:
     from handlers.fhr.synth import synthesize
     from handlers.fhr.writers import write_record
 
     record, truth = synthesize(30, 4, 1000.0, seed=7, signal_loss=3)
     files = write_record(record, tmp_path / "synth30.hea", "wfdb")
+    target.uploaded_names.update(f.name for f in files)
     seconds, outcome = await upload(page, sorted(files), timeout=240)
     assert outcome["error"] is None, outcome
     await page.screenshot(SCREENSHOTS / "synth30.png")
@@ -110,8 +112,9 @@ async def test_a_generated_30_minute_record_shows_its_signal_loss_as_gaps(  # ty
     assert zoomed["drawn"] >= 0.9 * zoomed["checked"] > 0, zoomed
 
 
-async def test_a_garbage_file_gets_a_readable_error(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    garbage = tmp_path / "garbage.csv"
+async def test_a_garbage_file_gets_a_readable_error(page, target, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    garbage = tmp_path / "Smith_John_garbage.csv"
+    target.uploaded_names.add(garbage.name)
     garbage.write_bytes(bytes(range(256)) * 64)
     _, outcome = await upload(page, [garbage])
     await page.screenshot(SCREENSHOTS / "garbage.png")
