@@ -57,6 +57,23 @@ class Target:
         token = token or self.token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
+    async def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> tuple[int, Any, Any]:
+        """One HTTP call to the API as a client makes it (the default token unless ``token``): status,
+        headers, body (JSON when it parses)."""
+        import aiohttp
+
+        headers = self.auth_headers(token) | kwargs.pop("headers", {})
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+            session.request(method, self.api_url + path, headers=headers, **kwargs) as response,
+        ):
+            raw = await response.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw
+            return response.status, response.headers, body
+
     def mint(self, **claims: Any) -> str:
         """A token from the local issuer (``sub``, ``scope``, ...; ``None`` leaves a claim out)."""
         assert self.issuer_url, "only the local cloud of a JWT stack mints tokens"

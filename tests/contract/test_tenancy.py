@@ -35,20 +35,6 @@ def jwt_target(target: Any) -> Any:
     return target
 
 
-async def http(target: Any, method: str, path: str, token: str | None, **kwargs: Any) -> tuple[int, Any, Any]:
-    headers = target.auth_headers(token) | kwargs.pop("headers", {})
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
-        session.request(method, target.api_url + path, headers=headers, **kwargs) as response,
-    ):
-        raw = await response.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw
-        return response.status, response.headers, body
-
-
 def fhr_query(filename: str) -> str:
     return "/fhr?" + urllib.parse.urlencode({"filename": filename})
 
@@ -101,7 +87,7 @@ async def presigned_upload(target: Any, token: str, files: dict[str, bytes], key
     specs = [
         {"name": name, "size": len(body), "contentType": "application/octet-stream"} for name, body in files.items()
     ]
-    status, _, answer = await http(target, "POST", "/uploads", token, json={"files": specs})
+    status, _, answer = await target.request("POST", "/uploads", token, json={"files": specs})
     assert status == 201, answer
     outcomes = []
     async with aiohttp.ClientSession() as session:
@@ -131,18 +117,18 @@ async def _build_world(target: Any, set_a_dir: Any) -> World:
     outcomes = await presigned_upload(target, tokens["alice"], files)
     assert [status for status, _, _ in outcomes] == [204, 204], outcomes
     record = f"s3://{target.outputs['ecg_bucket']}/{next(k for _, _, k in outcomes if k.endswith('.hea'))}"
-    status, _, result = await http(target, "GET", fhr_query(record), tokens["alice"])
+    status, _, result = await target.request("GET", fhr_query(record), tokens["alice"])
     assert status == 200, result  # alice's cached result
-    status, _, job = await http(target, "POST", "/fhr/batch", tokens["alice"], json={"filenames": [record]})
+    status, _, job = await target.request("POST", "/fhr/batch", tokens["alice"], json={"filenames": [record]})
     assert status == 202, job
     for _ in range(240):  # the worker finishes the job (a cache hit), so nothing moves during the matrix
-        status, _, progress = await http(target, "GET", f"/fhr/jobs/{job['jobId']}", tokens["alice"])
+        status, _, progress = await target.request("GET", f"/fhr/jobs/{job['jobId']}", tokens["alice"])
         if progress["status"] != "pending":
             break
         await asyncio.sleep(0.25)
     assert progress["status"] == "done", progress
     body = {"operation": "create", "payload": {"Item": {"id": "alice-notes", "note": "private"}}}
-    status, _, created = await http(target, "POST", "/DynamoDBManager", tokens["alice"], json=body)
+    status, _, created = await target.request("POST", "/DynamoDBManager", tokens["alice"], json=body)
     assert status == 201, created
     absent = f"s3://{target.outputs['ecg_bucket']}/tenants/alice/no-such-record.hea"
     world = World(target, tokens, record, absent, job["jobId"], "alice-notes")
@@ -165,42 +151,42 @@ Attempt = Callable[[World, str], Awaitable[tuple[int, Any, Any]]]
 
 
 async def bob_reads_alices_record(world: World, token: str) -> tuple[int, Any, Any]:
-    return await http(world.target, "GET", fhr_query(world.record), token)
+    return await world.target.request("GET", fhr_query(world.record), token)
 
 
 async def bob_posts_alices_record(world: World, token: str) -> tuple[int, Any, Any]:
-    return await http(world.target, "POST", "/fhr", token, json={"filename": world.record, "options": {}})
+    return await world.target.request("POST", "/fhr", token, json={"filename": world.record, "options": {}})
 
 
 async def bob_batches_alices_record(world: World, token: str) -> tuple[int, Any, Any]:
-    return await http(world.target, "POST", "/fhr/batch", token, json={"filenames": [world.record]})
+    return await world.target.request("POST", "/fhr/batch", token, json={"filenames": [world.record]})
 
 
 async def bob_reads_alices_job(world: World, token: str) -> tuple[int, Any, Any]:
-    return await http(world.target, "GET", f"/fhr/jobs/{world.job_id}?results=full", token)
+    return await world.target.request("GET", f"/fhr/jobs/{world.job_id}?results=full", token)
 
 
 async def bob_reads_alices_item(world: World, token: str) -> tuple[int, Any, Any]:
     body = manager("read", {"Key": {"id": world.item_id}})
-    return await http(world.target, "POST", "/DynamoDBManager", token, json=body)
+    return await world.target.request("POST", "/DynamoDBManager", token, json=body)
 
 
 async def bob_updates_alices_item(world: World, token: str) -> tuple[int, Any, Any]:
     update = {"Key": {"id": world.item_id}, "UpdateExpression": "SET note = :n", "ExpressionAttributeValues": {":n": 1}}
-    return await http(world.target, "POST", "/DynamoDBManager", token, json=manager("update", update))
+    return await world.target.request("POST", "/DynamoDBManager", token, json=manager("update", update))
 
 
 async def bob_deletes_alices_item(world: World, token: str) -> tuple[int, Any, Any]:
     body = manager("delete", {"Key": {"id": world.item_id}})
-    return await http(world.target, "POST", "/DynamoDBManager", token, json=body)
+    return await world.target.request("POST", "/DynamoDBManager", token, json=body)
 
 
 async def bob_lists_items(world: World, token: str) -> tuple[int, Any, Any]:
-    return await http(world.target, "POST", "/DynamoDBManager", token, json=manager("list", {"Limit": 100}))
+    return await world.target.request("POST", "/DynamoDBManager", token, json=manager("list", {"Limit": 100}))
 
 
 async def bob_lists_recordings(world: World, token: str) -> tuple[int, Any, Any]:
-    return await http(world.target, "GET", "/recordings?limit=1000&prefix=../alice/", token)
+    return await world.target.request("GET", "/recordings?limit=1000&prefix=../alice/", token)
 
 
 async def bob_uploads_into_alices_prefix(world: World, token: str) -> tuple[int, Any, Any]:
@@ -212,7 +198,7 @@ async def bob_uploads_into_alices_prefix(world: World, token: str) -> tuple[int,
 
 
 async def bob_opens_the_page(world: World, token: str) -> tuple[int, Any, Any]:
-    return await http(world.target, "GET", "/", token)
+    return await world.target.request("GET", "/", token)
 
 
 def same_as_absent(expected_code: str) -> Callable[[World, tuple[int, Any, Any]], Awaitable[None]]:
@@ -220,7 +206,7 @@ def same_as_absent(expected_code: str) -> Callable[[World, tuple[int, Any, Any]]
 
     async def check(world: World, answer: tuple[int, Any, Any]) -> None:
         status, _, body = answer
-        absent = await http(world.target, "GET", fhr_query(world.absent), world.tokens["bob"])
+        absent = await world.target.request("GET", fhr_query(world.absent), world.tokens["bob"])
         assert (status, body["code"]) == (403, expected_code), body
         assert (absent[0], {k: v for k, v in absent[2].items() if k != "requestId"}) == (
             403,
@@ -233,7 +219,7 @@ def same_as_absent(expected_code: str) -> Callable[[World, tuple[int, Any, Any]]
 async def same_as_unknown_job(world: World, answer: tuple[int, Any, Any]) -> None:
     status, _, body = answer
     unknown = "0" * 32
-    _, _, other = await http(world.target, "GET", f"/fhr/jobs/{unknown}?results=full", world.tokens["bob"])
+    _, _, other = await world.target.request("GET", f"/fhr/jobs/{unknown}?results=full", world.tokens["bob"])
     assert (status, body["code"]) == (404, "job_not_found"), body
     assert body["message"].replace(world.job_id, unknown) == other["message"]
 
@@ -302,15 +288,14 @@ async def test_a_cross_tenant_attempt_fails_as_documented_and_writes_nothing(
 
 async def test_alice_still_has_all_she_owns_after_the_matrix(world: World) -> None:
     token = world.tokens["alice"]
-    status, _, result = await http(world.target, "GET", fhr_query(world.record), token)
+    status, _, result = await world.target.request("GET", fhr_query(world.record), token)
     assert status == 200 and result["cached"] is True
-    status, _, job = await http(world.target, "GET", f"/fhr/jobs/{world.job_id}", token)
+    status, _, job = await world.target.request("GET", f"/fhr/jobs/{world.job_id}", token)
     assert (status, job["status"]) == (200, "done")
-    status, _, item = await http(
-        world.target, "POST", "/DynamoDBManager", token, json=manager("read", {"Key": {"id": world.item_id}})
-    )
+    read = manager("read", {"Key": {"id": world.item_id}})
+    status, _, item = await world.target.request("POST", "/DynamoDBManager", token, json=read)
     assert (status, item) == (200, {"Item": {"id": world.item_id, "note": "private"}})
-    status, _, listing = await http(world.target, "GET", "/recordings", token)
+    status, _, listing = await world.target.request("GET", "/recordings", token)
     assert world.record.split("/", 3)[3] in [r["key"] for r in listing["recordings"]]
 
 
@@ -341,7 +326,7 @@ async def test_a_token_without_any_of_the_routes_scopes_is_refused_by_the_gatewa
     token = world.target.mint(sub="alice", scope=" ".join(others))
     method, path, kwargs = request_for(route_key, world)
     before = await asyncio.to_thread(world.state)
-    status, headers, body = await http(world.target, method, path, token, **kwargs)
+    status, headers, body = await world.target.request(method, path, token, **kwargs)
     assert (status, body) == FORBIDDEN
     assert 'error="insufficient_scope"' in headers["www-authenticate"]
     assert await asyncio.to_thread(world.state) == before
@@ -363,7 +348,7 @@ async def test_the_manager_needs_the_finer_scope_of_each_operation(
     """The gateway admits items/read OR items/write; the handler requires the operation's own."""
     token = world.target.mint(sub="alice", scope=scope)
     before = await asyncio.to_thread(world.state)
-    status, _, body = await http(world.target, "POST", "/DynamoDBManager", token, json=manager(operation, payload))
+    status, _, body = await world.target.request("POST", "/DynamoDBManager", token, json=manager(operation, payload))
     assert (status, body["code"]) == (403, "insufficient_scope"), body
     assert await asyncio.to_thread(world.state) == before
 
@@ -373,6 +358,6 @@ async def test_a_verified_token_without_the_tenant_claim_reaches_nothing(world: 
     token = world.target.mint(sub=None)
     method, path, kwargs = request_for(route_key, world)
     before = await asyncio.to_thread(world.state)
-    status, _, body = await http(world.target, method, path, token, **kwargs)
+    status, _, body = await world.target.request(method, path, token, **kwargs)
     assert (status, body["code"]) == (403, "missing_tenant"), body
     assert await asyncio.to_thread(world.state) == before
