@@ -55,7 +55,7 @@ def test_every_api_request_line_names_its_tenant(target: Any) -> None:
     if target.log_path is None:
         pytest.skip("a deployed stage's logs are in CloudWatch")
     requests = [line for line in structured_lines(settled_log(target.log_path)) if line.get("route")]
-    assert len(requests) > 20, "the API functions' request lines did not reach the log"
+    assert len(requests) >= 10, "the API functions' request lines did not reach the log"
     public = {"GET /"}
     named = [line for line in requests if line["route"] not in public and line.get("status", 500) < 400]
     assert named and all(line.get("tenant") for line in named), [line for line in named if not line.get("tenant")]

@@ -6,7 +6,8 @@
 (() => {
   const cfg = window.FHR_CONFIG || {};
   const $ = id => document.getElementById(id);
-  const state = { nextToken: null, result: null, chart: null, token: sessionStorage.getItem("fhr-token") || "" };
+  const state = { nextToken: null, result: null, chart: null, token: sessionStorage.getItem("fhr-token") || "",
+                  listings: 0 };
   window.fhrPage = state;  // what the end-to-end tests read back
 
   class ApiError extends Error {
@@ -52,6 +53,13 @@
     el.dataset.code = err.code || "";
     el.hidden = false;
     showStatus("");
+  }
+
+  // A listing's error is shown only while it is the latest one: the page's first listing (before a token
+  // is saved, a 401 on a JWT stack) must not overwrite what the user did since.
+  function refreshRecordings(append, quiet = false) {
+    const listing = ++state.listings;
+    return loadRecordings(append).catch(err => { if (!quiet && listing === state.listings) showError(err); });
   }
 
   async function loadRecordings(append) {
@@ -114,7 +122,7 @@
       }));
       bar.value = 1;
       await analyse(body.record);
-      loadRecordings(false).catch(() => {});
+      refreshRecordings(false, true);  // the result is what the user came for: a failed listing stays quiet
     } catch (err) {
       showError(err);
     } finally {
@@ -201,13 +209,14 @@
     $("save-token").onclick = () => {
       state.token = $("token").value.trim();
       sessionStorage.setItem("fhr-token", state.token);
-      loadRecordings(false).catch(showError);
+      showError(null);
+      refreshRecordings(false);
     };
     $("file").onchange = () => { $("upload").disabled = !$("file").files.length; };
     $("upload").onclick = uploadAndAnalyse;
     $("recordings").onchange = () => { $("analyse").disabled = !$("recordings").value; };
     $("analyse").onclick = () => analyse($("recordings").value);
-    $("more").onclick = () => loadRecordings(true).catch(showError);
+    $("more").onclick = () => refreshRecordings(true);
     document.querySelectorAll("[data-action]").forEach(btn => {
       btn.onclick = () => {
         const c = state.chart;
@@ -216,7 +225,7 @@
            "pan-right": () => c.pan(0.25), paper: () => c.paperScale(), reset: () => c.reset() })[btn.dataset.action]();
       };
     });
-    loadRecordings(false).catch(showError);
+    refreshRecordings(false);
     document.body.dataset.ready = "1";
   }
 
