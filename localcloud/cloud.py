@@ -222,8 +222,8 @@ class LocalCloud:
 
         from localcloud.jwt import LocalIssuer
 
-        assert self.stack.auth.issuer is not None
         auth = self.stack.auth
+        assert auth.issuer is not None
         default_claims = {"sub": LOCAL_SUBJECT, auth.tenant_claim: LOCAL_SUBJECT}
         issuer = await asyncio.to_thread(LocalIssuer, auth.issuer, auth.audience, self.app.scopes, default_claims)
         self.issuer = issuer

@@ -128,10 +128,10 @@ def caller_of(authorizer: Mapping[str, Any] | None, environ: Mapping[str, str] |
         if not open_tenant:
             raise InternalError(f"the function is configured with neither {TENANT_CLAIM_ENV} nor {OPEN_TENANT_ENV}")
         return Caller(open_tenant)
-    jwt = (authorizer or {}).get("jwt") if isinstance(authorizer, Mapping) else None
-    claims = jwt.get("claims") if isinstance(jwt, Mapping) else None
-    if not isinstance(claims, Mapping):
+    jwt = authorizer.get("jwt") if isinstance(authorizer, Mapping) else None
+    if not isinstance(jwt, Mapping) or not isinstance(jwt.get("claims"), Mapping):
         raise Unauthenticated("this request did not come through the API's JWT authorizer")
+    claims = jwt["claims"]
     value = claims.get(claim)
     if not isinstance(value, str) or not value:
         raise Forbidden(f"the token has no {claim!r} claim to tell its tenant", code="missing_tenant")
