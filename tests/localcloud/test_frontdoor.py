@@ -80,6 +80,8 @@ async def test_the_function_environment_names_the_stacks_resources_and_local_end
         "AWS_ENDPOINT_URL_LAMBDA": outputs["lambda_endpoint_url"],
         "AWS_LAMBDA_FUNCTION_NAME": outputs["functions"]["echo"],
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "FHR_OPEN_TENANT": "open",  # the dev stack's tenancy, as Pulumi sets it (tests/test_program.py)
+        "FHR_TENANT_CLAIM": None,
     }
 
 
