@@ -79,6 +79,8 @@ async def test_jwt_routes_with_scopes_admit_a_token_holding_any_of_them_and_pass
         shown = (passed["groups"], passed["level"], passed["ok"], passed["org"])
         assert shown == ("[ward-7 night]", "3", "true", '{"id":1}')
         assert "x" not in passed and all(isinstance(v, str) for v in passed.values())
+        env = json.loads(body)["env"]  # a jwt stack's functions find the tenant in the configured claim
+        assert (env["FHR_TENANT_CLAIM"], env["FHR_OPEN_TENANT"]) == ("sub", None)
 
         for scope in ("fhr/read", "", "echo"):
             lacking = await token(cloud, scope=scope)
