@@ -164,21 +164,24 @@ def test_trust_policies_are_linted_with_the_role_they_govern(stack_graphs: dict[
     assert json.loads(role.inputs["assumeRolePolicy"])["Statement"][0].keys() == {"Effect", "Principal", "Action"}
 
 
-def test_the_one_suppression_is_narrow_and_explained(stack_graphs: dict[str, Graph]) -> None:
-    [suppression] = SUPPRESSIONS
-    assert suppression.kind == "trust" and "purpose" in suppression.reason
+def test_suppressions_are_narrow_and_explained(stack_graphs: dict[str, Graph]) -> None:
+    assert {(s.kind, s.issue) for s in SUPPRESSIONS} == {
+        ("trust", "CREDENTIALS_EXPOSURE"),
+        ("trust", "UNKNOWN_FEDERATION_SOURCE"),
+        ("trust", "UNKNOWN_CONDITION_FOR_ACTION"),
+    }
+    assert all(len(s.reason) > 100 for s in SUPPRESSIONS)
     [trust] = [d for d in policy_documents(stack_graphs["dev"]) if d.kind == "trust"][:1]
     assert lint_document(trust) == []
     assume = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": trust.document["Statement"][0]["Resource"]}
     as_identity = PolicyDocument("an identity policy", "identity", {"Version": "2012-10-17", "Statement": [assume]})
     assert [f.issue for f in lint_document(as_identity)] == ["CREDENTIALS_EXPOSURE"]
-    wider = {
-        **trust.document,
-        "Statement": [
-            {**trust.document["Statement"][0], "Action": ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity"]}
-        ],
-    }
+    statement = trust.document["Statement"][0]
+    wider = {**trust.document, "Statement": [{**statement, "Action": ["sts:AssumeRole", "sts:AssumeRoleWithSAML"]}]}
     assert [f.issue for f in lint_document(PolicyDocument("wider trust", "trust", wider))] == ["CREDENTIALS_EXPOSURE"]
+    other_idp = {**statement, "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/idp.example.org"}}
+    other = PolicyDocument("other idp", "trust", {**trust.document, "Statement": [other_idp]})
+    assert "UNKNOWN_FEDERATION_SOURCE" in [f.issue for f in lint_document(other)]
 
 
 def test_policies_are_found_at_any_depth_and_classified() -> None:
