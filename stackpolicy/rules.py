@@ -105,7 +105,7 @@ def evaluate(graph: Graph, stage: str, rules: Iterable[str] | None = None) -> li
 def encryption_at_rest(graph: Graph, stage: str) -> list[Problem]:
     """Every bucket has one default-encryption configuration; every table is encrypted under a KMS key
     (its use recorded in CloudTrail, unlike the default AWS-owned key); every queue uses SSE."""
-    found = []
+    found: list[Problem] = []
     for bucket in graph.of_type(BUCKET):
         configs = attached(graph, BUCKET_SSE, "bucket", bucket, bucket.state.get("bucket"))
         algorithms = [
@@ -130,7 +130,7 @@ def encryption_at_rest(graph: Graph, stage: str) -> list[Problem]:
 def encryption_in_transit(graph: Graph, stage: str) -> list[Problem]:
     """Every bucket and queue has one resource policy, and it denies everyone any request not over TLS
     (``aws:SecureTransport = false``): S3 and SQS would otherwise also answer plain HTTP."""
-    found = []
+    found: list[Problem] = []
     for bucket in graph.of_type(BUCKET):
         policies = attached(graph, BUCKET_POLICY, "bucket", bucket, bucket.state.get("bucket"))
         arn = bucket.state.get("arn")
@@ -145,7 +145,7 @@ def encryption_in_transit(graph: Graph, stage: str) -> list[Problem]:
 def no_public_bucket(graph: Graph, stage: str) -> list[Problem]:
     """Every bucket has a public access block with all four flags set, no public ACL, and no bucket
     policy statement that allows everyone."""
-    found = []
+    found: list[Problem] = []
     for bucket in graph.of_type(BUCKET):
         name = bucket.state.get("bucket")
         blocks = attached(graph, BUCKET_PUBLIC_ACCESS_BLOCK, "bucket", bucket, name)
@@ -168,7 +168,7 @@ def no_public_bucket(graph: Graph, stage: str) -> list[Problem]:
 def log_retention(graph: Graph, stage: str) -> list[Problem]:
     """Every log group keeps its logs for one of CloudWatch's retention periods (never forever), and every
     function logs into a log group of the stack (else Lambda creates one that keeps logs forever)."""
-    found = []
+    found: list[Problem] = []
     groups = graph.of_type(LOG_GROUP)
     for group in groups:
         days = group.inputs.get("retentionInDays")
@@ -189,7 +189,7 @@ def log_retention(graph: Graph, stage: str) -> list[Problem]:
 @rule
 def alarms_on_functions(graph: Graph, stage: str) -> list[Problem]:
     """Every function has an alarm on its errors and on its throttles; in production every alarm notifies."""
-    found = []
+    found: list[Problem] = []
     alarms = graph.of_type(ALARM)
     for function in graph.of_type(FUNCTION):
         name = function_name(function)
@@ -225,7 +225,7 @@ def trigger_limits(graph: Graph, stage: str) -> list[Problem]:
 def invoke_permissions(graph: Graph, stage: str) -> list[Problem]:
     """Every Lambda permission is scoped to a source ARN (no confused deputy) and matches a trigger of the
     stack that invokes that very function and qualifier: an API integration or an EventBridge target."""
-    found = []
+    found: list[Problem] = []
     for permission in graph.of_type(PERMISSION):
         inputs = permission.inputs
         ref = function_ref(graph, inputs.get("function"))
@@ -250,7 +250,7 @@ def production_data_protected(graph: Graph, stage: str) -> list[Problem]:
     versions and are never force-destroyed."""
     if stage not in PRODUCTION_STAGES:
         return []
-    found = []
+    found: list[Problem] = []
     for store in (*graph.of_type(BUCKET), *graph.of_type(TABLE)):
         if not (store.protect and store.retain_on_delete):
             found.append((store, "is not protected and retained on delete by Pulumi"))
@@ -310,7 +310,7 @@ def _tls_only(store: Registered, policies: list[Registered], service: str, resou
 
 
 def _api_limits(graph: Graph) -> list[Problem]:
-    found = []
+    found: list[Problem] = []
     routed = {route.inputs.get("target") for route in graph.of_type(ROUTE)}
     for integration in graph.of_type(INTEGRATION):
         if integration.inputs.get("integrationType") != "AWS_PROXY":
@@ -334,7 +334,7 @@ def _api_limits(graph: Graph) -> list[Problem]:
 
 
 def _queue_limits(graph: Graph) -> list[Problem]:
-    found = []
+    found: list[Problem] = []
     queues = {queue.state.get("arn"): queue for queue in graph.of_type(QUEUE)}
     for mapping in graph.of_type(MAPPING):
         queue = queues.get(mapping.inputs.get("eventSourceArn"))
@@ -361,7 +361,7 @@ def _queue_limits(graph: Graph) -> list[Problem]:
 
 
 def _keep_warm_limits(graph: Graph) -> list[Problem]:
-    found = []
+    found: list[Problem] = []
     for target in graph.of_type(EVENT_TARGET):
         payload = json_input(target, "input")
         fan_out = (payload.get("keepWarm") or {}).get("concurrency") if isinstance(payload, dict) else None
@@ -376,7 +376,8 @@ def _keep_warm_limits(graph: Graph) -> list[Problem]:
 
 
 def _concurrency_limits(graph: Graph) -> list[Problem]:
-    found, total = [], 0
+    found: list[Problem] = []
+    total = 0
     for function in graph.of_type(FUNCTION):
         reserved = function.inputs.get("reservedConcurrentExecutions")
         if reserved is None or reserved < 1:
@@ -398,7 +399,7 @@ def _invoked_by_api(graph: Graph, source: str, target: FunctionRef) -> bool:
     apis = {api.id: api.state.get("executionArn") for api in graph.of_type(API)}
     return any(
         function_ref(graph, integration.inputs.get("integrationUri")) == target
-        and source.startswith(f"{apis.get(integration.inputs.get('apiId'))}/")
+        and source.startswith(f"{apis.get(str(integration.inputs.get('apiId')))}/")
         for integration in graph.of_type(INTEGRATION)
     )
 
