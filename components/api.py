@@ -4,9 +4,9 @@ One ``AWS_PROXY`` integration per function that serves a route (payload format 2
 route names, such as the queue worker, gets neither an integration nor API Gateway's permission to
 invoke it), one route per route of the app definition wired to its function's integration, a
 ``$default`` stage that auto-deploys, writes JSON access logs and throttles per the stack config,
-CORS from the config, and, when the stack's auth
-mode is ``jwt``, a JWT authorizer attached to every route except the definition's ``public`` ones
-(``GET /``: a browser navigating to the page sends no bearer token; the page then sends one).
+CORS from the config, and, when the stack's auth mode is ``jwt``, a JWT authorizer attached to every
+route except the definition's ``public`` ones (``GET /``: a browser navigating to the page sends no
+bearer token; the page then sends one).
 """
 
 from __future__ import annotations

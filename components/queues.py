@@ -5,8 +5,8 @@ Each queue is encrypted at rest with SQS-managed keys, refuses every request tha
 keeps the visibility timeout and retention of its definition. A queue with ``dead_letter`` gets a
 redrive policy (after ``max_receives`` deliveries a message moves to that queue), and the
 dead-letter queue gets a redrive-allow policy naming only its source queues, so no other queue can
-dump messages into it. The allow policy is a separate resource
-because the two queues would otherwise name each other's ARN (a cycle).
+dump messages into it. The allow policy is a separate resource because the two queues would
+otherwise name each other's ARN (a cycle).
 """
 
 from __future__ import annotations
