@@ -56,6 +56,10 @@ STRENGTH_REFERENCE = 0.5
 TEMPLATE_EXCERPT_S = 60.0
 # The candidate floor and the strength are relative to the beats' height in this much of the record.
 REFERENCE_BLOCK_S = 10.0
+# An RR interval is trusted when both its beats stand at least this high over the typical beat
+# around them (a weak peak is poorly timed; on set-a dev 0.7 % of intervals, RR RMSE 5.2 -> 5.2 ms
+# mean, STV p90 difference 1.16 -> 0.93 ms).
+RR_MIN_HEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ class FetalBeats:
     """The chosen chain of fetal beats at the working rate."""
 
     samples: np.ndarray  # float64 (beats,): sub-sample positions at ``fs``
-    height: np.ndarray  # float64 (beats,): matched-filter peak over the chain's median peak
+    height: np.ndarray  # float64 (beats,): matched-filter peak over the typical beat's around it
     fs: float
 
     @property
@@ -211,17 +215,17 @@ def find_fetal(
     x = matched.prepare(band[:leads], fs, valid[:leads])
     keys = maternal_phase_keys(n, fs, maternal_s) if maternal_s.size >= 4 else None
     spans = [excerpt] * passes + ([slice(0, n)] if excerpt != slice(0, n) else [])
-    output = np.zeros(0, dtype=np.float32)
+    best: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
     for span in spans:
         found = _matched_pass(x, chain, span, keys, fs, evidence, tracked_bpm)
         if found is None:
             break
-        chain, output = found
-    if output.size == 0 or chain.size == 0:
+        chain = found[0] + span.start
+        best = (*found, span.start)
+    if best is None or chain.size == 0:
         return FetalBeats(chain.astype(np.float64), np.ones(chain.size), fs)
-    local = chain - span.start
-    height = output[local] / max(float(np.median(output[local])), 1e-12)
-    return FetalBeats(matched.subsample_peaks(output, local) + span.start, height.astype(np.float64), fs)
+    local, output, level, start = best
+    return FetalBeats(matched.subsample_peaks(output, local) + start, output[local] / level, fs)
 
 
 def _matched_pass(
@@ -232,9 +236,10 @@ def _matched_pass(
     fs: float,
     evidence: FetalEvidence,
     tracked_bpm: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Templates from ``chain``, the matched output over ``span`` of the record, its chain (record
-    sample indices) and the output itself; None when too few candidates remain to pick from."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Templates from ``chain`` (record samples), the matched output over ``span`` of the record and
+    its chain: (chain samples within the span, output, local beat level at each chosen beat); None
+    when too few candidates remain to pick from."""
     output = matched.matched_output(x[:, span], matched.templates(x, chain, fs), fs)
     if keys is not None:
         output = subtract_phase_average(output[None, :], PhaseKeys(keys.key[span], keys.count))[0]
@@ -252,7 +257,7 @@ def _matched_pass(
         typical=STRENGTH_REFERENCE * reference[tall],
         reach=MATCHED_REACH,
     )
-    return picked + span.start, output
+    return picked, output, reference[np.searchsorted(peaks, picked)]
 
 
 def beat_level(heights: np.ndarray, peaks: np.ndarray, expected_rr: np.ndarray, block: int) -> np.ndarray:
@@ -294,6 +299,35 @@ def best_excerpt(evidence: FetalEvidence, n: int, fs: float) -> slice:
     mean = (total[high] - total[low]) / np.maximum(high - low, 1)
     first = int(starts[int(np.argmax(mean))])
     return slice(first, first + length)
+
+
+def reported(
+    found: FetalBeats, lost: np.ndarray, grid_s: np.ndarray, rr_range_s: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The beats the result reports and which intervals between them are trusted.
+
+    Trust, as documented in :mod:`result`: a beat is reported only where the estimator reports a
+    rate (``lost`` is False on the 4 Hz grid at the beat: the spectral evidence shows a fetal
+    rhythm and the input is valid). The interval between two reported beats is trusted when no
+    lost grid time lies between them, both beats' matched peaks reach ``RR_MIN_HEIGHT`` of the
+    typical beat around them, and the interval is plausible (:func:`variability.plausible_intervals`:
+    inside ``rr_range_s``, close to its neighbours' median).
+
+    Returns (beat times in s rounded to the millisecond, as served; trusted flag per interval).
+    """
+    from handlers.fhr.variability import plausible_intervals
+
+    times = np.round(found.times_s, 3)
+    if grid_s.size == 0 or times.size == 0:
+        return times[:0], np.zeros(0, dtype=bool)
+    step = float(grid_s[1] - grid_s[0]) if grid_s.size > 1 else 1.0
+    at = np.clip(np.round((times - grid_s[0]) / step).astype(np.int64), 0, grid_s.size - 1)
+    keep = ~lost[at]
+    times, at, height = times[keep], at[keep], found.height[keep]
+    lost_before = np.concatenate(([0], np.cumsum(lost)))  # lost grid samples before each index
+    no_gap = lost_before[at[1:] + 1] - lost_before[at[:-1]] == 0
+    strong = (height[:-1] >= RR_MIN_HEIGHT) & (height[1:] >= RR_MIN_HEIGHT)
+    return times, no_gap & strong & plausible_intervals(times, rr_range_s)
 
 
 def rate_on_grid(

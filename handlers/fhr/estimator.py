@@ -65,6 +65,7 @@ TUNING: dict[str, float] = {
     "refine_tolerance_bpm": 12.0,
     "beat_tightness": 25.0,
     "matched_passes": 2.0,
+    "maternal_align": 1.0,
 }
 
 
@@ -78,8 +79,8 @@ class Analysis:
     mhr_quality: np.ndarray
     grid_s: np.ndarray
     maternal_beats_s: np.ndarray
-    fetal_beats_s: np.ndarray  # float64: every beat of the chosen chain, sub-sample times
-    fetal_beat_height: np.ndarray  # float64: matched-filter peak over the chain's median
+    fetal_beats_s: np.ndarray  # float64: the reported fetal beats, s rounded to the ms (beats.reported)
+    fetal_rr_trusted: np.ndarray  # bool (beats - 1,): which intervals between them are trusted
     powerline_hz: tuple[float, ...]
     channels_used: tuple[int, ...]
     timings_ms: dict[str, float]
@@ -119,7 +120,9 @@ def _analyse(record: Record, opts: Options) -> Analysis:
     cond = dsp.condition(signals, record.fs, target_fs=knobs["working_fs"], threads=opts.threads)
     clock.lap("condition")
 
-    m_beats = maternal.find_maternal(cond.x, cond.valid, cond.fs, tracked=knobs["maternal_tracked"] > 0)
+    m_beats = maternal.find_maternal(
+        cond.x, cond.valid, cond.fs, tracked=knobs["maternal_tracked"] > 0, align=knobs["maternal_align"] > 0
+    )
     residual, m_quality = maternal.cancel(cond.x, m_beats, cond.fs, components=int(knobs["maternal_components"]))
     grid = output_grid(record.duration_s)
     mhr, mhr_quality = maternal.rate_trace(m_beats, m_quality, cond.fs, grid)
@@ -162,6 +165,7 @@ def _analyse(record: Record, opts: Options) -> Analysis:
         refined = beats.rate_on_grid(found.times_s, evidence, tracked, grid, knobs["refine_tolerance_bpm"])
         fhr = np.where(np.isfinite(refined), refined, fhr)
     lost = (quality < knobs["quality_floor"]) | _lost_signal(cond.valid, cond.fs, grid)
+    fetal_s, fetal_trusted = beats.reported(found, lost, grid, (60.0 / opts.fhr_range[1], 60.0 / opts.fhr_range[0]))
     clock.lap("beats")
     return Analysis(
         fhr_bpm=np.where(lost, np.nan, fhr),
@@ -170,8 +174,8 @@ def _analyse(record: Record, opts: Options) -> Analysis:
         mhr_quality=mhr_quality,
         grid_s=grid,
         maternal_beats_s=m_beats / cond.fs,
-        fetal_beats_s=found.times_s,
-        fetal_beat_height=found.height,
+        fetal_beats_s=fetal_s,
+        fetal_rr_trusted=fetal_trusted,
         powerline_hz=cond.powerline_hz,
         channels_used=tuple(channels),
         timings_ms=clock.timings,
