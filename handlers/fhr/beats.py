@@ -47,7 +47,7 @@ CANDIDATE_FLOOR = 0.15
 # 200: 99.3 %).
 MATCHED_TIGHTNESS = 100.0
 MATCHED_PASSES = 2  # one pass 99.3 %, two 99.5 %
-MATCHED_REACH = (0.8, 1.25)
+MATCHED_REACH = (0.85, 1.18)
 # Beat strength is measured against half the median beat of the previous chain (instead of the
 # candidates' 75th percentile): strong beats then outweigh noise peaks (RR RMSE 5.0 -> 4.3 ms).
 STRENGTH_REFERENCE = 0.5

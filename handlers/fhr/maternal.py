@@ -114,27 +114,36 @@ def align_to_template(x: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarr
     """
     if samples.size < 4:
         return samples
-    y = moving_mean(x, max(1, int(ALIGN_SMOOTH_S * fs)))
-    n = y.shape[1]
+    n = x.shape[1]
     half, search = int(ALIGN_HALF_S * fs), int(ALIGN_SEARCH_S * fs)
-    inside = (samples - half - search >= 0) & (samples + half + search < n)
+    smooth = max(1, int(ALIGN_SMOOTH_S * fs))
+    reach = half + search + smooth  # each beat's neighbourhood, before smoothing
+    inside = (samples - reach >= 0) & (samples + reach < n)
     if np.count_nonzero(inside) < 4:
         return samples
     beats = samples[inside]
     width = 2 * (half + search) + 1
-    # each beat's neighbourhood, (beats, channels, width), and the template at lag 0
-    around = np.lib.stride_tricks.sliding_window_view(y, width, axis=1)[:, beats - half - search].transpose(1, 0, 2)
-    centred = around[:, :, search : search + 2 * half + 1]
-    template = centred[:: max(1, beats.size // ALIGN_TEMPLATE_BEATS)].mean(axis=0)
-    flat = template.ravel()
-    correlation = centred.reshape(beats.size, -1) @ flat
-    norms = np.sqrt(np.einsum("bi,bi->b", centred.reshape(beats.size, -1), centred.reshape(beats.size, -1)))
-    if np.median(correlation / (norms * np.linalg.norm(flat) + 1e-12)) < ALIGN_MIN_CORRELATION:
+    size = 2 * half + 1
+    # Each beat's neighbourhood as (channels, time, beats), then its centred moving mean as shifted
+    # sums along time: the beats' neighbourhoods smoothed, not the whole record (30 min: 6 -> 1 ms).
+    windows = np.lib.stride_tricks.sliding_window_view(x, 2 * reach + 1, axis=1)[:, beats - reach]
+    raw = np.ascontiguousarray(windows.transpose(0, 2, 1))  # 2x faster than a fancy-indexed gather
+    first = reach - (half + search) - smooth // 2  # output i averages raw[first + i : first + i + smooth]
+    around = raw[:, first : first + width].copy()
+    for k in range(1, smooth):
+        around += raw[:, first + k : first + k + width]
+    around /= np.float32(smooth)
+    centred = around[:, search : search + size]
+    template = centred[:, :, :: max(1, beats.size // ALIGN_TEMPLATE_BEATS)].mean(axis=2)
+    correlation = np.einsum("ckb,ck->b", centred, template)
+    norms = np.sqrt(np.einsum("ckb,ckb->b", centred, centred)) * np.linalg.norm(template)
+    if np.median(correlation / (norms + 1e-12)) < ALIGN_MIN_CORRELATION:
         return samples
     lags = np.arange(-search, search + 1)
+    # einsum, not a BLAS product: a (beats x 200) @ (200 x 21) product woke OpenBLAS's threads and
+    # took 7-35 ms on this busy 2-core machine; 21 einsums take under 1 ms
     scores = np.stack(
-        [around[:, :, search + lag : search + lag + 2 * half + 1].reshape(beats.size, -1) @ flat for lag in lags],
-        axis=1,
+        [np.einsum("ckb,ck->b", around[:, index : index + size], template) for index in range(lags.size)], axis=1
     )
     shift = lags[np.argmax(scores, axis=1)]
     shift[np.abs(shift) < ALIGN_MIN_SHIFT] = 0
