@@ -93,7 +93,7 @@ def _events(bpm: np.ndarray, reference: np.ndarray, fs: float, sign: float) -> l
     deviation = np.nan_to_num(sign * (_smooth(bpm, fs) - reference), nan=-np.inf)
     # Runs beyond the onset margin; an event is such a run holding a qualifying (>= 15 bpm, >= 15 s) core.
     flanks = _runs(deviation >= ONSET_DELTA_BPM)
-    found = []
+    found: list[dict] = []
     for core_start, core_end in _runs(deviation >= EVENT_DELTA_BPM):
         if (core_end - core_start) / fs < EVENT_MIN_S:
             continue

@@ -121,7 +121,7 @@ def epochs(beat_s: np.ndarray, trusted: np.ndarray, duration_s: float) -> Epochs
         rr = np.diff(beat_s)
         which = (beat_s[1:] // EPOCH_S).astype(np.int64)
         ok = np.asarray(trusted, dtype=bool) & (rr > 0) & (which >= 0) & (which < count)
-        total = np.bincount(which[ok], weights=rr[ok], minlength=count)[:count]
+        total = np.bincount(which[ok], weights=rr[ok], minlength=count)[:count].astype(np.float64)
         number = np.bincount(which[ok], minlength=count)[:count].astype(np.float64)
     coverage = total / EPOCH_S
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -165,8 +165,8 @@ def variation_episodes(ltv_ms: np.ndarray, *, high: bool) -> list[dict]:
         return []
     counts = np.convolve(qualifying.astype(np.int64), np.ones(window, dtype=np.int64), "valid")
     in_episode = np.zeros(qualifying.size, dtype=bool)
-    for start in np.flatnonzero(counts >= EPISODE_MIN_MINUTES):
-        in_episode[start : start + window] = True
+    for first in np.flatnonzero(counts >= EPISODE_MIN_MINUTES).tolist():
+        in_episode[first : first + window] = True
     found = []
     for first, last in _runs(in_episode):
         minutes_in = np.flatnonzero(qualifying[first:last]) + first
