@@ -25,7 +25,7 @@ from typing import Any
 
 from handlers.api.dynamo import MAX_ITEM_BYTES
 
-CACHE_SCHEMA = "v2"  # bump when the estimator's output changes meaning, to retire old entries (v2: result version 2, beats)
+CACHE_SCHEMA = "v2"  # bump when the estimator's output changes meaning, to retire old entries (v2: beats)
 RESULT_PREFIX = "result#"
 ITEM_HEADROOM = 4 * 1024  # bytes left for the non-result attributes of the item
 

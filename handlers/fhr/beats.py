@@ -36,10 +36,11 @@ from handlers.fhr.fetal import (
     subtract_phase_average,
 )
 
-# Tuned on set-a a01-a40 (beat F1 at 50 ms, mean over records, and RR RMSE against the reference):
+# Tuned on set-a a01-a40 (beat F1 at 50 ms, mean over records, and RR RMSE against the reference);
+# the figures were measured while the stage was built, each against the one before.
 # Matched-filter candidates: every local maximum dominating +-20 ms (the guided chain's 60 ms hides
-# a fetal complex 40-60 ms from a maternal residual peak: 98.0 % -> 99.5 %), taller than
-# ``CANDIDATE_FLOOR`` of the median beat (the rest are never chosen: same F1, a third of the work).
+# a fetal complex 40-60 ms from a maternal residual peak: 98.0 % -> 99.5 %), at least
+# ``CANDIDATE_FLOOR`` of the typical beat around it (:func:`beat_level`; 0.25: 99.60 -> 99.52 %).
 CANDIDATE_RADIUS_S = 0.02
 CANDIDATE_FLOOR = 0.15
 # Cost of a departure from the tracked rhythm in the matched passes (25 in the guided chain):
@@ -47,18 +48,24 @@ CANDIDATE_FLOOR = 0.15
 # 200: 99.3 %).
 MATCHED_TIGHTNESS = 100.0
 MATCHED_PASSES = 2  # one pass 99.3 %, two 99.5 %
+# Predecessors within 0.85-1.18 of the expected RR: further off, a step costs more than a restart
+# (100 x log(1.18)^2 = 2.7 > 2), so those transitions were never taken (same figures as 0.6-1.6,
+# 40 % fewer transitions to weigh).
 MATCHED_REACH = (0.85, 1.18)
-# Beat strength is measured against half the median beat of the previous chain (instead of the
-# candidates' 75th percentile): strong beats then outweigh noise peaks (RR RMSE 5.0 -> 4.3 ms).
+# Beat strength is measured against half the typical beat around it (instead of the candidates'
+# 75th percentile): strong beats then outweigh noise peaks (RR RMSE 5.0 -> 4.3 ms).
 STRENGTH_REFERENCE = 0.5
-# The guided chain only has to supply the first templates: it runs on the best minute of a long
-# record, not all of it (30-min record: 16 ms -> 1 ms; 1-min records unchanged).
+# The guided chain only has to supply the first templates: it and the first matched passes run on
+# the best minute of a long record, one more pass then covers the whole record (30-min record:
+# beat stage ~45 -> ~30 ms CPU; records up to 90 s are their own excerpt).
 TEMPLATE_EXCERPT_S = 60.0
-# The candidate floor and the strength are relative to the beats' height in this much of the record.
+# The typical beat (candidate floor, strength) is measured per this much of the record: noisier
+# stretches have lower matched peaks, and one record-wide level dropped every beat of a noisy
+# stretch under the floor (a 30-min synthetic record: F1 99.98 -> 98.3 % with the excerpt's level).
 REFERENCE_BLOCK_S = 10.0
 # An RR interval is trusted when both its beats stand at least this high over the typical beat
-# around them (a weak peak is poorly timed; on set-a dev 0.7 % of intervals, RR RMSE 5.2 -> 5.2 ms
-# mean, STV p90 difference 1.16 -> 0.93 ms).
+# around them: a weak peak is poorly timed (dev: RR RMSE 4.0 -> 3.8 ms for 0.3 % of intervals;
+# 0.3: 3.6 ms for 1.3 %, and minute-STV p90 difference 0.56 -> 0.65 ms).
 RR_MIN_HEIGHT = 0.2
 
 
