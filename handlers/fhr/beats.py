@@ -56,8 +56,9 @@ MATCHED_REACH = (0.85, 1.18)
 # 75th percentile): strong beats then outweigh noise peaks (RR RMSE 5.0 -> 4.3 ms).
 STRENGTH_REFERENCE = 0.5
 # The guided chain only has to supply the first templates: it and the first matched passes run on
-# the best minute of a long record, one more pass then covers the whole record (30-min record:
-# beat stage ~45 -> ~30 ms CPU; records up to 90 s are their own excerpt).
+# the best minute of a long record, one more pass then covers the whole record (30-min record: the
+# guided chain 16 -> 1 ms, one whole-record matched pass instead of two; records up to 90 s are
+# their own excerpt).
 TEMPLATE_EXCERPT_S = 60.0
 # The typical beat (candidate floor, strength) is measured per this much of the record: noisier
 # stretches have lower matched peaks, and one record-wide level dropped every beat of a noisy
