@@ -35,6 +35,7 @@ from handlers.fhr.fetal import (
     maternal_phase_keys,
     subtract_phase_average,
 )
+from handlers.fhr.variability import plausible_intervals
 
 # Tuned on set-a a01-a40 (beat F1 at 50 ms, mean over records, and RR RMSE against the reference);
 # the figures were measured while the stage was built, each against the one before.
@@ -323,8 +324,6 @@ def reported(
 
     Returns (beat times in s rounded to the millisecond, as served; trusted flag per interval).
     """
-    from handlers.fhr.variability import plausible_intervals
-
     times = np.round(found.times_s, 3)
     if grid_s.size == 0 or times.size == 0:
         return times[:0], np.zeros(0, dtype=bool)

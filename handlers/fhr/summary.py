@@ -43,6 +43,7 @@ import numpy as np
 
 from handlers.fhr import variability
 from handlers.fhr.figo import VARIABILITY_NORMAL_BPM, Features, classify
+from handlers.fhr.variability import runs
 
 SEGMENT_S = 600.0  # FIGO 2015: the baseline is taken over 10-min windows
 BASELINE_MIN_S = SEGMENT_S  # and so are the variability and the events relative to it
@@ -68,13 +69,6 @@ EVENT_MIN_S = 15.0
 ONSET_DELTA_BPM = 5.0
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) index pairs of True runs, end exclusive."""
-    padded = np.concatenate(([False], mask, [False]))
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
 def _smooth(bpm: np.ndarray, fs: float, seconds: float = 4.0) -> np.ndarray:
     """NaN-aware centred moving mean: events are judged on the trend, as on a paper CTG, not on
     beat-to-beat jitter (which would split one acceleration into short pieces)."""
@@ -92,9 +86,9 @@ def _smooth(bpm: np.ndarray, fs: float, seconds: float = 4.0) -> np.ndarray:
 def _events(bpm: np.ndarray, reference: np.ndarray, fs: float, sign: float) -> list[dict]:
     deviation = np.nan_to_num(sign * (_smooth(bpm, fs) - reference), nan=-np.inf)
     # Runs beyond the onset margin; an event is such a run holding a qualifying (>= 15 bpm, >= 15 s) core.
-    flanks = _runs(deviation >= ONSET_DELTA_BPM)
+    flanks = runs(deviation >= ONSET_DELTA_BPM)
     found: list[dict] = []
-    for core_start, core_end in _runs(deviation >= EVENT_DELTA_BPM):
+    for core_start, core_end in runs(deviation >= EVENT_DELTA_BPM):
         if (core_end - core_start) / fs < EVENT_MIN_S:
             continue
         start, end = next((a, b) for a, b in flanks if a <= core_start and core_end <= b)
@@ -251,11 +245,11 @@ def _sinusoidal(bpm: np.ndarray, fs: float, summary: dict, missing: dict[str, st
     length, step = int(SINUS_WINDOW_S * fs), int(60 * fs)
     starts = range(0, bpm.size - length + 1, step)
     assessable = np.array([np.isfinite(bpm[start : start + length]).mean() >= SINUS_MIN_VALID for start in starts])
-    if not any(_run_seconds(first, last, step, length, fs) > SINUSOIDAL_MIN_S for first, last in _runs(assessable)):
+    if not any(_run_seconds(first, last, step, length, fs) > SINUSOIDAL_MIN_S for first, last in runs(assessable)):
         missing["sinusoidal"] = "signal_loss"  # no stretch long enough to show (or rule out) the pattern
         return
     sinusoidal = np.array([_sinusoidal_window(bpm[start : start + length], fs) for start in starts])
-    long_runs = [(a, b) for a, b in _runs(sinusoidal) if _run_seconds(a, b, step, length, fs) > SINUSOIDAL_MIN_S]
+    long_runs = [(a, b) for a, b in runs(sinusoidal) if _run_seconds(a, b, step, length, fs) > SINUSOIDAL_MIN_S]
     if long_runs and summary["accelerations"] is None:
         missing["sinusoidal"] = missing.get("accelerations", "indeterminate")  # "absent accelerations" unknown
         return

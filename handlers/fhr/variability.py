@@ -168,7 +168,7 @@ def variation_episodes(ltv_ms: np.ndarray, *, high: bool) -> list[dict]:
     for first in np.flatnonzero(counts >= EPISODE_MIN_MINUTES).tolist():
         in_episode[first : first + window] = True
     found = []
-    for first, last in _runs(in_episode):
+    for first, last in runs(in_episode):
         minutes_in = np.flatnonzero(qualifying[first:last]) + first
         start, end = int(minutes_in[0]), int(minutes_in[-1]) + 1
         found.append(
@@ -182,7 +182,7 @@ def variation_episodes(ltv_ms: np.ndarray, *, high: bool) -> list[dict]:
     return found
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) index pairs of True runs, end exclusive."""
     padded = np.concatenate(([False], mask, [False]))
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
