@@ -103,10 +103,13 @@ def plausible_intervals(beat_s: np.ndarray, rr_range_s: tuple[float, float] = RR
     rr = np.diff(np.asarray(beat_s, dtype=np.float64))
     ok = (rr >= rr_range_s[0]) & (rr <= rr_range_s[1])
     if rr.size >= 3:
-        # the window is cut at the ends (not padded: a bad first interval must not vote twice)
         half = RR_NEIGHBOURS // 2
-        padded = np.pad(rr, half, constant_values=np.nan)
-        local = np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
+        local = np.empty(rr.size)
+        if rr.size > 2 * half:
+            local[half:-half] = np.median(np.lib.stride_tricks.sliding_window_view(rr, 2 * half + 1), axis=1)
+        # near the ends the window is cut, not padded: a bad first interval must not vote twice
+        for index in [*range(min(half, rr.size)), *range(max(half, rr.size - half), rr.size)]:
+            local[index] = np.median(rr[max(0, index - half) : index + half + 1])
         ok &= np.abs(rr - local) <= RR_MAX_JUMP * local
     return ok
 
