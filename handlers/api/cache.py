@@ -27,7 +27,7 @@ from typing import Any
 
 from handlers.api.dynamo import MAX_ITEM_BYTES
 
-CACHE_SCHEMA = "v2"  # v2: keyed by tenant. Bump when the estimator's output changes meaning, to retire old entries
+CACHE_SCHEMA = "v3"  # v2: keyed by tenant; v3: beats and variability. Bump when the output changes meaning
 RESULT_PREFIX = "result#"
 ITEM_HEADROOM = 4 * 1024  # bytes left for the non-result attributes of the item
 

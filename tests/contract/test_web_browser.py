@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from browsercheck.cdp import Chromium, Page, find_chromium
-from browsercheck.flows import drawn_check, open_page, summary_shown, upload
+from browsercheck.flows import drawn_check, figo_shown, open_page, stv_shown, summary_shown, upload
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "e2e"
 
@@ -70,9 +70,14 @@ async def test_a_set_a_record_uploaded_from_the_page_is_drawn_as_the_api_compute
     from_api = api_result(target, key)
     assert shown_result["fhr"]["bpm"] == from_api["fhr"]["bpm"]
     summary = await summary_shown(page)
-    assert summary["baseline_bpm"].startswith(f"{from_api['summary']['baseline_bpm']} bpm")
-    assert summary["accelerations"] == str(len(from_api["summary"]["accelerations"]))
-    assert summary["decelerations"] == str(len(from_api["summary"]["decelerations"]))
+    # one minute supports no baseline or events (FIGO needs 10 min): the page says so, and why
+    assert from_api["summary"]["baseline_bpm"] is None and from_api["summary"]["accelerations"] is None
+    assert summary["baseline_bpm"] == summary["accelerations"] == "not assessed (record too short)"
+    assert summary["fetal_beats"].startswith(f"{len(from_api['beats']['fqrs_s'])} (")
+    figo = await figo_shown(page)
+    assert figo["class"] == "no class" and "10 min" in figo["undecided"]
+    stv = await stv_shown(page)
+    assert stv["values"] == from_api["variability"]["stv_ms"] and stv["bars"] == 1, stv
 
     drawn = await drawn_check(page)
     assert drawn["checked"] >= 50
@@ -104,6 +109,13 @@ async def test_a_generated_30_minute_record_shows_its_signal_loss_as_gaps(  # ty
 
     whole = await drawn_check(page)
     assert whole["drawn"] >= 0.9 * whole["checked"], whole
+    # 30 minutes: the FIGO class (or why there is none) with its reasons, and STV bars minute by minute
+    figo = await figo_shown(page)
+    expected = result["summary"]["figo"]
+    assert figo["class"] == (expected["class"] or "no class")
+    assert figo["reasons"] == expected["reasons"] and figo["reasons"]
+    stv = await stv_shown(page)
+    assert len(stv["values"]) == 30 and stv["bars"] == sum(v is not None for v in stv["values"]) >= 20, stv
     gap = max(runs, key=lambda r: r[1] - r[0])
     zoomed = await drawn_check(page, gap)
     await page.screenshot(SCREENSHOTS / "synth30-gap.png")
