@@ -91,6 +91,7 @@ def cases(bucket: str) -> list[tuple[str, dict[str, Any], int, str]]:
             "invalid_options",
         ),
         ("POST other bucket", {**post, "body": {"filename": "s3://prod-ecg/a01.hea"}}, 403, "forbidden_bucket"),
+        *tuning_cases(post, ok),
         ("DELETE /fhr", {"method": "DELETE", "path": "/fhr"}, 405, "method_not_allowed"),
         ("unknown route", {"method": "GET", "path": "/fhr/everything"}, 404, "route_not_found"),
         ("batch without filenames", {**batch, "body": {"options": {}}}, 400, "invalid_filenames"),
@@ -133,6 +134,27 @@ def cases(bucket: str) -> list[tuple[str, dict[str, Any], int, str]]:
             404,
             "job_not_found",
         ),
+    ]
+
+
+def tuning_cases(post: dict[str, Any], ok: str) -> list[tuple[str, dict[str, Any], int, str]]:
+    """The issue's reproductions (500s and cached nonsense before the knobs were checked), and more."""
+    bad_tuning = {
+        "working_fs 0": {"working_fs": 0},
+        "envelope_fs 0": {"envelope_fs": 0},
+        "maternal_components 0": {"maternal_components": 0},
+        "maternal_components -3": {"maternal_components": -3},
+        "maternal_components 2.5": {"maternal_components": 2.5},
+        "band_low above band_high": {"band_low": 40, "band_high": 20},
+        "negative penalty": {"penalty_per_bpm": -1},
+        "unknown knob": {"band_lo": 10},
+        "knob a string": {"half_weight": "0.5"},
+        "knob beyond float range": {"whiten_hz": 10**400},
+        "tuning a list": [1, 2],
+    }
+    return [
+        (f"POST tuning {label}", {**post, "body": {"filename": ok, "options": {"tuning": t}}}, 400, "invalid_options")
+        for label, t in bad_tuning.items()
     ]
 
 
