@@ -17,13 +17,6 @@ from handlers.api.fhr import handler
 JOB_ID = "0123456789abcdef0123456789abcdef"
 
 
-def queue_depth(boto: Any, url: str) -> int:
-    attributes = boto("sqs").get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-
 @pytest.fixture
 def uploaded(fhr_stack: Any, boto: Any, set_a_dir: Path) -> dict[str, str]:
     """A real WFDB record, a header whose .dat is missing, and a small text object."""
@@ -171,6 +164,7 @@ async def test_bad_input_is_a_4xx_with_its_code_and_writes_nothing(
     make_event: Any,
     parse_body: Any,
     context: Any,
+    queue_depth: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MAX_RECORD_BYTES", "2000")  # a01 (~480 KB) is over it too, but it is never reached
