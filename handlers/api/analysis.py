@@ -37,6 +37,7 @@ from handlers.api.http import (
     ServiceUnavailable,
     Unprocessable,
 )
+from handlers.api.inputs import check_object_key
 from handlers.api.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-MAX_KEY_BYTES = 1024
 MAX_CHANNELS_FOR_EARLY_CHECK = 1 << 16
 
 # Codes that are not "this record is unusable" (422) but something more precise.
@@ -97,8 +97,9 @@ def parse_filename(value: Any, allowed_bucket: str) -> S3Target:
     bucket, _, key = value[len("s3://") :].partition("/")
     if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise BadRequest(f"{bucket[:80]!r} is not a valid bucket name", code="invalid_uri")
-    if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES or any(ord(c) < 32 for c in key):
-        raise BadRequest("the object key is empty, too long or holds control characters", code="invalid_uri")
+    if not key:
+        raise BadRequest("the object key is empty", code="invalid_uri")
+    check_object_key(key, "the object key", "invalid_uri")
     if bucket != allowed_bucket:
         raise Forbidden(f"only objects in the bucket {allowed_bucket!r} may be read", code="forbidden_bucket")
     if key.lower().endswith(".dat"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from handlers.api.dynamo import (
     deserialize_item,
     error_code,
     is_client_error,
+    item_size,
     raise_for_client_error,
     serialize_item,
 )
@@ -51,7 +53,7 @@ BODY_FIELDS = frozenset({"operation", "tableName", "payload"})
 
 Operation = Callable[["Table", dict[str, Any]], Awaitable[dict[str, Any]]]
 
-_key_schemas: dict[str, tuple[str, ...]] = {}
+_key_schemas: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
 async def init() -> None:
@@ -63,12 +65,17 @@ async def shutdown() -> None:
     await clients.close()
 
 
-class Table:
-    """The items table: its name, its key attribute names and the client to reach it."""
+# DynamoDB's limits on key values (bytes of the value: UTF-8 text, or a number's stored form).
+MAX_KEY_VALUE_BYTES = {"HASH": 2048, "RANGE": 1024}
 
-    def __init__(self, name: str, key_names: tuple[str, ...], client: Any) -> None:
+
+class Table:
+    """The items table: its name, its key attributes (names and types, hash key first) and its client."""
+
+    def __init__(self, name: str, key_types: tuple[tuple[str, str], ...], client: Any) -> None:
         self.name = name
-        self.key_names = key_names
+        self.key_types = dict(key_types)  # attribute name -> "S" | "N" | "B"
+        self.key_names = tuple(name for name, _ in key_types)
         self.client = client
 
     def key(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -89,9 +96,14 @@ class Table:
         if missing:
             raise BadRequest(f"{where} lacks the key attribute(s) {missing}", code="missing_key")
         wire = serialize_item({name: attributes[name] for name in self.key_names}, what="key")
-        for name, value in wire.items():
-            if next(iter(value)) not in ("S", "N", "B") or value in ({"S": ""}, {"B": b""}):
-                raise BadRequest(f"key attribute {name!r} must be a non-empty string or a number", code="invalid_key")
+        for position, (name, value) in enumerate(wire.items()):
+            kind, expected = next(iter(value)), self.key_types[name]
+            if kind != expected or value in ({"S": ""}, {"B": b""}):
+                what = {"S": "a non-empty string", "N": "a number", "B": "non-empty binary"}.get(expected, expected)
+                raise BadRequest(f"key attribute {name!r} must be {what}", code="invalid_key")
+            limit = MAX_KEY_VALUE_BYTES["HASH" if position == 0 else "RANGE"]
+            if item_size({name: value}) - len(name.encode("utf-8")) > limit:
+                raise BadRequest(f"key attribute {name!r} is over DynamoDB's {limit} bytes", code="invalid_key")
         return wire
 
 
@@ -100,10 +112,10 @@ async def _table(client: Any) -> Table:
     if not name:
         raise InternalError("the function is not configured with an items table")
     if name not in _key_schemas:
-        description = await client.describe_table(TableName=name)
-        schema = description["Table"]["KeySchema"]
-        ordered = sorted(schema, key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
-        _key_schemas[name] = tuple(k["AttributeName"] for k in ordered)
+        description = (await client.describe_table(TableName=name))["Table"]
+        types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+        ordered = sorted(description["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
+        _key_schemas[name] = tuple((k["AttributeName"], types[k["AttributeName"]]) for k in ordered)
     return Table(name, _key_schemas[name], client)
 
 
@@ -318,9 +330,12 @@ def decode_token(token: Any, table: Table) -> dict[str, Any]:
         raise invalid from None
     if not isinstance(key, dict) or set(key) != set(table.key_names):
         raise invalid
-    for value in key.values():
-        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("S", "N"):
+    try:  # the key a page ended on, as this API serialised it: same types, same limits as any key
+        plain = {name: deserialize_item({name: value})[name] for name, value in key.items()}
+        if table.key_of(plain, "nextToken") != key:
             raise invalid
+    except (BadRequest, TypeError, ValueError, AttributeError, decimal.DecimalException):
+        raise invalid from None
     return key
 
 

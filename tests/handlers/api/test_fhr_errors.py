@@ -142,12 +142,20 @@ def tuning_cases(post: dict[str, Any], ok: str) -> list[tuple[str, dict[str, Any
         "negative penalty": {"penalty_per_bpm": -1},
         "unknown knob": {"band_lo": 10},
         "knob a string": {"half_weight": "0.5"},
-        "knob beyond float range": {"whiten_hz": 10**400},
         "tuning a list": [1, 2],
     }
+    beyond_floats = f'{{"filename": "{ok}", "options": {{"tuning": {{"whiten_hz": 1e400}}}}}}'
     return [
-        (f"POST tuning {label}", {**post, "body": {"filename": ok, "options": {"tuning": t}}}, 400, "invalid_options")
-        for label, t in bad_tuning.items()
+        *[
+            (
+                f"POST tuning {label}",
+                {**post, "body": {"filename": ok, "options": {"tuning": t}}},
+                400,
+                "invalid_options",
+            )
+            for label, t in bad_tuning.items()
+        ],
+        ("POST tuning knob beyond float range", {**post, "raw_body": beyond_floats}, 400, "invalid_options"),
     ]
 
 
