@@ -45,6 +45,7 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
+from handlers.api.inputs import parse_json
 
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 25
@@ -325,8 +326,8 @@ def decode_token(token: Any, table: Table) -> dict[str, Any]:
     if not isinstance(token, str) or not token:
         raise invalid
     try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError):
+        key = parse_json(base64.urlsafe_b64decode(token.encode("ascii")), "nextToken")
+    except (binascii.Error, ValueError, UnicodeError, BadRequest):
         raise invalid from None
     if not isinstance(key, dict) or set(key) != set(table.key_names):
         raise invalid

@@ -423,16 +423,16 @@ async def _read_wfdb(reader: _Reader, objects: RecordObjects) -> tuple[Record, O
     plan = stream_plan(objects.header, source)
     if plan is None:  # several signal files: read each whole, then decode
         return await _read_wfdb_files(reader, objects, source)
-    (data,) = objects.signal_files
-    if objects.file_name(data) != plan.file_name:  # cannot happen unless the two header parsers disagree
+    (dat,) = objects.signal_files
+    if objects.file_name(dat) != plan.file_name:  # cannot happen unless the two header parsers disagree
         from handlers.fhr.errors import CorruptRecord
 
         raise CorruptRecord(f"{source}: the header's signal file could not be resolved")
-    signals = np.empty((plan.n_samples(data.size), len(plan.kept)), dtype=np.float32)
+    signals = np.empty((plan.n_samples(dat.size), len(plan.kept)), dtype=np.float32)
     if signals.shape[0] == 0:
         from handlers.fhr.errors import EmptyRecord
 
-        raise EmptyRecord(f"{source}: the signal file {data.key} holds no samples")
+        raise EmptyRecord(f"{source}: the signal file {dat.key} holds no samples")
     part_size = max(plan.unit_bytes, reader.part_size // plan.unit_bytes * plan.unit_bytes)
     reader.part_size = part_size  # whole frames per part, so each part decodes on its own
 
@@ -443,28 +443,28 @@ async def _read_wfdb(reader: _Reader, objects: RecordObjects) -> tuple[Record, O
         pending, offset = b"", start
         decoding: list[asyncio.Future[Any]] = []
 
-        def decode(chunk: bytes, at: int) -> None:
+        def decode(data: bytes, at: int) -> None:
             decoding.append(
-                loop.run_in_executor(_parse_pool(), _timed_call, reader, plan.decode_into, chunk, at, signals)
+                loop.run_in_executor(_parse_pool(), _timed_call, reader, plan.decode_into, data, at, signals)
             )
 
         async def sink(chunk: bytes) -> None:
             nonlocal pending, offset
-            joined = pending + chunk
-            usable = len(joined) // plan.unit_bytes * plan.unit_bytes
+            data = pending + chunk
+            usable = len(data) // plan.unit_bytes * plan.unit_bytes
             if usable >= DECODE_BYTES:
-                decode(joined[:usable], offset)
-                pending, offset = joined[usable:], offset + usable
+                decode(data[:usable], offset)
+                pending, offset = data[usable:], offset + usable
             else:
-                pending = joined
+                pending = data
 
-        await reader.stream(data.key, data.etag, start, end, sink)
+        await reader.stream(dat.key, dat.etag, start, end, sink)
         if pending:  # the part's last frames (and, at the file's end, any partial frame)
             decode(pending, offset)
         await asyncio.gather(*decoding)
 
-    await reader.ranges(data.size, stream_part, offset=plan.byte_offset)
-    info = ObjectInfo(reader.bucket, header.key, header.size, header.etag, "wfdb", data.key, data.size, data.etag)
+    await reader.ranges(dat.size, stream_part, offset=plan.byte_offset)
+    info = ObjectInfo(reader.bucket, header.key, header.size, header.etag, "wfdb", dat.key, dat.size, dat.etag)
     return plan.record(signals), info
 
 

@@ -74,6 +74,10 @@ def web_case(name: str, status: int, code: str, **kwargs: Any) -> Case:
     return Case(name, "web", kwargs.pop("method", "POST"), kwargs.pop("path", "/uploads"), status, code, **kwargs)
 
 
+def recordings_case(name: str, code: str, query: dict[str, str]) -> Case:
+    return Case(name, "web", "GET", "/recordings", 400, code, query=query)
+
+
 def job_case(name: str, status: int, code: str, query: dict[str, str], job: str = "{job}") -> Case:
     return Case(name, "fhr", "GET", f"/fhr/jobs/{job}", status, code, query=query, path_params={"id": job})
 
@@ -155,20 +159,9 @@ CASES = [
         "invalid_text",
         raw=f'{{"files": [{{"name": "a{LONE}.csv", "size": 5}}]}}',
     ),
-    web_case(
-        "recordings: lone surrogate in prefix",
-        400,
-        "invalid_text",
-        method="GET",
-        path="/recordings",
-        query={"prefix": "\ud800"},
-    ),
-    web_case(
-        "recordings: limit=\u00b2", 400, "invalid_limit", method="GET", path="/recordings", query={"limit": "\u00b2"}
-    ),
-    web_case(
-        "recordings: limit=\u0661", 400, "invalid_limit", method="GET", path="/recordings", query={"limit": "\u0661"}
-    ),
+    recordings_case("recordings: lone surrogate in prefix", "invalid_text", {"prefix": "\ud800"}),
+    recordings_case("recordings: limit=\u00b2", "invalid_limit", {"limit": "\u00b2"}),
+    recordings_case("recordings: limit=\u0661", "invalid_limit", {"limit": "\u0661"}),
     job_case("job: limit=\u00b2", 400, "invalid_page", {"limit": "\u00b2"}),
     job_case("job: offset=\u0661", 400, "invalid_page", {"offset": "\u0661"}),
     job_case("job: offset in fullwidth digits", 400, "invalid_page", {"offset": "\uff11"}),
@@ -225,14 +218,7 @@ CASES = [
     job_case("job: limit 1_0", 400, "invalid_page", {"limit": "1_0"}),
     job_case("job: limit +5", 400, "invalid_page", {"limit": "+5"}),
     job_case("job: offset of 5000 digits", 400, "invalid_page", {"offset": "9" * 5000}),
-    web_case(
-        "recordings: limit of 5000 digits",
-        400,
-        "invalid_limit",
-        method="GET",
-        path="/recordings",
-        query={"limit": "9" * 5000},
-    ),
+    recordings_case("recordings: limit of 5000 digits", "invalid_limit", {"limit": "9" * 5000}),
     # --- duplicate member names ----------------------------------------------------------------------
     fhr_case(
         "fhr: filename twice",
@@ -308,29 +294,10 @@ CASES = [
         "invalid_uri",
         body={"filename": "s3://{bucket}/" + "\u00e9" * 600},
     ),
-    web_case(
-        "recordings: NUL in prefix",
-        400,
-        "invalid_prefix",
-        method="GET",
-        path="/recordings",
-        query={"prefix": "a\u0000"},
-    ),
-    web_case(
-        "recordings: prefix over 1024 bytes",
-        400,
-        "invalid_prefix",
-        method="GET",
-        path="/recordings",
-        query={"prefix": "p" * 1025},
-    ),
-    web_case(
-        "recordings: nextToken of a NUL",
-        400,
-        "invalid_token",
-        method="GET",
-        path="/recordings",
-        query={"nextToken": base64.urlsafe_b64encode(b"\x00").decode()},
+    recordings_case("recordings: NUL in prefix", "invalid_prefix", {"prefix": "a\u0000"}),
+    recordings_case("recordings: prefix over 1024 bytes", "invalid_prefix", {"prefix": "p" * 1025}),
+    recordings_case(
+        "recordings: nextToken of a NUL", "invalid_token", {"nextToken": base64.urlsafe_b64encode(b"\x00").decode()}
     ),
     items_case("items: partition key over 2048 bytes", 400, "invalid_key", body=create({"id": "k" * 2049})),
     items_case("items: attribute name over 64 KB", 400, "invalid_name", body=create({"id": "n", "a" * 65536: 1})),
@@ -357,11 +324,15 @@ CASES = [
         "invalid_next_token",
         body={"operation": "list", "payload": {"nextToken": token({"id": {"S": ["x"]}})}},
     ),
+    items_case(
+        "items: token of 100 000 [",
+        400,
+        "invalid_next_token",
+        body={"operation": "list", "payload": {"nextToken": base64.urlsafe_b64encode(DEEP.encode()).decode()}},
+    ),
     web_case("uploads: unknown top-level field", 400, "unknown_field", body={"files": [CSV], "bucket": "other"}),
     web_case("uploads: unknown per-file field", 400, "unknown_field", body={"files": [{**CSV, "key": "../../x"}]}),
-    web_case(
-        "recordings: unknown parameter", 400, "unknown_field", method="GET", path="/recordings", query={"limt": "5"}
-    ),
+    recordings_case("recordings: unknown parameter", "unknown_field", {"limt": "5"}),
     job_case("job: unknown parameter", 400, "unknown_field", {"results": "full", "page": "2"}),
     job_case("job: results=everything", 400, "invalid_results", {"results": "everything"}),
     items_case(
