@@ -184,10 +184,17 @@ def new_request_id() -> str:
     return base64.b64encode(os.urandom(10)).decode("ascii")
 
 
+def _text(value: str) -> str:
+    """Header text as an event carries it: aiohttp hands bytes that are not UTF-8 over as lone surrogates
+    (``surrogateescape``), which no function could encode again; they become U+FFFD, as in the path
+    and the query string."""
+    return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _joined_headers(request: web.Request) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        key = name.lower()
+    for name, raw_value in request.headers.items():
+        key, value = _text(name.lower()), _text(raw_value)
         if key == "cookie":
             continue  # payload 2.0 moves cookies to the "cookies" field
         headers[key] = f"{headers[key]},{value}" if key in headers else value
@@ -203,7 +210,10 @@ def _query_parameters(raw_query: str) -> dict[str, str] | None:
 
 def _cookies(request: web.Request) -> list[str] | None:
     cookies = [
-        part.strip() for header in request.headers.getall("Cookie", []) for part in header.split(";") if part.strip()
+        _text(part.strip())
+        for header in request.headers.getall("Cookie", [])
+        for part in header.split(";")
+        if part.strip()
     ]
     return cookies or None
 

@@ -37,6 +37,7 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
+from handlers.api.inputs import only_fields, parse_json, query_int
 from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
 from handlers.api.settings import API_LIMIT_S, Settings
 from handlers.api.tenancy import Caller
@@ -109,10 +110,7 @@ async def get_fhr(request: Request, context: Any) -> dict[str, Any]:
         raise BadRequest(f"unknown query parameter(s) {unknown}; use filename and options", code="unknown_field")
     options: Any = None
     if "options" in request.query:
-        try:
-            options = json.loads(request.query["options"])
-        except ValueError:
-            raise BadRequest("the options query parameter must be a JSON object", code="invalid_options") from None
+        options = parse_json(request.query["options"], "the options query parameter", syntax_code="invalid_options")
     return await _analyse_one(request.caller, request.query.get("filename"), options, context)
 
 
@@ -235,14 +233,17 @@ async def get_job(request: Request, context: Any) -> dict[str, Any]:
     job_id = request.path_params.get("id") or request.path.rsplit("/", 1)[-1]
     if not is_job_id(job_id):
         raise BadRequest("a job id is 32 lowercase hex digits", code="invalid_job_id")
+    only_fields(request.query, {"offset", "limit", "results"}, "the query")
+    if request.query.get("results", "full") != "full":
+        raise BadRequest("results may only be 'full' (every file's result)", code="invalid_results")
+    offset, limit = _page(request.query, with_results="results" in request.query)
     dynamodb = await clients.client("dynamodb")
     store = JobStore(dynamodb, settings.results_table, settings.result_ttl_s)
     job = await store.job(job_id, caller.tenant)
     if job is None:
         raise NotFound(f"no job {job_id} (jobs expire with the results)", code="job_not_found")
     total = int(job["total"]["N"])
-    with_results = total == 1 or request.query.get("results") == "full"
-    offset, limit = _page(request.query, with_results)
+    with_results = total == 1 or "results" in request.query
     indexes = list(range(min(offset, total), min(offset + limit, total)))
     files = await store.files(job_id, indexes)
     cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
@@ -252,13 +253,8 @@ async def get_job(request: Request, context: Any) -> dict[str, Any]:
 
 def _page(query: dict[str, str], with_results: bool) -> tuple[int, int]:
     cap = MAX_JOB_PAGE_WITH_RESULTS if with_results else MAX_JOB_PAGE
-    try:
-        offset = int(query.get("offset", "0"))
-        limit = int(query.get("limit", str(min(100, cap))))
-    except ValueError:
-        raise BadRequest("offset and limit must be integers", code="invalid_page") from None
-    if offset < 0 or not 1 <= limit <= cap:
-        raise BadRequest(f"offset must be >= 0 and limit 1..{cap}", code="invalid_page")
+    offset = query_int(query, "offset", default=0, low=0, high=MAX_BATCH_FILES, code="invalid_page")
+    limit = query_int(query, "limit", default=min(100, cap), low=1, high=cap, code="invalid_page")
     return offset, limit
 
 

@@ -10,7 +10,6 @@ stack trace never reaches the caller.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import time
@@ -133,36 +132,40 @@ class Request:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any], context: Any) -> Request:
-        http = (event.get("requestContext") or {}).get("http") or {}
+        """The request, its text checked by :mod:`handlers.api.inputs` (a malformed event is a 400)."""
+        from handlers.api.inputs import body_bytes, check_text
+
+        context_part = _part(event, "requestContext")
+        http = _part(context_part, "http")
         method = str(http.get("method") or event.get("httpMethod") or "").upper()
         path = str(http.get("path") or event.get("rawPath") or "")
         route_key = str(event.get("routeKey") or f"{method} {path}")
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-        authorizer = (event.get("requestContext") or {}).get("authorizer")
+        headers = {str(k).lower(): str(v) for k, v in _part(event, "headers").items()}
+        query = {str(k): str(v) for k, v in _part(event, "queryStringParameters").items()}
+        path_params = {str(k): str(v) for k, v in _part(event, "pathParameters").items()}
+        for name, value in (*query.items(), *path_params.items()):
+            check_text(name, "a query or path parameter's name")
+            check_text(value, f"the parameter {name!r}")
+        authorizer = _part(event, "requestContext").get("authorizer")
         return cls(
             method=method,
             path=path,
             route_key=route_key,
-            query={str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
-            path_params={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
+            query=query,
+            path_params=path_params,
             headers=headers,
-            raw_body=_body_bytes(event),
+            raw_body=body_bytes(event),
             request_id=request_id_of(event, context),
             authorizer=dict(authorizer) if isinstance(authorizer, Mapping) else {},
         )
 
     def json_body(self) -> Any:
-        """The body parsed as JSON with every number kept exact (``Decimal``), or a 400."""
+        """The body parsed as JSON by :func:`handlers.api.inputs.parse_json` (numbers exact), or a 4xx."""
+        from handlers.api.inputs import parse_json
+
         if not self.raw_body.strip():
             raise BadRequest("the request body is empty; send a JSON object", code="missing_body")
-        try:
-            text = self.raw_body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest("the request body is not UTF-8 text", code="malformed_json") from None
-        try:
-            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-        except ValueError as exc:
-            raise BadRequest(f"the request body is not valid JSON: {exc}", code="malformed_json") from None
+        return parse_json(self.raw_body, "the request body")
 
     def json_object(self) -> dict[str, Any]:
         body = self.json_body()
@@ -171,20 +174,14 @@ class Request:
         return body
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _body_bytes(event: Mapping[str, Any]) -> bytes:
-    body = event.get("body")
-    if body is None:
-        return b""
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(str(body), validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest("the base64 request body does not decode", code="malformed_body") from None
-    return str(body).encode("utf-8")
+def _part(mapping: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """An optional object of the event; present but not an object, the event is not API Gateway's."""
+    value = mapping.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadRequest(f"the event's {name} is not an object", code="invalid_event")
+    return value
 
 
 def request_id_of(event: Mapping[str, Any], context: Any) -> str:

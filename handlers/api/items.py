@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from handlers.api.dynamo import (
     deserialize_item,
     error_code,
     is_client_error,
+    item_size,
     raise_for_client_error,
     serialize_item,
 )
@@ -53,6 +55,7 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
+from handlers.api.inputs import parse_json
 from handlers.api.tenancy import Caller
 
 MAX_LIST_LIMIT = 100
@@ -65,7 +68,7 @@ SCOPE_WRITE = "items/write"
 
 Operation = Callable[["Table", dict[str, Any]], Awaitable[dict[str, Any]]]
 
-_key_schemas: dict[str, tuple[str, ...]] = {}
+_key_schemas: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
 async def init() -> None:
@@ -77,13 +80,19 @@ async def shutdown() -> None:
     await clients.close()
 
 
+# DynamoDB's limit on a range key value (bytes of the value: UTF-8 text, or a number's stored form); the hash key
+# is the service's tenant id, so every key attribute a caller names is the range key.
+MAX_RANGE_KEY_VALUE_BYTES = 1024
+
+
 class Table:
-    """The items table as one tenant sees it: its name, the item key names callers use (the range key),
+    """The items table as one tenant sees it: its name, the item key callers use (the range key, with its type),
     the tenant's partition and the client to reach it."""
 
-    def __init__(self, name: str, key_names: tuple[str, ...], client: Any, tenant: str) -> None:
+    def __init__(self, name: str, key_types: tuple[tuple[str, str], ...], client: Any, tenant: str) -> None:
         self.name = name
-        self.key_names = key_names  # without the tenant: what a caller's Key and Item name
+        self.key_types = dict(key_types)  # without the tenant: attribute name -> "S" | "N" | "B"
+        self.key_names = tuple(name for name, _ in key_types)
         self.client = client
         self.tenant = tenant
 
@@ -111,8 +120,14 @@ class Table:
             raise BadRequest(f"{where} lacks the key attribute(s) {missing}", code="missing_key")
         wire = serialize_item({name: attributes[name] for name in self.key_names}, what="key")
         for name, value in wire.items():
-            if next(iter(value)) not in ("S", "N", "B") or value in ({"S": ""}, {"B": b""}):
-                raise BadRequest(f"key attribute {name!r} must be a non-empty string or a number", code="invalid_key")
+            kind, expected = next(iter(value)), self.key_types[name]
+            if kind != expected or value in ({"S": ""}, {"B": b""}):
+                what = {"S": "a non-empty string", "N": "a number", "B": "non-empty binary"}.get(expected, expected)
+                raise BadRequest(f"key attribute {name!r} must be {what}", code="invalid_key")
+            if item_size({name: value}) - len(name.encode("utf-8")) > MAX_RANGE_KEY_VALUE_BYTES:
+                raise BadRequest(
+                    f"key attribute {name!r} is over DynamoDB's {MAX_RANGE_KEY_VALUE_BYTES} bytes", code="invalid_key"
+                )
         return {**self.partition, **wire}
 
     def stored(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -133,14 +148,14 @@ async def _table(client: Any, caller: Caller) -> Table:
     if not name:
         raise InternalError("the function is not configured with an items table")
     if name not in _key_schemas:
-        description = await client.describe_table(TableName=name)
-        schema = description["Table"]["KeySchema"]
-        ordered = sorted(schema, key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
+        description = (await client.describe_table(TableName=name))["Table"]
+        types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+        ordered = sorted(description["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
         names = tuple(k["AttributeName"] for k in ordered)
         if names[0] != TENANT_ATTRIBUTE or len(names) != 2:
             # An items table from before tenancy (hash key "id"): serving it would mix every tenant's items.
             raise InternalError(f"the items table is not partitioned by {TENANT_ATTRIBUTE!r} (key schema {names})")
-        _key_schemas[name] = names[1:]
+        _key_schemas[name] = tuple((n, types[n]) for n in names[1:])
     return Table(name, _key_schemas[name], client, caller.tenant)
 
 
@@ -359,14 +374,17 @@ def decode_token(token: Any, table: Table) -> dict[str, Any]:
     if not isinstance(token, str) or not token:
         raise invalid
     try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError):
+        key = parse_json(base64.urlsafe_b64decode(token.encode("ascii")), "nextToken")
+    except (binascii.Error, ValueError, UnicodeError, BadRequest):
         raise invalid from None
     if not isinstance(key, dict) or set(key) != set(table.key_names):
         raise invalid
-    for value in key.values():
-        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("S", "N"):
+    try:  # the key a page ended on, as this API serialised it: same types, same limits as any key
+        plain = {name: deserialize_item({name: value})[name] for name, value in key.items()}
+        if table.key_of(plain, "nextToken") != {**table.partition, **key}:
             raise invalid
+    except (BadRequest, TypeError, ValueError, AttributeError, decimal.DecimalException):
+        raise invalid from None
     return key
 
 

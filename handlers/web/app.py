@@ -37,6 +37,7 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
+from handlers.api.inputs import check_object_key, only_fields, query_int
 from handlers.api.tenancy import Caller
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -136,6 +137,7 @@ def safe_name(name: str) -> str:
 
 
 def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    only_fields(body, {"files"}, "the request body")
     files = body.get("files")
     if not isinstance(files, list) or not 1 <= len(files) <= 2:
         raise BadRequest("'files' must list one file, or a WFDB .hea and its .dat", code="invalid_files")
@@ -143,6 +145,7 @@ def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
     for i, item in enumerate(files):
         if not isinstance(item, dict):
             raise BadRequest(f"files[{i}] must be an object with name, size and contentType", code="invalid_files")
+        only_fields(item, {"name", "size", "contentType"}, f"files[{i}]")
         name, size, ctype = item.get("name"), item.get("size"), item.get("contentType") or "application/octet-stream"
         if not isinstance(name, str) or not name.strip():
             raise BadRequest(f"files[{i}].name must be a non-empty string", code="invalid_files")
@@ -202,19 +205,17 @@ async def create_uploads(request: Request, caller: Caller) -> dict[str, Any]:
 
 
 def _limit(query: dict[str, str]) -> int:
-    raw = query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise BadRequest("limit must be an integer from 1 to 1000", code="invalid_limit")
-    return int(raw)
+    return query_int(query, "limit", default=50, low=1, high=1000, code="invalid_limit")
 
 
 def _decode_token(token: str | None, caller: Caller) -> str | None:
     if not token:
         return None
     try:
-        key = base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        key = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
         raise BadRequest("nextToken is not one this API issued", code="invalid_token") from None
+    key = check_object_key(key, "nextToken", "invalid_token")
     if not key.startswith(caller.prefix):
         raise BadRequest("nextToken is not one this API issued", code="invalid_token")
     return key
@@ -222,9 +223,10 @@ def _decode_token(token: str | None, caller: Caller) -> str | None:
 
 async def list_recordings(request: Request, caller: Caller) -> dict[str, Any]:
     """Record files (a WFDB record by its .hea) under the caller's prefix, ``limit`` per page."""
+    only_fields(request.query, {"limit", "nextToken", "prefix"}, "the query")
     limit = _limit(request.query)
     start_after = _decode_token(request.query.get("nextToken"), caller)
-    prefix = caller.prefix + request.query.get("prefix", "")
+    prefix = caller.prefix + check_object_key(request.query.get("prefix", ""), "prefix", "invalid_prefix")
     s3 = await clients.client("s3")
     found: list[dict[str, Any]] = []
     last_key = start_after

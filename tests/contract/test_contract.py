@@ -132,3 +132,36 @@ async def test_dynamodb_manager_refuses_other_tables(target: Any) -> None:
     body = {"operation": "ping", "tableName": "someone-elses-table"}
     status, _, answer = await target.request("POST", "/DynamoDBManager", json=body)
     assert status == 403 and answer["code"], answer
+
+
+FIVE_MB = 5 * 1024 * 1024  # over the functions' 4 MiB body limit, under Lambda's 6 MB event limit
+GATEWAY_BAD_INPUT = [
+    ("POST", "/fhr", "[" * 100_000, 400, "too_deep"),
+    ("POST", "/fhr", '{"filename": "s3://b/a\\ud800.hea"}', 400, "invalid_text"),
+    ("POST", "/fhr", '{"filename": "s3://b/a.hea", "filename": "s3://c/a.hea"}', 400, "duplicate_key"),
+    ("POST", "/fhr", '{"filename": "' + "a" * FIVE_MB + '"}', 413, "body_too_large"),
+    ("POST", "/fhr/batch", '{"filenames": [1e999999999]}', 400, "invalid_number"),
+    ("POST", "/DynamoDBManager", "[" * 100_000, 400, "too_deep"),
+    ("POST", "/DynamoDBManager", '{"operation": "echo", "payload": "' + "a" * FIVE_MB + '"}', 413, "body_too_large"),
+    ("GET", "/fhr/jobs/0123456789abcdef0123456789abcdef?offset=%D9%A1", None, 400, "invalid_page"),
+    ("GET", "/recordings?limit=%C2%B2", None, 400, "invalid_limit"),
+    ("POST", "/uploads", '{"files": [{"name": "a\\udfff.csv", "size": 5}]}', 400, "invalid_text"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [pytest.param(*case, id=f"{case[0]} {case[1][:30]} {case[4]}") for case in GATEWAY_BAD_INPUT],
+)
+async def test_bad_input_through_the_gateway_is_a_typed_4xx(
+    target: Any, method: str, path: str, body: str | None, status: int, code: str
+) -> None:
+    """The issue's cases end to end (gateway, Lambda, our runtime, the handler): no 500, our error body."""
+    first_segment = path.partition("?")[0].split("/")[1]
+    function = next(route.function for route in APP.routes if route.path.split("/")[1] == first_segment)
+    if handler_missing(APP.function(function).handler.rsplit(".", 1)[0]):
+        pytest.skip(f"the {function} handler is not in this checkout")
+    kwargs = {"data": body.encode(), "headers": {"Content-Type": "application/json"}} if body is not None else {}
+    answer_status, _, answer = await target.request(method, path, **kwargs)
+    assert (answer_status, answer.get("code") if isinstance(answer, dict) else answer) == (status, code)
+    assert answer["message"] and answer["requestId"]

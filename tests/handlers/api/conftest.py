@@ -215,6 +215,20 @@ def scan() -> Callable[[Callable[[str], Any], str], list[dict[str, Any]]]:
     return scan_all
 
 
+def messages_in(boto: Callable[[str], Any], queue_url: str) -> int:
+    """Messages in a queue, visible or in flight (what a handler that enqueued anything would leave)."""
+    attributes = boto("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def queue_depth() -> Callable[[Callable[[str], Any], str], int]:
+    return messages_in
+
+
 @dataclass(frozen=True)
 class FhrStack:
     """The FHR function's resources on moto, named uniquely per test."""

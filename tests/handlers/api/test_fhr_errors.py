@@ -18,13 +18,6 @@ JOB_ID = "0123456789abcdef0123456789abcdef"
 MINE = "tenants/t-test/"  # the open tenant's prefix (conftest.open_tenancy)
 
 
-def queue_depth(boto: Any, url: str) -> int:
-    attributes = boto("sqs").get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-
 @pytest.fixture
 def uploaded(fhr_stack: Any, boto: Any, set_a_dir: Path) -> dict[str, str]:
     """A real WFDB record, a header whose .dat is missing, and a small text object."""
@@ -130,6 +123,7 @@ def cases(bucket: str) -> list[tuple[str, dict[str, Any], int, str]]:
             "invalid_options",
         ),
         ("POST other bucket", {**post, "body": {"filename": "s3://prod-ecg/a01.hea"}}, 403, "forbidden_bucket"),
+        *tuning_cases(post, ok),
         ("DELETE /fhr", {"method": "DELETE", "path": "/fhr"}, 405, "method_not_allowed"),
         ("unknown route", {"method": "GET", "path": "/fhr/everything"}, 404, "route_not_found"),
         ("batch without filenames", {**batch, "body": {"options": {}}}, 400, "invalid_filenames"),
@@ -181,6 +175,35 @@ def cases(bucket: str) -> list[tuple[str, dict[str, Any], int, str]]:
     ]
 
 
+def tuning_cases(post: dict[str, Any], ok: str) -> list[tuple[str, dict[str, Any], int, str]]:
+    """The issue's reproductions (500s and cached nonsense before the knobs were checked), and more."""
+    bad_tuning = {
+        "working_fs 0": {"working_fs": 0},
+        "envelope_fs 0": {"envelope_fs": 0},
+        "maternal_components 0": {"maternal_components": 0},
+        "maternal_components -3": {"maternal_components": -3},
+        "maternal_components 2.5": {"maternal_components": 2.5},
+        "band_low above band_high": {"band_low": 40, "band_high": 20},
+        "negative penalty": {"penalty_per_bpm": -1},
+        "unknown knob": {"band_lo": 10},
+        "knob a string": {"half_weight": "0.5"},
+        "tuning a list": [1, 2],
+    }
+    beyond_floats = f'{{"filename": "{ok}", "options": {{"tuning": {{"whiten_hz": 1e400}}}}}}'
+    return [
+        *[
+            (
+                f"POST tuning {label}",
+                {**post, "body": {"filename": ok, "options": {"tuning": t}}},
+                400,
+                "invalid_options",
+            )
+            for label, t in bad_tuning.items()
+        ],
+        ("POST tuning knob beyond float range", {**post, "raw_body": beyond_floats}, 400, "invalid_options"),
+    ]
+
+
 CASE_NAMES = [case[0] for case in cases("bucket")]
 
 
@@ -194,6 +217,7 @@ async def test_bad_input_is_a_4xx_with_its_code_and_writes_nothing(
     make_event: Any,
     parse_body: Any,
     context: Any,
+    queue_depth: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MAX_RECORD_BYTES", "2000")  # a01 (~480 KB) is over it too, but it is never reached
