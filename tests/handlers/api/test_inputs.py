@@ -440,7 +440,7 @@ async def test_bad_input_is_a_4xx_with_a_code_and_a_message_and_writes_nothing(
 async def test_valid_edges_still_work(
     world: Any, items_table: str, make_event: Any, parse_body: Any, context: Any
 ) -> None:
-    """The limits are limits, not off-by-one refusals: depth 32 items, 1024-byte ids (the range key under the tenant), unique look-alikes."""
+    """The limits are limits, not off-by-one refusals: depth 32 items, 1024-byte ids (the range key), look-alikes."""
 
     async def manager(body: Any = None, raw: str | None = None) -> tuple[int, Any]:
         response = await items.handler(make_event("POST", "/DynamoDBManager", body=body, raw_body=raw), context)
