@@ -94,6 +94,11 @@ TUNING_LIMITS: dict[str, Knob] = {
     "refine_tolerance_bpm": Knob(1.0, 60.0, unit="bpm"),
     # cost of RR intervals that depart from the tracked rate in the beat picker (0 = spacing ignored)
     "beat_tightness": Knob(0.0, 200.0),
+    # matched-filter beat passes over the template excerpt (beats.pick_beats; 0 = the energy chain alone); each
+    # pass re-runs the matched filter over the excerpt with the templates of the last (default 2)
+    "matched_passes": Knob(0, 4, integer=True),
+    # switch: maternal R waves re-aligned to their template before cancellation (maternal.align_to_template)
+    "maternal_align": Knob(0, 1, integer=True),
 }
 
 
