@@ -7,6 +7,7 @@ imports neither pulumi nor handler code: handlers are named by dotted path, reso
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,11 @@ class Route:
     holds ANY of them (``authorization_scopes``), and the local front door does the same. A route that
     serves both reads and writes (the DynamoDB manager) lists both and enforces the finer scope in its
     handler. Open stacks (no authorizer) check no scope.
+
+    ``operation`` names the route for clients: the OpenAPI ``operationId`` (client generators make it a
+    method name) and the key by which the page, ``fhr loadtest``, Locust and the examples find its path,
+    so a moved path moves with it and a removed route fails their tests. Without one it is derived from
+    the method and path (``GET /fhr/jobs/{id}`` -> ``getFhrJobsId``).
     """
 
     method: str
@@ -71,10 +77,18 @@ class Route:
     function: str
     public: bool = False
     scopes: tuple[str, ...] = ()
+    operation: str = ""
 
     @property
     def route_key(self) -> str:
         return f"{self.method} {self.path}"
+
+    @property
+    def operation_id(self) -> str:
+        if self.operation:
+            return self.operation
+        words = re.findall(r"[A-Za-z0-9]+", self.path)
+        return self.method.lower() + "".join(word[:1].upper() + word[1:] for word in words)
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,7 @@ class Function:
     invokes_self: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     trigger: QueueTrigger | None = None
+    route_table: bool = False  # gets the route table (API_ROUTES_ENV): it serves the OpenAPI document and the page
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,13 @@ class AppDefinition:
 
     def routes_of(self, function: str) -> tuple[Route, ...]:
         return tuple(r for r in self.routes if r.function == function)
+
+    def operation(self, operation_id: str) -> Route:
+        """The route a client knows by its operation id (``APP.operation("getFhr").path``)."""
+        for route in self.routes:
+            if route.operation_id == operation_id:
+                return route
+        raise KeyError(f"no route has the operation id {operation_id!r} in the app definition")
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -179,6 +201,9 @@ class AppDefinition:
         keys = [r.route_key for r in self.routes]
         if len(keys) != len(set(keys)):
             raise ValueError("duplicate route keys in the app definition")
+        operations = [r.operation_id for r in self.routes]
+        if len(operations) != len(set(operations)):
+            raise ValueError("duplicate operation ids in the app definition")
         for route in self.routes:
             if route.public and route.scopes:
                 raise ValueError(f"route {route.route_key} is public: it has no authorizer to check {route.scopes}")
@@ -241,7 +266,32 @@ def function_environment(
     env.update(fn.extra_env)
     env["STAGE"] = stage
     env.update(tenancy.environment())
+    if fn.route_table:
+        env[API_ROUTES_ENV] = api_routes_json(app)
     return env
+
+
+# The route table as the web function reads it (handlers.api.openapi.ROUTES_ENV names the same variable;
+# tests/fhrapp/test_definition.py checks they agree and that the handlers read back what is written here).
+API_ROUTES_ENV = "FHR_API_ROUTES"
+
+
+def api_routes_json(app: AppDefinition) -> str:
+    """Every route as compact JSON: operation id, method, path, handler module, scopes or ``public``.
+
+    Lambda allows 4 KB of environment per function; this is about 1 KB for the app's routes.
+    """
+    table = []
+    for route in app.routes:
+        entry: dict[str, object] = {
+            "operationId": route.operation_id,
+            "method": route.method,
+            "path": route.path,
+            "module": app.function(route.function).handler.rsplit(".", 1)[0],
+        }
+        entry.update({"public": True} if route.public else {"scopes": list(route.scopes)})
+        table.append(entry)
+    return json.dumps(table, separators=(",", ":"))
 
 
 # CORS of the HTTP API (API Gateway's cors_configuration, and the local front door's preflight answers).
@@ -360,6 +410,7 @@ WEB_FUNCTION = Function(
     timeout_s=10,
     grants=(Grant("ecg_bucket", S3_LIST), Grant("ecg_bucket", ("s3:PutObject",), prefix=TENANT_UPLOADS_PREFIX)),
     resources=("ecg_bucket",),
+    route_table=True,
 )
 ITEMS_FUNCTION = Function(
     name="items",
@@ -377,15 +428,19 @@ APP = AppDefinition(
     name="fhr",
     functions=(FHR_FUNCTION, ITEMS_FUNCTION, WORKER_FUNCTION, WEB_FUNCTION),
     routes=(
-        Route("GET", "/fhr", "fhr", scopes=(SCOPE_FHR_READ,)),
-        Route("POST", "/fhr", "fhr", scopes=(SCOPE_FHR_READ,)),
-        Route("POST", "/fhr/batch", "fhr", scopes=(SCOPE_FHR_WRITE,)),
-        Route("GET", "/fhr/jobs/{id}", "fhr", scopes=(SCOPE_FHR_READ,)),
+        Route("GET", "/fhr", "fhr", scopes=(SCOPE_FHR_READ,), operation="getFhr"),
+        Route("POST", "/fhr", "fhr", scopes=(SCOPE_FHR_READ,), operation="postFhr"),
+        Route("POST", "/fhr/batch", "fhr", scopes=(SCOPE_FHR_WRITE,), operation="createBatch"),
+        Route("GET", "/fhr/jobs/{id}", "fhr", scopes=(SCOPE_FHR_READ,), operation="getJob"),
         # Both: the gateway lets either through; the handler requires items/write for create/update/delete.
-        Route("POST", "/DynamoDBManager", "items", scopes=(SCOPE_ITEMS_READ, SCOPE_ITEMS_WRITE)),
-        Route("GET", "/", "web", public=True),
-        Route("POST", "/uploads", "web", scopes=(SCOPE_FHR_WRITE,)),
-        Route("GET", "/recordings", "web", scopes=(SCOPE_FHR_READ,)),
+        Route(
+            "POST", "/DynamoDBManager", "items", scopes=(SCOPE_ITEMS_READ, SCOPE_ITEMS_WRITE), operation="manageItems"
+        ),
+        Route("GET", "/", "web", public=True, operation="getPage"),
+        Route("POST", "/uploads", "web", scopes=(SCOPE_FHR_WRITE,), operation="createUploads"),
+        Route("GET", "/recordings", "web", scopes=(SCOPE_FHR_READ,), operation="listRecordings"),
+        # The API's contract, public like the page: client generators and fuzzers fetch it without a token.
+        Route("GET", "/openapi.json", "web", public=True, operation="getOpenApi"),
     ),
     resources=(ECG_BUCKET, RESULTS_TABLE, ITEMS_TABLE, JOBS_DLQ, JOBS_QUEUE),
 )

@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "fhrcli.local",
     "fhrcli.demo",
     "fhrcli.synth",
+    "fhrcli.openapi",
 )
 
 

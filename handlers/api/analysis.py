@@ -13,8 +13,9 @@ Order of work, cheapest first, so bad input costs nothing and a repeat costs two
    estimator in a worker thread; cache the result.
 
 Science and storage errors carry a machine ``code``; :func:`api_error_for` maps them to statuses
-(422 unusable record, 413 too large, 404 missing, 400 bad options) without importing either
-package at module load, so importing this module stays cheap.
+(422 unusable record, 413 too large, 404 missing, 400 bad options, 503 storage trouble), and
+:data:`RECORD_ERRORS` declares the same mapping for the API's contract, each code described by its
+error class (both modules hold only exception classes: importing them stays cheap).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from handlers.api.cache import ResultCache, cache_key, compact_result, options_hash, plain
+from handlers.api.contract import ErrorCode, codes, raises
 from handlers.api.http import (
     ApiError,
     BadRequest,
@@ -37,8 +39,10 @@ from handlers.api.http import (
     ServiceUnavailable,
     Unprocessable,
 )
-from handlers.api.inputs import check_object_key
+from handlers.api.inputs import JSON_ERRORS, check_object_key
 from handlers.api.settings import Settings
+from handlers.fhr import errors as science_errors
+from handlers.storage import errors as storage_errors
 
 if TYPE_CHECKING:
     from handlers.storage.recordset import RecordObjects
@@ -48,12 +52,10 @@ T = TypeVar("T")
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 MAX_CHANNELS_FOR_EARLY_CHECK = 1 << 16
 
-# Codes that are not "this record is unusable" (422) but something more precise.
+# Codes that are not "this record is unusable" (422) or "storage trouble" (503) but something more precise.
 STATUS_BY_CODE = {
     "invalid_options": 400,
     "object_not_found": 404,
-    "not_found": 404,
-    "no_such_key": 404,
     "access_denied": 403,
     "object_too_large": 413,
     "record_too_large": 413,
@@ -61,6 +63,45 @@ STATUS_BY_CODE = {
     "signal_file_outside_record": 422,
     "too_many_signal_files": 422,
 }
+_ABSTRACT_ERRORS = (science_errors.FhrError, science_errors.RecordError)  # bases: raised through a subclass
+
+
+def status_of(error: type[BaseException]) -> int | None:
+    """The HTTP status of a science or storage error class (``None``: not one of theirs)."""
+    code, module = getattr(error, "code", None), error.__module__
+    if not isinstance(code, str) or not module.startswith(("handlers.fhr", "handlers.storage")):
+        return None
+    return STATUS_BY_CODE.get(code, 422 if module.startswith("handlers.fhr") else 503)
+
+
+def _record_errors() -> tuple[ErrorCode, ...]:
+    """Every code of the science and storage errors, with the status :func:`api_error_for` gives it."""
+    declared = []
+    for module in (science_errors, storage_errors):
+        for error in vars(module).values():
+            if isinstance(error, type) and error.__module__ == module.__name__ and error not in _ABSTRACT_ERRORS:
+                status = status_of(error)
+                if status is not None:
+                    doc = " ".join((error.__doc__ or error.code).split())
+                    declared.append(ErrorCode(status, error.code, doc))
+    return tuple(declared)
+
+
+# What reading and analysing a record can answer (the science and storage errors, mapped by api_error_for).
+RECORD_ERRORS = _record_errors()
+FILENAME_ERRORS = codes(
+    400,
+    missing_filename="no filename was given",
+    invalid_uri="the filename is not s3://bucket/key with a valid bucket name and a key of at most 1024 bytes without "
+    "control characters, or names a WFDB .dat instead of its .hea",
+) + codes(403, forbidden_bucket="the filename names a bucket other than the stack's")
+OPTIONS_ERRORS = codes(
+    400,
+    invalid_options="options is not an object of known options within their ranges (handlers/fhr/options.py), "
+    "or, as a query parameter, not valid JSON",
+)
+# The options query parameter is JSON text: read by the shared JSON rules, a syntax error is invalid_options.
+OPTIONS_QUERY_ERRORS = OPTIONS_ERRORS + tuple(e for e in JSON_ERRORS if e.code != "malformed_json")
 
 
 @dataclass(frozen=True)
@@ -124,17 +165,14 @@ def parse_options(value: Any) -> dict[str, Any]:
     return options
 
 
+@raises(RECORD_ERRORS)
 def api_error_for(exc: BaseException) -> ApiError | None:
-    """The API error for a science or storage error (by its ``code``), else ``None``."""
-    module = type(exc).__module__
-    code = getattr(exc, "code", None)
-    if not isinstance(code, str) or not module.startswith(("handlers.fhr", "handlers.storage")):
-        return None
-    status = STATUS_BY_CODE.get(code)
-    message = str(exc) or code
+    """The API error for a science or storage error (by its ``code``, see :func:`status_of`), else ``None``."""
+    status = status_of(type(exc))
     if status is None:
-        if module.startswith("handlers.fhr"):
-            return Unprocessable(message, code=code)
+        return None
+    code, message = type(exc).code, str(exc) or type(exc).code
+    if status == 503:
         return ServiceUnavailable(f"reading the object failed: {message}", code=code)
     error = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 422: Unprocessable}
     return error[status](message, code=code)

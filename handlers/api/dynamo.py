@@ -12,6 +12,7 @@ import decimal
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from handlers.api.contract import codes
 from handlers.api.http import BadRequest, Conflict, ServiceUnavailable
 from handlers.api.inputs import leaves
 
@@ -21,6 +22,25 @@ MAX_ITEM_BYTES = 400 * 1024
 MAX_NESTING = 32  # levels of lists and maps inside one attribute value
 MAX_ATTRIBUTE_NAME_BYTES = 65535
 NUMBER_EXPONENTS = (-130, 125)  # magnitudes from 1E-130 to 9.99...E+125 (38 significant digits)
+
+# Storing caller-supplied values (serialize_item, check_item_size) and DynamoDB's own refusals.
+VALUE_ERRORS = codes(
+    400,
+    invalid_name="an attribute name is empty or over 64 KB",
+    invalid_value="a value DynamoDB cannot store (a number outside 1E-130..9.99E+125 in magnitude)",
+    too_deep=f"an attribute value nests lists and maps deeper than DynamoDB's {MAX_NESTING} levels",
+    item_too_large=f"the item (or the expression values) is over DynamoDB's {MAX_ITEM_BYTES} bytes",
+)
+CLIENT_ERRORS = (
+    codes(
+        400,
+        invalid_request="DynamoDB refused the request as invalid (its message says why)",
+        item_too_large=f"the item would be over DynamoDB's {MAX_ITEM_BYTES} bytes",
+        item_collection_too_large="the caller's partition is over DynamoDB's 10 GB item collection limit",
+    )
+    + codes(409, condition_failed="the item's condition did not hold")
+    + codes(503, throttled="DynamoDB is throttling; retry shortly")
+)
 
 _THROTTLING = frozenset(
     {

@@ -11,10 +11,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.api.contract import codes
 from handlers.api.http import BadRequest
 
 CLAUSES = ("SET", "REMOVE", "ADD", "DELETE")
 MAX_EXPRESSION_CHARS = 4096
+
+EXPRESSION_ERRORS = codes(
+    400,
+    invalid_update_expression="UpdateExpression is not SET/REMOVE/ADD/DELETE clauses, each once and non-empty",
+    invalid_expression=f"an expression or placeholder map is not a non-empty string / object (at most "
+    f"{MAX_EXPRESSION_CHARS} characters)",
+    invalid_placeholder="a placeholder is not #name / :value, or names an empty attribute, or is the reserved #__key",
+    unknown_placeholder="an expression uses a placeholder that is not defined",
+    unused_placeholder="a placeholder is defined but never used",
+)
 
 _CLAUSE_RE = re.compile(r"\b(SET|REMOVE|ADD|DELETE)\b", re.IGNORECASE)
 _NAME_RE = re.compile(r"#[A-Za-z0-9_]+")

@@ -25,8 +25,33 @@ import time
 from typing import Any
 
 from handlers.api import clients
-from handlers.api.analysis import S3Target, analyse, parse_filename, parse_options
+from handlers.api.analysis import (
+    FILENAME_ERRORS,
+    OPTIONS_ERRORS,
+    OPTIONS_QUERY_ERRORS,
+    RECORD_ERRORS,
+    S3Target,
+    analyse,
+    parse_filename,
+    parse_options,
+)
 from handlers.api.cache import ResultCache
+from handlers.api.contract import (
+    HANDLER_ERRORS,
+    Body,
+    Operation,
+    Param,
+    Reply,
+    array,
+    boolean,
+    codes,
+    component,
+    integer,
+    nullable,
+    number,
+    obj,
+    string,
+)
 from handlers.api.http import (
     ApiError,
     BadRequest,
@@ -37,10 +62,12 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
-from handlers.api.inputs import only_fields, parse_json, query_int
+from handlers.api.inputs import JSON_BODY_ERRORS, REQUEST_ERRORS, UNKNOWN_FIELD, parse_json
 from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
 from handlers.api.settings import API_LIMIT_S, Settings
-from handlers.api.tenancy import Caller
+from handlers.api.tenancy import CALLER_ERRORS, OWNER_ERRORS, Caller
+from handlers.fhr.options import options_schema
+from handlers.fhr.result_schema import RESULT_SCHEMA
 from handlers.metrics import emit as emit_metrics
 
 logger = logging.getLogger("handlers.api.fhr")
@@ -105,9 +132,7 @@ def _resolve(request: Request) -> Any:
 
 
 async def get_fhr(request: Request, context: Any) -> dict[str, Any]:
-    unknown = sorted(set(request.query) - {"filename", "options"})
-    if unknown:
-        raise BadRequest(f"unknown query parameter(s) {unknown}; use filename and options", code="unknown_field")
+    GET_FHR.check_query(request.query)
     options: Any = None
     if "options" in request.query:
         options = parse_json(request.query["options"], "the options query parameter", syntax_code="invalid_options")
@@ -116,9 +141,7 @@ async def get_fhr(request: Request, context: Any) -> dict[str, Any]:
 
 async def post_fhr(request: Request, context: Any) -> dict[str, Any]:
     body = request.json_object()
-    unknown = sorted(set(body) - {"filename", "options"})
-    if unknown:
-        raise BadRequest(f"unknown field(s) {unknown}; use filename and options", code="unknown_field")
+    POST_FHR.check_body(body)
     return await _analyse_one(request.caller, body.get("filename"), body.get("options"), context)
 
 
@@ -202,9 +225,7 @@ async def post_batch(request: Request, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     caller = request.caller
     body = request.json_object()
-    unknown = sorted(set(body) - {"filenames", "options"})
-    if unknown:
-        raise BadRequest(f"unknown field(s) {unknown}; use filenames and options", code="unknown_field")
+    POST_BATCH.check_body(body)
     filenames = body.get("filenames")
     if not isinstance(filenames, list) or not filenames:
         raise BadRequest("filenames must be a non-empty list of s3:// URIs", code="invalid_filenames")
@@ -233,7 +254,7 @@ async def get_job(request: Request, context: Any) -> dict[str, Any]:
     job_id = request.path_params.get("id") or request.path.rsplit("/", 1)[-1]
     if not is_job_id(job_id):
         raise BadRequest("a job id is 32 lowercase hex digits", code="invalid_job_id")
-    only_fields(request.query, {"offset", "limit", "results"}, "the query")
+    GET_JOB.check_query(request.query)
     if request.query.get("results", "full") != "full":
         raise BadRequest("results may only be 'full' (every file's result)", code="invalid_results")
     offset, limit = _page(request.query, with_results="results" in request.query)
@@ -252,10 +273,9 @@ async def get_job(request: Request, context: Any) -> dict[str, Any]:
 
 
 def _page(query: dict[str, str], with_results: bool) -> tuple[int, int]:
-    cap = MAX_JOB_PAGE_WITH_RESULTS if with_results else MAX_JOB_PAGE
-    offset = query_int(query, "offset", default=0, low=0, high=MAX_BATCH_FILES, code="invalid_page")
-    limit = query_int(query, "limit", default=min(100, cap), low=1, high=cap, code="invalid_page")
-    return offset, limit
+    offset = GET_JOB.query_int(query, "offset", code="invalid_page")
+    cap = MAX_JOB_PAGE_WITH_RESULTS if with_results else None
+    return offset, GET_JOB.query_int(query, "limit", code="invalid_page", maximum=cap)
 
 
 async def _file_entry(
@@ -304,4 +324,172 @@ ROUTES = {
     "POST /fhr": post_fhr,
     "POST /fhr/batch": post_batch,
     "GET /fhr/jobs/{id}": get_job,
+}
+
+
+# ---- the contract of these routes (handlers.api.contract; the OpenAPI document is built from it) ----------------
+
+FHR_RESULT = component("FhrResult", RESULT_SCHEMA)
+FHR_ANSWER = component(
+    "FhrAnswer",
+    {
+        **RESULT_SCHEMA,
+        "description": "the estimator's result, and whether it came from the results cache",
+        "properties": {**RESULT_SCHEMA["properties"], "cached": boolean("served from the cache")},
+        "required": [*RESULT_SCHEMA["required"], "cached"],
+    },
+)
+OPTIONS = component("Options", options_schema())
+JOB_ID = string("32 lowercase hex digits", pattern="^[0-9a-f]{32}$")
+LOCATION = string("where the job is served: /fhr/jobs/{id}")
+FILENAME = string(
+    "s3://bucket/key of a record under the caller's prefix tenants/<tenant>/ in the stack's bucket (a WFDB record "
+    "by its .hea)",
+    pattern="^s3://",
+    example="s3://fhr-dev-ecg-bucket/tenants/open/a01.hea",
+)
+DEFERRED = component(
+    "JobAccepted",
+    obj(
+        "the record cannot finish within the API's 30 s: it was queued as a one-file job",
+        jobId=JOB_ID,
+        status=string(enum=["pending"]),
+        location=LOCATION,
+        predictedSeconds=number("the predicted analysis time, s", minimum=0),
+    ),
+)
+ANALYSE_REPLIES = (
+    Reply(200, "the FHR result", FHR_ANSWER),
+    Reply(202, "deferred to a job: poll its location", DEFERRED, headers={"location": "/fhr/jobs/{id}"}),
+)
+ANALYSE_ERRORS = (*CALLER_ERRORS, *OWNER_ERRORS, *FILENAME_ERRORS, *OPTIONS_ERRORS, *RECORD_ERRORS, *HANDLER_ERRORS)
+FILE_ERROR = obj(
+    "why a file failed: the code and status its request would have answered (retries_exhausted: every delivery failed)",
+    code=string(),
+    message=string(),
+    status=integer(minimum=400, maximum=599),
+)
+JOB_FILE = obj(
+    "one file of the job (status unknown: its record has expired)",
+    required=("index", "status"),
+    index=integer(minimum=0),
+    filename=string("the s3:// URI as given"),
+    status=string(enum=["pending", "done", "failed", "unknown"]),
+    cached=boolean("the result came from the cache"),
+    summary=RESULT_SCHEMA["properties"]["summary"],
+    error=FILE_ERROR,
+    result=nullable(FHR_RESULT),
+)
+JOB = component(
+    "Job",
+    obj(
+        "a job's counts and one page of its files",
+        required=("jobId", "status", "total", "done", "failed", "pending", "offset", "files", "nextOffset"),
+        jobId=JOB_ID,
+        status=string(
+            "pending while any file is; failed if none succeeded; else done", enum=["pending", "done", "failed"]
+        ),
+        total=integer(minimum=1),
+        done=integer(minimum=0),
+        failed=integer(minimum=0),
+        pending=integer(minimum=0),
+        offset=integer(minimum=0),
+        files=array(JOB_FILE),
+        nextOffset=nullable(integer("the offset of the next page", minimum=1)),
+        result=nullable(FHR_RESULT),
+        error=nullable(FILE_ERROR),
+    ),
+)
+
+GET_FHR = Operation(
+    summary="FHR of one record (the seed's request)",
+    description="The estimator's result for the record, cached per tenant by bucket, key, ETag(s) and options.",
+    params=(
+        Param("filename", "query", "the record, s3://bucket/key", FILENAME, required=True),
+        Param("options", "query", "estimator options as JSON text", json_schema=OPTIONS),
+    ),
+    replies=ANALYSE_REPLIES,
+    errors=(*REQUEST_ERRORS, *UNKNOWN_FIELD, *OPTIONS_QUERY_ERRORS, *ANALYSE_ERRORS),
+    tags=("fhr",),
+)
+POST_FHR = Operation(
+    summary="FHR of one record, with options",
+    description="As GET /fhr, with the options in a JSON body.",
+    body=Body(obj(required=("filename",), filename=FILENAME, options=OPTIONS), "the record and the options"),
+    replies=ANALYSE_REPLIES,
+    errors=(*REQUEST_ERRORS, *JSON_BODY_ERRORS, *UNKNOWN_FIELD, *ANALYSE_ERRORS),
+    tags=("fhr",),
+)
+POST_BATCH = Operation(
+    summary="A batch job over many records",
+    description=f"Every filename is checked before anything is written (one bad name fails the request, with its "
+    f"index); then one queue message per file. At most {MAX_BATCH_FILES} files.",
+    body=Body(
+        obj(
+            required=("filenames",),
+            filenames=array(FILENAME, minItems=1, maxItems=MAX_BATCH_FILES),
+            options=OPTIONS,
+        ),
+        "the records and the options for all of them",
+    ),
+    replies=(
+        Reply(
+            202,
+            "the job: poll its location",
+            obj(jobId=JOB_ID, status=string(enum=["pending"]), total=integer(minimum=1), location=LOCATION),
+            headers={"location": "/fhr/jobs/{id}"},
+        ),
+    ),
+    errors=(
+        *REQUEST_ERRORS,
+        *JSON_BODY_ERRORS,
+        *UNKNOWN_FIELD,
+        *codes(
+            400, invalid_filenames="filenames is not a non-empty list", too_many_files=f"over {MAX_BATCH_FILES} files"
+        ),
+        *CALLER_ERRORS,
+        *OWNER_ERRORS,
+        *FILENAME_ERRORS,
+        *OPTIONS_ERRORS,
+        *HANDLER_ERRORS,
+    ),
+    tags=("fhr",),
+)
+GET_JOB = Operation(
+    summary="A job's status and results",
+    description="Counts and one page of files; a one-file job (a deferred record) carries its result. Another "
+    "tenant's job answers 404 as a missing one does.",
+    params=(
+        Param("id", "path", "the job id", JOB_ID),
+        Param("offset", "query", "the first file of the page", integer(minimum=0, maximum=MAX_BATCH_FILES, default=0)),
+        Param(
+            "limit",
+            "query",
+            f"files per page (at most {MAX_JOB_PAGE_WITH_RESULTS} with results=full)",
+            integer(minimum=1, maximum=MAX_JOB_PAGE, default=100),
+        ),
+        Param("results", "query", "full: every file's result inline", string(enum=["full"])),
+    ),
+    replies=(Reply(200, "the job", JOB),),
+    errors=(
+        *REQUEST_ERRORS,
+        *UNKNOWN_FIELD,
+        *codes(
+            400,
+            invalid_job_id="the id is not 32 lowercase hex digits",
+            invalid_results="results is not full",
+            invalid_page="offset or limit is not an integer in its range, in ASCII digits",
+        ),
+        *codes(404, job_not_found="no such job of the caller's (jobs expire with the results)"),
+        *CALLER_ERRORS,
+        *HANDLER_ERRORS,
+    ),
+    tags=("jobs",),
+)
+
+CONTRACT = {
+    "GET /fhr": GET_FHR,
+    "POST /fhr": POST_FHR,
+    "POST /fhr/batch": POST_BATCH,
+    "GET /fhr/jobs/{id}": GET_JOB,
 }

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
+from handlers.api.contract import codes
 from handlers.api.http import BadRequest, PayloadTooLarge
 
 # Lambda refuses a synchronous event over 6 MB (API Gateway's own limit is 10 MB). A body of 4 MiB
@@ -45,6 +46,33 @@ MAX_NUMBER_CHARS = 100
 MAX_NUMBER_EXPONENT = 400
 MAX_QUERY_INT_DIGITS = 12
 MAX_KEY_BYTES = 1024  # S3's limit on an object key (so on a prefix or a start-after key too)
+
+
+TEXT_ERRORS = codes(
+    400, invalid_text="a string, member name or parameter holds a lone UTF-16 surrogate (such as \\ud800): not Unicode"
+)
+# Every request: its body is measured and its parameters are checked as text (Request.from_event).
+REQUEST_ERRORS = (
+    codes(413, body_too_large=f"the request body is over {MAX_BODY_BYTES} bytes; recordings go through POST /uploads")
+    + TEXT_ERRORS
+)
+# Parsing JSON text (a body, or a parameter carrying JSON) by this module's rules.
+JSON_ERRORS = (
+    codes(
+        400,
+        malformed_json="not valid JSON (syntax, NaN or Infinity, or bytes that are not UTF-8)",
+        too_deep=f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+        duplicate_key="an object names the same member twice",
+        invalid_number=f"a number longer than {MAX_NUMBER_CHARS} characters or beyond 1e\u00b1{MAX_NUMBER_EXPONENT}",
+    )
+    + TEXT_ERRORS
+)
+# A JSON object body (Request.json_object).
+JSON_BODY_ERRORS = (
+    codes(400, missing_body="the request body is empty", invalid_body="the request body is JSON but not an object")
+    + JSON_ERRORS
+)
+UNKNOWN_FIELD = codes(400, unknown_field="a body field or query parameter the route does not take (typos are refused)")
 
 
 def body_bytes(event: Mapping[str, Any]) -> bytes:

@@ -34,7 +34,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from handlers.api import clients
+from handlers.api.contract import (
+    HANDLER_ERRORS,
+    Body,
+    Operation,
+    Reply,
+    array,
+    boolean,
+    codes,
+    integer,
+    nullable,
+    obj,
+    string,
+)
 from handlers.api.dynamo import (
+    CLIENT_ERRORS,
+    VALUE_ERRORS,
     check_item_size,
     deserialize_item,
     error_code,
@@ -43,7 +58,12 @@ from handlers.api.dynamo import (
     raise_for_client_error,
     serialize_item,
 )
-from handlers.api.expressions import check_condition_expression, check_placeholders, check_update_expression
+from handlers.api.expressions import (
+    EXPRESSION_ERRORS,
+    check_condition_expression,
+    check_placeholders,
+    check_update_expression,
+)
 from handlers.api.http import (
     BadRequest,
     Conflict,
@@ -55,18 +75,17 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
-from handlers.api.inputs import parse_json
-from handlers.api.tenancy import Caller
+from handlers.api.inputs import JSON_BODY_ERRORS, REQUEST_ERRORS, UNKNOWN_FIELD, parse_json
+from handlers.api.tenancy import CALLER_ERRORS, SCOPE_ERRORS, Caller
 
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 25
 KEY_PLACEHOLDER = "#__key"  # ours, for "the item exists"; refused if a caller defines it
-BODY_FIELDS = frozenset({"operation", "tableName", "payload"})
 TENANT_ATTRIBUTE = "tenant"  # the table's hash key (fhrapp.definition.ITEMS_TABLE), set by the service
 SCOPE_READ = "items/read"
 SCOPE_WRITE = "items/write"
 
-Operation = Callable[["Table", dict[str, Any]], Awaitable[dict[str, Any]]]
+ItemOperation = Callable[["Table", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 _key_schemas: dict[str, tuple[tuple[str, str], ...]] = {}
 
@@ -165,9 +184,7 @@ async def handler(request: Request, context: Any) -> dict[str, Any]:
         raise MethodNotAllowed("the DynamoDB manager accepts POST only")
     caller = request.caller
     body = request.json_object()
-    unknown = sorted(set(body) - BODY_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown field(s) {unknown}; expected operation, tableName, payload", code="unknown_field")
+    MANAGE.check_body(body)
     operation = _operation(body.get("operation"))
     if operation in ("ping", "echo"):
         return _answer_without_table(operation, body)
@@ -219,8 +236,9 @@ def _answer_without_table(operation: str, body: dict[str, Any]) -> dict[str, Any
     return json_response(200, body.get("payload"))
 
 
-def _only(payload: dict[str, Any], allowed: set[str], operation: str) -> None:
-    extra = sorted(set(payload) - allowed)
+def _only(payload: dict[str, Any], operation: str) -> None:
+    """Refuse payload fields the operation's declared payload (:data:`PAYLOADS`) does not name."""
+    extra = sorted(set(payload) - set(PAYLOADS[operation]["properties"]))
     if extra:
         raise BadRequest(f"{operation} does not take payload field(s) {extra}", code="unknown_field")
 
@@ -233,7 +251,7 @@ def _flag(payload: dict[str, Any], name: str) -> bool:
 
 
 async def create(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
-    _only(payload, {"Item", "overwrite"}, "create")
+    _only(payload, "create")
     item = payload.get("Item")
     if item is None:
         raise BadRequest("payload.Item is required", code="missing_item")
@@ -256,7 +274,7 @@ async def create(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def read(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
-    _only(payload, {"Key", "ConsistentRead"}, "read")
+    _only(payload, "read")
     key = table.key(payload)
     response = await table.client.get_item(
         TableName=table.name, Key=key, ConsistentRead=_flag(payload, "ConsistentRead")
@@ -267,8 +285,7 @@ async def read(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
-    fields = {"Key", "UpdateExpression", "ConditionExpression", "ExpressionAttributeNames", "ExpressionAttributeValues"}
-    _only(payload, fields | {"upsert"}, "update")
+    _only(payload, "update")
     key = table.key(payload)
     if "UpdateExpression" not in payload:
         raise BadRequest("payload.UpdateExpression is required", code="missing_update_expression")
@@ -327,7 +344,7 @@ async def _explain_failed_update(table: Table, key: dict[str, Any]) -> Exception
 
 
 async def delete(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
-    _only(payload, {"Key"}, "delete")
+    _only(payload, "delete")
     key = table.key(payload)
     response = await table.client.delete_item(TableName=table.name, Key=key, ReturnValues="ALL_OLD")
     if "Attributes" not in response:
@@ -336,7 +353,7 @@ async def delete(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_items(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
-    _only(payload, {"Limit", "nextToken"}, "list")
+    _only(payload, "list")
     limit = payload.get("Limit", DEFAULT_LIST_LIMIT)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
         raise BadRequest(f"payload.Limit must be an integer from 1 to {MAX_LIST_LIMIT}", code="invalid_limit")
@@ -389,10 +406,112 @@ def decode_token(token: Any, table: Table) -> dict[str, Any]:
 
 
 READ_OPERATIONS = frozenset({"read", "list"})
-OPERATIONS: dict[str, Operation] = {
+OPERATIONS: dict[str, ItemOperation] = {
     "create": create,
     "read": read,
     "update": update,
     "delete": delete,
     "list": list_items,
 }
+
+
+# ---- the contract of POST /DynamoDBManager (handlers.api.contract) ---------------------------------------------------
+
+ITEM_VALUE = {"description": "any JSON value (numbers are stored exactly, as DynamoDB numbers)"}
+KEY = obj("the item's key: its id (the caller's tenant is added by the service)", id=string(minLength=1))
+ITEM = obj(
+    "an item: its id and any other attributes (not tenant, which the service sets)",
+    required=("id",),
+    extra=True,
+    id=string(minLength=1),
+)
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "create": obj(required=("Item",), Item=ITEM, overwrite=boolean("replace an existing item with this key")),
+    "read": obj(required=("Key",), Key=KEY, ConsistentRead=boolean()),
+    "update": obj(
+        required=("Key", "UpdateExpression"),
+        Key=KEY,
+        UpdateExpression=string("SET / REMOVE / ADD / DELETE clauses, each once", minLength=1),
+        ConditionExpression=string(minLength=1),
+        ExpressionAttributeNames={"type": "object", "additionalProperties": string(minLength=1)},
+        ExpressionAttributeValues={"type": "object", "additionalProperties": ITEM_VALUE},
+        upsert=boolean("create the item when it does not exist"),
+    ),
+    "delete": obj(Key=KEY),
+    "list": obj(
+        required=(),
+        Limit=integer(minimum=1, maximum=MAX_LIST_LIMIT, default=DEFAULT_LIST_LIMIT),
+        nextToken=string("the nextToken of the previous page"),
+    ),
+}
+ITEMS_PAGE = obj(
+    "one page of the caller's items",
+    Items=array(ITEM),
+    Count=integer(minimum=0),
+    nextToken=nullable(string("pass it back as payload.nextToken for the next page")),
+)
+MANAGE_BODY = {
+    **obj(
+        required=("operation",),
+        operation=string(enum=[*PAYLOADS, "ping", "echo"]),
+        tableName=string("the stack's items table (the only one served); optional"),
+        payload=ITEM_VALUE,
+    ),
+    "oneOf": [
+        *(
+            {
+                "properties": {"operation": {"const": name}, "payload": schema},
+                "required": ["payload"] if schema.get("required") else [],
+            }
+            for name, schema in PAYLOADS.items()
+        ),
+        {"properties": {"operation": {"enum": ["ping", "echo"]}}},
+    ],
+}
+MANAGE = Operation(
+    summary="The DynamoDB manager (the seeds' create / read / update / delete / list / ping / echo)",
+    description="On the stack's items table only, in the caller's own partition. read and list need items/read; "
+    "create, update and delete need items/write; ping and echo either.",
+    body=Body(MANAGE_BODY, "the operation, and its payload"),
+    replies=(
+        Reply(
+            200,
+            'read: {Item}; update, delete: {Attributes}; list: {Items, Count, nextToken}; ping: "pong"; echo: the '
+            "payload as sent",
+            {"anyOf": [obj(Item=ITEM), obj(Attributes=ITEM), ITEMS_PAGE, string(const="pong"), ITEM_VALUE]},
+        ),
+        Reply(201, "create: the item as stored", obj(Item=ITEM)),
+    ),
+    errors=(
+        *REQUEST_ERRORS,
+        *JSON_BODY_ERRORS,
+        *UNKNOWN_FIELD,
+        *CALLER_ERRORS,
+        *SCOPE_ERRORS,
+        *codes(
+            400,
+            missing_operation="no operation",
+            invalid_operation="operation is not a string",
+            unknown_operation="operation is not one of create, read, update, delete, list, ping, echo",
+            invalid_table_name="tableName is not a string",
+            invalid_payload="payload (or a flag in it) has the wrong type",
+            missing_key="payload.Key, or the id of payload.Item, is missing",
+            invalid_key="the key is not {id: non-empty string} of at most 1024 bytes",
+            reserved_attribute="the item sets tenant, which the service sets",
+            missing_item="payload.Item is missing",
+            invalid_item="payload.Item is not a non-empty object",
+            missing_update_expression="payload.UpdateExpression is missing",
+            invalid_limit=f"payload.Limit is not an integer from 1 to {MAX_LIST_LIMIT}",
+            invalid_next_token="nextToken is not one this API issued for the caller",
+        ),
+        *codes(403, forbidden_table="tableName names a table other than the stack's items table"),
+        *codes(404, item_not_found="no item of the caller's has this key"),
+        *codes(409, item_exists='an item with this key exists (send "overwrite": true to replace it)'),
+        *EXPRESSION_ERRORS,
+        *VALUE_ERRORS,
+        *CLIENT_ERRORS,
+        *HANDLER_ERRORS,
+    ),
+    tags=("items",),
+)
+CONTRACT = {"POST /DynamoDBManager": MANAGE}

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from handlers.api.contract import codes
 from handlers.api.http import ApiError, Forbidden, InternalError
 
 # The same names as fhrapp.definition.TENANT_CLAIM_ENV / OPEN_TENANT_ENV (the bundle cannot import fhrapp;
@@ -49,6 +50,16 @@ UPLOADS = "uploads/"
 _VERBATIM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 HASHED_PREFIX = "h."
 HASH_HEX_DIGITS = 32  # 128 bits: no two claim values of this world share a tenant
+
+# Who the caller is (every route that reads Request.caller); a token holding the route's scopes may still lack
+# the tenant claim.
+CALLER_ERRORS = codes(403, missing_tenant="the token has no claim naming the caller's tenant", jwt_only=True)
+OWNER_ERRORS = codes(
+    403,
+    forbidden="the filename is outside the caller's own prefix tenants/<tenant>/ (the same answer whether the "
+    "object exists or not)",
+)
+SCOPE_ERRORS = codes(403, insufficient_scope="the token lacks the finer scope this operation needs", jwt_only=True)
 
 _tenant: contextvars.ContextVar[str | None] = contextvars.ContextVar("fhr_tenant", default=None)
 

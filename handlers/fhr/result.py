@@ -1,67 +1,10 @@
 """The one JSON result shape of the estimator (what ``handlers.fhr.estimate`` returns and the API serves).
 
-::
-
-    {
-      "version": 2,
-      "record": {
-        "source": str,            # path, s3://bucket/key or a caller's name
-        "format": str,            # "wfdb" | "physionet-csv" | "csv" | "edf" | "memory"
-        "channels": [str, ...],   # names of the channels used
-        "fs": float,              # sampling rate of the input, Hz
-        "duration_s": float,
-        "etag": str               # only when the record came from S3
-      },
-      "fhr": {
-        "fs": 4,                  # the CTG convention: one value per 0.25 s
-        "t0": 0.0,                # bpm[k] is the rate at t0 + k / fs seconds from the record start
-        "bpm": [float | null, ...],      # null = signal lost: no rate is guessed there
-        "quality": [float, ...]          # 0..1 per sample (0 where bpm is null)
-      },
-      "mhr": { same keys as "fhr" },     # maternal heart rate, beat to beat
-      "beats": {
-        "fqrs_s": [float, ...],   # fetal R peaks, seconds from the record start, to the millisecond,
-                                  #   only where the beat picker is trusted (see "Trust" below)
-        "rr_ms": [int | null, ...],       # len(fqrs_s) - 1: rr_ms[i] = fqrs_s[i+1] - fqrs_s[i] in ms,
-                                          #   null where that interval is not trusted
-        "mqrs_s": [float, ...],   # maternal R peaks, seconds, to the millisecond (every one detected)
-        "trusted_rr_percent": float       # share of the intervals between reported beats that are trusted
-      },
-      "variability": {            # Dawes-style, from the trusted intervals (handlers.fhr.variability)
-        "epoch_s": 3.75,          # 1/16 min
-        "minute_t0": 0.0,         # stv_ms[m] is the minute [minute_t0 + 60 m, minute_t0 + 60 (m + 1)) s
-        "stv_ms": [float | null, ...],    # minute short-term variation, ms; null = too few valid epoch pairs
-        "ltv_ms": [float | null, ...],    # minute long-term variation (range of epoch means), ms
-        "valid_pairs": [int, ...],        # successive valid epoch pairs per minute (STV needs 10 of 15)
-        "lost_epochs_percent": float      # epochs without enough trusted intervals (never interpolated)
-      },
-      "summary": {                # says only what the record supports: handlers.fhr.summary
-        "duration_s": float,
-        "baseline_bpm": int | null, "baseline_class": "normal" | "bradycardia" | "tachycardia" | null,
-        "baseline_method": str,
-        "variability_bpm": float | null, "variability_class": "reduced" | "normal" | "increased" | null,
-        "accelerations": [{"start_s", "end_s", "duration_s", "peak_delta_bpm"}, ...] | null,
-        "decelerations": [{"start_s", "end_s", "duration_s", "peak_delta_bpm"}, ...] | null,
-        "sinusoidal": bool | null,        # FIGO sinusoidal pattern (> 30 min)
-        "stv_ms": float | null,           # record STV (Dawes-Redman), ms; needs 10 min
-        "stv_warning": bool | null,       # record STV under 3 ms
-        "ltv_ms": float | null,           # record mean minute range, ms
-        "high_variation_episodes": [{"start_s", "end_s", "duration_s", "mean_ltv_ms"}, ...] | null,
-        "low_variation_episodes": [ same ] | null,
-        "figo": {"class": "normal" | "suspicious" | "pathological" | null,
-                 "reasons": [str, ...],   # the findings the class rests on, in words
-                 "undecided": str | null},        # why there is no class, when there is none
-        "not_assessed": [{"item": str, "reason": str}, ...],   # every null item above, and what
-                                  #   this service never assesses; reasons: "insufficient_duration",
-                                  #   "signal_loss", "indeterminate", "needs_uterine_activity"
-        "signal_loss_percent": float,
-        "mhr_median_bpm": float | null,
-        "powerline_hz": [float, ...]      # mains lines found and notched
-      },
-      "timings_ms": {"estimate": float, "condition": ..., "maternal": ..., "spectra": ...,
-                     "tracking": ..., "beats": ..., "assemble": ..., plus what the caller measured
-                     (e.g. "parse", "download")}
-    }
+Its every field, unit and null case is declared once, as a JSON Schema: :data:`handlers.fhr.result_schema.
+RESULT_SCHEMA` (version 2). Its parts: ``record`` (what was read), ``fhr`` and ``mhr`` (4 Hz traces, null
+where the signal is lost), ``beats`` (fetal R peaks where trusted, the RR series, maternal R peaks),
+``variability`` (minute STV/LTV from the trusted intervals), ``summary`` (only what the record supports,
+with ``not_assessed`` reasons and the FIGO class) and ``timings_ms``.
 
 Trust. A fetal beat is reported where the estimator reports a rate (its 4 Hz sample is not null:
 the spectral evidence shows a fetal rhythm above the quality floor and the input is valid); the
@@ -85,9 +28,10 @@ import numpy as np
 from handlers.fhr import variability
 from handlers.fhr.estimator import OUTPUT_FS, Analysis
 from handlers.fhr.record import Record
+from handlers.fhr.result_schema import RESULT_VERSION
 from handlers.fhr.summary import summarise
 
-RESULT_VERSION = 2  # 2: beats, variability, summary items null with reasons, FIGO class
+__all__ = ["RESULT_VERSION", "beats_part", "build", "trace", "variability_part"]
 
 
 def trace(bpm: np.ndarray, quality: np.ndarray) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""The web function: the page people use, presigned uploads and the list of stored recordings.
+"""The web function: the page people use, presigned uploads, the list of stored recordings, the API's contract.
 
 Routes (from the app definition): ``GET /`` serves one self-contained page (our CSS and JS and the
 vendored uPlot inlined, so the stack needs no other hosting and the page no network beyond its own
 API and the bucket); ``POST /uploads`` hands out presigned S3 POSTs whose policy enforces the size
 and content type, so files go straight to S3 and never through Lambda's 6 MB payload limit;
-``GET /recordings`` lists record files in the stack's bucket, paginated.
+``GET /recordings`` lists record files in the stack's bucket, paginated; ``GET /openapi.json`` serves
+the OpenAPI 3.1 document of the stack's API (:mod:`handlers.api.openapi`), built from the route table the
+function is deployed with. The page finds every path it calls in that same table (its ``routes`` config,
+by operation id), so it follows a moved route.
 
 Tenancy (:mod:`handlers.api.tenancy`): uploads go to ``tenants/<tenant>/uploads/<date>/<id>/<name>``
 of the caller's tenant only (the policy pins that exact key, SigV4-signed with the function's session
@@ -27,18 +30,31 @@ from pathlib import Path
 from typing import Any
 
 from handlers.api import clients
+from handlers.api.contract import (
+    HANDLER_ERRORS,
+    Body,
+    Operation,
+    Param,
+    Reply,
+    array,
+    codes,
+    integer,
+    obj,
+    string,
+)
 from handlers.api.http import (
     ApiError,
     BadRequest,
     InternalError,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     Request,
     api_handler,
     json_response,
 )
-from handlers.api.inputs import check_object_key, only_fields, query_int
-from handlers.api.tenancy import Caller
+from handlers.api.inputs import JSON_BODY_ERRORS, REQUEST_ERRORS, UNKNOWN_FIELD, check_object_key
+from handlers.api.tenancy import CALLER_ERRORS, TENANT_CLAIM_ENV, Caller
 
 STATIC = Path(__file__).resolve().parent / "static"
 VENDOR = STATIC / "vendor"
@@ -116,7 +132,15 @@ def page_template() -> str:
 
 
 def render_page() -> str:
-    config = {"bucket": bucket(), "stage": os.environ.get("STAGE", ""), "maxUploadBytes": max_upload_bytes()}
+    """The page with its config: the bucket, the upload limit and the path of every route by operation id."""
+    from handlers.api.openapi import routes_from_env
+
+    config = {
+        "bucket": bucket(),
+        "stage": os.environ.get("STAGE", ""),
+        "maxUploadBytes": max_upload_bytes(),
+        "routes": {route.operation_id: route.path for route in routes_from_env(os.environ)},
+    }
     return page_template().replace("/*@CONFIG@*/{}", json.dumps(config).replace("<", "\\u003c"))
 
 
@@ -137,7 +161,7 @@ def safe_name(name: str) -> str:
 
 
 def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
-    only_fields(body, {"files"}, "the request body")
+    CREATE_UPLOADS.check_body(body)
     files = body.get("files")
     if not isinstance(files, list) or not 1 <= len(files) <= 2:
         raise BadRequest("'files' must list one file, or a WFDB .hea and its .dat", code="invalid_files")
@@ -145,7 +169,7 @@ def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
     for i, item in enumerate(files):
         if not isinstance(item, dict):
             raise BadRequest(f"files[{i}] must be an object with name, size and contentType", code="invalid_files")
-        only_fields(item, {"name", "size", "contentType"}, f"files[{i}]")
+        _check_fields(item, UPLOAD_FILE, f"files[{i}]")
         name, size, ctype = item.get("name"), item.get("size"), item.get("contentType") or "application/octet-stream"
         if not isinstance(name, str) or not name.strip():
             raise BadRequest(f"files[{i}].name must be a non-empty string", code="invalid_files")
@@ -204,10 +228,6 @@ async def create_uploads(request: Request, caller: Caller) -> dict[str, Any]:
     return json_response(201, body)
 
 
-def _limit(query: dict[str, str]) -> int:
-    return query_int(query, "limit", default=50, low=1, high=1000, code="invalid_limit")
-
-
 def _decode_token(token: str | None, caller: Caller) -> str | None:
     if not token:
         return None
@@ -223,8 +243,8 @@ def _decode_token(token: str | None, caller: Caller) -> str | None:
 
 async def list_recordings(request: Request, caller: Caller) -> dict[str, Any]:
     """Record files (a WFDB record by its .hea) under the caller's prefix, ``limit`` per page."""
-    only_fields(request.query, {"limit", "nextToken", "prefix"}, "the query")
-    limit = _limit(request.query)
+    LIST_RECORDINGS.check_query(request.query)
+    limit = LIST_RECORDINGS.query_int(request.query, "limit", code="invalid_limit")
     start_after = _decode_token(request.query.get("nextToken"), caller)
     prefix = caller.prefix + check_object_key(request.query.get("prefix", ""), "prefix", "invalid_prefix")
     s3 = await clients.client("s3")
@@ -237,10 +257,12 @@ async def list_recordings(request: Request, caller: Caller) -> dict[str, Any]:
             kwargs["StartAfter"] = last_key
         page = await s3.list_objects_v2(**kwargs)
         truncated = bool(page.get("IsTruncated"))
-        for obj in page.get("Contents", []):
-            last_key = obj["Key"]
-            if obj["Key"].lower().endswith(RECORD_SUFFIXES):
-                found.append({"key": obj["Key"], "size": obj["Size"], "lastModified": obj["LastModified"].isoformat()})
+        for listed in page.get("Contents", []):
+            last_key = listed["Key"]
+            if listed["Key"].lower().endswith(RECORD_SUFFIXES):
+                found.append(
+                    {"key": listed["Key"], "size": listed["Size"], "lastModified": listed["LastModified"].isoformat()}
+                )
                 if len(found) == limit:
                     truncated = truncated or last_key != page["Contents"][-1]["Key"]
                     break
@@ -250,20 +272,175 @@ async def list_recordings(request: Request, caller: Caller) -> dict[str, Any]:
     return json_response(200, body)
 
 
+async def page(request: Request) -> dict[str, Any]:
+    return html_response(render_page())
+
+
+async def uploads(request: Request) -> dict[str, Any]:
+    return await create_uploads(request, request.caller)
+
+
+async def recordings(request: Request) -> dict[str, Any]:
+    return await list_recordings(request, request.caller)
+
+
+async def openapi(request: Request) -> dict[str, Any]:
+    """The stack's OpenAPI document, its server the URL this request came to (built once per environment)."""
+    from handlers.api.openapi import document, routes_from_env
+
+    server = f"{request.headers.get('x-forwarded-proto', 'https')}://{request.headers.get('host', '')}"
+    if server not in _documents:
+        jwt = bool(os.environ.get(TENANT_CLAIM_ENV))
+        _documents[server] = json.dumps(document(routes_from_env(os.environ), jwt=jwt, server=server))
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json", "cache-control": "no-cache"},
+        "body": _documents[server],
+        "isBase64Encoded": False,
+    }
+
+
+_documents: dict[str, str] = {}
+
+ROUTES = {
+    "GET /": page,
+    "POST /uploads": uploads,
+    "GET /recordings": recordings,
+    "GET /openapi.json": openapi,
+}
+
+
 @api_handler
 async def _route(request: Request, context: Any) -> dict[str, Any]:
-    if request.method == "GET" and request.path in ("", "/"):
-        return html_response(render_page())
-    if request.method == "POST" and request.path == "/uploads":
-        return await create_uploads(request, request.caller)
-    if request.method == "GET" and request.path == "/recordings":
-        return await list_recordings(request, request.caller)
-    raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
+    """By route key (API Gateway's), else by method and path (a ``$default`` route or a plain proxy)."""
+    route = ROUTES.get(request.route_key) or ROUTES.get(f"{request.method} {request.path or '/'}")
+    if route is not None:
+        return await route(request)
+    if any(key.endswith(f" {request.path}") for key in ROUTES):
+        raise MethodNotAllowed(f"{request.method} is not served on {request.path}")
+    raise NotFound(f"no route for {request.method} {request.path}", code="route_not_found")
 
 
 async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point (``handlers.web.app.handler``)."""
     return await _route(event, context)
+
+
+# ---- the contract of these routes (handlers.api.contract) ------------------------------------------------------------
+
+UPLOAD_FILE = obj(
+    "a file to upload",
+    required=("name", "size"),
+    name=string("the file's name (reduced to a safe key segment)", minLength=1),
+    size=integer("bytes", minimum=1),
+    contentType=string("its content type (default application/octet-stream)", enum=sorted(ALLOWED_CONTENT_TYPES)),
+)
+CREATE_UPLOADS = Operation(
+    summary="Presigned S3 POSTs for a recording",
+    description="One file (CSV, EDF) or a WFDB pair (NAME.hea + NAME.dat), uploaded straight to S3 under the caller's "
+    "prefix; the policy pins the exact key, the size and the content type.",
+    body=Body(obj(files=array(UPLOAD_FILE, minItems=1, maxItems=2)), "the files to upload"),
+    replies=(
+        Reply(
+            201,
+            "where and how to POST each file, and the record's key (a WFDB pair's .hea)",
+            obj(
+                uploads=array(
+                    obj(
+                        name=string(),
+                        key=string("the object key under tenants/<tenant>/uploads/"),
+                        url=string("the URL to POST the form to"),
+                        fields={"type": "object", "additionalProperties": string(), "description": "form fields"},
+                    )
+                ),
+                record=string("the key to analyse"),
+                prefix=string("the caller's own prefix, tenants/<tenant>/"),
+                maxBytes=integer(minimum=1),
+                expiresIn=integer("seconds the POSTs stay valid", minimum=1),
+            ),
+        ),
+    ),
+    errors=(
+        *REQUEST_ERRORS,
+        *JSON_BODY_ERRORS,
+        *UNKNOWN_FIELD,
+        *CALLER_ERRORS,
+        *codes(
+            400,
+            invalid_files="files is not one file or a WFDB .hea + .dat pair of objects with a name and a size",
+            unsupported_format="a file's type is not CSV, TXT, TSV, EDF or WFDB (.hea, .dat)",
+            unsupported_content_type="a file's content type is not one the upload policy accepts",
+        ),
+        *codes(413, too_large="a file is over the stack's upload limit (MAX_UPLOAD_BYTES, 256 MB by default)"),
+        *HANDLER_ERRORS,
+    ),
+    tags=("recordings",),
+)
+LIST_RECORDINGS = Operation(
+    summary="The caller's recordings",
+    description="Record files (a WFDB record by its .hea) under the caller's own prefix, which the answer names.",
+    params=(
+        Param("limit", "query", "recordings per page", integer(minimum=1, maximum=1000, default=50)),
+        Param("nextToken", "query", "the nextToken of the previous page"),
+        Param("prefix", "query", "only keys under this prefix, relative to the caller's own"),
+    ),
+    replies=(
+        Reply(
+            200,
+            "one page of recordings and the caller's prefix",
+            obj(
+                required=("prefix", "recordings"),
+                prefix=string("the caller's own prefix, tenants/<tenant>/"),
+                recordings=array(
+                    obj(key=string(), size=integer("bytes", minimum=0), lastModified=string(format="date-time"))
+                ),
+                nextToken=string("pass it back for the next page"),
+            ),
+        ),
+    ),
+    errors=(
+        *REQUEST_ERRORS,
+        *UNKNOWN_FIELD,
+        *CALLER_ERRORS,
+        *codes(
+            400,
+            invalid_limit="limit is not an integer from 1 to 1000 in ASCII digits",
+            invalid_token="nextToken is not one this API issued for the caller",
+            invalid_prefix="prefix is over 1024 bytes or holds control characters",
+        ),
+        *HANDLER_ERRORS,
+    ),
+    tags=("recordings",),
+)
+CONTRACT = {
+    "GET /": Operation(
+        summary="The web page",
+        description="One self-contained page: upload a recording, analyse it, read the CTG. Public: a browser "
+        "navigating to it sends no token (the page then asks for one).",
+        replies=(Reply(200, "the page", string(), media_type="text/html"),),
+        errors=(
+            *REQUEST_ERRORS,
+            *codes(500, web_assets_missing="the bundle was built without the page's assets"),
+            *HANDLER_ERRORS,
+        ),
+        tags=("page",),
+    ),
+    "POST /uploads": CREATE_UPLOADS,
+    "GET /recordings": LIST_RECORDINGS,
+    "GET /openapi.json": Operation(
+        summary="This document",
+        description="The OpenAPI 3.1 document of the stack's API, for client generators and fuzzers. Public.",
+        replies=(Reply(200, "the OpenAPI document", {"type": "object", "required": ["openapi", "paths"]}),),
+        errors=(*REQUEST_ERRORS, *HANDLER_ERRORS),
+        tags=("contract",),
+    ),
+}
+
+
+def _check_fields(item: dict[str, Any], schema: dict[str, Any], where: str) -> None:
+    from handlers.api.inputs import only_fields
+
+    only_fields(item, set(schema["properties"]), where)
 
 
 __all__ = ["ApiError", "handler", "init", "shutdown"]

@@ -16,6 +16,7 @@ from fhrapp.definition import (
     QueueTrigger,
     Route,
     Tenancy,
+    api_routes_json,
     function_environment,
     physical_name,
     warm_payload,
@@ -31,7 +32,7 @@ def test_the_shipped_definition_is_consistent() -> None:
         "POST /fhr/batch",
         "GET /fhr/jobs/{id}",
     ]
-    assert [r.route_key for r in APP.routes if r.public] == ["GET /"]
+    assert [r.route_key for r in APP.routes if r.public] == ["GET /", "GET /openapi.json"]
     assert [fn.name for fn in APP.warmed_functions] == ["fhr", "items"]
     assert APP.resource("results_table").ttl_attribute == "expires_at"
     assert APP.resource("jobs_queue").dead_letter == "jobs_dlq"
@@ -130,7 +131,12 @@ def test_the_items_table_is_partitioned_by_tenant() -> None:
 def test_the_shared_environment_says_how_callers_map_to_tenants() -> None:
     web = APP.function("web")
     jwt = function_environment(APP, web, "prod", {"ecg_bucket": "b"}, Tenancy(claim="custom:tenant"))
-    assert jwt == {"ECG_BUCKET": "b", "STAGE": "prod", "FHR_TENANT_CLAIM": "custom:tenant"}
+    assert jwt == {
+        "ECG_BUCKET": "b",
+        "STAGE": "prod",
+        "FHR_TENANT_CLAIM": "custom:tenant",
+        "FHR_API_ROUTES": api_routes_json(APP),
+    }
     assert (
         function_environment(APP, web, "dev", {"ecg_bucket": "b"}, Tenancy(open_tenant="open"))["FHR_OPEN_TENANT"]
         == "open"
@@ -138,3 +144,45 @@ def test_the_shared_environment_says_how_callers_map_to_tenants() -> None:
     for wrong in ({}, {"claim": "sub", "open_tenant": "open"}):
         with pytest.raises(ValueError, match="either a JWT claim or an open tenant"):
             Tenancy(**wrong)
+
+
+def test_every_route_has_an_operation_id_clients_find_it_by() -> None:
+    assert {r.operation_id: r.route_key for r in APP.routes} == {
+        "getFhr": "GET /fhr",
+        "postFhr": "POST /fhr",
+        "createBatch": "POST /fhr/batch",
+        "getJob": "GET /fhr/jobs/{id}",
+        "manageItems": "POST /DynamoDBManager",
+        "getPage": "GET /",
+        "createUploads": "POST /uploads",
+        "listRecordings": "GET /recordings",
+        "getOpenApi": "GET /openapi.json",
+    }
+    assert APP.operation("getJob").path == "/fhr/jobs/{id}"
+    with pytest.raises(KeyError, match="no route has the operation id 'getFHR'"):
+        APP.operation("getFHR")
+    assert Route("GET", "/fhr/jobs/{id}", "fhr").operation_id == "getFhrJobsId"  # derived when not named
+    with pytest.raises(ValueError, match="duplicate operation ids"):
+        dataclasses.replace(APP, routes=(*APP.routes, Route("PUT", "/x", "web", operation="getFhr"))).validate()
+
+
+def test_the_route_table_reaches_only_the_function_that_serves_the_contract_and_reads_back() -> None:
+    from fhrapp.definition import API_ROUTES_ENV
+    from handlers.api.openapi import ROUTES_ENV, routes_from_json
+
+    assert API_ROUTES_ENV == ROUTES_ENV  # the bundle cannot import fhrapp: the two names must agree
+    assert [fn.name for fn in APP.functions if fn.route_table] == ["web"]
+    fhr_env = function_environment(
+        APP,
+        APP.function("fhr"),
+        "dev",
+        {"ecg_bucket": "b", "results_table": "t", "jobs_queue": "q"},
+        Tenancy(open_tenant="open"),
+    )
+    assert API_ROUTES_ENV not in fhr_env
+    table = routes_from_json(api_routes_json(APP))
+    assert [(r.operation_id, r.route_key, r.scopes, r.public) for r in table] == [
+        (r.operation_id, r.route_key, r.scopes, r.public) for r in APP.routes
+    ]
+    assert {r.module for r in table} == {"handlers.api.fhr", "handlers.api.items", "handlers.web.app"}
+    assert len(api_routes_json(APP)) < 2048  # Lambda's 4 KB for the whole environment
