@@ -12,20 +12,27 @@
 Either way the tests only use what a client has: the outputs file, HTTP, and S3 uploads under the
 caller's own prefix (``GET /recordings`` says which). Tests marked ``last_per_target`` run after every
 other test of their target (``test_logs.py`` greps the whole run's logs for every uploaded file name).
+
+Every response the suite receives from the API goes through :meth:`Target.checked`: its status and body
+must be what the stage's OpenAPI document declares (:mod:`apicontract.validate`), or the test fails with
+the violation; ``test_openapi.py`` checks at the end that the run covered every operation.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from apicontract.document import stack_document
+from apicontract.validate import ResponseChecker
 from fhrapp.config import StackConfig, load_stack_file
 from localcloud.launcher import LaunchError, local_cloud
 from localcloud.outputs import load
@@ -43,6 +50,10 @@ class Target:
     token: str | None
     log_path: Path | None = None  # the local cloud's log, when this suite runs it
     uploaded_names: set[str] = field(default_factory=set)  # file names uploaded: never to be logged
+    checker: ResponseChecker = field(init=False)  # every response against the stage's OpenAPI document
+
+    def __post_init__(self) -> None:
+        self.checker = ResponseChecker(stack_document(self.stack.stage, server=self.api_url))
 
     @property
     def api_url(self) -> str:
@@ -68,11 +79,29 @@ class Target:
             session.request(method, self.api_url + path, headers=headers, **kwargs) as response,
         ):
             raw = await response.read()
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw
-            return response.status, response.headers, body
+            return self.checked(method, path, headers, response.status, response.headers, raw)
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, Any, Any]:
+        """A synchronous ``GET`` (for code outside an event loop), checked like :meth:`request`."""
+        headers = self.auth_headers(token)
+        request = urllib.request.Request(self.api_url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return self.checked("GET", path, headers, response.status, response.headers, response.read())
+        except urllib.error.HTTPError as error:
+            return self.checked("GET", path, headers, error.code, error.headers, error.read())
+
+    def checked(
+        self, method: str, path: str, sent: Mapping[str, str], status: int, headers: Any, raw: bytes
+    ) -> tuple[int, Any, Any]:
+        """The response as the tests use it (JSON when it parses), once the document allows it."""
+        preflight = "Origin" in sent and "Access-Control-Request-Method" in sent
+        self.checker.check(method, self.api_url + path, status, headers, raw, preflight=preflight)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        return status, headers, body
 
     def mint(self, **claims: Any) -> str:
         """A token from the local issuer (``sub``, ``scope``, ...; ``None`` leaves a claim out)."""
@@ -81,9 +110,9 @@ class Target:
 
     def prefix(self, token: str | None = None) -> str:
         """The caller's own prefix (``tenants/<tenant>/``), as ``GET /recordings`` answers it."""
-        request = urllib.request.Request(f"{self.api_url}/recordings?limit=1", headers=self.auth_headers(token))
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return str(json.loads(response.read())["prefix"])
+        status, _, body = self.get("/recordings?limit=1", token)
+        assert status == 200, (status, body)
+        return str(body["prefix"])
 
     def s3(self) -> Any:
         import boto3

@@ -201,6 +201,10 @@ async def bob_opens_the_page(world: World, token: str) -> tuple[int, Any, Any]:
     return await world.target.request("GET", "/", token)
 
 
+async def bob_reads_the_contract(world: World, token: str) -> tuple[int, Any, Any]:
+    return await world.target.request("GET", "/openapi.json", token)
+
+
 def same_as_absent(expected_code: str) -> Callable[[World, tuple[int, Any, Any]], Awaitable[None]]:
     """The answer equals the one for a name that does not exist (403 ``forbidden``): no existence oracle."""
 
@@ -249,6 +253,12 @@ async def the_public_page(world: World, answer: tuple[int, Any, Any]) -> None:
     assert answer[0] == 200 and b"<html" in answer[2][:200].lower(), answer[0]
 
 
+async def the_same_document_for_everyone(world: World, answer: tuple[int, Any, Any]) -> None:
+    """The contract is public and names no tenant: every caller gets the same document."""
+    _, _, anonymous = await world.target.request("GET", "/openapi.json", headers={"Authorization": ""})
+    assert answer[0] == 200 and answer[2] == anonymous and "tenants/alice" not in str(answer[2]), answer[0]
+
+
 # route key -> the cross-tenant attempts on it, each with the documented answer
 ATTEMPTS: dict[str, list[tuple[Attempt, Callable[[World, tuple[int, Any, Any]], Awaitable[None]]]]] = {
     "GET /fhr": [(bob_reads_alices_record, same_as_absent("forbidden"))],
@@ -262,6 +272,7 @@ ATTEMPTS: dict[str, list[tuple[Attempt, Callable[[World, tuple[int, Any, Any]], 
         (bob_lists_items, empty_list),
     ],
     "GET /": [(bob_opens_the_page, the_public_page)],
+    "GET /openapi.json": [(bob_reads_the_contract, the_same_document_for_everyone)],
     "POST /uploads": [(bob_uploads_into_alices_prefix, refused_by_s3)],
     "GET /recordings": [(bob_lists_recordings, own_prefix_only)],
 }

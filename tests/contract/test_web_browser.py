@@ -8,7 +8,6 @@ compared with what the API itself answers for the same object. Screenshots go to
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
@@ -36,9 +35,9 @@ async def page(target) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
 def api_result(target, key: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """What the API answers a client for the same object (cached by now: no recomputation)."""
     filename = urllib.parse.quote(f"s3://{target.outputs['ecg_bucket']}/{key}", safe=":/")
-    request = urllib.request.Request(f"{target.api_url}/fhr?filename={filename}", headers=target.auth_headers())
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
+    status, _, body = target.get(f"/fhr?filename={filename}")
+    assert status == 200, (status, body)
+    return body
 
 
 def null_runs(bpm: list[float | None], fs: float, t0: float, min_s: float = 3.0) -> list[tuple[float, float]]:
