@@ -4,7 +4,7 @@ VENV := venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench bundle clean
+.PHONY: demo test venv lint bench fuzz bundle clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for m in benchmarks/bench_*.py; do $(BIN)/python -m benchmarks.$$(basename $$m .py) || exit 1; done
+
+fuzz: $(STAMP)
+	$(BIN)/python -m benchmarks.fuzz_api
 
 bundle: $(STAMP)
 	$(BIN)/fhr bundle

@@ -19,8 +19,9 @@ it. The host defaults to the outputs' ``api_url`` (``--host`` overrides it). Env
 Tasks, tagged for ``--tags``/``--exclude-tags``: ``fhr`` (``GET /fhr?filename=s3://…``, seed 000's
 request, weight 10), ``items`` (the DynamoDB manager's ``list``, seeds 002/004, weight 3), ``batch``
 (weight 1). The requests are built by ``loadgen.targets``, the module ``fhr loadtest`` uses, so both
-tools send byte-for-byte the same requests. A ``202`` (a long record deferred to a job) counts as a
-success; responses carrying ``x-fhr-cold-start: true`` are counted and printed at the end.
+tools send byte-for-byte the same requests, to the paths the app definition's route table gives their
+operation ids. A ``202`` (a long record deferred to a job) counts as a success; responses carrying
+``x-fhr-cold-start: true`` are counted and printed at the end.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from locust import HttpUser, between, events, tag, task
 
+from fhrapp.definition import APP
 from loadgen.engine import Request
 from loadgen.outputs import StackOutputs, load_outputs
 from loadgen.targets import batch_requests, fhr_requests, items_requests, list_keys, read_keys_file
@@ -87,14 +89,14 @@ class FhrApiUser(HttpUser):
     def fhr(self) -> None:
         assert self.outputs is not None
         (request,) = fhr_requests(self.outputs, [random.choice(self.keys)], self.token)
-        self._send(request, "GET /fhr")
+        self._send(request, APP.operation("getFhr").route_key)
 
     @tag("items")
     @task(3)
     def items_list(self) -> None:
         assert self.outputs is not None
         (request,) = items_requests(self.outputs, self.token)
-        self._send(request, "POST /DynamoDBManager list")
+        self._send(request, f"{APP.operation('manageItems').route_key} list")
 
     @tag("batch")
     @task(1)
@@ -102,7 +104,7 @@ class FhrApiUser(HttpUser):
         assert self.outputs is not None
         chosen = random.sample(self.keys, min(self.batch_size, len(self.keys)))
         (request,) = batch_requests(self.outputs, chosen, self.token)
-        self._send(request, "POST /fhr/batch")
+        self._send(request, APP.operation("createBatch").route_key)
 
 
 @events.init.add_listener

@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -183,7 +184,8 @@ class LoadRunner:
         except (ValueError, KeyError, TypeError):
             sample.status, sample.error = None, "job_without_location"
             return
-        base = request.url.split("/fhr", 1)[0]
+        parts = urlsplit(request.url)
+        base = f"{parts.scheme}://{parts.netloc}"  # the location is the job's path on the same API
         deadline = time.perf_counter() + self.plan.job_timeout_s
         while time.perf_counter() < deadline:
             await asyncio.sleep(0.5)

@@ -1,4 +1,8 @@
-"""What each route's load looks like: the exact requests clients send, built from stack outputs."""
+"""What each route's load looks like: the exact requests clients send, built from stack outputs.
+
+Paths come from the app definition's route table by operation id (:func:`url`), the same table the
+gateway, the OpenAPI document and the page use: a moved route moves here too, a removed one fails here.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from fhrapp.definition import APP
 from loadgen.engine import Request
 from loadgen.outputs import StackOutputs
 
@@ -18,6 +23,11 @@ BATCH_LIMIT = 1000
 
 class TargetsError(ValueError):
     """No usable keys, or an unknown route."""
+
+
+def url(api_url: str, operation: str, query: str = "") -> str:
+    """The URL of the API operation ``operation`` (its operation id), with an optional query string."""
+    return api_url.rstrip("/") + APP.operation(operation).path + (f"?{query}" if query else "")
 
 
 def read_keys_file(path: Path) -> list[str]:
@@ -33,12 +43,12 @@ def caller_prefix(api_url: str, token: str | None = None) -> str:
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{api_url.rstrip('/')}/recordings?limit=1", headers=_headers(token, False))
+    request = urllib.request.Request(url(api_url, "listRecordings", "limit=1"), headers=_headers(token, False))
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return str(json.loads(response.read())["prefix"])
     except (urllib.error.URLError, ValueError, KeyError) as exc:
-        raise TargetsError(f"GET {api_url}/recordings did not say the caller's prefix: {exc}") from None
+        raise TargetsError(f"GET {url(api_url, 'listRecordings')} did not say the caller's prefix: {exc}") from None
 
 
 def list_keys(outputs: StackOutputs, prefix: str, token: str | None = None) -> list[str]:
@@ -70,7 +80,7 @@ def fhr_requests(outputs: StackOutputs, keys: Iterable[str], token: str | None =
     return [
         Request(
             "GET",
-            f"{outputs.api_url}/fhr?filename={quote(f's3://{outputs.ecg_bucket}/{key}', safe=':/')}",
+            url(outputs.api_url, "getFhr", f"filename={quote(f's3://{outputs.ecg_bucket}/{key}', safe=':/')}"),
             headers=_headers(token, json_body=False),
         )
         for key in keys
@@ -80,7 +90,7 @@ def fhr_requests(outputs: StackOutputs, keys: Iterable[str], token: str | None =
 def items_requests(outputs: StackOutputs, token: str | None = None, limit: int = 25) -> list[Request]:
     """Seeds 002/004's load: the DynamoDB manager's ``list`` operation."""
     body = json.dumps({"operation": "list", "payload": {"Limit": limit}}).encode()
-    return [Request("POST", f"{outputs.api_url}/DynamoDBManager", body, _headers(token, json_body=True))]
+    return [Request("POST", url(outputs.api_url, "manageItems"), body, _headers(token, json_body=True))]
 
 
 def batch_requests(outputs: StackOutputs, keys: Sequence[str], token: str | None = None) -> list[Request]:
@@ -89,7 +99,7 @@ def batch_requests(outputs: StackOutputs, keys: Sequence[str], token: str | None
     return [
         Request(
             "POST",
-            f"{outputs.api_url}/fhr/batch",
+            url(outputs.api_url, "createBatch"),
             json.dumps({"filenames": uris[i : i + BATCH_LIMIT]}).encode(),
             _headers(token, json_body=True),
         )

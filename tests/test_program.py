@@ -20,7 +20,7 @@ import pytest
 from bundler.build import BundleSources, build_bundle
 from bundler.manifest import Manifest
 from components.testing import Graph, Registered, run_program, stack_file_config
-from fhrapp.definition import APP, warm_payload
+from fhrapp.definition import APP, api_routes_json, warm_payload
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pulumi_aws warns about its own V2 aliases
 
@@ -81,7 +81,7 @@ COMMON_COUNTS = {
     MAPPING: 1,  # jobs queue -> worker
     API: 1,
     INTEGRATION: 3,  # one per function that serves a route
-    ROUTE: 8,
+    ROUTE: 9,
     STAGE: 1,
     RULE: 2,
     TARGET: 2,
@@ -606,13 +606,17 @@ def test_functions_run_our_runtime_with_their_config_and_the_bundle(
         assert inputs["code"].path == str(manifest.code_path)
         assert inputs["loggingConfig"]["logGroup"] == f"/aws/lambda/{fn_name(stage, fn.name)}"
         resource_env = {APP.resource(r).env_var: names[APP.resource(r).env_var] for r in fn.resources}
+        route_table = {"FHR_API_ROUTES": api_routes_json(APP)} if fn.name == "web" else {}  # serves /openapi.json
         assert inputs["environment"]["variables"] == {
             **resource_env,
             **fn.extra_env,
             "STAGE": stage,
             **expected["tenancy"],
+            **route_table,
             "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handlers/runtime/exec_wrapper.sh",
         }
+        variables = inputs["environment"]["variables"]
+        assert sum(len(k) + len(v) for k, v in variables.items()) <= 4096  # Lambda's limit on the environment
         log_group = graph.one(LOG_GROUP, f"{fn_name(stage, fn.name)}-logs")
         assert log_group.inputs["retentionInDays"] == expected["retention"]
 
@@ -690,8 +694,9 @@ def test_prod_routes_require_the_jwt_authorizer(graphs: dict[str, Graph]) -> Non
         "GET /": None,
         "POST /uploads": ["fhr/write"],
         "GET /recordings": ["fhr/read"],
+        "GET /openapi.json": None,
     }
-    assert [key for key, r in routes.items() if "authorizerId" not in r.inputs] == ["GET /"]
+    assert [key for key, r in routes.items() if "authorizerId" not in r.inputs] == ["GET /", "GET /openapi.json"]
     assert not graphs["dev"].of_type(AUTHORIZER)
     assert all("authorizerId" not in r.inputs for r in graphs["dev"].of_type(ROUTE))
 

@@ -26,7 +26,7 @@ NUMBER_EXPONENTS = (-130, 125)  # magnitudes from 1E-130 to 9.99...E+125 (38 sig
 # Storing caller-supplied values (serialize_item, check_item_size) and DynamoDB's own refusals.
 VALUE_ERRORS = codes(
     400,
-    invalid_name="an attribute name is empty or over 64 KB",
+    invalid_name="an attribute name, or a map key inside a value, is empty or over 64 KB",
     invalid_value="a value DynamoDB cannot store (a number outside 1E-130..9.99E+125 in magnitude)",
     too_deep=f"an attribute value nests lists and maps deeper than DynamoDB's {MAX_NESTING} levels",
     item_too_large=f"the item (or the expression values) is over DynamoDB's {MAX_ITEM_BYTES} bytes",
@@ -73,7 +73,11 @@ def serialize_item(item: Mapping[str, Any], *, what: str = "item") -> dict[str, 
 
 
 def _check_value(value: Any, where: str) -> None:
-    """DynamoDB's limits inside one attribute value: nesting depth and the range of numbers."""
+    """DynamoDB's limits inside one attribute value: nesting depth, the range of numbers, and the names of
+    nested attributes (map keys), which follow the rule of every attribute name: 1 byte to 64 KB.
+
+    An empty map key is not a harmless quirk: moto stored such an item and then answered every read and
+    delete of it with a response botocore cannot parse (a 500 for that item forever; found by fuzzing)."""
     for leaf in leaves(value, where, MAX_NESTING):
         if isinstance(leaf, int | decimal.Decimal) and not isinstance(leaf, bool) and leaf:
             number = decimal.Decimal(leaf)
@@ -82,6 +86,19 @@ def _check_value(value: Any, where: str) -> None:
                     f"{where} holds a number outside DynamoDB's range (magnitudes 1E-130 to 9.99E+125)",
                     code="invalid_value",
                 )
+    maps = [value]
+    while maps:  # nesting is bounded by now (leaves refused deeper values)
+        node = maps.pop()
+        if isinstance(node, dict):
+            if any(not name or len(name.encode("utf-8")) > MAX_ATTRIBUTE_NAME_BYTES for name in node):
+                raise BadRequest(
+                    f"{where} holds a map key that is empty or over {MAX_ATTRIBUTE_NAME_BYTES} bytes (nested "
+                    "attribute names follow DynamoDB's rule for attribute names)",
+                    code="invalid_name",
+                )
+            maps.extend(node.values())
+        elif isinstance(node, list):
+            maps.extend(node)
 
 
 def serialize_value(value: Any) -> dict[str, Any]:

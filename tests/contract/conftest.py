@@ -81,15 +81,16 @@ class Target:
             raw = await response.read()
             return self.checked(method, path, headers, response.status, response.headers, raw)
 
-    def get(self, path: str, token: str | None = None) -> tuple[int, Any, Any]:
-        """A synchronous ``GET`` (for code outside an event loop), checked like :meth:`request`."""
-        headers = self.auth_headers(token)
-        request = urllib.request.Request(self.api_url + path, headers=headers)
+    def sync(self, method: str, path: str, token: str | None = None, json_body: Any = None) -> tuple[int, Any, Any]:
+        """The same call outside an event loop (``urllib``), checked like :meth:`request`."""
+        headers = self.auth_headers(token) | ({"Content-Type": "application/json"} if json_body is not None else {})
+        data = json.dumps(json_body).encode() if json_body is not None else None
+        request = urllib.request.Request(self.api_url + path, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return self.checked("GET", path, headers, response.status, response.headers, response.read())
+                return self.checked(method, path, headers, response.status, response.headers, response.read())
         except urllib.error.HTTPError as error:
-            return self.checked("GET", path, headers, error.code, error.headers, error.read())
+            return self.checked(method, path, headers, error.code, error.headers, error.read())
 
     def checked(
         self, method: str, path: str, sent: Mapping[str, str], status: int, headers: Any, raw: bytes
@@ -110,7 +111,7 @@ class Target:
 
     def prefix(self, token: str | None = None) -> str:
         """The caller's own prefix (``tenants/<tenant>/``), as ``GET /recordings`` answers it."""
-        status, _, body = self.get("/recordings?limit=1", token)
+        status, _, body = self.sync("GET", "/recordings?limit=1", token)
         assert status == 200, (status, body)
         return str(body["prefix"])
 

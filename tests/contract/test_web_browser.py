@@ -35,7 +35,7 @@ async def page(target) -> AsyncIterator[Page]:  # type: ignore[no-untyped-def]
 def api_result(target, key: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """What the API answers a client for the same object (cached by now: no recomputation)."""
     filename = urllib.parse.quote(f"s3://{target.outputs['ecg_bucket']}/{key}", safe=":/")
-    status, _, body = target.get(f"/fhr?filename={filename}")
+    status, _, body = target.sync("GET", f"/fhr?filename={filename}")
     assert status == 200, (status, body)
     return body
 

@@ -1,5 +1,6 @@
 /* The page's behaviour: pick or upload a recording, ask the API for its FHR, draw the CTG strip.
- * Every call goes to the stack's own API (same origin); uploads go straight to S3 with a presigned
+ * Every call goes to the stack's own API (same origin), to the path the app definition's route table
+ * gives its operation id (route(), from the page's config); uploads go straight to S3 with a presigned
  * POST whose policy enforces the size and content type. */
 "use strict";
 
@@ -18,6 +19,13 @@
       this.code = (body && body.code) || null;
       this.requestId = (body && body.requestId) || null;
     }
+  }
+
+  // The path of an API operation, from the route table the page is served with (relative: same origin).
+  function route(operationId) {
+    const path = (cfg.routes || {})[operationId];
+    if (!path) throw new Error(`the API serves no operation ${operationId}`);
+    return path.replace(/^\//, "");
   }
 
   function headers(extra = {}) {
@@ -65,7 +73,7 @@
   async function loadRecordings(append) {
     const query = new URLSearchParams({ limit: "50" });
     if (append && state.nextToken) query.set("nextToken", state.nextToken);
-    const { body } = await api("GET", `recordings?${query}`);
+    const { body } = await api("GET", `${route("listRecordings")}?${query}`);
     const select = $("recordings");
     if (!append) select.innerHTML = "";
     for (const rec of body.recordings) {
@@ -108,7 +116,7 @@
     const bar = $("upload-progress");
     try {
       const spec = files.map(f => ({ name: f.name, size: f.size, contentType: f.type || "application/octet-stream" }));
-      const { body } = await api("POST", "uploads", { files: spec });
+      const { body } = await api("POST", route("createUploads"), { files: spec });
       const total = files.reduce((s, f) => s + f.size, 0) || 1;
       const sent = new Array(files.length).fill(0);
       bar.hidden = false; bar.value = 0;
@@ -136,7 +144,7 @@
     showStatus(`Estimating FHR for ${key}…`);
     const filename = `s3://${cfg.bucket}/${key}`;
     try {
-      let { status, body } = await api("GET", `fhr?filename=${encodeURIComponent(filename)}`);
+      let { status, body } = await api("GET", `${route("getFhr")}?filename=${encodeURIComponent(filename)}`);
       if (status === 202) body = await waitForJob(body, key, started);
       render(key, body);
       showStatus(`${key}: done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
