@@ -34,18 +34,22 @@ elif [ -n "$(output local_issuer_url)" ]; then           # local cloud on a jwt 
   auth=(-H "Authorization: Bearer $(curl -sf -X POST "$(output local_issuer_url)/token" | jq -r .token)")
 fi
 
+# Paths by operation id, from the stack's own OpenAPI document (public, like the page): a moved route moves here too.
+contract=$(curl -sf "$api/openapi.json")
+path_of() { jq -r --arg op "$1" '[.paths | to_entries[] | .key as $p | .value[] | select(.operationId? == $op) | $p][0]' <<<"$contract"; }
+
 # Every caller's recordings live under its own prefix (tenants/<tenant>/); the API says which.
-prefix=$(curl -sf "${auth[@]}" "$api/recordings?limit=1" | jq -r .prefix)
+prefix=$(curl -sf "${auth[@]}" "$api$(path_of listRecordings)?limit=1" | jq -r .prefix)
 echo "== upload $name.hea + $name.dat to s3://$bucket/${prefix}examples/"
 "${aws_cli[@]}" s3 cp --quiet "$record.hea" "s3://$bucket/${prefix}examples/$name.hea"
 "${aws_cli[@]}" s3 cp --quiet "$record.dat" "s3://$bucket/${prefix}examples/$name.dat"
 
-echo "== GET $api/fhr?filename=s3://$bucket/${prefix}examples/$name.hea"
-curl -sf "${auth[@]}" -G "$api/fhr" --data-urlencode "filename=s3://$bucket/${prefix}examples/$name.hea" \
+echo "== GET $api$(path_of getFhr)?filename=s3://$bucket/${prefix}examples/$name.hea"
+curl -sf "${auth[@]}" -G "$api$(path_of getFhr)" --data-urlencode "filename=s3://$bucket/${prefix}examples/$name.hea" \
   | jq '{record: .record.source, cached, summary}'
 
-echo "== POST $api/DynamoDBManager (ping)"
-curl -sf "${auth[@]}" -X POST "$api/DynamoDBManager" -H 'Content-Type: application/json' -d '{"operation": "ping"}'
+echo "== POST $api$(path_of manageItems) (ping)"
+curl -sf "${auth[@]}" -X POST "$api$(path_of manageItems)" -H 'Content-Type: application/json' -d '{"operation": "ping"}'
 echo
 
 echo "== the same outputs piped into the fhr CLI (a short load test of GET /fhr)"

@@ -8,11 +8,13 @@ from handlers.api.cache import ITEM_HEADROOM, compact_result, encode_result
 from handlers.api.dynamo import MAX_ITEM_BYTES
 from handlers.fhr import estimate
 from handlers.fhr.synth import synthesize
+from tests.handlers.fhr.test_result_schema import check_result
 
 
 def test_a_thirty_minute_result_with_its_beats_fits_a_cache_item() -> None:
     record, truth = synthesize(30, 4, 1000.0, seed=1)
     result = compact_result(estimate(record))
+    check_result(result)  # every summary item assessed: baseline, events, STV, FIGO class
     beats = result["beats"]
     assert abs(len(beats["fqrs_s"]) - len(truth.fetal_beats)) < 50  # ~4,100 fetal beats served
     assert len(beats["mqrs_s"]) > 2000 and len(result["variability"]["stv_ms"]) == 30
