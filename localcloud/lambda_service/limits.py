@@ -341,6 +341,12 @@ class CpuGovernor:
                 self._continue(entry, time.monotonic())
         return entry
 
+    def pause(self, pid: int) -> None:
+        """Stop governing ``pid`` WITHOUT continuing it: its worker is about to freeze the tree, and a
+        later tick must not SIGCONT it. ``govern`` again on thaw (a fresh budget, like a new period)."""
+        with self._lock:
+            self._trees.pop(pid, None)
+
     def governed(self) -> list[int]:
         with self._lock:
             return list(self._trees)

@@ -10,6 +10,15 @@ Two separate limits, as the issue asks:
   goes to the head of the queue: reused if it serves the same function version, else stopped so the head
   can start its own (evicting idle workers of other functions is how a small cap is shared fairly).
 
+Two exceptions keep the pool from changing what AWS would do:
+
+* a *nested* invocation (one a busy worker is synchronously waiting for, such as the keep-warm fan-out's
+  self-invocations) never waits: its caller is blocked on it, so it borrows a slot beyond the cap (the
+  cap exists to share CPU and memory, and a blocked caller uses neither). Waiting would deadlock as soon
+  as the callers hold every slot, which AWS, with no machine cap, never does;
+* environments live as Lambda's do (``lifecycle.Lifecycle``): an idle worker is reclaimed after its
+  idle time, and one past its lifetime is retired instead of going back to the pool.
+
 Everything that decides order happens synchronously (no ``await`` between checking and queueing), so
 invocations started in order are served in order.
 """
@@ -22,6 +31,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from localcloud.lambda_service.lifecycle import Lifecycle
 from localcloud.lambda_service.worker import Worker
 
 PoolKey = tuple[str, ...]
@@ -90,18 +100,24 @@ class WorkerPool:
         cap: int,
         factory: Callable[[PoolKey], Awaitable[Worker]],
         is_current: Callable[[PoolKey], bool],
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         if cap < 1:
             raise ValueError(f"worker cap must be at least 1, got {cap}")
         self.cap = cap
         self.live = 0
+        self.lifecycle = lifecycle or Lifecycle()
         self._factory = factory
         self._is_current = is_current
         self._idle: dict[PoolKey, list[Worker]] = {}
         self._waiters: deque[_Waiter] = deque()
         self._background: set[asyncio.Task[None]] = set()
+        self._reclaimers: dict[Worker, asyncio.TimerHandle] = {}
         self.cold_starts = 0
         self.evictions = 0
+        self.borrowed = 0
+        self.reclaimed_idle = 0
+        self.retired_old = 0
 
     @property
     def waiting(self) -> int:
@@ -110,9 +126,20 @@ class WorkerPool:
     def idle_workers(self) -> list[Worker]:
         return [worker for workers in self._idle.values() for worker in workers]
 
-    async def acquire(self, key: PoolKey) -> tuple[Worker, bool]:
-        """A worker for ``key`` and whether it is a cold start; waits (FIFO) when the cap is reached."""
+    def would_wait(self, key: PoolKey) -> bool:
+        """Whether ``acquire(key)`` would queue now (the caller may then check for a nested invocation)."""
+        return self._try_grant(key, dry_run=True) is None
+
+    async def acquire(self, key: PoolKey, nested: bool = False) -> tuple[Worker, bool]:
+        """A worker for ``key`` and whether it is a cold start; waits (FIFO) when the cap is reached.
+
+        ``nested``: a busy worker is blocked on this invocation, which then never waits (see above).
+        """
         grant = self._try_grant(key)
+        if grant is None and nested:
+            self.live += 1
+            self.borrowed += 1
+            grant = Grant()
         if grant is None:
             waiter = _Waiter(key, asyncio.get_running_loop().create_future())
             self._waiters.append(waiter)
@@ -122,6 +149,7 @@ class WorkerPool:
                 self._abandon(waiter)
                 raise
         if grant.worker is not None:
+            self._unpark(grant.worker)
             grant.worker.state = "busy"
             return grant.worker, False
         if grant.evict is not None:
@@ -133,6 +161,7 @@ class WorkerPool:
             self._slot_freed()
             raise
         self.cold_starts += 1
+        worker.retire_at = asyncio.get_running_loop().time() + self.lifecycle.draw_lifetime_s()
         return worker, True
 
     def release(self, worker: Worker, reusable: bool) -> None:
@@ -140,27 +169,34 @@ class WorkerPool:
         if not (reusable and worker.alive and self._is_current(worker.key)):
             self._discard(worker)
             return
+        if asyncio.get_running_loop().time() >= worker.retire_at:
+            self.retired_old += 1  # past its lifetime: Lambda replaces the environment
+            self._discard(worker)
+            return
         while self._waiters:
             waiter = self._waiters.popleft()
             if waiter.future.done():
                 continue
-            same = waiter.key == worker.key
-            waiter.future.set_result(Grant(worker=worker) if same else Grant(evict=worker))
+            if waiter.key == worker.key:
+                waiter.future.set_result(Grant(worker=worker))
+            elif self.live <= self.cap:
+                waiter.future.set_result(Grant(evict=worker))
+            else:  # over the cap (borrowed slots): shrink back instead of handing the slot on
+                self._waiters.appendleft(waiter)
+                self._discard(worker)
             return
-        worker.state = "idle"
-        self._idle.setdefault(worker.key, []).append(worker)
+        self._park(worker)
 
     def forget_dead(self, worker: Worker) -> None:
         """An idle worker died on its own (crash, external kill): drop it and free its slot."""
-        idle = self._idle.get(worker.key, [])
-        if worker in idle:
-            idle.remove(worker)
+        if self._take_idle(worker):
             self._discard(worker)
 
     def retire(self, predicate: Callable[[PoolKey], bool]) -> None:
         """Stop idle workers whose key no longer serves (configuration updated, version deleted)."""
         for key in [key for key in self._idle if predicate(key)]:
             for worker in self._idle.pop(key):
+                self._unpark(worker)
                 self._discard(worker)
 
     async def close(self) -> list[Worker]:
@@ -170,25 +206,68 @@ class WorkerPool:
             if not waiter.future.done():
                 waiter.future.cancel()
         idle = self.idle_workers()
+        for worker in idle:
+            self._unpark(worker)
         self._idle.clear()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         return idle
 
     # -- internals -----------------------------------------------------------------------------------------
-    def _try_grant(self, key: PoolKey) -> Grant | None:
+    def _try_grant(self, key: PoolKey, dry_run: bool = False) -> Grant | None:
+        """What ``key`` gets now, if anything; ``dry_run`` only answers, changing nothing."""
         if self._waiters:
             return None  # never overtake someone already waiting
         idle = self._idle.get(key)
         if idle:
-            return Grant(worker=idle.pop())
+            return Grant() if dry_run else Grant(worker=idle.pop())
         if self.live < self.cap:
-            self.live += 1
+            if not dry_run:
+                self.live += 1
             return Grant()
         for other_key, workers in self._idle.items():
             if workers and other_key != key:
-                return Grant(evict=workers.pop())
+                if dry_run:
+                    return Grant()
+                evicted = workers.pop()
+                self._unpark(evicted)
+                return Grant(evict=evicted)
         return None
+
+    def _park(self, worker: Worker) -> None:
+        """Idle in the pool until reused, evicted, or reclaimed after its own idle time (or lifetime)."""
+        worker.state = "idle"
+        self._idle.setdefault(worker.key, []).append(worker)
+        loop = asyncio.get_running_loop()
+        idle_until = loop.time() + self.lifecycle.draw_idle_s()
+        if idle_until < worker.retire_at:
+            self._reclaimers[worker] = loop.call_at(idle_until, self._reclaim, worker, "idle")
+        else:
+            self._reclaimers[worker] = loop.call_at(worker.retire_at, self._reclaim, worker, "lifetime")
+
+    def _unpark(self, worker: Worker) -> None:
+        handle = self._reclaimers.pop(worker, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _take_idle(self, worker: Worker) -> bool:
+        idle = self._idle.get(worker.key, [])
+        if worker not in idle:
+            return False
+        idle.remove(worker)
+        self._unpark(worker)
+        return True
+
+    def _reclaim(self, worker: Worker, reason: str) -> None:
+        """An idle worker's time is up: Lambda shuts the environment down; the next call is a cold start."""
+        self._reclaimers.pop(worker, None)
+        if not self._take_idle(worker):
+            return
+        if reason == "idle":
+            self.reclaimed_idle += 1
+        else:
+            self.retired_old += 1
+        self._discard(worker)
 
     def _discard(self, worker: Worker) -> None:
         """Stop a worker in the background; its slot is free once it is gone."""
@@ -204,12 +283,13 @@ class WorkerPool:
         task.add_done_callback(self._background.discard)
 
     def _slot_freed(self) -> None:
-        while self._waiters:
+        self.live -= 1
+        while self._waiters and self.live < self.cap:
             waiter = self._waiters.popleft()
             if not waiter.future.done():
+                self.live += 1
                 waiter.future.set_result(Grant())  # the slot passes to the head of the queue
                 return
-        self.live -= 1
 
     def _abandon(self, waiter: _Waiter) -> None:
         """A waiter was cancelled: leave the queue, or pass on what it was just granted."""

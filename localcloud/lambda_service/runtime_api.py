@@ -14,7 +14,9 @@ Behaviour follows AWS's RAPID: ``/next`` long-polls until an event is queued; ``
 ``/init/error`` take ``Lambda-Runtime-Function-Error-Type`` and a JSON error body; an unknown request id
 is 400 ``InvalidRequestID``; a second answer for the same id, or an init error after the first ``/next``,
 is 403 ``InvalidStateTransition``. ``fail_next`` makes the server answer 5xx on purpose so a runtime can
-prove it survives a broken Runtime API.
+prove it survives a broken Runtime API. ``on_waiting`` is called when the runtime parks on ``/next``
+with nothing queued and every event answered: the moment Lambda freezes an environment (the worker
+uses it to do the same).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -121,8 +124,11 @@ class RuntimeApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_response_bytes: int = MAX_PAYLOAD_BYTES,
+        on_waiting: Callable[[], None] | None = None,
     ) -> None:
         self.function_arn = function_arn
+        self._on_waiting = on_waiting
+        self.deliveries = 0
         self.host = host
         self._port = port
         self.max_response_bytes = max_response_bytes
@@ -224,11 +230,14 @@ class RuntimeApiServer:
         task = asyncio.current_task()
         assert task is not None
         self._polls_waiting.add(task)
+        if self._on_waiting is not None and self._queue.empty() and not self._in_flight:
+            self._on_waiting()  # every event answered and accepted: the environment may freeze
         try:
             invocation = await self._queue.get()
         finally:
             self._polls_waiting.discard(task)
         invocation.delivered_at = time.perf_counter()
+        self.deliveries += 1
         return web.Response(body=invocation.payload, headers=invocation.headers())
 
     def _pending(self, request_id: str) -> Invocation | web.Response:

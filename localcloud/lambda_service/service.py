@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from localcloud.lambda_service import limits
+from localcloud.lambda_service.callers import worker_behind
 from localcloud.lambda_service.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -31,13 +32,18 @@ from localcloud.lambda_service.errors import (
     ResourceNotFound,
     TooManyRequests,
 )
-from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES
+from localcloud.lambda_service.invoke_api import start_invoke_api
+from localcloud.lambda_service.lifecycle import Lifecycle
+from localcloud.lambda_service.payloads import MAX_EVENT_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES
 from localcloud.lambda_service.pool import Admission, PoolKey, WorkerPool
+from localcloud.lambda_service.sandbox import Sandbox, SandboxMode
 from localcloud.lambda_service.spec import (
     LATEST,
     FunctionSpec,
     InvokeResult,
     default_worker_cap,
+    validate_environment,
+    validate_ephemeral,
     validate_memory,
     validate_timeout,
 )
@@ -99,6 +105,11 @@ class LambdaService:
     ``base_env`` defaults to this process's environment (credentials and endpoints of the local cloud).
     ``init_timeout_s`` bounds a cold start's init phase (Lambda: 10 s); ``stop_grace_s`` is how long a
     stopping worker has between SIGTERM and SIGKILL.
+
+    AWS behaviours, each on by default (switch one off only to measure what it costs or changes):
+    ``freeze`` stops an environment between invocations (``worker.py``); ``lifecycle`` reclaims idle
+    environments and retires old ones (``lifecycle.py``); ``sandbox`` gives each environment its own
+    uid, read-only code and a sized ``TMPDIR`` (``sandbox.py``; ``"auto"`` uses it where it works).
     """
 
     def __init__(
@@ -117,6 +128,9 @@ class LambdaService:
         init_timeout_s: float = INIT_TIMEOUT_S,
         stop_grace_s: float = STOP_GRACE_S,
         log_sink: Callable[[str, str], None] | None = None,
+        freeze: bool = True,
+        lifecycle: Lifecycle | None = None,
+        sandbox: SandboxMode = "auto",
     ) -> None:
         self.host = host
         self._port = port
@@ -133,10 +147,13 @@ class LambdaService:
         self.init_timeout_s = init_timeout_s
         self.stop_grace_s = stop_grace_s
         self._log_sink = log_sink
+        self.freeze = freeze
+        self.sandbox = Sandbox.create(sandbox)
         self.functions: dict[str, FunctionState] = {}
         for spec in functions:
             self.add_function(spec)
-        self.pool = WorkerPool(worker_cap or default_worker_cap(), self._start_worker, self._is_current)
+        cap = worker_cap or default_worker_cap()
+        self.pool = WorkerPool(cap, self._start_worker, self._is_current, lifecycle)
         self.logs: dict[str, deque[str]] = {}
         self._busy: set[Worker] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -145,8 +162,6 @@ class LambdaService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        from localcloud.lambda_service.invoke_api import start_invoke_api
-
         self._runner, self._port = await start_invoke_api(self, self.host, self._port)
 
     @property
@@ -169,6 +184,7 @@ class LambdaService:
             self.cpu_governor.close()
         if self.cfs_dir is not None:
             await limits.remove_cgroup_dir(self.cfs_dir)
+        self.sandbox.close()
 
     # -- functions, versions, aliases ------------------------------------------------------------------------
     def add_function(self, spec: FunctionSpec) -> None:
@@ -202,7 +218,7 @@ class LambdaService:
         raise ResourceNotFound(f"Function not found: {self.function_arn(name, qualifier)}")
 
     def update_configuration(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """UpdateFunctionConfiguration for MemorySize, Timeout, Environment and Description."""
+        """UpdateFunctionConfiguration for MemorySize, Timeout, Environment, EphemeralStorage, Description."""
         state = self.state(name)
         updates: dict[str, Any] = {}
         if "MemorySize" in changes:
@@ -213,10 +229,13 @@ class LambdaService:
             updates["description"] = str(changes["Description"])
         if "Environment" in changes:
             variables = (changes["Environment"] or {}).get("Variables", {})
-            if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+            if not isinstance(variables, dict):
                 raise InvalidParameterValue("Environment.Variables must map names to string values")
-            updates["environment"] = dict(variables)
-        unknown = set(changes) - {"MemorySize", "Timeout", "Environment", "Description", "FunctionName"}
+            updates["environment"] = dict(validate_environment(variables))
+        if "EphemeralStorage" in changes:
+            updates["ephemeral_storage_mb"] = validate_ephemeral((changes["EphemeralStorage"] or {}).get("Size"))
+        known = {"MemorySize", "Timeout", "Environment", "EphemeralStorage", "Description", "FunctionName"}
+        unknown = set(changes) - known
         if unknown:
             raise InvalidParameterValue(f"not supported by the local Lambda service: {', '.join(sorted(unknown))}")
         state.spec = dataclasses.replace(state.spec, **updates)
@@ -276,6 +295,24 @@ class LambdaService:
             "RevisionId": hashlib.sha256(f"{name}:{alias}:{config}".encode()).hexdigest()[:32],
         }
 
+    def function_names(self) -> list[str]:
+        return sorted(self.functions)
+
+    def reserved_concurrency(self, name: str) -> int | None:
+        return self.state(name).spec.reserved_concurrency
+
+    def function_description(self, name: str, qualifier: str | None = None) -> dict[str, Any]:
+        """GetFunction's answer: the configuration, where the code is, the reserved concurrency."""
+        configuration = self.configuration(name, qualifier)
+        state = self.state(configuration["FunctionName"])
+        body: dict[str, Any] = {
+            "Configuration": configuration,
+            "Code": {"RepositoryType": "Local", "Location": str(state.spec.code_root)},
+        }
+        if state.spec.reserved_concurrency is not None:
+            body["Concurrency"] = {"ReservedConcurrentExecutions": state.spec.reserved_concurrency}
+        return body
+
     def configuration(self, name: str, qualifier: str | None = None) -> dict[str, Any]:
         """GetFunctionConfiguration's answer for ``$LATEST``, a version or an alias."""
         target = self.resolve(name, qualifier)
@@ -301,7 +338,7 @@ class LambdaService:
             "LastUpdateStatus": "Successful",
             "PackageType": "Zip",
             "Architectures": ["x86_64"],
-            "EphemeralStorage": {"Size": 512},
+            "EphemeralStorage": {"Size": spec.ephemeral_storage_mb},
         }
 
     # -- invoking ------------------------------------------------------------------------------------------
@@ -314,17 +351,20 @@ class LambdaService:
         *,
         qualifier: str | None = None,
         client_context: str | None = None,
+        client_address: tuple[str, int] | None = None,
     ) -> InvokeResult:
         """Invoke like the Lambda API; raises ``ResourceNotFound``, ``TooManyRequests``, ``RequestTooLarge``,
         ``InvalidRequestContent`` or ``InvalidParameterValue`` where AWS answers 4xx.
 
         The checks and the admission run without awaiting, so calls started in order queue in order.
         A caller that gives up (cancels) does not cut the invocation short: it runs on, as on AWS.
+        ``client_address`` is the TCP peer of an Invoke API request: when it is one of this service's
+        busy workers calling synchronously (a nested invocation), the call never waits for a worker.
         """
         target = self.resolve(name, qualifier)
         if invocation_type not in INVOCATION_TYPES:
             raise InvalidParameterValue(f"InvocationType must be one of {', '.join(INVOCATION_TYPES)}")
-        payload = check_payload(payload)
+        payload = check_payload(payload, invocation_type)
         request_id = str(uuid.uuid4())
         if invocation_type == "DryRun":
             return InvokeResult(204, b"", None, None, request_id, False, 0.0, target.version)
@@ -333,8 +373,15 @@ class LambdaService:
             return InvokeResult(202, b"", None, None, request_id, False, 0.0, target.version)
         if not target.state.admission.try_enter():
             raise TooManyRequests()
-        run = self._track(self._run_admitted(target, payload, request_id, log_tail, client_context))
+        nested = client_address is not None and self._is_nested(target, client_address)
+        run = self._track(self._run_admitted(target, payload, request_id, log_tail, client_context, nested))
         return await asyncio.shield(run)
+
+    def _is_nested(self, target: Target, client_address: tuple[str, int]) -> bool:
+        """A busy worker of this service is the caller (checked only when the call would have to wait)."""
+        if not self._busy or not self.pool.would_wait(target.key):
+            return False
+        return worker_behind(client_address, self._port, list(self._busy)) is not None
 
     def _track(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)
@@ -347,18 +394,30 @@ class LambdaService:
         await self._run_admitted(target, payload, request_id, False, None)
 
     async def _run_admitted(
-        self, target: Target, payload: bytes, request_id: str, log_tail: bool, client_context: str | None
+        self,
+        target: Target,
+        payload: bytes,
+        request_id: str,
+        log_tail: bool,
+        client_context: str | None,
+        nested: bool = False,
     ) -> InvokeResult:
         try:
-            return await self._run(target, payload, request_id, log_tail, client_context)
+            return await self._run(target, payload, request_id, log_tail, client_context, nested)
         finally:
             target.state.admission.leave()
 
     async def _run(
-        self, target: Target, payload: bytes, request_id: str, log_tail: bool, client_context: str | None
+        self,
+        target: Target,
+        payload: bytes,
+        request_id: str,
+        log_tail: bool,
+        client_context: str | None,
+        nested: bool,
     ) -> InvokeResult:
         while True:
-            worker, cold, report = await self._attempt(target, payload, request_id, client_context)
+            worker, cold, report = await self._attempt(target, payload, request_id, client_context, nested)
             if report.delivered or cold:
                 break
             # A warm worker died before taking the event (e.g. its runtime exited after answering the
@@ -378,10 +437,10 @@ class LambdaService:
         )
 
     async def _attempt(
-        self, target: Target, payload: bytes, request_id: str, client_context: str | None
+        self, target: Target, payload: bytes, request_id: str, client_context: str | None, nested: bool
     ) -> tuple[Worker, bool, RunReport]:
         """Run the event on one worker (cold or warm) and give the worker back to the pool."""
-        worker, cold = await self.pool.acquire(target.key)
+        worker, cold = await self.pool.acquire(target.key, nested)
         self._busy.add(worker)
         reusable = False
         try:
@@ -449,6 +508,8 @@ class LambdaService:
             cfs_parent=self.cfs_dir,
             log_sink=self._log_sink,
             stop_grace_s=self.stop_grace_s,
+            sandbox=self.sandbox,
+            freeze=self.freeze,
         )
         await worker.start()
         worker.exited.add_done_callback(lambda _: self._on_worker_exit(worker))
@@ -473,12 +534,12 @@ def _report_status(error_type: str | None) -> str:
     return ""
 
 
-def check_payload(payload: bytes) -> bytes:
-    """AWS's checks before anything runs: at most 6 MB, and JSON (an empty payload becomes ``{}``)."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
+def check_payload(payload: bytes, invocation_type: str = "RequestResponse") -> bytes:
+    """AWS's checks before anything runs: at most 6 MB (1 MB for Event), and JSON (empty becomes ``{}``)."""
+    limit = MAX_EVENT_PAYLOAD_BYTES if invocation_type == "Event" else MAX_PAYLOAD_BYTES
+    if len(payload) > limit:
         raise RequestTooLarge(
-            f"{len(payload)} byte payload is too large for the RequestResponse invocation type "
-            f"(limit {MAX_PAYLOAD_BYTES} bytes)"
+            f"{len(payload)} byte payload is too large for the {invocation_type} invocation type (limit {limit} bytes)"
         )
     if not payload.strip():
         return b"{}"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
+from fhrapp.definition import warm_payload
 from localcloud.lambda_service import FunctionSpec, TooManyRequests
 
 Ric = Callable[..., FunctionSpec]
@@ -94,3 +95,26 @@ async def test_throttled_in_process_call_raises_too_many_requests(start_service,
     else:
         raise AssertionError("reserved concurrency 0 must throttle every call")
     assert service.live_worker_pids() == []
+
+
+async def test_keep_warm_fan_out_wider_than_the_cap_does_not_stall(start_service, unused_tcp_port: int) -> None:
+    """A worker waiting on its own synchronous self-invocations borrows slots beyond the cap.
+
+    Cap 1, fan-out 4 (the scheduled event plus 3 self-invocations): the caller holds the only slot while
+    it waits, so without borrowing its copies would queue until its own timeout killed it.
+    """
+    warm = FunctionSpec(
+        name="fx-warm",
+        handler="asyncy.handler",  # keep-warm events are answered by our runtime itself
+        timeout_s=20,
+        code_root=Path(__file__).resolve().parent / "fixtures_handlers",
+        environment={"AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{unused_tcp_port}"},
+    )
+    service = await start_service([warm], worker_cap=1, port=unused_tcp_port)
+    result = await service.invoke("fx-warm", json.dumps(warm_payload(4)).encode())
+    assert result.function_error is None, result.payload
+    fanout = json.loads(result.payload)["fanout"]
+    assert (fanout["requested"], fanout["succeeded"]) == (3, 3)
+    assert service.pool.borrowed >= 1
+    later = await service.invoke("fx-warm", b'{"n": 1}')  # the pool is back under its cap and serves on
+    assert later.function_error is None

@@ -103,8 +103,14 @@ async def test_errors_are_the_modelled_aws_exceptions(service: LambdaService) ->
     assert bad_json["ResponseMetadata"]["HTTPStatusCode"] == 400
 
     too_big = await client_error(client, "invoke", FunctionName="fx-echo", Payload=b"1" * (MAX_PAYLOAD_BYTES + 1))
-    assert too_big["Error"]["Code"] == "RequestTooLargeException"
+    assert too_big["Error"]["Code"] == "RequestEntityTooLargeException"  # what AWS answers, not the modelled one
+    assert too_big["Error"]["Message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
     assert too_big["ResponseMetadata"]["HTTPStatusCode"] == 413
+    event_too_big = await client_error(
+        client, "invoke", FunctionName="fx-echo", InvocationType="Event", Payload=b"1" * (1024 * 1024 + 1)
+    )
+    assert event_too_big["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert "too large for the Event invocation type (limit 1048576 bytes)" in event_too_big["Error"]["Message"]
 
     throttled = await client_error(client, "invoke", FunctionName="fx-throttled", Payload=b"{}")
     assert throttled["Error"]["Code"] == "TooManyRequestsException"
