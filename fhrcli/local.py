@@ -34,8 +34,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--worker-cap", type=int, default=None, help="max live Lambda worker processes")
     parser.add_argument("--app", default=DEFAULT_APP, help=f"app definition as module:attribute ({DEFAULT_APP})")
     parser.add_argument("--no-schedules", action="store_true", help="do not fire the keep-warm schedules")
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds_range,
+        default=None,
+        metavar="S|LOW-HIGH",
+        help="reclaim a Lambda environment idle this long, drawn per environment (default 300-900, as AWS)",
+    )
+    parser.add_argument(
+        "--max-lifetime",
+        type=_seconds_range,
+        default=None,
+        metavar="S|LOW-HIGH",
+        help="retire a Lambda environment this old, drawn per environment (default 7200-14400)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
+
+
+def _seconds_range(text: str) -> tuple[float, float]:
+    from localcloud.lambda_service.lifecycle import parse_range
+
+    try:
+        return parse_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def process_age_s() -> float | None:
@@ -85,7 +108,9 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
     import logging
     import signal
 
+    from fhrapp.config import ConfigError
     from localcloud.cloud import LocalCloud, LocalCloudOptions
+    from localcloud.lambda_service.lifecycle import DEFAULT_IDLE_S, DEFAULT_LIFETIME_S, Lifecycle
     from localcloud.outputs import render, write_atomically
 
     stop = asyncio.Event()
@@ -98,8 +123,13 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
         worker_cap=args.worker_cap,
         schedules=not args.no_schedules,
         log_sink=lambda name, line: function_log.info("%s %s", name, line),
+        lifecycle=Lifecycle(args.idle_timeout or DEFAULT_IDLE_S, args.max_lifetime or DEFAULT_LIFETIME_S),
     )
-    cloud = LocalCloud(stack, app, options)
+    try:
+        cloud = LocalCloud(stack, app, options)
+    except ConfigError as exc:  # what pulumi up would refuse too (an environment over 4 KB)
+        print(f"fhr local: {exc}", file=sys.stderr)
+        return 2
     try:
         try:
             outputs = await cloud.start()

@@ -122,3 +122,20 @@ def test_a_taken_port_is_a_clear_error() -> None:
         )
     assert result.returncode == 2, result.stderr
     assert "choose another --port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_environment_lambda_would_refuse_stops_fhr_local_before_anything_starts(tmp_path: Path) -> None:
+    """4,050 bytes of variables alone fit, but with the bucket name and queue URL Pulumi would add they
+    do not: refused at start, naming the function, as ``pulumi up`` would fail to create it."""
+    command = [sys.executable, "-m", "fhrcli.main", "local", "--port", "0", "--app"]
+    done = subprocess.run(
+        [*command, "tests.localcloud.echo_app:TOO_BIG_ENVIRONMENT"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "functions.echo" in done.stderr and "exceeded the 4KB limit" in done.stderr
+    assert "Traceback" not in done.stderr
