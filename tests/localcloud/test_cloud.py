@@ -226,20 +226,7 @@ def describe_with_boto3(outputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# ---- throttles and timeouts as a client of the HTTP API sees them
-
-
-async def test_a_lambda_throttle_is_500_internal_server_error(cloud_factory: Any) -> None:
-    """API Gateway turns every invocation the Lambda API rejects, a throttle included, into a 500."""
-    sizing = FunctionConfig(memory_mb=256, timeout_s=10, reserved_concurrency=1)
-    async with cloud_factory({"functions": {"echo": sizing, "echo_worker": sizing}}) as cloud:
-        api = cloud.outputs()["api_url"]
-        first = asyncio.ensure_future(call(api + "/slow?s=1.5"))
-        await until_in_flight(cloud, 1)
-        status, headers, body = await call(api + "/echo")
-        assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
-        assert "Retry-After" not in headers
-        assert (await first)[0] == 200
+# ---- timeouts as a client of the HTTP API sees them (a throttle: see the 500 test above)
 
 
 async def test_a_function_timeout_is_502(cloud_factory: Any) -> None:
