@@ -169,6 +169,11 @@ class RuntimeApiServer:
             self._runner = None
 
     @property
+    def waiting_idle(self) -> bool:
+        """The runtime is parked on ``/next`` with every event answered and none queued."""
+        return bool(self._polls_waiting) and self._queue.empty() and not self._in_flight
+
+    @property
     def address(self) -> str:
         """``host:port`` for ``AWS_LAMBDA_RUNTIME_API``."""
         return f"{self.host}:{self._port}"
@@ -230,9 +235,9 @@ class RuntimeApiServer:
         task = asyncio.current_task()
         assert task is not None
         self._polls_waiting.add(task)
-        if self._on_waiting is not None and self._queue.empty() and not self._in_flight:
-            self._on_waiting()  # every event answered and accepted: the environment may freeze
         try:
+            if self._on_waiting is not None and self.waiting_idle:
+                self._on_waiting()  # every event answered and accepted: the environment may freeze
             invocation = await self._queue.get()
         finally:
             self._polls_waiting.discard(task)

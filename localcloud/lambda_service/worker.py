@@ -110,6 +110,8 @@ class Worker:
         self._freeze = freeze
         self.frozen = False
         self.freezes = 0
+        self._escaped: list[int] = []
+        self._ending = False  # being stopped or killed: never frozen again
         self.retire_at = math.inf  # loop time after which the pool retires it (its lifetime)
 
     @property
@@ -214,19 +216,42 @@ class Worker:
 
     # -- freeze and thaw -----------------------------------------------------------------------------------
     def _on_waiting(self) -> None:
-        """The runtime asks for an event and none is queued: after an invocation, freeze (see above)."""
+        """The runtime asks for an event and none is queued: after an invocation, freeze (see above).
+
+        Deferred by one loop turn, so the caller waiting for the answer resumes first; if the next event
+        has been handed over meanwhile (back-to-back invocations), there is nothing to freeze."""
         if self._freeze and self.server is not None and self.server.deliveries > 0:
+            asyncio.get_running_loop().call_soon(self._freeze_if_idle)
+
+    def _freeze_if_idle(self) -> None:
+        if self.server is not None and self.server.waiting_idle:
             self.freeze()
 
     def freeze(self) -> None:
-        """Stop the whole process tree: nothing it left running makes progress until ``thaw``."""
-        if self.frozen or self.process is None or self.process.returncode is not None:
+        """Stop the whole process tree: nothing it left running makes progress until ``thaw``.
+
+        The process group is stopped in one call; the tree is then walked once for descendants that left
+        the group (``setsid``), which are stopped too and remembered, so thawing reads nothing."""
+        if self.frozen or self._ending or self.process is None or self.process.returncode is not None:
             return
+        pid = self.process.pid
         if self.cpu_mechanism == "governor" and self._governor is not None:
-            self._governor.pause(self.process.pid)  # it would otherwise SIGCONT the frozen tree
-        limits.signal_tree(self.process.pid, signal.SIGSTOP)
+            self._governor.pause(pid)  # it would otherwise SIGCONT the frozen tree
+        limits.kill_group(pid, signal.SIGSTOP)
+        self._escaped = limits.outside_group(pid, self._cgroup_members())
+        for member in self._escaped:
+            limits.signal_pid(member, signal.SIGSTOP)
         self.frozen = True
         self.freezes += 1
+
+    def _cgroup_members(self) -> list[int] | None:
+        """The tree's processes from its cgroup (v2 child or v1 CFS group), when it has one."""
+        for cgroup in (self._cgroup, self._cfs):
+            if cgroup is not None:
+                members = limits.cgroup_members(cgroup.path)
+                if members is not None and self.pid in members:
+                    return members
+        return None
 
     def thaw(self, govern: bool = True) -> None:
         """Continue a frozen tree (before an event is handed over, or before it is stopped)."""
@@ -235,9 +260,12 @@ class Worker:
         self.frozen = False
         if self.process.returncode is not None:
             return
-        limits.signal_tree(self.process.pid, signal.SIGCONT)
+        pid = self.process.pid
+        limits.kill_group(pid, signal.SIGCONT)
+        for member in self._escaped:
+            limits.signal_pid(member, signal.SIGCONT)
         if govern and self.cpu_mechanism == "governor" and self._governor is not None:
-            self._governor.govern(self.process.pid, limits.vcpu_share(self.spec.memory_mb))
+            self._governor.govern(pid, limits.vcpu_share(self.spec.memory_mb))
 
     async def initialise(self, timeout_s: float = INIT_TIMEOUT_S) -> InvocationOutcome | None:
         """Wait for the runtime's first ``/next``; None when ready, else the error the caller should get."""
@@ -379,12 +407,14 @@ class Worker:
     # -- stopping ------------------------------------------------------------------------------------------
     def kill(self) -> None:
         """SIGKILL the whole process group now (timeouts, memory, crashed state)."""
+        self._ending = True
         if self.process is not None and self.process.returncode is None:
             self._release_cpu()
             limits.kill_group(self.process.pid, signal.SIGKILL)
 
     async def stop(self) -> None:
         """SIGTERM the group (the runtime's shutdown hook runs), SIGKILL after the grace period, clean up."""
+        self._ending = True
         self._release_cpu()  # a stopped process would not run its SIGTERM handler
         if self.process is not None and self.process.returncode is None:
             limits.kill_group(self.process.pid, signal.SIGTERM)
