@@ -405,17 +405,28 @@ class Worker:
             await asyncio.sleep(POLL_IDLE_S if self.state == "idle" else POLL_ACTIVE_S)
 
     # -- stopping ------------------------------------------------------------------------------------------
+    def _outside_group(self) -> list[int]:
+        """Processes of the environment that left its process group (a ``setsid`` child): found while
+        the runtime lives, since an orphan leaves its tree."""
+        if self.process is None or self.process.returncode is not None:
+            return list(self._escaped)
+        return limits.outside_group(self.process.pid, self._cgroup_members())
+
     def kill(self) -> None:
-        """SIGKILL the whole process group now (timeouts, memory, crashed state)."""
+        """SIGKILL the whole environment now (timeouts, memory, crashed state): its group and escapees."""
         self._ending = True
         if self.process is not None and self.process.returncode is None:
+            doomed = self._outside_group()
             self._release_cpu()
             limits.kill_group(self.process.pid, signal.SIGKILL)
+            for member in doomed:
+                limits.signal_pid(member, signal.SIGKILL)
 
     async def stop(self) -> None:
         """SIGTERM the group (the runtime's shutdown hook runs), SIGKILL after the grace period, clean up."""
         self._ending = True
         self._release_cpu()  # a stopped process would not run its SIGTERM handler
+        doomed = self._outside_group()
         if self.process is not None and self.process.returncode is None:
             limits.kill_group(self.process.pid, signal.SIGTERM)
             try:
@@ -425,6 +436,8 @@ class Worker:
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
                 limits.kill_group(self.process.pid, signal.SIGKILL)  # stragglers left in the group
+            for member in doomed:
+                limits.signal_pid(member, signal.SIGKILL)  # and those that left it
             await self.process.wait()
         self.state = "dead"
         await self._drain_output()

@@ -69,10 +69,12 @@ async def test_background_work_gets_no_cpu_between_invocations_and_resumes_in_th
     worker = await idle_worker(service, frozen=True)
     assert worker.pid == first["pid"]
 
+    child = first["children"][0]  # burns CPU in a session of its own: out of the worker's process group
+    assert os.getpgid(child) != first["pid"]
     before = limits.tree_cpu_seconds(first["pid"])
     await asyncio.sleep(IDLE_WAIT_S)
-    assert process_state(first["pid"]) == "T", "the environment is stopped while idle"
-    assert limits.tree_cpu_seconds(first["pid"]) == before, "frozen: not one tick of CPU"
+    assert process_state(first["pid"]) == process_state(child) == "T", "the environment is stopped while idle"
+    assert limits.tree_cpu_seconds(first["pid"]) == before, "frozen: not one tick of CPU, the child's included"
 
     resumed = json.loads((await service.invoke("fx-bg", b'{"op": "progress", "hold_s": 0.3}')).payload)
     assert resumed["pid"] == first["pid"], "warm: the same environment, thawed"
@@ -80,6 +82,19 @@ async def test_background_work_gets_no_cpu_between_invocations_and_resumes_in_th
     assert end["task"] > resumed["task"] and end["thread"] > resumed["thread"], "it runs on inside the next one"
     await idle_worker(service, frozen=True)
     assert worker.freezes >= 2
+    await service.stop()
+    assert await gone(child), "the whole environment ends with it, the escaped child too"
+
+
+async def gone(pid: int) -> bool:
+    for _ in range(300):
+        try:
+            if process_state(pid) == "Z":
+                return True
+        except FileNotFoundError:
+            return True
+        await asyncio.sleep(0.01)
+    return False
 
 
 async def test_without_the_emulation_the_same_work_runs_on_between_invocations(start_service) -> None:
@@ -91,6 +106,8 @@ async def test_without_the_emulation_the_same_work_runs_on_between_invocations(s
     await asyncio.sleep(IDLE_WAIT_S)
     assert process_state(first["pid"]) != "T"
     assert limits.tree_cpu_seconds(first["pid"]) > before
+    await service.stop()
+    assert await gone(first["children"][0])
 
 
 @pytest.mark.parametrize("mechanism", ["governor", "cfs-v1"])
@@ -121,12 +138,4 @@ async def test_a_frozen_environment_is_continued_before_it_is_stopped(start_serv
     first = await started_in_background(service)
     await idle_worker(service, frozen=True)
     await service.stop()
-    for _ in range(300):
-        try:
-            state = process_state(first["pid"])
-        except FileNotFoundError:
-            return
-        if state == "Z":
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"worker {first['pid']} is still there in state {state}")
+    assert await gone(first["pid"]) and await gone(first["children"][0])
