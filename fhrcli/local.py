@@ -31,7 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=3000, help="HTTP API port on 127.0.0.1 (0 = any; default 3000)")
     parser.add_argument("--outputs-file", type=Path, default=None, help="also write the outputs JSON here")
     parser.add_argument("--seed-data", action="store_true", help="upload set-a and a generated 30-min record first")
-    parser.add_argument("--worker-cap", type=int, default=None, help="max live Lambda worker processes")
+    parser.add_argument(
+        "--worker-cap",
+        type=int,
+        default=None,
+        help="max Lambda workers running at once (idle, frozen environments do not count; default 2 per CPU)",
+    )
     parser.add_argument("--app", default=DEFAULT_APP, help=f"app definition as module:attribute ({DEFAULT_APP})")
     parser.add_argument("--no-schedules", action="store_true", help="do not fire the keep-warm schedules")
     parser.add_argument(

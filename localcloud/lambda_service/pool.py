@@ -1,21 +1,23 @@
 """Admission (reserved concurrency) and the shared, capped pool of worker processes.
 
-Two separate limits, as the issue asks:
+Two kinds of limit, as the issue asks:
 
 * ``Admission`` is Lambda's: at most ``limit`` invocations of a function in flight. A synchronous call
   beyond it is refused at once (``TooManyRequests``); an asynchronous (Event) call waits for a slot, as
   Lambda's internal queue retries throttled events.
-* ``WorkerPool`` is this machine's: at most ``cap`` live worker processes over all functions. An admitted
-  invocation that finds no idle warm worker and no free slot WAITS in one FIFO queue. A freed worker
-  goes to the head of the queue: reused if it serves the same function version, else stopped so the head
-  can start its own (evicting idle workers of other functions is how a small cap is shared fairly).
+* ``WorkerPool`` is this machine's, and has two caps. ``cap``: at most that many workers *running*
+  invocations at once (CPU: 2 per core by default); an admitted invocation beyond it WAITS in one FIFO
+  queue. ``max_live``: at most that many worker processes alive, idle ones included (memory: one per
+  ~300 MB available by default). Idle environments are frozen and use no CPU, so they count only
+  against ``max_live``: a warm set larger than ``cap`` (the keep-warm schedule's) stays warm, as on
+  AWS. A new environment beyond ``max_live`` is made by stopping an idle one of another function.
 
-Two exceptions keep the pool from changing what AWS would do:
+Two more rules keep the pool from changing what AWS would do:
 
 * a *nested* invocation (one a busy worker is synchronously waiting for, such as the keep-warm fan-out's
-  self-invocations) never waits: its caller is blocked on it, so it borrows a slot beyond the cap (the
-  cap exists to share CPU and memory, and a blocked caller uses neither). Waiting would deadlock as soon
-  as the callers hold every slot, which AWS, with no machine cap, never does;
+  self-invocations) never waits: its caller is blocked on it, so it runs beyond the caps (the caps share
+  CPU and memory, and a blocked caller uses no CPU). Waiting would deadlock as soon as the callers hold
+  every slot, which AWS, with no machine cap, never does; the pool shrinks back as workers are freed;
 * environments live as Lambda's do (``lifecycle.Lifecycle``): an idle worker is reclaimed after its
   idle time, and one past its lifetime is retired instead of going back to the pool.
 
@@ -93,7 +95,7 @@ class _Waiter:
 
 
 class WorkerPool:
-    """Idle workers per pool key, the global cap on live workers, and the FIFO of waiting invocations."""
+    """Idle workers per pool key, the caps on running and live workers, and the FIFO of waiting invocations."""
 
     def __init__(
         self,
@@ -101,11 +103,14 @@ class WorkerPool:
         factory: Callable[[PoolKey], Awaitable[Worker]],
         is_current: Callable[[PoolKey], bool],
         lifecycle: Lifecycle | None = None,
+        max_live: int | None = None,
     ) -> None:
         if cap < 1:
             raise ValueError(f"worker cap must be at least 1, got {cap}")
         self.cap = cap
-        self.live = 0
+        self.max_live = max(cap, max_live or cap)
+        self.live = 0  # worker processes: starting, running, idle or stopping
+        self.running = 0  # slots granted to invocations
         self.lifecycle = lifecycle or Lifecycle()
         self._factory = factory
         self._is_current = is_current
@@ -128,18 +133,17 @@ class WorkerPool:
 
     def would_wait(self, key: PoolKey) -> bool:
         """Whether ``acquire(key)`` would queue now (the caller may then check for a nested invocation)."""
-        return self._try_grant(key, dry_run=True) is None
+        return bool(self._waiters) or self._grant(key, dry_run=True) is None
 
     async def acquire(self, key: PoolKey, nested: bool = False) -> tuple[Worker, bool]:
         """A worker for ``key`` and whether it is a cold start; waits (FIFO) when the cap is reached.
 
         ``nested``: a busy worker is blocked on this invocation, which then never waits (see above).
         """
-        grant = self._try_grant(key)
+        grant = None if self._waiters else self._grant(key)  # never overtake someone already waiting
         if grant is None and nested:
-            self.live += 1
+            grant = self._grant(key, beyond_caps=True)
             self.borrowed += 1
-            grant = Grant()
         if grant is None:
             waiter = _Waiter(key, asyncio.get_running_loop().create_future())
             self._waiters.append(waiter)
@@ -148,8 +152,8 @@ class WorkerPool:
             except asyncio.CancelledError:
                 self._abandon(waiter)
                 raise
+        assert grant is not None
         if grant.worker is not None:
-            self._unpark(grant.worker)
             grant.worker.state = "busy"
             return grant.worker, False
         if grant.evict is not None:
@@ -158,6 +162,7 @@ class WorkerPool:
         try:
             worker = await self._factory(key)
         except BaseException:
+            self.running -= 1
             self._slot_freed()
             raise
         self.cold_starts += 1
@@ -165,27 +170,18 @@ class WorkerPool:
         return worker, True
 
     def release(self, worker: Worker, reusable: bool) -> None:
-        """Give a worker back after an invocation: to the queue's head, to the idle list, or to its end."""
+        """Give a worker back after an invocation: to the idle list (the queue's head may take it at once)."""
+        self.running -= 1
         if not (reusable and worker.alive and self._is_current(worker.key)):
             self._discard(worker)
-            return
-        if asyncio.get_running_loop().time() >= worker.retire_at:
+        elif asyncio.get_running_loop().time() >= worker.retire_at:
             self.retired_old += 1  # past its lifetime: Lambda replaces the environment
             self._discard(worker)
-            return
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if waiter.future.done():
-                continue
-            if waiter.key == worker.key:
-                waiter.future.set_result(Grant(worker=worker))
-            elif self.live <= self.cap:
-                waiter.future.set_result(Grant(evict=worker))
-            else:  # over the cap (borrowed slots): shrink back instead of handing the slot on
-                self._waiters.appendleft(waiter)
-                self._discard(worker)
-            return
-        self._park(worker)
+        elif self.live > self.max_live:
+            self._discard(worker)  # borrowed beyond the caps: shrink back
+        else:
+            self._park(worker)
+        self._dispatch()
 
     def forget_dead(self, worker: Worker) -> None:
         """An idle worker died on its own (crash, external kill): drop it and free its slot."""
@@ -214,25 +210,42 @@ class WorkerPool:
         return idle
 
     # -- internals -----------------------------------------------------------------------------------------
-    def _try_grant(self, key: PoolKey, dry_run: bool = False) -> Grant | None:
-        """What ``key`` gets now, if anything; ``dry_run`` only answers, changing nothing."""
-        if self._waiters:
-            return None  # never overtake someone already waiting
+    def _grant(self, key: PoolKey, dry_run: bool = False, beyond_caps: bool = False) -> Grant | None:
+        """What an invocation of ``key`` gets now, if anything; ``dry_run`` only answers, changing nothing."""
+        if self.running >= self.cap and not beyond_caps:
+            return None
         idle = self._idle.get(key)
         if idle:
-            return Grant() if dry_run else Grant(worker=idle.pop())
-        if self.live < self.cap:
+            grant = Grant() if dry_run else Grant(worker=self._take(idle.pop()))
+        elif self.live < self.max_live or beyond_caps:
+            grant = Grant()
             if not dry_run:
                 self.live += 1
-            return Grant()
-        for other_key, workers in self._idle.items():
-            if workers and other_key != key:
-                if dry_run:
-                    return Grant()
-                evicted = workers.pop()
-                self._unpark(evicted)
-                return Grant(evict=evicted)
-        return None
+        else:
+            other = next((workers for other_key, workers in self._idle.items() if workers and other_key != key), None)
+            if other is None:
+                return None
+            grant = Grant() if dry_run else Grant(evict=self._take(other.pop()))
+        if not dry_run:
+            self.running += 1
+        return grant
+
+    def _take(self, worker: Worker) -> Worker:
+        self._unpark(worker)
+        return worker
+
+    def _dispatch(self) -> None:
+        """Serve the queue's head for as long as the caps allow, in order."""
+        while self._waiters:
+            head = self._waiters[0]
+            if head.future.done():
+                self._waiters.popleft()
+                continue
+            grant = self._grant(head.key)
+            if grant is None:
+                return
+            self._waiters.popleft()
+            head.future.set_result(grant)
 
     def _park(self, worker: Worker) -> None:
         """Idle in the pool until reused, evicted, or reclaimed after its own idle time (or lifetime)."""
@@ -284,15 +297,10 @@ class WorkerPool:
 
     def _slot_freed(self) -> None:
         self.live -= 1
-        while self._waiters and self.live < self.cap:
-            waiter = self._waiters.popleft()
-            if not waiter.future.done():
-                self.live += 1
-                waiter.future.set_result(Grant())  # the slot passes to the head of the queue
-                return
+        self._dispatch()
 
     def _abandon(self, waiter: _Waiter) -> None:
-        """A waiter was cancelled: leave the queue, or pass on what it was just granted."""
+        """A waiter was cancelled: leave the queue, or give back what it was just granted."""
         if not waiter.future.done():
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
@@ -302,7 +310,10 @@ class WorkerPool:
         grant = waiter.future.result()
         if grant.worker is not None:
             self.release(grant.worker, reusable=True)
-        elif grant.evict is not None:
-            self._discard(grant.evict)
+            return
+        self.running -= 1
+        if grant.evict is not None:
+            self._park(grant.evict)  # not stopped yet: it stays warm
+            self._dispatch()
         else:
             self._slot_freed()

@@ -41,6 +41,7 @@ from localcloud.lambda_service.spec import (
     LATEST,
     FunctionSpec,
     InvokeResult,
+    default_live_cap,
     default_worker_cap,
     validate_environment,
     validate_ephemeral,
@@ -102,6 +103,8 @@ class LambdaService:
     ``"rss"``; ``cpu_shares=True`` (default) also holds each worker's invocations to memory/1,769 MB of a
     CPU: ``cpu.max`` in its cgroup v2 child, else ``cpu_enforcement`` (``"auto"``: a writable cgroup v1
     CFS quota, else the SIGSTOP/SIGCONT ``CpuGovernor``; see ``limits``).
+    ``worker_cap`` bounds the workers running invocations at once (default: 2 per CPU), ``live_cap`` the
+    worker processes alive, idle and frozen ones included (default: one per ~300 MB available).
     ``base_env`` defaults to this process's environment (credentials and endpoints of the local cloud).
     ``init_timeout_s`` bounds a cold start's init phase (Lambda: 10 s); ``stop_grace_s`` is how long a
     stopping worker has between SIGTERM and SIGKILL.
@@ -119,6 +122,7 @@ class LambdaService:
         host: str = "127.0.0.1",
         port: int = 0,
         worker_cap: int | None = None,
+        live_cap: int | None = None,
         base_env: Mapping[str, str] | None = None,
         region: str | None = None,
         memory_enforcement: limits.MemoryEnforcement = "auto",
@@ -153,7 +157,8 @@ class LambdaService:
         for spec in functions:
             self.add_function(spec)
         cap = worker_cap or default_worker_cap()
-        self.pool = WorkerPool(cap, self._start_worker, self._is_current, lifecycle)
+        live = live_cap or max(cap, default_live_cap())
+        self.pool = WorkerPool(cap, self._start_worker, self._is_current, lifecycle, max_live=live)
         self.logs: dict[str, deque[str]] = {}
         self._busy: set[Worker] = set()
         self._tasks: set[asyncio.Task[Any]] = set()

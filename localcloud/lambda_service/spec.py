@@ -114,14 +114,22 @@ def vcpu_share(memory_mb: int) -> float:
     return min(memory_mb / MB_PER_VCPU, MAX_VCPUS)
 
 
-def default_worker_cap() -> int:
-    """Live worker processes this machine holds: two per CPU, at most one per ~300 MB of available memory."""
-    cpus = os.cpu_count() or 1
+def _available_mb() -> int:
     try:
-        available_mb = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
     except (ValueError, OSError):
-        available_mb = 2048
-    return max(2, min(cpus * 2, available_mb // 300))
+        return 2048
+
+
+def default_worker_cap() -> int:
+    """Workers running invocations at once on this machine: two per CPU, at most one per ~300 MB available."""
+    cpus = os.cpu_count() or 1
+    return max(2, min(cpus * 2, _available_mb() // 300))
+
+
+def default_live_cap() -> int:
+    """Worker processes alive at once, idle (frozen) ones included: one per ~300 MB of available memory."""
+    return max(2, _available_mb() // 300)
 
 
 @dataclass(frozen=True)
