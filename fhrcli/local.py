@@ -165,10 +165,21 @@ async def seed_bucket(outputs: dict[str, Any]) -> None:
     print(f"fhr local: {report.summary()}", file=sys.stderr, flush=True)
 
 
+def fidelity_summary(lambdas: Any) -> str:
+    """One line on the AWS behaviours the Lambda service emulates in this run."""
+    lifecycle = lambdas.pool.lifecycle
+    idle, lifetime = (f"{low:g}-{high:g} s" for low, high in (lifecycle.idle_s, lifecycle.lifetime_s))
+    sandbox = "sandboxed (own uid, read-only code, sized TMPDIR)" if lambdas.sandbox.enforced else "NOT sandboxed"
+    frozen = "frozen between invocations" if lambdas.freeze else "NOT frozen between invocations"
+    return f"Lambda environments: {frozen}, {sandbox}, reclaimed after {idle} idle, retired after {lifetime}"
+
+
 def announce(cloud: LocalCloud, outputs: dict[str, Any]) -> None:
     age = process_age_s()
     ready = f"{age:.2f} s after process start" if age is not None else f"{cloud.ready_s:.2f} s"
     lines = [f"fhr local: READY in {ready} (stack {outputs['stage']}); Ctrl-C stops everything"]
+    if cloud.lambdas is not None:
+        lines.append(f"fhr local: {fidelity_summary(cloud.lambdas)} (docs/FIDELITY.md)")
     if cloud.issuer is not None:
         token = cloud.issuer.mint()
         lines += [
