@@ -29,8 +29,8 @@ from benchmarks.common import write_report
 from fhrapp.config import load_stack_file
 from fhrapp.definition import APP
 from localcloud.cloud import LocalCloud, LocalCloudOptions
-from localcloud.moto import DUMMY_CREDENTIALS
 from localcloud.lambda_service.lifecycle import Lifecycle
+from localcloud.moto import DUMMY_CREDENTIALS
 from localcloud.scheduler import ScaledClock
 
 SPEED = 100.0
