@@ -76,6 +76,17 @@ class FunctionState:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One admitted invocation on its way to a worker."""
+
+    payload: bytes
+    request_id: str
+    log_tail: bool = False
+    client_context: str | None = None
+    nested: bool = False  # a busy worker of this service waits for it: it never queues for a worker
+
+
+@dataclass(frozen=True)
 class Target:
     """A resolved invocation target: the function, the version that runs, and its pool key."""
 
@@ -379,7 +390,7 @@ class LambdaService:
         if not target.state.admission.try_enter():
             raise TooManyRequests()
         nested = client_address is not None and self._is_nested(target, client_address)
-        run = self._track(self._run_admitted(target, payload, request_id, log_tail, client_context, nested))
+        run = self._track(self._run_admitted(target, Call(payload, request_id, log_tail, client_context, nested)))
         return await asyncio.shield(run)
 
     def _is_nested(self, target: Target, client_address: tuple[str, int]) -> bool:
@@ -396,39 +407,24 @@ class LambdaService:
 
     async def _run_event(self, target: Target, payload: bytes, request_id: str) -> None:
         await target.state.admission.enter()
-        await self._run_admitted(target, payload, request_id, False, None)
+        await self._run_admitted(target, Call(payload, request_id))
 
-    async def _run_admitted(
-        self,
-        target: Target,
-        payload: bytes,
-        request_id: str,
-        log_tail: bool,
-        client_context: str | None,
-        nested: bool = False,
-    ) -> InvokeResult:
+    async def _run_admitted(self, target: Target, call: Call) -> InvokeResult:
         try:
-            return await self._run(target, payload, request_id, log_tail, client_context, nested)
+            return await self._run(target, call)
         finally:
             target.state.admission.leave()
 
-    async def _run(
-        self,
-        target: Target,
-        payload: bytes,
-        request_id: str,
-        log_tail: bool,
-        client_context: str | None,
-        nested: bool,
-    ) -> InvokeResult:
+    async def _run(self, target: Target, call: Call) -> InvokeResult:
+        request_id = call.request_id
         while True:
-            worker, cold, report = await self._attempt(target, payload, request_id, client_context, nested)
+            worker, cold, report = await self._attempt(target, call)
             if report.delivered or cold:
                 break
             # A warm worker died before taking the event (e.g. its runtime exited after answering the
             # previous one): Lambda would never hand the event to a dead environment, so try another.
         lines = self._log_invocation(worker, target, request_id, report, cold)
-        tail = base64.b64encode("\n".join(lines).encode()[-LOG_TAIL_BYTES:]).decode() if log_tail else None
+        tail = base64.b64encode("\n".join(lines).encode()[-LOG_TAIL_BYTES:]).decode() if call.log_tail else None
         outcome = report.outcome
         return InvokeResult(
             status_code=200,
@@ -441,11 +437,9 @@ class LambdaService:
             executed_version=target.version,
         )
 
-    async def _attempt(
-        self, target: Target, payload: bytes, request_id: str, client_context: str | None, nested: bool
-    ) -> tuple[Worker, bool, RunReport]:
+    async def _attempt(self, target: Target, call: Call) -> tuple[Worker, bool, RunReport]:
         """Run the event on one worker (cold or warm) and give the worker back to the pool."""
-        worker, cold = await self.pool.acquire(target.key, nested)
+        worker, cold = await self.pool.acquire(target.key, call.nested)
         self._busy.add(worker)
         reusable = False
         try:
@@ -453,7 +447,7 @@ class LambdaService:
             if failure is not None:
                 report = RunReport(failure, 0.0, worker.max_memory_mb(), worker.take_log(), False)
             else:
-                report = await worker.run(request_id, payload, client_context=client_context)
+                report = await worker.run(call.request_id, call.payload, client_context=call.client_context)
             reusable = report.reusable
         finally:
             self._busy.discard(worker)

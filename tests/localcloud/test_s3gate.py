@@ -28,13 +28,7 @@ def gate(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[tuple[S
     thread.start()
     gate = S3Gate(moto_endpoint, CREDENTIALS)
     asyncio.run_coroutine_threadsafe(gate.start(), loop).result(10)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=gate.url,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = gate_client(gate)
     bucket = f"gate-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     try:
@@ -44,6 +38,17 @@ def gate(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[tuple[S
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+def gate_client(gate: S3Gate, config: Config | None = None) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=gate.url,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
+    )
 
 
 def presign(s3: Any, bucket: str, key: str, max_bytes: int = 100, ctype: str = "text/csv", expires: int = 600) -> Any:
@@ -143,14 +148,7 @@ async def test_a_presigned_get_works_until_it_expires(gate, request: pytest.Fixt
     if "sigv2" in request.node.callspec.id:
         pytest.skip("presigned GETs are signed with SigV4 here, whichever way the fixture presigns POSTs")
     gate_server, _, bucket = gate
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=gate_server.url,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(signature_version="s3v4"),
-    )
+    s3 = gate_client(gate_server, Config(signature_version="s3v4"))
     s3.put_object(Bucket=bucket, Key="r/p.csv", Body=b"42")
     short = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "r/p.csv"}, ExpiresIn=1)
     assert "X-Amz-Expires=1" in short

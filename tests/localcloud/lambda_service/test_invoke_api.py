@@ -218,3 +218,14 @@ async def test_aioboto3_invokes_through_the_same_api(service: LambdaService) -> 
         with pytest.raises(ClientError) as caught:
             await client.invoke(FunctionName="fx-nope", Payload=b"{}")
         assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+async def test_update_configuration_refuses_an_environment_over_4_kb(service: LambdaService) -> None:
+    """As Lambda: ``InvalidParameterValueException`` quoting its limit, and nothing changed."""
+    variables = {f"VARIABLE_{index:03d}": "v" * 40 for index in range(80)}
+    client = lambda_client(service)
+    update = {"FunctionName": "fx-fail", "Environment": {"Variables": variables}}
+    refused = await client_error(client, "update_function_configuration", **update)
+    assert refused["Error"]["Code"] == "InvalidParameterValueException"
+    assert "4KB limit" in refused["Error"]["Message"]
+    assert service.configuration("fx-fail")["Environment"] == {"Variables": {}}, "nothing was changed"

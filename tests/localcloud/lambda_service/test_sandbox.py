@@ -119,27 +119,3 @@ def test_environment_variables_over_4_kb_are_refused_as_lambda_refuses_them(star
     ric("fx-env", "basic.echo", environment=fits)
     with pytest.raises(InvalidParameterValue, match="exceeded the 4KB limit"):
         ric("fx-env", "basic.echo", environment={"A": fits["A"] + "x"})
-
-
-async def test_update_configuration_refuses_an_environment_over_4_kb(start_service, ric: Ric) -> None:
-    import asyncio
-
-    import boto3
-    from botocore.exceptions import ClientError
-
-    service = await start_service([ric("fx-env", "basic.echo")])
-    client = boto3.client(
-        "lambda",
-        endpoint_url=service.url,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    variables = {f"VARIABLE_{index:03d}": "v" * 40 for index in range(80)}
-    with pytest.raises(ClientError) as refused:
-        await asyncio.to_thread(
-            client.update_function_configuration, FunctionName="fx-env", Environment={"Variables": variables}
-        )
-    assert refused.value.response["Error"]["Code"] == "InvalidParameterValueException"
-    assert "4KB limit" in refused.value.response["Error"]["Message"]
-    assert service.configuration("fx-env")["Environment"] == {"Variables": {}}, "nothing was changed"
