@@ -16,7 +16,7 @@ is 400 ``InvalidRequestID``; a second answer for the same id, or an init error a
 is 403 ``InvalidStateTransition``. ``fail_next`` makes the server answer 5xx on purpose so a runtime can
 prove it survives a broken Runtime API. ``on_waiting`` is called when the runtime parks on ``/next``
 with nothing queued and every event answered: the moment Lambda freezes an environment (the worker
-uses it to do the same).
+uses it to do the same); ``on_delivered`` once an event is written to the runtime (to thaw it).
 """
 
 from __future__ import annotations
@@ -125,9 +125,11 @@ class RuntimeApiServer:
         port: int = 0,
         max_response_bytes: int = MAX_PAYLOAD_BYTES,
         on_waiting: Callable[[], None] | None = None,
+        on_delivered: Callable[[], None] | None = None,
     ) -> None:
         self.function_arn = function_arn
         self._on_waiting = on_waiting
+        self._on_delivered = on_delivered
         self.deliveries = 0
         self.host = host
         self._port = port
@@ -243,7 +245,12 @@ class RuntimeApiServer:
             self._polls_waiting.discard(task)
         invocation.delivered_at = time.perf_counter()
         self.deliveries += 1
-        return web.Response(body=invocation.payload, headers=invocation.headers())
+        response = web.Response(body=invocation.payload, headers=invocation.headers())
+        if self._on_delivered is not None:
+            await response.prepare(request)  # the event is on its way before the runtime is woken: it
+            await response.write_eof()  # wakes once, to a ready event (a frozen one is thawed just now)
+            self._on_delivered()
+        return response
 
     def _pending(self, request_id: str) -> Invocation | web.Response:
         invocation = self._in_flight.get(request_id)

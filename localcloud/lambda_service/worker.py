@@ -7,10 +7,11 @@ initialises, runs one invocation at a time and reports how each ended.
 Between invocations it is frozen, as Lambda freezes an execution environment: once the runtime has
 answered and asks for the next event (``/next`` parks), the whole process tree is stopped (SIGSTOP),
 so anything the handler left running (an asyncio task, a thread, a child process) gets no CPU at all;
-it is continued (SIGCONT) just before the next event is handed over, and then competes with that
-invocation, exactly as on Lambda. The CPU share composes with it: the governor stops watching a
-frozen tree (it would otherwise continue it) and starts afresh on thaw; a CFS quota needs nothing.
-A stopped tree is always continued before it is signalled to stop.
+it is continued (SIGCONT) as the next event is handed over (just after the event is written to it, so
+it wakes once, to a ready event), and then competes with that invocation, exactly as on Lambda. The
+CPU share composes with it: the governor stops watching a frozen tree (it would otherwise continue
+it) and starts afresh on thaw; a CFS quota needs nothing. A stopped tree is always continued before
+it is signalled to stop.
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ class Worker:
         """Start the Runtime API server and the runtime process; init logs are captured from here on."""
         self.state = "starting"
         self._capture = []
-        self.server = RuntimeApiServer(function_arn=self.function_arn, on_waiting=self._on_waiting)
+        self.server = RuntimeApiServer(
+            function_arn=self.function_arn, on_waiting=self._on_waiting, on_delivered=self.thaw
+        )
         await self.server.start()
         env = {
             **self._env,
@@ -304,8 +307,7 @@ class Worker:
         self.state = "busy"
         self.invocations += 1
         timeout_s = float(self.spec.timeout_s)
-        self.thaw()
-        started = time.perf_counter()
+        started = time.perf_counter()  # a frozen runtime is thawed as its event is written to it
         invocation = self.server.submit(
             payload, timeout_s=timeout_s, request_id=request_id, client_context=client_context
         )
