@@ -14,7 +14,9 @@ Behaviour follows AWS's RAPID: ``/next`` long-polls until an event is queued; ``
 ``/init/error`` take ``Lambda-Runtime-Function-Error-Type`` and a JSON error body; an unknown request id
 is 400 ``InvalidRequestID``; a second answer for the same id, or an init error after the first ``/next``,
 is 403 ``InvalidStateTransition``. ``fail_next`` makes the server answer 5xx on purpose so a runtime can
-prove it survives a broken Runtime API.
+prove it survives a broken Runtime API. ``on_waiting`` is called when the runtime parks on ``/next``
+with nothing queued and every event answered: the moment Lambda freezes an environment (the worker
+uses it to do the same); ``on_delivered`` once an event is written to the runtime (to thaw it).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,6 +114,11 @@ def _error_response(status: int, error_type: str, message: str) -> web.Response:
     return web.json_response({"errorMessage": message, "errorType": error_type}, status=status)
 
 
+# Events up to this size fit in loopback's socket buffers, so they can be written in full to a frozen
+# runtime before it is thawed (it then wakes once, to a ready event); larger ones thaw it first.
+THAW_AFTER_WRITE_MAX_BYTES = 64 * 1024
+
+
 class RuntimeApiServer:
     """The Runtime API of one execution environment: a queue of events and their pending outcomes."""
 
@@ -121,8 +129,13 @@ class RuntimeApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_response_bytes: int = MAX_PAYLOAD_BYTES,
+        on_waiting: Callable[[], None] | None = None,
+        on_delivered: Callable[[], None] | None = None,
     ) -> None:
         self.function_arn = function_arn
+        self._on_waiting = on_waiting
+        self._on_delivered = on_delivered
+        self.deliveries = 0
         self.host = host
         self._port = port
         self.max_response_bytes = max_response_bytes
@@ -161,6 +174,11 @@ class RuntimeApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @property
+    def waiting_idle(self) -> bool:
+        """The runtime is parked on ``/next`` with every event answered and none queued."""
+        return bool(self._polls_waiting) and self._queue.empty() and not self._in_flight
 
     @property
     def address(self) -> str:
@@ -225,11 +243,25 @@ class RuntimeApiServer:
         assert task is not None
         self._polls_waiting.add(task)
         try:
+            if self._on_waiting is not None and self.waiting_idle:
+                self._on_waiting()  # every event answered and accepted: the environment may freeze
             invocation = await self._queue.get()
         finally:
             self._polls_waiting.discard(task)
         invocation.delivered_at = time.perf_counter()
-        return web.Response(body=invocation.payload, headers=invocation.headers())
+        self.deliveries += 1
+        response = web.Response(body=invocation.payload, headers=invocation.headers())
+        if self._on_delivered is None:
+            return response
+        if len(invocation.payload) > THAW_AFTER_WRITE_MAX_BYTES:
+            # A frozen runtime cannot read: an event larger than the socket buffers would never finish
+            # writing, so it is woken first and reads the event as it arrives.
+            self._on_delivered()
+            return response
+        await response.prepare(request)  # the event is on its way before the runtime is woken: it
+        await response.write_eof()  # wakes once, to a ready event (a frozen one is thawed just now)
+        self._on_delivered()
+        return response
 
     def _pending(self, request_id: str) -> Invocation | web.Response:
         invocation = self._in_flight.get(request_id)
