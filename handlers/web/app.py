@@ -53,7 +53,7 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
-from handlers.api.inputs import JSON_BODY_ERRORS, REQUEST_ERRORS, UNKNOWN_FIELD, check_object_key
+from handlers.api.inputs import JSON_BODY_ERRORS, REQUEST_ERRORS, UNKNOWN_FIELD, check_object_key, only_fields
 from handlers.api.tenancy import CALLER_ERRORS, TENANT_CLAIM_ENV, Caller
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -169,7 +169,7 @@ def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
     for i, item in enumerate(files):
         if not isinstance(item, dict):
             raise BadRequest(f"files[{i}] must be an object with name, size and contentType", code="invalid_files")
-        _check_fields(item, UPLOAD_FILE, f"files[{i}]")
+        only_fields(item, set(UPLOAD_FILE["properties"]), f"files[{i}]")
         name, size, ctype = item.get("name"), item.get("size"), item.get("contentType") or "application/octet-stream"
         if not isinstance(name, str) or not name.strip():
             raise BadRequest(f"files[{i}].name must be a non-empty string", code="invalid_files")
@@ -285,22 +285,22 @@ async def recordings(request: Request) -> dict[str, Any]:
 
 
 async def openapi(request: Request) -> dict[str, Any]:
-    """The stack's OpenAPI document, its server the URL this request came to (built once per environment)."""
-    from handlers.api.openapi import document, routes_from_env
+    """The stack's OpenAPI document (built once per environment), its server the URL this request came to."""
+    global _document
+    if _document is None:
+        from handlers.api.openapi import document, routes_from_env
 
+        _document = document(routes_from_env(os.environ), jwt=bool(os.environ.get(TENANT_CLAIM_ENV)))
     server = f"{request.headers.get('x-forwarded-proto', 'https')}://{request.headers.get('host', '')}"
-    if server not in _documents:
-        jwt = bool(os.environ.get(TENANT_CLAIM_ENV))
-        _documents[server] = json.dumps(document(routes_from_env(os.environ), jwt=jwt, server=server))
     return {
         "statusCode": 200,
         "headers": {"content-type": "application/json", "cache-control": "no-cache"},
-        "body": _documents[server],
+        "body": json.dumps({**_document, "servers": [{"url": server}]}),
         "isBase64Encoded": False,
     }
 
 
-_documents: dict[str, str] = {}
+_document: dict[str, Any] | None = None
 
 ROUTES = {
     "GET /": page,
@@ -435,12 +435,6 @@ CONTRACT = {
         tags=("contract",),
     ),
 }
-
-
-def _check_fields(item: dict[str, Any], schema: dict[str, Any], where: str) -> None:
-    from handlers.api.inputs import only_fields
-
-    only_fields(item, set(schema["properties"]), where)
 
 
 __all__ = ["ApiError", "handler", "init", "shutdown"]

@@ -120,6 +120,13 @@ async def test_greedy_and_any_routes(echo_cloud: LocalCloud) -> None:
         assert event["requestContext"]["http"]["method"] == method
 
 
+async def test_a_path_parameter_holding_control_characters_reaches_the_function(echo_cloud: LocalCloud) -> None:
+    """API Gateway routes ``/items/a%0Ab`` to ``GET /items/{id}`` like any other id (schemathesis found the front
+    door answering aiohttp's own text 404 instead)."""
+    event = (await echoed(echo_cloud, "GET", "/items/a%0Ab%0D%09c"))["event"]
+    assert (event["routeKey"], event["pathParameters"]) == ("GET /items/{id}", {"id": "a\nb\r\tc"})
+
+
 @pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("DELETE", "/echo"), ("GET", "/items"), ("GET", "/")])
 async def test_no_route_is_404_not_found(echo_cloud: LocalCloud, method: str, path: str) -> None:
     status, _, body = await call(echo_cloud, method, path)
