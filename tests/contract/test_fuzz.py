@@ -1,6 +1,6 @@
 """schemathesis drives the target from its own OpenAPI document: no server error, no response off the document.
 
-A bounded, deterministic run per target (``FHR_FUZZ_EXAMPLES`` cases per operation and phase, default 20;
+A bounded, deterministic run per target (``FHR_FUZZ_EXAMPLES`` cases per operation and phase, default 50;
 every phase: the document's examples, boundary values, fuzzing, stateful sequences) on the records, job and
 item :func:`apicontract.fuzz.prepare` seeds for the caller. ``python -m benchmarks.fuzz_api`` runs a long one.
 A deployed stage is fuzzed only when ``FHR_FUZZ_STAGE=1`` says so: the run writes items, jobs and uploads.
@@ -17,7 +17,7 @@ import pytest
 from apicontract import fuzz
 
 pytestmark = pytest.mark.contract
-FUZZ_EXAMPLES = int(os.environ.get("FHR_FUZZ_EXAMPLES", "20"))
+FUZZ_EXAMPLES = int(os.environ.get("FHR_FUZZ_EXAMPLES", "50"))
 
 
 def test_schemathesis_finds_no_server_error_and_no_response_off_the_document(target: Any, tmp_path: Path) -> None:
