@@ -74,6 +74,10 @@ ALLOWED_CONTENT_TYPES = frozenset(
 DEFAULT_MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 UPLOAD_EXPIRY_S = 900
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# The suffixes above in any case, for the contract (JSON Schema patterns have no case-insensitive flag).
+UPLOAD_NAME_PATTERN = (
+    r"\.(" + "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in s[1:]) for s in UPLOAD_SUFFIXES) + ")$"
+)
 
 _page_template: str | None = None
 logger = logging.getLogger("handlers.web")
@@ -331,7 +335,11 @@ async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 UPLOAD_FILE = obj(
     "a file to upload",
     required=("name", "size"),
-    name=string("the file's name (reduced to a safe key segment)", minLength=1),
+    name=string(
+        "the file's name (reduced to a safe key segment): .csv, .txt, .tsv, .edf, or a WFDB pair's .hea and .dat",
+        minLength=1,
+        pattern=UPLOAD_NAME_PATTERN,
+    ),
     size=integer("bytes", minimum=1),
     contentType=string("its content type (default application/octet-stream)", enum=sorted(ALLOWED_CONTENT_TYPES)),
 )
