@@ -14,12 +14,15 @@ Two measured cold-start savings (``benchmarks/bench_coldstart.py``) are built in
 - both archives carry deterministic CPython 3.12 ``.pyc`` files (:mod:`bundler.bytecode`), because
   Lambda's read-only code directories make Python compile every imported module at every cold start;
 - the layer keeps botocore's (and boto3's) data for the services the handlers call only
-  (``BOTOCORE_SERVICES``): the other ~400 services' models are dead weight in the 250 MB limit.
+  (``BOTOCORE_SERVICES``): the other ~400 services' models are dead weight in the 250 MB limit, and
+  ``endpoints.json`` (1.2 MB of JSON that every first client parses, ~20 ms) keeps only their entries;
+  the models' ``examples-1.json`` (documentation) are left out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -28,6 +31,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bundler.archive import Entry, collect, sizes_by_package, write_zip
 from bundler.bytecode import CACHE_TAG, INVALIDATION_MODE, check_python, compile_tree, find_lambda_python
@@ -157,6 +161,8 @@ def build_layer(sources: BundleSources, dest: Path) -> ArchiveInfo:
         bytecode=sources.python is not None,
         leave_out=lambda rel: rel.endswith(PIP_RECORD) or (services is not None and unused_service_data(rel, services)),
     )
+    if services is not None:
+        entries = [_trimmed_endpoints(entry, services, cached_dir / "derived") for entry in entries]
     info = _archive_info(entries, dest, sizes_by_package(entries, LAYER_PREFIX))
     return ArchiveInfo(
         **{
@@ -169,16 +175,40 @@ def build_layer(sources: BundleSources, dest: Path) -> ArchiveInfo:
 
 
 def unused_service_data(relative: str, services: Sequence[str]) -> bool:
-    """Whether ``relative`` (below the layer's site dir) is an SDK model of a service not in ``services``.
+    """Whether ``relative`` (below the layer's site dir) is SDK data no client of ``services`` reads.
 
+    That is another service's models, or a model's ``examples-1.json`` (read only to write docs).
     Files directly in ``botocore/data`` (endpoints, partitions, retry and default configuration) are
-    shared by every client and always kept.
+    shared by every client and kept (``endpoints.json`` trimmed by :func:`trimmed_endpoints`).
     """
     for data_dir in SERVICE_DATA_DIRS:
         if relative.startswith(data_dir):
             service, _, rest = relative[len(data_dir) :].partition("/")
-            return bool(rest) and service not in services
+            return bool(rest) and (service not in services or rest.endswith("/examples-1.json"))
     return False
+
+
+ENDPOINTS_JSON = f"{LAYER_PREFIX}/botocore/data/endpoints.json"
+
+
+def trimmed_endpoints(data: dict[str, Any], services: Sequence[str]) -> dict[str, Any]:
+    """botocore's endpoint table with every partition's metadata but only the entries of ``services``."""
+    partitions = [
+        {**partition, "services": {name: spec for name, spec in partition["services"].items() if name in services}}
+        for partition in data["partitions"]
+    ]
+    return {**data, "partitions": partitions}
+
+
+def _trimmed_endpoints(entry: Entry, services: Sequence[str], scratch: Path) -> Entry:
+    """The entry itself, or for ``endpoints.json`` a trimmed copy written (deterministically) to ``scratch``."""
+    if entry.arcname != ENDPOINTS_JSON:
+        return entry
+    scratch.mkdir(parents=True, exist_ok=True)
+    target = scratch / "endpoints.json"
+    text = json.dumps(trimmed_endpoints(json.loads(entry.source.read_bytes()), services), separators=(",", ":"))
+    target.write_text(text + "\n")
+    return Entry(entry.arcname, target, target.stat().st_size, False)
 
 
 def layer_cache_key(requirements: Path, extra_pip_args: Sequence[str] = (), *, compiled: bool = False) -> str:

@@ -1,4 +1,4 @@
-"""aioboto3 clients, created once per execution environment and kept warm across invocations.
+"""aioboto3's async clients, created once per execution environment and kept warm across invocations.
 
 A handler module's ``init()`` opens the services it needs; later invocations reuse the same
 clients (and their connection pools). Endpoints come from the standard ``AWS_ENDPOINT_URL_<SERVICE>``
@@ -6,6 +6,11 @@ variables, so the same code talks to AWS, to the local cloud and to a test's mot
 
 Clients belong to the event loop that created them (aiohttp sessions do); if a caller arrives on a
 different loop — a test suite gives each test its own — the pool is rebuilt instead of failing.
+
+The clients are the ones aioboto3 hands out (aiobotocore's), made from aiobotocore's session directly:
+``aioboto3.Session`` would also import boto3, s3transfer and multiprocessing and copy boto3's event
+handlers into every client (resources and managed transfers, which no handler uses), ~30-60 ms of
+cold start (``benchmarks/bench_coldstart.py``).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def _client_config(service: str, endpoint: str | None) -> Any:
 
 
 class ClientPool:
-    """One aioboto3 session and at most one client per service, bound to one event loop."""
+    """One SDK session and at most one client per service, bound to one event loop."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
@@ -69,17 +74,22 @@ class ClientPool:
         return self._clients[service]
 
     async def _open(self, service: str) -> Any:
-        import aioboto3
+        from aiobotocore.session import get_session
 
         if self._stack is None:
             self._stack = AsyncExitStack()
         if self._session is None:
             # One session for every service: its loader caches the shared botocore data (endpoints,
             # partitions), so the second and third clients cost ~10 ms instead of ~50 (measured).
-            self._session = aioboto3.Session(region_name=region(self._environ))
+            self._session = get_session()
         endpoint = endpoint_for(service, self._environ)
         return await self._stack.enter_async_context(
-            self._session.client(service, endpoint_url=endpoint, config=_client_config(service, endpoint))
+            self._session.create_client(
+                service,
+                region_name=region(self._environ),
+                endpoint_url=endpoint,
+                config=_client_config(service, endpoint),
+            )
         )
 
     def _reset_for(self, loop: asyncio.AbstractEventLoop) -> None:

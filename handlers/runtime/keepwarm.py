@@ -7,9 +7,9 @@ served it, whether that was its first invocation, its uptime and how many invoca
 
 With N > 1 the environment fans out N-1 concurrent ``RequestResponse`` self-invocations, each with
 ``concurrency`` 1 and ``"fanout": true`` (as serverless-plugin-warmup does): because each of them holds
-an environment busy while the others arrive, Lambda has to run N environments. aioboto3 is imported,
-and its session and Lambda client created, only the first time a fan-out is asked for; the client is
-then kept for the process life.
+an environment busy while the others arrive, Lambda has to run N environments. The SDK (aiobotocore,
+aioboto3's engine) is imported, and its session and Lambda client created, only the first time a
+fan-out is asked for; the client is then kept for the process life.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class EnvironmentStats:
 
 
 class SelfInvoker:
-    """Invokes this function through the Lambda API for fan-out; the aioboto3 client is made once, lazily."""
+    """Invokes this function through the Lambda API for fan-out; the async SDK client is made once, lazily."""
 
     def __init__(self, function_name: str, endpoint_url: str | None = None, region: str | None = None) -> None:
         self._function_name = function_name
@@ -80,7 +80,7 @@ class SelfInvoker:
     async def _lambda_client(self) -> Any:
         async with self._lock:
             if self._client is None:
-                import aioboto3  # heavy (~0.3 s): only environments asked to fan out pay for it
+                from aiobotocore.session import get_session  # heavy: only environments asked to fan out pay
                 from botocore.config import Config
 
                 config = Config(
@@ -90,9 +90,10 @@ class SelfInvoker:
                     max_pool_connections=MAX_FANOUT,
                 )
                 stack = contextlib.AsyncExitStack()
-                session = aioboto3.Session(region_name=self._region)
                 self._client = await stack.enter_async_context(
-                    session.client("lambda", endpoint_url=self._endpoint_url, config=config)
+                    get_session().create_client(
+                        "lambda", region_name=self._region, endpoint_url=self._endpoint_url, config=config
+                    )
                 )
                 self._stack = stack
             return self._client

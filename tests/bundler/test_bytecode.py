@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler.build import BOTOCORE_SERVICES, build_bundle, layer_cache_key, unused_service_data
+from bundler.build import BOTOCORE_SERVICES, build_bundle, layer_cache_key, trimmed_endpoints, unused_service_data
 from bundler.bytecode import BytecodeFailed, check_python, find_lambda_python, is_shipped_bytecode
 from tests.bundler.test_build import sources
 
@@ -92,14 +92,14 @@ def test_sdk_data_is_kept_for_the_services_called_and_shared_files() -> None:
 
 
 def _client_services(handlers: Path) -> set[str]:
-    """Service names in ``.client("x")``, ``client("x")`` and ``open_services("x", ...)`` calls."""
+    """Service names in ``client("x")``, ``create_client("x")`` and ``open_services("x", ...)`` calls."""
     found: set[str] = set()
     for path in handlers.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue
             name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
-            if name in ("client", "open_services"):
+            if name in ("client", "create_client", "open_services"):
                 found.update(arg.value for arg in node.args if isinstance(arg, ast.Constant))
     return found
 
@@ -108,3 +108,33 @@ def test_every_service_the_handlers_call_keeps_its_sdk_data(repo_root: Path) -> 
     called = _client_services(repo_root / "handlers")
     assert {"s3", "dynamodb", "sqs", "lambda"} <= called
     assert called <= set(BOTOCORE_SERVICES), f"add {called - set(BOTOCORE_SERVICES)} to BOTOCORE_SERVICES"
+
+
+def test_trimmed_endpoints_resolve_every_kept_service_as_the_full_table_does(tmp_path: Path) -> None:
+    """Clients of the kept services, made with only the trimmed table, get the same endpoints."""
+    import json
+
+    import botocore
+    import botocore.session
+
+    full = json.loads((Path(botocore.__file__).parent / "data" / "endpoints.json").read_text())
+    trimmed = trimmed_endpoints(full, BOTOCORE_SERVICES)
+    assert [p["partition"] for p in trimmed["partitions"]] == [p["partition"] for p in full["partitions"]]
+    assert set(trimmed["partitions"][0]["services"]) == set(BOTOCORE_SERVICES)
+    assert len(json.dumps(trimmed)) < len(json.dumps(full)) / 10
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "endpoints.json").write_text(json.dumps(trimmed))
+    for region in ("eu-west-1", "us-gov-west-1", "cn-north-1"):
+        for service in BOTOCORE_SERVICES:
+            expected = botocore.session.get_session().create_client(service, region_name=region)
+            session = botocore.session.get_session()
+            session.set_config_variable("data_path", str(data))  # searched before botocore's own data
+            client = session.create_client(service, region_name=region)
+            assert client.meta.endpoint_url == expected.meta.endpoint_url
+            assert client.meta.region_name == expected.meta.region_name
+
+
+def test_model_examples_are_documentation_only_and_not_shipped() -> None:
+    assert unused_service_data("botocore/data/s3/2006-03-01/examples-1.json", ("s3",))
+    assert not unused_service_data("botocore/data/s3/2006-03-01/paginators-1.json", ("s3",))
