@@ -74,6 +74,9 @@ class ClientPool:
         return self._clients[service]
 
     async def _open(self, service: str) -> Any:
+        from handlers.runtime.tls import import_aiohttp
+
+        import_aiohttp()  # before aiobotocore imports it: aiohttp's unused default TLS contexts load lazily
         from aiobotocore.session import get_session
 
         if self._stack is None:

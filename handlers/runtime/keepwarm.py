@@ -80,6 +80,9 @@ class SelfInvoker:
     async def _lambda_client(self) -> Any:
         async with self._lock:
             if self._client is None:
+                from handlers.runtime.tls import import_aiohttp
+
+                import_aiohttp()
                 from aiobotocore.session import get_session  # heavy: only environments asked to fan out pay
                 from botocore.config import Config
 

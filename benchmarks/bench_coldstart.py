@@ -1,0 +1,564 @@
+"""Cold start as Lambda runs it: the FHR function from the deploy bundle against AWS's own runtime client.
+
+Run: ``venv/bin/python -m benchmarks.bench_coldstart`` (``--quick`` for fewer rounds, ``--ideas`` for the
+table of what each cold-start idea gives, ``--snapstart`` for the local SnapStart restore). Prints
+``ours/peer``: the median Init Duration of ours over the peer's, measured alternately in one run.
+
+What is timed is Lambda's Init Duration: from the runtime process's start to its first
+``GET /2018-06-01/runtime/invocation/next`` on a minimal Runtime API server in this process (a raw
+asyncio server that only answers what a runtime asks during init, so its own cost stays out of it).
+
+How Lambda is reproduced:
+
+- **Bundle**: built by :func:`bundler.build.build_bundle` exactly as ``fhr bundle`` builds it (variants
+  for the ideas differ only in the bundler's options), the code zip unpacked to ``/var/task`` and the
+  layer to ``/opt``.
+- **Read-only code** (Python cannot cache bytecode there): every runtime process starts in its own
+  private mount namespace (``unshare(CLONE_NEWNS)`` from the child, before ``exec``) where the sandbox's
+  ``var`` and ``opt`` are bind-mounted read-only over ``/var`` and ``/opt``. Running as root, ``chmod``
+  would not stop writes; a read-only mount does (``EROFS``), and the benchmark proves it twice: a probe
+  write fails in the sandbox, and after the runs no file exists in it that the zips did not hold.
+  ``PYTHONDONTWRITEBYTECODE`` is *not* set, so nothing but the mount prevents ``__pycache__`` writes.
+- **Interpreter**: CPython 3.12 (pyenv's 3.12.1 here; Lambda runs python3.12) as ``python3`` on ``PATH``.
+- **Managed runtime**: ``/var/runtime`` holds awslambdaric, boto3 and botocore (installed for the Lambda
+  platform, precompiled as the managed runtime ships its SDK) and a ``bootstrap`` that does what the
+  python3.12 runtime's does: exec ``$AWS_LAMBDA_EXEC_WRAPPER`` if set, else ``python3 -m awslambdaric``.
+  Ours goes through our exec wrapper (``handlers/runtime/exec_wrapper.sh``) as deployed.
+- **Environment**: only what Lambda sets (``AWS_LAMBDA_*``, ``AWS_REGION``, credentials, ``_HANDLER``,
+  ``LAMBDA_TASK_ROOT``, ``PYTHONPATH=/var/runtime``, ...) plus the FHR function's own variables as the
+  Pulumi program deploys them (``components.function.deployed_environment``), for both runtimes.
+- **Peer**: awslambdaric with AWS's best-practice sync handler (module-level boto3 S3, DynamoDB and SQS
+  clients, ``import numpy``), numpy in a precompiled layer at ``/opt/python``.
+
+No network call happens during either init (clients are created, not used). The machine is shared: the
+runtimes are started alternately (order flipped every round), and medians are compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import write_report
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORK = REPO_ROOT / "build" / "bench-coldstart"
+PEER_REQUIREMENTS = ("awslambdaric==4.2.2", "boto3==1.40.61", "numpy==2.4.6")
+PEER_LAYER_PACKAGES = ("numpy", "numpy.libs")  # the peer's own layer; the rest is the managed runtime's SDK
+PEER_HANDLER = "peer_handler.handler"
+PEER_SOURCE = '''"""AWS's best practice: SDK clients at module level, reused by every invocation."""
+import json
+
+import boto3
+import numpy as np
+
+s3 = boto3.client("s3")
+dynamodb = boto3.client("dynamodb")
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"mean": float(np.mean([1.0, 2.0]))})}
+'''
+BOOTSTRAP = """#!/bin/sh
+# What the managed python3.12 runtime's bootstrap does, for the benchmark: layers' documented Python
+# paths importable, cd to the task root, then exec the exec wrapper if the function sets one (ours),
+# else AWS's runtime client (the peer).
+export PYTHONPATH="/opt/python/lib/python3.12/site-packages:/opt/python:$PYTHONPATH"
+cd "$LAMBDA_TASK_ROOT" || exit 1
+if [ -n "$AWS_LAMBDA_EXEC_WRAPPER" ]; then
+  exec "$AWS_LAMBDA_EXEC_WRAPPER" python3 -m awslambdaric "$_HANDLER"
+fi
+exec python3 -m awslambdaric "$_HANDLER"
+"""
+FUNCTION_NAME = "fhr-dev-fhr"
+INIT_LIMIT_S = 30.0
+
+# -- the read-only Lambda layout, in a private mount namespace of the child ------------------------------
+
+CLONE_NEWNS = 0x00020000
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x20, 0x1000, 0x4000, 0x40000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(source: str | None, target: str, flags: int) -> None:
+    src = source.encode() if source is not None else b"none"
+    if _libc.mount(src, target.encode(), None, ctypes.c_ulong(flags), None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"mount {source} {target}: {os.strerror(code)}")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A Lambda file layout: ``root/var`` becomes ``/var`` (``task``, ``runtime``), ``root/opt`` becomes ``/opt``."""
+
+    root: Path
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def opt(self) -> Path:
+        return self.root / "opt"
+
+    def enter(self) -> None:
+        """Runs in the child between fork and exec: private mounts, ``/var`` and ``/opt`` read-only."""
+        if _libc.unshare(CLONE_NEWNS) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"unshare(CLONE_NEWNS): {os.strerror(code)}")
+        _mount(None, "/", MS_REC | MS_PRIVATE)  # nothing done here propagates to the host
+        for source, target in ((self.var, "/var"), (self.opt, "/opt")):
+            _mount(str(source), target, MS_BIND | MS_REC)
+            _mount(None, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+    def files(self) -> set[str]:
+        return {str(path.relative_to(self.root)) for path in self.root.rglob("*") if not path.is_dir()}
+
+
+def _unzip(archive: Path, dest: Path) -> None:
+    """Extract keeping the archive's permission bits (the exec wrapper must stay executable)."""
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            path = Path(zf.extract(info, dest))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                path.chmod(mode)
+
+
+# -- the two runtimes' file trees ----------------------------------------------------------------------
+
+
+def lambda_python() -> Path:
+    from bundler.bytecode import find_lambda_python
+
+    python = find_lambda_python()
+    if python is None:
+        raise SystemExit("bench_coldstart needs CPython 3.12 (pyenv's 3.12.x, python3.12, or FHR_LAMBDA_PYTHON)")
+    return python
+
+
+def managed_runtime(python: Path) -> Path:
+    """awslambdaric + boto3 (+ numpy for the peer's layer) for the Lambda platform, precompiled; cached."""
+    from bundler.build import PIP_PLATFORM_ARGS
+    from bundler.bytecode import compile_tree
+
+    key = hashlib.sha256("\0".join((*PEER_REQUIREMENTS, *PIP_PLATFORM_ARGS)).encode()).hexdigest()[:16]
+    cache = WORK / f"managed-runtime-{key}"
+    if not (cache / "complete").is_file():
+        shutil.rmtree(cache, ignore_errors=True)
+        site = cache / "site"
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+               "--target", str(site), *PIP_PLATFORM_ARGS, *PEER_REQUIREMENTS]  # fmt: skip
+        subprocess.run(cmd, check=True)
+        (cache / "runtime").mkdir()
+        (cache / "layer").mkdir()
+        for entry in site.iterdir():
+            if entry.name == "bin":
+                continue
+            part = "layer" if entry.name.split("-")[0] in PEER_LAYER_PACKAGES else "runtime"
+            shutil.move(str(entry), cache / part / entry.name)
+        compile_tree(python, cache / "runtime", "/var/runtime")
+        compile_tree(python, cache / "layer", "/opt/python")
+        (cache / "complete").write_text(key)
+    return cache
+
+
+def _install_runtime(sandbox: Sandbox, managed: Path) -> None:
+    shutil.copytree(managed / "runtime", sandbox.var / "runtime")
+    bootstrap = sandbox.var / "runtime" / "bootstrap"
+    bootstrap.write_text(BOOTSTRAP)
+    bootstrap.chmod(0o755)
+
+
+def our_sandbox(root: Path, manifest: Any, managed: Path) -> Sandbox:
+    """Our bundle as Lambda lays it out: code zip in /var/task, layer zip in /opt, managed runtime in /var/runtime."""
+    sandbox = Sandbox(root)
+    _unzip(manifest.code_path, sandbox.var / "task")
+    sandbox.opt.mkdir(parents=True)
+    if manifest.layer_path is not None:
+        _unzip(manifest.layer_path, sandbox.opt)
+    _install_runtime(sandbox, managed)
+    return sandbox
+
+
+def peer_sandbox(root: Path, managed: Path) -> Sandbox:
+    sandbox = Sandbox(root)
+    (sandbox.var / "task").mkdir(parents=True)
+    (sandbox.var / "task" / "peer_handler.py").write_text(PEER_SOURCE)
+    shutil.copytree(managed / "layer", sandbox.opt / "python")
+    _install_runtime(sandbox, managed)
+    return sandbox
+
+
+def build_variant(name: str, **options: Any) -> Any:
+    """The bundle ``fhr bundle`` builds, or a variant of it with some bundler options changed."""
+    from bundler.build import BundleSources, build_bundle
+
+    return build_bundle(WORK / "bundles" / name, BundleSources(**options))
+
+
+# -- a minimal Runtime API ---------------------------------------------------------------------------
+
+
+class MiniRuntimeApi:
+    """Just enough of the Runtime API for init: records when ``/next`` first arrives, then holds it.
+
+    ``/init/error`` is recorded (and answered 202) so a failing init is reported, not timed.
+    ``/restore/next`` answers at once (a SnapStart init restored straight away).
+    """
+
+    def __init__(self) -> None:
+        self.first_next_at: float | None = None
+        self.arrived = asyncio.Event()
+        self.init_error: bytes | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+
+    @property
+    def address(self) -> str:
+        assert self._server is not None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                now = time.perf_counter()
+                method, path = head.split(b" ", 2)[:2]
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length) if length else b""
+                if path.endswith(b"/invocation/next"):
+                    if self.first_next_at is None:
+                        self.first_next_at = now
+                    self.arrived.set()
+                    await asyncio.Event().wait()  # a long poll that is never answered
+                if path.endswith(b"/init/error"):
+                    self.init_error = body or b"(no body)"
+                    self.arrived.set()
+                status = b"200 OK" if method == b"GET" else b"202 Accepted"
+                writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1)
+
+
+# -- one cold start ------------------------------------------------------------------------------------
+
+
+def lambda_environment(python: Path, handler: str, runtime_api: str, extra: dict[str, str]) -> dict[str, str]:
+    """What Lambda's python3.12 runtime gives a function, plus the function's own variables."""
+    region = "eu-west-1"
+    return {
+        "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONPATH": "/var/runtime",
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "_HANDLER": handler,
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/06/[$LATEST]0123456789abcdef",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "ASIABENCHCOLDSTART00",
+        "AWS_SECRET_ACCESS_KEY": "bench/coldstart/secret/key/not/used/for/anything",
+        "AWS_SESSION_TOKEN": "bench-session-token",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+        **extra,
+    }
+
+
+def fhr_function_environment() -> dict[str, str]:
+    """The FHR function's variables as the Pulumi program deploys them (dev stack names)."""
+    from components.function import deployed_environment
+    from fhrapp.definition import APP
+
+    names = {
+        "ecg_bucket": "fhr-dev-ecg-bucket-0123456",
+        "results_table": "fhr-dev-results_table",
+        "jobs_queue": "https://sqs.eu-west-1.amazonaws.com/123456789012/fhr-dev-jobs_queue",
+    }
+    return deployed_environment(APP, APP.function("fhr"), "dev", names)
+
+
+@dataclass
+class Case:
+    """One way of starting a runtime: which sandbox, which handler, which extra variables."""
+
+    name: str
+    sandbox: Sandbox
+    handler: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def cpu_seconds(pid: int) -> float:
+    """Time the process has spent on a CPU (``/proc/<pid>/schedstat``, ns): robust to other load."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+async def cold_start(case: Case, python: Path, log_dir: Path) -> float:
+    """Start the runtime, return seconds to its first ``/next``; a runtime that fails init raises.
+
+    The process's CPU time at that moment (it is then blocked on ``/next``) goes to ``case.cpu``.
+    """
+    api = MiniRuntimeApi()
+    await api.start()
+    env = lambda_environment(python, case.handler, api.address, case.extra_env)
+    log = log_dir / f"{case.name}.log"
+    with log.open("wb") as sink:
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            "/var/runtime/bootstrap",  # as seen inside the sandbox
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            preexec_fn=case.sandbox.enter,
+            start_new_session=True,
+        )
+        try:
+            exited = asyncio.ensure_future(proc.wait())
+            arrived = asyncio.ensure_future(api.arrived.wait())
+            await asyncio.wait({exited, arrived}, timeout=INIT_LIMIT_S, return_when=asyncio.FIRST_COMPLETED)
+            arrived.cancel()
+            exited.cancel()
+            if api.first_next_at is None:
+                detail = (api.init_error or b"")[:500].decode(errors="replace")
+                tail = log.read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"{case.name}: no /next (exit {proc.returncode}); init error {detail!r}\n{tail}")
+            case.cpu.append(cpu_seconds(proc.pid))
+            return api.first_next_at - started
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            await api.stop()
+
+
+async def measure(cases: Sequence[Case], rounds: int, python: Path, log_dir: Path) -> None:
+    """``rounds`` cold starts per case, alternating cases (order reversed every other round)."""
+    for round_number in range(rounds):
+        order = list(cases) if round_number % 2 == 0 else list(reversed(cases))
+        for case in order:
+            case.times.append(await cold_start(case, python, log_dir))
+
+
+def ratio(ours: Sequence[float], base: Sequence[float]) -> float:
+    return round(statistics.median(ours) / statistics.median(base), 3)
+
+
+def summary(case: Case) -> dict[str, float]:
+    ordered = sorted(case.times)
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 1),
+        "min_ms": round(ordered[0] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+        "cpu_median_ms": round(statistics.median(case.cpu) * 1000, 1),
+        "runs": len(ordered),
+    }
+
+
+# -- proofs that the layout is what Lambda gives ---------------------------------------------------------
+
+
+def check_read_only(sandbox: Sandbox, python: Path) -> dict[str, str]:
+    """Try to write where Python would cache bytecode, inside the sandbox: each must fail with EROFS."""
+    probe = (
+        "import errno, json, sys\nout = {}\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n        open(path, 'w').close(); out[path] = 'WRITABLE'\n"
+        "    except OSError as exc:\n        out[path] = errno.errorcode.get(exc.errno, str(exc.errno))\n"
+        "print(json.dumps(out))"
+    )
+    targets = ["/var/task/handlers/__pycache__/probe.pyc", "/opt/python/__pycache__/probe.pyc", "/var/task/probe"]
+    proc = subprocess.run(
+        [str(python), "-c", probe, *targets],
+        preexec_fn=sandbox.enter,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    result: dict[str, str] = json.loads(proc.stdout)
+    bad = {path: got for path, got in result.items() if got != errno.errorcode[errno.EROFS]}
+    if bad:
+        raise SystemExit(f"the sandbox is not read-only: {bad}")
+    return result
+
+
+# -- the ideas -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Idea:
+    """Ours with one cold-start idea undone (or swapped): how much that idea is worth.
+
+    ``bundle``: other bundler options; ``env``: other runtime variables; ``edits``: (file under
+    /var/task, old text, new text) applied to the unpacked code, whose bytecode is then recompiled.
+    """
+
+    name: str
+    what: str
+    bundle: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    edits: tuple[tuple[str, str, str], ...] = ()
+
+
+CLIENTS = "handlers/api/clients.py"
+IDEAS = (
+    Idea("no-bytecode", "the bundle without .pyc (every import compiles)", bundle={"python": None}),
+    Idea("all-sdk-data", "the layer with botocore's data for every AWS service", bundle={"botocore_services": None}),
+    Idea(
+        "aioboto3-session",
+        "clients from aioboto3.Session (imports boto3, s3transfer; boto3's handlers in every client)",
+        edits=(
+            (CLIENTS, "self._session = get_session()", "self._session = __import__('aioboto3').Session()"),
+            (CLIENTS, "self._session.create_client(", "self._session.client("),
+        ),
+    ),  # fmt: skip
+    Idea(
+        "eager-aiohttp-ca",
+        "aiohttp imported plainly: its two default TLS contexts load the CA bundle at import",
+        edits=((CLIENTS, "        import_aiohttp()", "        pass"),),
+    ),
+    Idea(
+        "eager-sqs",
+        "init() opens the SQS client too (only deferred and batch jobs use it)",
+        edits=(("handlers/api/fhr.py", 'open_services("s3", "dynamodb")', 'open_services("s3", "dynamodb", "sqs")'),),
+    ),
+    Idea("asyncio-loop", "asyncio's own event loop instead of uvloop", env={"FHR_RUNTIME_LOOP": "asyncio"}),
+)
+
+
+def apply_edits(sandbox: Sandbox, edits: Sequence[tuple[str, str, str]], python: Path) -> None:
+    """Change the unpacked code (each old text must be there) and recompile its bytecode as the bundler does."""
+    from bundler.bytecode import compile_tree
+
+    for relative, old, new in edits:
+        path = sandbox.var / "task" / relative
+        source = path.read_text()
+        if old not in source:
+            raise SystemExit(f"idea edit out of date: {old!r} is not in {relative}")
+        path.write_text(source.replace(old, new))
+    compile_tree(python, sandbox.var / "task" / "handlers", "/var/task/handlers")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    python = lambda_python()
+    managed = managed_runtime(python)
+    figures: dict[str, Any] = {"python": str(python), "machine_cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as tmp:
+        root = Path(tmp)
+        logs = root / "logs"
+        logs.mkdir()
+        shipped = build_variant("shipped")
+        figures["bundle"] = {
+            "code_sha256": shipped.code.sha256,
+            "layer_sha256": shipped.layer.sha256 if shipped.layer else None,
+            "unzipped_mb": round(shipped.total_unzipped_bytes / 1e6, 2),
+            "bytecode": shipped.code.bytecode,
+        }
+        function_env = fhr_function_environment()
+        ours = Case("ours", our_sandbox(root / "ours", shipped, managed), "handlers.api.fhr.handler", function_env)
+        peer_env = {key: value for key, value in function_env.items() if key != "AWS_LAMBDA_EXEC_WRAPPER"}
+        peer = Case("peer", peer_sandbox(root / "peer", managed), PEER_HANDLER, peer_env)
+        cases = [ours, peer]
+        if args.ideas:
+            for idea in IDEAS:
+                manifest = build_variant(idea.name, **idea.bundle) if idea.bundle else shipped
+                sandbox = (
+                    our_sandbox(root / idea.name, manifest, managed) if idea.bundle or idea.edits else ours.sandbox
+                )
+                apply_edits(sandbox, idea.edits, python)
+                cases.append(Case(idea.name, sandbox, ours.handler, {**function_env, **idea.env}))
+        figures["read_only_probe"] = check_read_only(ours.sandbox, python)
+        before = {case.name: case.sandbox.files() for case in cases}
+        await measure(cases, args.rounds, python, logs)
+        written = [path for case in cases for path in sorted(case.sandbox.files() - before[case.name])]
+        figures["files_written_in_sandboxes"] = len(written)
+        if written:
+            raise SystemExit(f"a runtime wrote into its read-only sandbox: {written[:5]}")
+        for case in cases:
+            figures[case.name] = summary(case)
+        figures["ours_over_peer"] = ratio(ours.times, peer.times)
+        figures["ours_over_peer_cpu"] = ratio(ours.cpu, peer.cpu)
+        if args.ideas:
+            figures["ideas"] = {
+                idea.name: {
+                    "what": idea.what,
+                    "over_peer": ratio(case.times, peer.times),
+                    "over_ours_shipped": ratio(case.times, ours.times),
+                    "cpu_over_ours_shipped": ratio(case.cpu, ours.cpu),
+                }
+                for idea, case in zip(IDEAS, cases[2:], strict=True)
+            }
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15, help="cold starts per case (default 15)")
+    parser.add_argument("--quick", action="store_true", help="5 rounds")
+    parser.add_argument("--ideas", action="store_true", help="also measure each cold-start idea separately")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds = 5
+    if os.geteuid() != 0:
+        raise SystemExit("bench_coldstart needs root for its read-only mount namespaces (unshare + bind mounts)")
+    figures = asyncio.run(run(args))
+    write_report("bench_coldstart", figures)
+    print(f"ours/peer = {figures['ours_over_peer']} (CPU time to the first /next: {figures['ours_over_peer_cpu']})")
+
+
+if __name__ == "__main__":
+    main()
