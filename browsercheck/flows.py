@@ -74,7 +74,9 @@ async def upload(page: Page, files: list[Path], timeout: float = 120) -> tuple[f
     await page.set_files("#file", files)
     started = time.perf_counter()
     await page.click("#upload")
-    await page.wait_for("document.body.dataset.rendered || !document.getElementById('error').hidden", timeout=timeout)
+    await page.wait_for(
+        "document.body.dataset.rendered || !document.getElementById('error').hidden", timeout=timeout
+    )
     elapsed = time.perf_counter() - started
     outcome = await page.evaluate(
         """({rendered: document.body.dataset.rendered || null,
