@@ -127,3 +127,16 @@ async def open_services(*services: str) -> None:
 async def close() -> None:
     """Close every client (``shutdown()`` of a handler module, and tests between event loops)."""
     await _POOL.close()
+
+
+def reopen_after_restore(*services: str) -> None:
+    """SnapStart: close every client before the snapshot, open ``services`` again after each restore.
+
+    A restored environment must not inherit the snapshot's connections (gone), event loop (the runtime
+    serves on a new one) or credentials resolved before it; the new clients bring their own. Registering
+    costs nothing without SnapStart: the hooks only run with it.
+    """
+    from handlers.runtime import snapstart
+
+    snapstart.register_before_snapshot(close)
+    snapstart.register_after_restore(open_services, *services)

@@ -34,7 +34,9 @@ from handlers.api.http import (
 )
 from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
 from handlers.api.settings import API_LIMIT_S, Settings
+from handlers.fhr.preload import preload
 from handlers.metrics import emit as emit_metrics
+from handlers.runtime import snapstart
 
 logger = logging.getLogger("handlers.api.fhr")
 
@@ -47,8 +49,12 @@ async def init() -> None:
 
     SQS only carries deferred and batch jobs: its client is opened by the first request that queues
     one (``clients.client("sqs")``), not by every cold start (~15-25 ms, bench_coldstart's ``eager-sqs``).
+    With SnapStart the clients are re-opened after each restore and the estimator is loaded into the
+    snapshot (``handlers.fhr.preload``).
     """
     await clients.open_services("s3", "dynamodb")
+    clients.reopen_after_restore("s3", "dynamodb")
+    snapstart.register_before_snapshot(preload)
 
 
 async def shutdown() -> None:

@@ -76,7 +76,7 @@ def _plan(kind: str, shape: tuple[int, ...], dtype: np.dtype, n: int, threads: i
         if plan is not None:
             _plans.move_to_end(key)
             return plan
-        _load_wisdom_once()
+        load_wisdom_once()
         plan = build(kind, shape, dtype, n, threads)
         _plans[key] = plan
         _created += 1
@@ -120,7 +120,7 @@ def load_wisdom(path: Path = WISDOM_PATH) -> bool:
     return bool(any(imported))
 
 
-def _load_wisdom_once() -> None:
+def load_wisdom_once() -> None:
     """Import the shipped wisdom before the first plan, so the block transforms get measured plans
     while planning at ESTIMATE cost (FFTW uses wisdom made with at least the requested rigour)."""
     global _wisdom_loaded
