@@ -61,8 +61,17 @@ class EnvironmentStats:
 class SelfInvoker:
     """Invokes this function through the Lambda API for fan-out; the async SDK client is made once, lazily."""
 
-    def __init__(self, function_name: str, endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        function_name: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        version: str | None = None,
+    ) -> None:
         self._function_name = function_name
+        # The running version: a published one when the stack's alias invoked us (its environments are the
+        # ones to keep warm, SnapStart's restores among them); None for $LATEST.
+        self._qualifier = version if version and version != "$LATEST" else None
         self._endpoint_url = endpoint_url
         self._region = region
         self._stack: contextlib.AsyncExitStack | None = None
@@ -75,6 +84,7 @@ class SelfInvoker:
             os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
             os.environ.get("AWS_ENDPOINT_URL_LAMBDA") or None,
             os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+            os.environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
         )
 
     async def _lambda_client(self) -> Any:
@@ -105,8 +115,9 @@ class SelfInvoker:
         """One self-invocation; returns the environment id that answered, or ``None`` if it failed."""
         try:
             client = await self._lambda_client()
+            qualified = {"Qualifier": self._qualifier} if self._qualifier else {}
             resp = await client.invoke(
-                FunctionName=self._function_name, InvocationType="RequestResponse", Payload=payload
+                FunctionName=self._function_name, InvocationType="RequestResponse", Payload=payload, **qualified
             )
             body = await resp["Payload"].read()
             if resp.get("FunctionError"):
