@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -33,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bundler import native
 from bundler.archive import Entry, collect, sizes_by_package, write_zip
 from bundler.bytecode import CACHE_TAG, INVALIDATION_MODE, check_python, compile_tree, find_lambda_python
 from bundler.errors import BundleTooLarge, DependencyInstallFailed, SourceMissing
 from bundler.manifest import (
+    ARCHITECTURE,
     LAMBDA_UNZIPPED_LIMIT,
     ArchiveInfo,
     Manifest,
@@ -117,27 +120,48 @@ def build_bundle(
 
 
 def build_code(handlers: Path, dest: Path, python: Path | None = None) -> ArchiveInfo:
-    """Zip ``handlers/`` (and, with ``python``, its CPython 3.12 bytecode compiled in a clean copy)."""
+    """Zip ``handlers/`` with, made in a clean copy, its CPython 3.12 bytecode (given ``python``) and the
+    native CSV parser (given a C compiler and a build machine of the Lambda architecture)."""
     if not (handlers / "__init__.py").is_file():
         raise SourceMissing(f"{handlers} is not a package (no __init__.py); nothing to bundle")
-    entries = collect(handlers, "handlers")
+    entries = collect(handlers, "handlers", leave_out=_is_native_library)  # never a checkout's own build
     with tempfile.TemporaryDirectory(prefix="fhr-code-") as tmp:
+        stage = _stage(entries, Path(tmp))
+        made: list[Entry] = []
         if python is not None:
-            entries = sorted(entries + _compiled_copy(entries, Path(tmp), python), key=lambda e: e.arcname)
+            compile_tree(python, stage / "handlers", f"{CODE_DEPLOYED_AT}/handlers")
+            made += [entry for entry in collect(stage, "", bytecode=True) if entry.arcname.endswith(".pyc")]
+        library = _native_library(stage / "handlers")
+        if library is not None:
+            made += collect(library.parent, f"handlers/{library.parent.relative_to(stage / 'handlers').as_posix()}",
+                            leave_out=lambda rel: rel != library.name)  # fmt: skip
+        entries = sorted(entries + made, key=lambda e: e.arcname)
         packages = {f"handlers.{name}": size for name, size in sizes_by_package(entries, "handlers").items()}
         info = _archive_info(entries, dest, packages)
-    return ArchiveInfo(**{**info.__dict__, "bytecode": _bytecode_label(python)})
+    native = library.name if library is not None else None
+    return ArchiveInfo(**{**info.__dict__, "bytecode": _bytecode_label(python), "native": native})
 
 
-def _compiled_copy(entries: list[Entry], stage: Path, python: Path) -> list[Entry]:
-    """Copy the shipped sources (never the checkout's own caches) to ``stage``, compile them there,
-    and return the ``.pyc`` entries; ``stage`` must outlive the zip that reads them."""
+def _is_native_library(relative: str) -> bool:
+    return Path(relative).name.startswith("_csvparse.") and relative.endswith(".so")
+
+
+def _native_library(handlers_stage: Path) -> Path | None:
+    """Build the native CSV parser into the staged tree, for Lambda's architecture only (no cross-compiling)."""
+    if platform.machine() != ARCHITECTURE:
+        return None
+    source = handlers_stage / "fhr" / "readers" / native.SOURCE.name
+    return native.build(source.parent, source) if source.is_file() else None
+
+
+def _stage(entries: list[Entry], stage: Path) -> Path:
+    """Copy the shipped sources (never the checkout's own caches or builds) to ``stage``, where bytecode
+    and the native library are made; ``stage`` must outlive the zip that reads them."""
     for entry in entries:
         target = stage / entry.arcname
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(entry.source, target)
-    compile_tree(python, stage / "handlers", f"{CODE_DEPLOYED_AT}/handlers")
-    return [entry for entry in collect(stage, "", bytecode=True) if entry.arcname.endswith(".pyc")]
+    return stage
 
 
 def build_layer(sources: BundleSources, dest: Path) -> ArchiveInfo:
@@ -261,6 +285,9 @@ def size_report(manifest: Manifest, top: int = 12) -> str:
         bytecode = info.bytecode or "none (sources only: no CPython 3.12 found, set FHR_LAMBDA_PYTHON)"
         services = f"; SDK data of {', '.join(info.botocore_services)} only" if info.botocore_services else ""
         lines.append(f"           bytecode: {bytecode}{services}")
+        if label == "code":
+            parser = info.native or "none (no C compiler or another architecture: CSV parsed on numpy)"
+            lines.append(f"           native CSV parser: {parser}")
         lines.extend(f"           {name:<40} {size / 1e6:8.2f} MB" for name, size in list(info.packages.items())[:top])
     share = 100 * manifest.total_unzipped_bytes / manifest.limit_bytes
     total, limit = manifest.total_unzipped_bytes / 1e6, manifest.limit_bytes / 1e6

@@ -8,7 +8,7 @@
       "limit_bytes": 262144000, "total_unzipped_bytes": ...,
       "code":  {"path": "code.zip", "sha256": hex, "sha256_b64": ..., "zipped_bytes": ...,
                 "unzipped_bytes": ..., "files": ..., "packages": {"handlers.fhr": bytes, ...},
-                "bytecode": "cpython-312 unchecked-hash" | null},
+                "bytecode": "cpython-312 unchecked-hash" | null, "native": "_csvparse.x86_64.so" | null},
       "layer": {... same keys ..., "requirements_sha256": hex, "botocore_services": [...] | null} | null
     }
 
@@ -44,6 +44,7 @@ class ArchiveInfo:
     requirements_sha256: str | None = None
     bytecode: str | None = None  # "cpython-312 unchecked-hash" when the archive ships .pyc files
     botocore_services: list[str] | None = None  # layer: the services whose SDK data it keeps (None: all)
+    native: str | None = None  # code: the native CSV parser's library, when built
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def _archive(data: dict[str, Any]) -> ArchiveInfo:
         requirements_sha256=data.get("requirements_sha256"),
         bytecode=data.get("bytecode"),
         botocore_services=data.get("botocore_services"),
+        native=data.get("native"),
     )
 
 

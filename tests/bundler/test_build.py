@@ -173,6 +173,28 @@ def test_the_real_handlers_bundle_ships_the_exec_wrapper(tmp_path: Path, repo_ro
         assert all(name.startswith("handlers/") for name in zf.namelist())
 
 
+def test_the_code_zip_ships_a_native_parser_built_from_its_source(tmp_path: Path, repo_root: Path) -> None:
+    """Built fresh from the shipped source (a stale library in the checkout is never taken), or absent."""
+    from bundler import native
+
+    handlers = tmp_path / "checkout" / "handlers"
+    shutil.copytree(repo_root / "handlers", handlers, ignore=shutil.ignore_patterns("__pycache__", "_csvparse.*"))
+    stale = handlers / "fhr" / "readers" / native.library_name()
+    stale.write_bytes(b"a library built from an older csvparse.c")
+    src = BundleSources(handlers=handlers, requirements=tmp_path / "none.txt", cache=tmp_path / "c", python=None)
+    src.requirements.write_text("")
+    manifest = build_bundle(tmp_path / "out", src)
+    with zipfile.ZipFile(manifest.code_path) as zf:
+        names = zf.namelist()
+        shipped = zf.read(f"handlers/fhr/readers/{native.library_name()}") if manifest.code.native else None
+    assert "handlers/fhr/readers/csvparse.c" in names
+    if native.compiler() is None:
+        assert manifest.code.native is None and not [n for n in names if n.endswith(".so")]
+        return
+    assert manifest.code.native == native.library_name()
+    assert shipped is not None and shipped.startswith(b"\x7fELF") and b"older" not in shipped
+
+
 def test_smoke_check_imports_from_the_unpacked_bundle(tmp_path: Path, handler_tree: Path, wheelhouse: Path) -> None:
     manifest = build_bundle(tmp_path / "out", sources(tmp_path, handler_tree, "tinydep==1.0\n", wheelhouse))
     assert smoke_check(manifest, Path(sys.executable), ("tinydep", "handlers.api.fhr")) == {

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from handlers.fhr.errors import CorruptRecord, EmptyRecord, MissingSamplingRate, NoEcgChannel
-from handlers.fhr.readers.fastnum import BlockSpec, RowProblem, parse_block
+from handlers.fhr.readers.fastnum import BlockSpec, RowProblem, parse_block, parse_block_into
+from handlers.fhr.readers.native import count_lines
 from handlers.fhr.readers.units import microvolt_scale
 from handlers.fhr.record import Record
 
@@ -106,12 +107,7 @@ def _parse_into(data: bytes, blocks: list[tuple[int, int]], tail: bytes, layout:
     same threads.
     """
     executor = parse_executor() if len(blocks) > 2 else None
-    raw = np.frombuffer(data, dtype=np.uint8)
-
-    def count(block: tuple[int, int]) -> int:
-        return int(np.count_nonzero(raw[block[0] : block[1]] == 10))
-
-    counts = list(executor.map(count, blocks)) if executor else [count(block) for block in blocks]
+    counts = [count_lines(data, lo, hi) for lo, hi in blocks]
     starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
     tail_rows = 1 if tail else 0
     out = np.empty((int(starts[-1]) + tail_rows, len(layout.spec.value_columns)), dtype=np.float32)
@@ -119,11 +115,10 @@ def _parse_into(data: bytes, blocks: list[tuple[int, int]], tail: bytes, layout:
     def parse(index: int) -> None:
         lo, hi = blocks[index]
         try:
-            values = parse_block(data, lo, hi, layout.spec)
+            parse_block_into(data, lo, hi, layout.spec, out[starts[index] : starts[index + 1]])
         except RowProblem as problem:
             line = layout.header_lines + 1 + int(starts[index])
             raise problem.at_line(source, line) from None
-        out[starts[index] : starts[index + 1]] = values
 
     if executor:
         list(executor.map(parse, range(len(blocks))))
