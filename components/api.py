@@ -1,10 +1,12 @@
 """``fhr:api:HttpApi``: the API Gateway v2 HTTP API in front of the functions.
 
-One ``AWS_PROXY`` integration per function (payload format 2.0), one route per route of the app
-definition wired to its function's integration, a ``$default`` stage that auto-deploys, writes JSON
-access logs and throttles per the stack config, CORS from the config, and, when the stack's auth
-mode is ``jwt``, a JWT authorizer attached to every route except the definition's ``public`` ones
-(``GET /``: a browser navigating to the page sends no bearer token; the page then sends one).
+One ``AWS_PROXY`` integration per function that serves a route (payload format 2.0; a function no
+route names, such as the queue worker, gets neither an integration nor API Gateway's permission to
+invoke it), one route per route of the app definition wired to its function's integration, a
+``$default`` stage that auto-deploys, writes JSON access logs and throttles per the stack config,
+CORS from the config, and, when the stack's auth mode is ``jwt``, a JWT authorizer attached to every
+route except the definition's ``public`` ones (``GET /``: a browser navigating to the page sends no
+bearer token; the page then sends one).
 """
 
 from __future__ import annotations
@@ -58,14 +60,16 @@ class HttpApi(pulumi.ComponentResource):
             opts=self._child,
         )
         authorizer = self._authorizer(name, config)
+        routed = {logical: function for logical, function in functions.items() if app.routes_of(logical)}
         integrations = {
-            logical: self._integration(name, logical, function, config) for logical, function in functions.items()
+            logical: self._integration(name, logical, function, config) for logical, function in routed.items()
         }
         self.routes = [self._route(name, route, integrations[route.function], authorizer) for route in app.routes]
         self.stage = self._stage(name, config)
-        for logical, function in functions.items():
+        for logical, function in routed.items():
             aws.lambda_.Permission(
                 f"{name}-invoke-{logical}",
+                statement_id="InvokeFromHttpApi",  # alphanumeric, as IAM statement ids are (autonames have '-')
                 action="lambda:InvokeFunction",
                 function=function.function_name,
                 qualifier=function.name,

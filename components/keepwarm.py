@@ -57,6 +57,7 @@ class KeepWarm(pulumi.ComponentResource):
         )
         aws.lambda_.Permission(
             f"{function_name}-keep-warm",
+            statement_id="InvokeFromKeepWarmRule",  # alphanumeric, as IAM statement ids are (autonames have '-')
             action="lambda:InvokeFunction",
             function=function.function_name,
             qualifier=function.name,

@@ -107,6 +107,19 @@ def invoke_self_policy(function_arn: str) -> dict[str, Any]:
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     """Deny every request to the bucket or its objects that does not arrive over TLS."""
+    return deny_insecure_transport("s3:*", [bucket_arn, f"{bucket_arn}/*"])
+
+
+def tls_only_queue_policy(queue_arn: str) -> dict[str, Any]:
+    """Deny every request to the queue that does not arrive over TLS (SQS also answers plain HTTP)."""
+    return deny_insecure_transport("sqs:*", [queue_arn])
+
+
+def deny_insecure_transport(actions: str, resources: list[str]) -> dict[str, Any]:
+    """A resource policy denying ``actions`` on ``resources`` to anyone whose request is not over TLS.
+
+    A Deny wins over every Allow, so no identity policy, however broad, can read the data in clear.
+    """
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -114,8 +127,8 @@ def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:
                 "Sid": "DenyInsecureTransport",
                 "Effect": "Deny",
                 "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Action": actions,
+                "Resource": resources,
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ],

@@ -1,10 +1,12 @@
 """``fhr:queues:Queues``: every SQS queue of the app definition, with its dead-letter wiring.
 
-Each queue is encrypted with SQS-managed keys and keeps the visibility timeout and retention of its
-definition. A queue with ``dead_letter`` gets a redrive policy (after ``max_receives`` deliveries a
-message moves to that queue), and the dead-letter queue gets a redrive-allow policy naming only its
-source queues, so no other queue can dump messages into it. The allow policy is a separate resource
-because the two queues would otherwise name each other's ARN (a cycle).
+Each queue is encrypted at rest with SQS-managed keys, refuses every request that is not over TLS
+(a queue policy denies ``aws:SecureTransport=false``; SQS would otherwise also answer plain HTTP) and
+keeps the visibility timeout and retention of its definition. A queue with ``dead_letter`` gets a
+redrive policy (after ``max_receives`` deliveries a message moves to that queue), and the
+dead-letter queue gets a redrive-allow policy naming only its source queues, so no other queue can
+dump messages into it. The allow policy is a separate resource because the two queues would
+otherwise name each other's ARN (a cycle).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_aws as aws
 
+from components.policies import tls_only_queue_policy
 from fhrapp.definition import DataResource
 
 
@@ -76,7 +79,7 @@ class Queues(pulumi.ComponentResource):
                 )
             max_receives = resource.max_receives
             redrive = target.arn.apply(lambda arn: json.dumps(redrive_policy(arn, max_receives)))
-        return aws.sqs.Queue(
+        queue = aws.sqs.Queue(
             physical,
             name=physical,
             sqs_managed_sse_enabled=True,
@@ -85,6 +88,13 @@ class Queues(pulumi.ComponentResource):
             redrive_policy=redrive,
             opts=self._child,
         )
+        aws.sqs.QueuePolicy(
+            f"{physical}-tls-only",
+            queue_url=queue.url,
+            policy=queue.arn.apply(lambda arn: json.dumps(tls_only_queue_policy(arn))),
+            opts=self._child,
+        )
+        return queue
 
     def _allow_redrive(self, physical: str, dead_letter: str, sources: list[str]) -> None:
         arns = pulumi.Output.all(*(self.queues[logical].arn for logical in sources))

@@ -129,7 +129,9 @@ class FhrService(pulumi.ComponentResource):
         for resource in app.resources:
             physical = physical_name(PROJECT, config.stage, resource.logical)
             if resource.kind == "bucket":
-                self.storage[physical] = EcgStorage(physical, resource, config.bucket, opts=child)
+                self.storage[physical] = EcgStorage(
+                    physical, resource, config.bucket, opts=child, protect=config.protect_data
+                )
                 bucket = self.storage[physical].bucket
                 self.names[resource.logical], self.arns[resource.logical] = bucket.bucket, bucket.arn
                 self.data_outputs[resource.logical] = bucket.bucket
@@ -140,7 +142,8 @@ class FhrService(pulumi.ComponentResource):
             else:
                 raise ValueError(f"{resource.logical} has a kind the stack cannot deploy: {resource.kind!r}")
         if tables:
-            component = Tables(physical_name(PROJECT, config.stage, "tables"), tables, config.tables, opts=child)
+            component_name = physical_name(PROJECT, config.stage, "tables")
+            component = Tables(component_name, tables, config.tables, opts=child, protect=config.protect_data)
             for logical, table in component.tables.items():
                 self.names[logical], self.arns[logical] = table.name, table.arn
                 self.data_outputs[logical] = table.name

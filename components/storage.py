@@ -3,6 +3,8 @@
 Public access is blocked, objects are encrypted at rest (SSE-S3) and in transit (a bucket policy
 denies every non-TLS request); versioning and the lifecycle transition follow the stack config, and
 ``force_destroy`` (deleting a non-empty bucket) is only ever on where the config allows it (dev).
+With ``protect`` (the stack's ``protectData``), Pulumi refuses to delete or replace the bucket and
+leaves it in AWS if it ever leaves the program.
 
 Browsers upload straight to the bucket with a presigned POST and read objects with presigned GETs,
 from the page the API serves (its own origin) and from the stack's CORS origins; the service adds
@@ -42,11 +44,15 @@ class EcgStorage(pulumi.ComponentResource):
         resource: DataResource,
         config: BucketConfig,
         opts: pulumi.ResourceOptions | None = None,
+        protect: bool = False,
     ) -> None:
         super().__init__("fhr:storage:EcgStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
-            name, bucket_prefix=bucket_name(name) + "-", force_destroy=config.force_destroy, opts=child
+            name,
+            bucket_prefix=bucket_name(name) + "-",
+            force_destroy=config.force_destroy,
+            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect),
         )
         block = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",

@@ -1,7 +1,11 @@
 """``fhr:tables:Tables``: every DynamoDB table of the app definition, key schema and TTL from it.
 
-On-demand billing (the load is bursty); point-in-time recovery and deletion protection follow the
-stack config (on in prod, off in dev so a dev stack tears down cleanly).
+On-demand billing (the load is bursty); encrypted at rest with the account's AWS-managed KMS key
+(``aws/dynamodb``: unlike the default AWS-owned key, its every use is recorded in CloudTrail, which a
+hospital's audit asks for); point-in-time recovery and deletion protection follow the stack config
+(on in prod, off in dev so a dev stack tears down cleanly). With ``protect`` (the stack's
+``protectData``), Pulumi refuses to delete or replace a table and leaves it in AWS if it ever leaves
+the program, so no ``pulumi up`` or ``destroy`` can drop patients' results.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ class Tables(pulumi.ComponentResource):
         resources: dict[str, DataResource],
         config: TablesConfig,
         opts: pulumi.ResourceOptions | None = None,
+        protect: bool = False,
     ) -> None:
         """``resources`` maps each table's deployed name to its definition."""
         super().__init__("fhr:tables:Tables", name, None, opts)
+        self._opts = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
         self.tables = {
             resource.logical: self._table(physical, resource, config) for physical, resource in resources.items()
         }
@@ -49,5 +55,6 @@ class Tables(pulumi.ComponentResource):
             ttl=ttl,
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=config.point_in_time_recovery),
             deletion_protection_enabled=config.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            opts=self._opts,
         )

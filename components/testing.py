@@ -39,6 +39,8 @@ class Registered:
     id: str = ""
     urn: str = ""
     dependencies: tuple[str, ...] = ()  # URNs it waits for: explicit depends_on and inputs from other resources
+    protect: bool = False  # resource options: Pulumi refuses to delete it...
+    retain_on_delete: bool = False  # ...or leaves it in the cloud when it leaves the program
 
     def depends_on(self, other: Registered) -> bool:
         return other.urn in self.dependencies
@@ -147,14 +149,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(MockMonitor):
-    """The SDK's mock monitor, also keeping each registration's dependencies (``new_resource`` does not see them)."""
+    """The SDK's mock monitor, also keeping what ``new_resource`` does not see: dependencies and protect options."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.options: dict[tuple[str, str], tuple[bool, bool]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
         self.dependencies[(request.type, request.name)] = tuple(request.dependencies)
+        self.options[(request.type, request.name)] = (bool(request.protect), bool(request.retainOnDelete))
         return super().RegisterResource(request)
 
 
@@ -184,6 +188,7 @@ def run_pulumi(body: Callable[[], Any], *, stack: str, config: Mapping[str, Any]
     for resource in mocks.resources:
         resource.urn = urns.get((resource.typ, resource.name), "")
         resource.dependencies = monitor.dependencies.get((resource.typ, resource.name), ())
+        resource.protect, resource.retain_on_delete = monitor.options.get((resource.typ, resource.name), (False, False))
     graph = Graph(mocks.resources, captured.get("result"))
     graph.by_id = {r.id: r for r in mocks.resources}
     return graph

@@ -24,7 +24,17 @@ ARCHITECTURES = ("x86_64", "arm64")
 # EventBridge wants the singular unit for 1 ("rate(1 minute)") and the plural otherwise.
 _RATE = re.compile(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$")
 _CRON = re.compile(r"^cron\((\S+ ){5}\S+\)$")
-TOP_LEVEL_KEYS = ("functions", "logRetentionDays", "keepWarm", "api", "auth", "bucket", "tables", "alarms")
+TOP_LEVEL_KEYS = (
+    "functions",
+    "logRetentionDays",
+    "keepWarm",
+    "api",
+    "auth",
+    "bucket",
+    "tables",
+    "alarms",
+    "protectData",
+)
 ALARM_KEYS = (
     "errorsPerPeriod",
     "throttlesPerPeriod",
@@ -141,6 +151,9 @@ class StackConfig:
     tables: TablesConfig
     source: str
     alarms: AlarmsConfig
+    # Pulumi's protect + retainOnDelete on the stack's buckets and tables: no `pulumi up` or `destroy`
+    # deletes or replaces them (an operator must `pulumi state unprotect` first). False only in dev.
+    protect_data: bool = False
 
     def function(self, name: str) -> FunctionConfig:
         return self.functions[name]
@@ -365,6 +378,15 @@ def _alarms(r: _Reader) -> AlarmsConfig:
     )
 
 
+def _protect_data(r: _Reader, stage: str, bucket: BucketConfig) -> bool:
+    protect = r.boolean("protectData", r.raw.get("protectData", False))
+    if not protect and stage != "dev":
+        raise r.fail("protectData", f"must be true outside the dev stack (it keeps {stage!r}'s recordings and results)")
+    if protect and bucket.force_destroy:
+        raise r.fail("protectData", "is true, so bucket.forceDestroy (empty and delete the bucket) must be false")
+    return protect
+
+
 def parse_stack_config(
     stage: str, raw: Mapping[str, Any], region: str | None, source: str, app: AppDefinition = APP
 ) -> StackConfig:
@@ -380,6 +402,7 @@ def parse_stack_config(
     retention = r.integer("logRetentionDays", raw.get("logRetentionDays", 14), 1, 3653)
     if retention not in LOG_RETENTION_DAYS:
         raise r.fail("logRetentionDays", f"must be one of CloudWatch's values {LOG_RETENTION_DAYS}, got {retention}")
+    bucket = _bucket(r, stage)
     return StackConfig(
         stage=stage,
         region=region,
@@ -388,10 +411,11 @@ def parse_stack_config(
         keep_warm=_keep_warm(r),
         api=_api(r),
         auth=_auth(r),
-        bucket=_bucket(r, stage),
+        bucket=bucket,
         tables=_tables(r),
         source=source,
         alarms=_alarms(r),
+        protect_data=_protect_data(r, stage, bucket),
     )
 
 

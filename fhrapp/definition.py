@@ -21,7 +21,8 @@ class DataResource:
     ``hash_key``/``ttl_attribute`` describe DynamoDB tables so the local cloud creates the same key
     schema and TTL that the Pulumi component declares. For a queue, the env var carries its URL (not
     its name); ``dead_letter`` names the queue that receives a message after ``max_receives``
-    deliveries, and ``visibility_timeout_s`` must exceed the consuming function's timeout.
+    deliveries, and ``visibility_timeout_s`` must be at least 6x the consuming function's timeout (AWS's
+    advice for a Lambda trigger; the stack rule ``trigger_limits`` holds every stack to it).
     """
 
     logical: str

@@ -2,7 +2,9 @@
 
 Each subcommand module exposes ``register(subparsers)`` which adds its parser and sets ``func``
 (a callable taking the parsed namespace and returning an exit code). Modules import their heavy
-dependencies inside ``func`` so ``fhr --help`` stays fast.
+dependencies inside ``func`` so ``fhr --help`` stays fast. Every parser is a
+:class:`fhrcli.helptext.PlainHelpParser`, so a subcommand's docstring (its description) is shown as
+plain text, not reStructuredText.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from fhrcli.helptext import PlainHelpParser
 
 # Subcommand modules, in the order `fhr --help` lists them. Add a module here to add a subcommand.
 SUBCOMMANDS = (
@@ -27,7 +31,7 @@ SUBCOMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fhr", description="Fetal heart rate service tools")
+    parser = PlainHelpParser(prog="fhr", description="Fetal heart rate service tools")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(name).register(subparsers)

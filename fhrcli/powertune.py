@@ -1,4 +1,4 @@
-"""``fhr powertune``: run one function of a stack at several memory sizes and pick the best.
+r"""``fhr powertune``: run one function of a stack at several memory sizes and pick the best.
 
 The inputs are AWS Lambda Power Tuning's. ``--function`` is a logical name from the outputs'
 ``functions`` map; ``--payload`` is the JSON body a client would send (for ``fhr``:
@@ -32,7 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "powertune", help="find a function's best memory size (cost, speed, balanced)", description=__doc__
     )
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--outputs", required=True, help="stack outputs JSON (fhr local's file, or - for stdin)")
     p.add_argument("--function", required=True, help="logical function name (a key of the outputs' functions)")
     p.add_argument("--memory", required=True, type=_memory_list, help="memory sizes in MB, e.g. 128,512,1024")

@@ -45,6 +45,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 LAYER = "aws:lambda/layerVersion:LayerVersion"
 QUEUE = "aws:sqs/queue:Queue"
 REDRIVE_ALLOW = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 ALIAS = "aws:lambda/alias:Alias"
 BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
@@ -70,6 +71,7 @@ COMMON_COUNTS = {
     BUCKET_CORS: 1,
     TABLE: 2,
     QUEUE: 2,  # jobs queue + its dead-letter queue
+    QUEUE_POLICY: 2,  # TLS only, per queue
     REDRIVE_ALLOW: 1,  # on the dead-letter queue
     LAYER: 1,
     FUNCTION: 4,
@@ -77,10 +79,10 @@ COMMON_COUNTS = {
     ROLE: 4,
     ROLE_POLICY: 6,  # access per function + invoke-self for fhr and items
     LOG_GROUP: 5,  # four functions + API access logs
-    PERMISSION: 6,  # API Gateway per function + EventBridge per warmed function (fhr, items)
+    PERMISSION: 5,  # API Gateway per routed function (not the worker) + EventBridge per warmed function
     MAPPING: 1,  # jobs queue -> worker
     API: 1,
-    INTEGRATION: 4,
+    INTEGRATION: 3,  # one per function that serves a route
     ROUTE: 8,
     STAGE: 1,
     RULE: 2,
@@ -643,11 +645,16 @@ def test_each_route_reaches_its_function(graphs: dict[str, Graph], stage: str) -
 def test_api_gateway_may_invoke_each_function_from_this_api_only(graphs: dict[str, Graph], stage: str) -> None:
     graph = graphs[stage]
     api = graph.one(API, fn_name(stage, "api"))
-    for fn in APP.functions:
-        permission = graph.one(PERMISSION, f"fhr-{stage}-api-invoke-{fn.name}")
+    routed = {route.function for route in APP.routes}
+    assert routed == {"fhr", "items", "web"}  # the worker is fed by its queue, never by the API
+    api_permissions = [p for p in graph.of_type(PERMISSION) if p.inputs["principal"] == "apigateway.amazonaws.com"]
+    assert len(api_permissions) == len(routed)
+    for logical in routed:
+        permission = graph.one(PERMISSION, f"fhr-{stage}-api-invoke-{logical}")
         assert permission.inputs == {
+            "statementId": "InvokeFromHttpApi",
             "action": "lambda:InvokeFunction",
-            "function": fn_name(stage, fn.name),
+            "function": fn_name(stage, logical),
             "qualifier": "live",
             "principal": "apigateway.amazonaws.com",
             "sourceArn": f"{api.state['executionArn']}/*/*",

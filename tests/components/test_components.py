@@ -103,7 +103,7 @@ def test_disabled_keep_warm_registers_no_rules(small_manifest: Manifest) -> None
     assert not graph.of_type("aws:cloudwatch/eventRule:EventRule")
     assert not graph.of_type("aws:cloudwatch/eventTarget:EventTarget")
     principals = [p.inputs["principal"] for p in graph.of_type("aws:lambda/permission:Permission")]
-    assert principals == ["apigateway.amazonaws.com"] * len(APP.functions)
+    assert principals == ["apigateway.amazonaws.com"] * len({route.function for route in APP.routes})
 
 
 def test_no_cors_no_lifecycle_and_short_integration_timeout(small_manifest: Manifest) -> None:
@@ -353,6 +353,7 @@ def test_stack_config_is_read_from_pulumi_config_including_unknown_keys() -> Non
         "bucket",
         "tables",
         "alarms",
+        "protectData",
         "extra",
     }
     assert seen["source"] == "Pulumi.prod.yaml"

@@ -44,6 +44,7 @@ def test_dev_stack_file_loads_with_its_values(repo_root: Path) -> None:
     assert config.auth.mode == "open" and config.auth.issuer is None
     assert (config.bucket.versioning, config.bucket.transition_days, config.bucket.force_destroy) == (False, 30, True)
     assert not config.tables.point_in_time_recovery and not config.tables.deletion_protection
+    assert config.protect_data is False
     assert config.alarms == AlarmsConfig(
         errors_per_period=10,
         throttles_per_period=10,
@@ -62,6 +63,7 @@ def test_prod_stack_file_loads_with_its_values(repo_root: Path) -> None:
     assert config.auth.issuer == "https://auth.example.org/" and config.auth.audience == ("fhr-api",)
     assert (config.bucket.versioning, config.bucket.transition_days, config.bucket.force_destroy) == (True, 90, False)
     assert config.tables.point_in_time_recovery and config.tables.deletion_protection
+    assert config.protect_data is True
     assert config.log_retention_days == 90 and config.keep_warm.concurrency == 10
     assert config.alarms == AlarmsConfig(
         errors_per_period=1,
@@ -139,6 +141,10 @@ BAD_VALUES = [
     ("prod", "auth.issuer", "http://auth.example.org/", "'fhr:auth.issuer' must be an https:// URL"),
     ("prod", "auth.audience", DELETE, "'fhr:auth.audience' is missing"),
     ("prod", "bucket.forceDestroy", True, "'fhr:bucket.forceDestroy' may be true only in the dev stack"),
+    ("prod", "protectData", DELETE, "'fhr:protectData' must be true outside the dev stack"),
+    ("prod", "protectData", False, "'fhr:protectData' must be true outside the dev stack"),
+    ("dev", "protectData", True, "'fhr:protectData' is true, so bucket.forceDestroy (empty and delete the bucket)"),
+    ("dev", "protectData", "yes", "'fhr:protectData' must be true or false"),
     ("dev", "bucket.transitionDays", 7, "'fhr:bucket.transitionDays' must be between 30 and 3650"),
     ("dev", "tables.pointInTimeRecovery", "no", "'fhr:tables.pointInTimeRecovery' must be true or false"),
     ("dev", "tables", DELETE, "'fhr:tables' is missing"),
