@@ -223,13 +223,18 @@ class MiniRuntimeApi:
     """Just enough of the Runtime API for init: records when ``/next`` first arrives, then holds it.
 
     ``/init/error`` is recorded (and answered 202) so a failing init is reported, not timed.
-    ``/restore/next`` answers at once (a SnapStart init restored straight away).
+    ``/restore/next`` answers at once (a SnapStart environment restored straight away). With an ``event``,
+    the first ``/next`` is answered with it and the time its answer arrives is kept (``answered_at``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, event: bytes | None = None) -> None:
         self.first_next_at: float | None = None
         self.arrived = asyncio.Event()
         self.init_error: bytes | None = None
+        self.event = event
+        self.answered = asyncio.Event()
+        self.answered_at: float | None = None
+        self.answer: bytes = b""
         self._server: asyncio.AbstractServer | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -260,16 +265,29 @@ class MiniRuntimeApi:
                         length = int(value)
                 body = await reader.readexactly(length) if length else b""
                 if path.endswith(b"/invocation/next"):
-                    if self.first_next_at is None:
+                    first = self.first_next_at is None
+                    if first:
                         self.first_next_at = now
                     self.arrived.set()
-                    await asyncio.Event().wait()  # a long poll that is never answered
+                    if not (first and self.event is not None):
+                        await asyncio.Event().wait()  # a long poll that is never answered
+                    writer.write(_event_response(self.event or b"{}"))
+                    await writer.drain()
+                    continue
+                if b"/invocation/" in path:  # the answer (a response or an error) to the one event
+                    self.answered_at, self.answer = now, body
+                    self.answered.set()
                 if path.endswith(b"/init/error"):
                     self.init_error = body or b"(no body)"
                     self.arrived.set()
                 status = b"200 OK" if method == b"GET" else b"202 Accepted"
                 writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\n{}")
                 await writer.drain()
+
+    async def wait_answer(self, timeout_s: float = INIT_LIMIT_S) -> float:
+        await asyncio.wait_for(self.answered.wait(), timeout_s)
+        assert self.answered_at is not None
+        return self.answered_at
 
     async def stop(self) -> None:
         for writer in self._writers:
@@ -281,6 +299,29 @@ class MiniRuntimeApi:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
+
+
+def _event_response(event: bytes) -> bytes:
+    deadline = int((time.time() + 30) * 1000)
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Lambda-Runtime-Aws-Request-Id: bench-0001\r\n"
+        f"Lambda-Runtime-Deadline-Ms: {deadline}\r\n"
+        f"Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:eu-west-1:123456789012:function:{FUNCTION_NAME}\r\n"
+        f"Content-Length: {len(event)}\r\n\r\n"
+    )
+    return head.encode() + event
+
+
+def api_event() -> bytes:
+    """``GET /fhr`` without a filename, as the front door sends it: the handler's quickest real answer (400)."""
+    from localcloud.frontdoor import payload_v2_event
+
+    event = payload_v2_event(
+        route_key="GET /fhr", method="GET", raw_path="/fhr", raw_query="", headers={}, domain="bench.local",
+        source_ip="127.0.0.1", user_agent="bench", protocol="HTTP/1.1", request_id="bench", api_id="bench",
+    )  # fmt: skip
+    return json.dumps(event).encode()
 
 
 # -- one cold start ------------------------------------------------------------------------------------
@@ -339,6 +380,8 @@ class Case:
     extra_env: dict[str, str] = field(default_factory=dict)
     times: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    event: bytes | None = None  # when set, its first answer is timed too (``responses``)
+    responses: list[float] = field(default_factory=list)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -351,7 +394,7 @@ async def cold_start(case: Case, python: Path, log_dir: Path) -> float:
 
     The process's CPU time at that moment (it is then blocked on ``/next``) goes to ``case.cpu``.
     """
-    api = MiniRuntimeApi()
+    api = MiniRuntimeApi(case.event)
     await api.start()
     env = lambda_environment(python, case.handler, api.address, case.extra_env)
     log = log_dir / f"{case.name}.log"
@@ -377,6 +420,8 @@ async def cold_start(case: Case, python: Path, log_dir: Path) -> float:
                 tail = log.read_text(errors="replace")[-1500:]
                 raise RuntimeError(f"{case.name}: no /next (exit {proc.returncode}); init error {detail!r}\n{tail}")
             case.cpu.append(cpu_seconds(proc.pid))
+            if case.event is not None:
+                case.responses.append(await api.wait_answer() - started)
             return api.first_next_at - started
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -405,6 +450,7 @@ def summary(case: Case) -> dict[str, float]:
         "max_ms": round(ordered[-1] * 1000, 1),
         "cpu_median_ms": round(statistics.median(case.cpu) * 1000, 1),
         "runs": len(ordered),
+        **({"first_response_median_ms": round(statistics.median(case.responses) * 1000, 1)} if case.responses else {}),
     }
 
 
@@ -480,6 +526,123 @@ IDEAS = (
 )
 
 
+# -- SnapStart, emulated as the local cloud does ------------------------------------------------------------
+
+
+async def bundle_restores(sandbox: Sandbox, python: Path, extra_env: dict[str, str], rounds: int) -> dict[str, Any]:
+    """The bundle under SnapStart emulation: initialised once in its sandbox (the template), every
+    environment a fork of it (``localcloud/lambda_service/snapstart.py``, the local cloud's code path).
+
+    Timed per restore: from the restore request to the environment's first ``/next`` (AWS's Restore
+    Duration), and to its answer to the first event; and its CPU time at ``/next``.
+    """
+    from localcloud.lambda_service.snapstart import SnapshotTemplate
+
+    # localcloud (the restorer) from this checkout, after the bundle's own paths (the wrapper puts those first)
+    env = lambda_environment(
+        python, "handlers.api.fhr.handler", "", {**extra_env, "PYTHONPATH": f"/var/runtime:{REPO_ROOT}"}
+    )
+    lines: list[str] = []
+    arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{FUNCTION_NAME}:1"
+    template = SnapshotTemplate(
+        ["/var/runtime/bootstrap"], env, "/", function_arn=arn,
+        init_timeout_s=INIT_LIMIT_S, log=lines.append, preexec_fn=sandbox.enter,
+    )  # fmt: skip
+    await template.start()
+    try:
+        await template.ready
+    except Exception as exc:
+        raise RuntimeError(f"the snapshot failed: {exc}\n" + "\n".join(lines[-20:])) from None
+    restores, responses, cpu = [], [], []
+    try:
+        for _ in range(rounds):
+            api = MiniRuntimeApi(api_event())
+            await api.start()
+            started = time.perf_counter()
+            process = await template.restore({"AWS_LAMBDA_RUNTIME_API": api.address})
+            try:
+                await asyncio.wait_for(api.arrived.wait(), INIT_LIMIT_S)
+                assert api.first_next_at is not None
+                restores.append(api.first_next_at - started)
+                cpu.append(cpu_seconds(process.pid))
+                responses.append(await api.wait_answer() - started)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+                await api.stop()
+    finally:
+        await template.stop()
+    return {
+        "template_init_ms": round(template.init_duration_ms or 0.0, 1),
+        "restore_to_next_median_ms": round(statistics.median(restores) * 1000, 1),
+        "restore_to_first_response_median_ms": round(statistics.median(responses) * 1000, 1),
+        "cpu_median_ms": round(statistics.median(cpu) * 1000, 1),
+        "restores": len(restores),
+        "_times": restores,
+        "_responses": responses,
+    }
+
+
+async def local_service_restores(rounds: int) -> dict[str, Any]:
+    """The local Lambda service (this checkout, the dev venv's Python) running the FHR function twice,
+    with and without SnapStart: a cold start's init vs a restore's way to the first response, per round
+    a fresh environment of each (item 4's goal: restore to first response <= 0.1 x cold init)."""
+    from localcloud.lambda_service import FunctionSpec, LambdaService
+
+    env = {
+        **fhr_function_environment(),
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+    }
+    env.pop("AWS_LAMBDA_EXEC_WRAPPER")
+    specs = [
+        FunctionSpec(name=name, handler="handlers.api.fhr.handler", memory_mb=1769, timeout_s=29,
+                     environment=env, code_root=REPO_ROOT, snap_start=name == "fhr-snap")
+        for name in ("fhr-cold", "fhr-snap")
+    ]  # fmt: skip
+    service = LambdaService(specs, memory_enforcement="rss", worker_cap=4)
+    await service.start()
+    event = api_event()
+    init_ms, cold_response_ms, restore_ms, restore_response_ms = [], [], [], []
+    try:
+        for name in ("fhr-cold", "fhr-snap"):
+            service.publish_version(name)
+        snapshot = service.snapshots.get(("fhr-snap", "1"))
+        assert snapshot is not None
+        await snapshot.ready  # invoked once the version is Active (its snapshot taken), as on AWS
+        for _ in range(rounds):
+            for name in ("fhr-cold", "fhr-snap"):
+                started = time.perf_counter()
+                result = await service.invoke(name, event, qualifier="1", log_tail=True)
+                elapsed = (time.perf_counter() - started) * 1000
+                report = [line for line in service.logs[name] if line.startswith("REPORT")][-1]
+                assert result.cold_start and result.function_error is None, result.payload[:300]
+                if name == "fhr-cold":
+                    init_ms.append(float(report.split("Init Duration: ")[1].split(" ms")[0]))
+                    cold_response_ms.append(elapsed)
+                else:
+                    restore_ms.append(float(report.split("Restore Duration: ")[1].split(" ms")[0]))
+                    restore_response_ms.append(elapsed)
+            service.pool.retire(lambda key: True)  # every round starts from new environments
+            await asyncio.sleep(0.3)
+        template_init = snapshot.init_duration_ms
+    finally:
+        await service.stop()
+    cold_init = statistics.median(init_ms)
+    return {
+        "python": sys.version.split()[0],
+        "cold_init_median_ms": round(cold_init, 1),
+        "cold_first_response_median_ms": round(statistics.median(cold_response_ms), 1),
+        "snapshot_init_ms": round(template_init or 0.0, 1),
+        "restore_median_ms": round(statistics.median(restore_ms), 1),
+        "restore_to_first_response_median_ms": round(statistics.median(restore_response_ms), 1),
+        "restore_to_first_response_over_cold_init": round(statistics.median(restore_response_ms) / cold_init, 3),
+        "rounds": rounds,
+    }
+
+
 def apply_edits(sandbox: Sandbox, edits: Sequence[tuple[str, str, str]], python: Path) -> None:
     """Change the unpacked code (each old text must be there) and recompile its bytecode as the bundler does."""
     from bundler.bytecode import compile_tree
@@ -509,9 +672,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "bytecode": shipped.code.bytecode,
         }
         function_env = fhr_function_environment()
-        ours = Case("ours", our_sandbox(root / "ours", shipped, managed), "handlers.api.fhr.handler", function_env)
+        event = api_event() if args.snapstart else None
+        ours = Case(
+            "ours", our_sandbox(root / "ours", shipped, managed), "handlers.api.fhr.handler", function_env, event=event
+        )
         peer_env = {key: value for key, value in function_env.items() if key != "AWS_LAMBDA_EXEC_WRAPPER"}
-        peer = Case("peer", peer_sandbox(root / "peer", managed), PEER_HANDLER, peer_env)
+        peer = Case("peer", peer_sandbox(root / "peer", managed), PEER_HANDLER, peer_env, event=event)
         cases = [ours, peer]
         if args.ideas:
             for idea in IDEAS:
@@ -532,6 +698,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             figures[case.name] = summary(case)
         figures["ours_over_peer"] = ratio(ours.times, peer.times)
         figures["ours_over_peer_cpu"] = ratio(ours.cpu, peer.cpu)
+        if args.snapstart:
+            restored = await bundle_restores(ours.sandbox, python, function_env, args.rounds)
+            times, responses = restored.pop("_times"), restored.pop("_responses")
+            restored["restore_over_peer_init"] = ratio(times, peer.times)
+            restored["restore_over_ours_cold_init"] = ratio(times, ours.times)
+            restored["first_response_over_ours_cold_first_response"] = ratio(responses, ours.responses)
+            figures["snapstart_bundle"] = restored
+            figures["snapstart_local_service"] = await local_service_restores(max(3, args.rounds // 2))
         if args.ideas:
             figures["ideas"] = {
                 idea.name: {
@@ -550,6 +724,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=15, help="cold starts per case (default 15)")
     parser.add_argument("--quick", action="store_true", help="5 rounds")
     parser.add_argument("--ideas", action="store_true", help="also measure each cold-start idea separately")
+    parser.add_argument(
+        "--snapstart", action="store_true", help="also the SnapStart emulation (bundle and local service)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds = 5
@@ -558,6 +735,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     figures = asyncio.run(run(args))
     write_report("bench_coldstart", figures)
     print(f"ours/peer = {figures['ours_over_peer']} (CPU time to the first /next: {figures['ours_over_peer_cpu']})")
+    if "snapstart_bundle" in figures:
+        print(f"ours restored (SnapStart emulation)/peer = {figures['snapstart_bundle']['restore_over_peer_init']}")
+        local = figures["snapstart_local_service"]
+        ratio_local = local["restore_to_first_response_over_cold_init"]
+        print(f"local service: restore to first response / cold init = {ratio_local}")
 
 
 if __name__ == "__main__":

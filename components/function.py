@@ -26,11 +26,11 @@ import pulumi_aws as aws
 
 from components.policies import assume_role_policy, function_policy, invoke_self_policy, missing_actions
 from fhrapp.config import FunctionConfig
-from fhrapp.definition import AppDefinition, Function, QueueTrigger, function_environment
+from fhrapp.definition import SERVING_ALIAS, AppDefinition, Function, QueueTrigger, function_environment
 
 RUNTIME = aws.lambda_.Runtime.PYTHON3D12
 EXEC_WRAPPER = "/var/task/handlers/runtime/exec_wrapper.sh"
-ALIAS = "live"
+ALIAS = SERVING_ALIAS
 # What Lambda's SQS poller calls with the function's role; without them the mapping never delivers.
 QUEUE_CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 

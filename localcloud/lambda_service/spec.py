@@ -29,7 +29,8 @@ class FunctionSpec:
 
     ``command`` overrides the worker command (default: our runtime); tests use ``AWSLAMBDARIC_COMMAND``
     to run AWS's runtime client instead. ``reserved_concurrency=None`` means unreserved (the service's
-    account-wide limit applies).
+    account-wide limit applies). ``snap_start``: its published versions are initialised once and their
+    environments restored from that snapshot (``snapstart.py``); ``$LATEST`` initialises as usual.
     """
 
     name: str
@@ -41,6 +42,7 @@ class FunctionSpec:
     code_root: Path = Path(".")
     command: tuple[str, ...] | None = None
     description: str = ""
+    snap_start: bool = False
 
     def __post_init__(self) -> None:
         validate_memory(self.memory_mb)

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from localcloud.lambda_service import limits
-from localcloud.lambda_service.runtime_api import InvocationOutcome, RuntimeApiServer
+from localcloud.lambda_service.runtime_api import InitError, InvocationOutcome, RuntimeApiServer
+from localcloud.lambda_service.snapstart import SnapshotFailed, SnapshotTemplate
 from localcloud.lambda_service.spec import FunctionSpec
 
 INIT_TIMEOUT_S = 10.0
@@ -66,8 +67,11 @@ class Worker:
         cfs_parent: Path | None = None,
         log_sink: LogSink | None = None,
         stop_grace_s: float = STOP_GRACE_S,
+        restore_from: SnapshotTemplate | None = None,
     ) -> None:
+        """``restore_from``: a SnapStart version's snapshot; the worker is forked from it, not started."""
         self.spec = spec
+        self.restore_from = restore_from
         self.stop_grace_s = stop_grace_s
         self.key = key
         self.worker_id = uuid.uuid4().hex
@@ -103,6 +107,11 @@ class Worker:
         return self.process.pid if self.process else None
 
     @property
+    def restored(self) -> bool:
+        """Restored from a SnapStart snapshot (a fork of its template) rather than initialised."""
+        return self.restore_from is not None
+
+    @property
     def alive(self) -> bool:
         return self.state != "dead" and not self.exited.done()
 
@@ -111,7 +120,7 @@ class Worker:
         """Start the Runtime API server and the runtime process; init logs are captured from here on."""
         self.state = "starting"
         self._capture = []
-        self.server = RuntimeApiServer(function_arn=self.function_arn)
+        self.server = RuntimeApiServer(function_arn=self.function_arn, restore_at_once=self.restored)
         await self.server.start()
         env = {
             **self._env,
@@ -120,15 +129,23 @@ class Worker:
         }
         self._spawned_at = time.perf_counter()
         try:
-            self.process = await asyncio.create_subprocess_exec(
-                *self.spec.worker_command(),
-                env=env,
-                cwd=str(self.spec.code_root),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            if self.restore_from is not None:  # SnapStart: forked from the version's snapshot
+                self.process = await self.restore_from.restore({"AWS_LAMBDA_RUNTIME_API": self.server.address})  # type: ignore[assignment]
+            else:
+                self.process = await asyncio.create_subprocess_exec(
+                    *self.spec.worker_command(),
+                    env=env,
+                    cwd=str(self.spec.code_root),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    start_new_session=True,
+                )
+        except SnapshotFailed as failed:  # the snapshot's init failed: every restore reports that error
+            self.state = "dead"
+            self.server.init_error.set_result(InitError(failed.payload, failed.error_type))
+            self.exited.set_result(1)
+            return
         except OSError as exc:
             self.state = "dead"
             self.exited.set_result(127)
@@ -196,14 +213,14 @@ class Worker:
             return None
         self.init_duration_ms = (time.perf_counter() - self._spawned_at) * 1000
         await self._drain_output()
-        if self.process is None:
-            message = f"Couldn't find valid bootstrap(s): {self.spec.worker_command()[0]}"
-            return InvocationOutcome(error_payload("Runtime.InvalidEntrypoint", message), "Runtime.InvalidEntrypoint")
         if self.server.init_error.done():
             init_error = self.server.init_error.result()
             return InvocationOutcome(
                 init_error.payload or error_payload(init_error.error_type, ""), init_error.error_type
             )
+        if self.process is None:
+            message = f"Couldn't find valid bootstrap(s): {self.spec.worker_command()[0]}"
+            return InvocationOutcome(error_payload("Runtime.InvalidEntrypoint", message), "Runtime.InvalidEntrypoint")
         if not done:
             self.kill()
             message = f"Init timed out after {timeout_s:.2f} seconds"

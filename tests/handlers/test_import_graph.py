@@ -25,7 +25,7 @@ def import_graph(root: Path = HANDLERS) -> dict[str, set[str]]:
     for name, path in files.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in _executed(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 deps.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
@@ -37,6 +37,19 @@ def import_graph(root: Path = HANDLERS) -> dict[str, set[str]]:
                 deps.update(submodules or [base])
         graph[name] = {dep for dep in deps if dep in files and dep != name}
     return graph
+
+
+def _executed(tree: ast.AST) -> list[ast.AST]:
+    """Every node, except under ``if TYPE_CHECKING:`` (imports for annotations only, never run)."""
+    nodes, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+            continue
+        nodes.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return nodes
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -85,3 +98,5 @@ def test_the_cycle_finder_sees_a_lazy_cycle(tmp_path: Path) -> None:
     (package / "a.py").write_text("from handlers.pkg import b\n")
     (package / "b.py").write_text("def f():\n    from . import a\n")
     assert cycles(import_graph(tmp_path / "handlers")) == [["handlers.pkg.a", "handlers.pkg.b"]]
+    (package / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n")
+    assert cycles(import_graph(tmp_path / "handlers")) == []  # annotations only: never imported at run time
