@@ -133,8 +133,7 @@ def build_code(handlers: Path, dest: Path, python: Path | None = None) -> Archiv
             made += [entry for entry in collect(stage, "", bytecode=True) if entry.arcname.endswith(".pyc")]
         library = _native_library(stage / "handlers")
         if library is not None:
-            made += collect(library.parent, f"handlers/{library.parent.relative_to(stage / 'handlers').as_posix()}",
-                            leave_out=lambda rel: rel != library.name)  # fmt: skip
+            made.append(Entry(library.relative_to(stage).as_posix(), library, library.stat().st_size, False))
         entries = sorted(entries + made, key=lambda e: e.arcname)
         packages = {f"handlers.{name}": size for name, size in sizes_by_package(entries, "handlers").items()}
         info = _archive_info(entries, dest, packages)
