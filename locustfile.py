@@ -11,7 +11,8 @@ it. The host defaults to the outputs' ``api_url`` (``--host`` overrides it). Env
 
 - ``FHR_STACK_OUTPUTS`` (required): the outputs JSON file.
 - ``FHR_KEYS`` (comma-separated S3 keys) or ``FHR_KEYS_FILE`` (one per line); otherwise every record key
-  in the stack's bucket is listed (``FHR_KEYS_PREFIX``, default all).
+  under the caller's own ``tenants/<tenant>/`` in the stack's bucket is listed (``FHR_KEYS_PREFIX``,
+  relative to it, default all; the API's ``GET /recordings`` says which prefix is the caller's).
 - ``FHR_TOKEN``: a bearer JWT for stacks whose auth mode is ``jwt``.
 - ``FHR_BATCH_SIZE``: filenames per ``POST /fhr/batch`` (default 10).
 
@@ -46,12 +47,13 @@ def stack_outputs() -> StackOutputs:
 
 
 def record_keys(outputs: StackOutputs) -> list[str]:
-    """Keys from FHR_KEYS, FHR_KEYS_FILE, or a listing of the stack's bucket."""
+    """Keys from FHR_KEYS, FHR_KEYS_FILE, or a listing of the caller's own prefix in the stack's bucket
+    (``FHR_KEYS_PREFIX`` relative to ``tenants/<tenant>/``)."""
     if os.environ.get("FHR_KEYS"):
         return [key.strip() for key in os.environ["FHR_KEYS"].split(",") if key.strip()]
     if os.environ.get("FHR_KEYS_FILE"):
         return read_keys_file(Path(os.environ["FHR_KEYS_FILE"]))
-    return list_keys(outputs, os.environ.get("FHR_KEYS_PREFIX", ""))
+    return list_keys(outputs, os.environ.get("FHR_KEYS_PREFIX", ""), os.environ.get("FHR_TOKEN"))
 
 
 class FhrApiUser(HttpUser):

@@ -29,6 +29,8 @@ EXCLUDED = {"a33", "a38", "a47", "a52", "a54", "a71", "a74"}
 RECORDS = [f"a{i:02d}" for i in range(1, 13) if f"a{i:02d}" not in EXCLUDED]
 HITS_PER_RECORD = 5
 REGION = "eu-west-1"
+TENANT = "bench"
+MINE = f"tenants/{TENANT}/"  # where the open tenant's recordings live
 
 
 class Ctx:
@@ -59,6 +61,7 @@ def _stack(endpoint: str) -> tuple[Any, str]:
     os.environ.update(
         {"AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "JOBS_QUEUE_URL": ""}
     )
+    os.environ["FHR_OPEN_TENANT"] = TENANT  # an open stack: every request is this tenant's
     bucket, table = f"ecg-{uuid.uuid4().hex[:8]}", f"results-{uuid.uuid4().hex[:8]}"
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -91,8 +94,8 @@ async def _cache_figures(s3: Any, bucket: str) -> dict[str, Any]:
     misses, hits = [], []
     for name in RECORDS:
         for suffix in ("hea", "dat"):
-            s3.put_object(Bucket=bucket, Key=f"{name}.{suffix}", Body=(SET_A / f"{name}.{suffix}").read_bytes())
-        uri = f"s3://{bucket}/{name}.hea"
+            s3.put_object(Bucket=bucket, Key=f"{MINE}{name}.{suffix}", Body=(SET_A / f"{name}.{suffix}").read_bytes())
+        uri = f"s3://{bucket}/{MINE}{name}.hea"
         miss, body = await _timed(fhr.handler, uri)
         assert body["cached"] is False
         misses.append(miss)
@@ -116,14 +119,14 @@ async def _throughput_figures(s3: Any, bucket: str) -> dict[str, Any]:
 
     record, _ = synthesize(30, 4, 1000.0, 11)
     wfdb = to_wfdb(record, "long30")
-    s3.put_object(Bucket=bucket, Key="long30.hea", Body=wfdb.header)
-    s3.put_object(Bucket=bucket, Key="long30.dat", Body=wfdb.data)
+    s3.put_object(Bucket=bucket, Key=f"{MINE}long30.hea", Body=wfdb.header)
+    s3.put_object(Bucket=bucket, Key=f"{MINE}long30.dat", Body=wfdb.data)
     csv = to_physionet_csv(record)
-    s3.put_object(Bucket=bucket, Key="long30.csv", Body=csv)
+    s3.put_object(Bucket=bucket, Key=f"{MINE}long30.csv", Body=csv)
     figures: dict[str, Any] = {}
     for label, key, size in (
-        ("wfdb", "long30.hea", len(wfdb.header) + len(wfdb.data)),
-        ("csv", "long30.csv", len(csv)),
+        ("wfdb", f"{MINE}long30.hea", len(wfdb.header) + len(wfdb.data)),
+        ("csv", f"{MINE}long30.csv", len(csv)),
     ):
         seconds, body = await _timed(fhr.handler, f"s3://{bucket}/{key}")
         hits = [(await _timed(fhr.handler, f"s3://{bucket}/{key}"))[0] for _ in range(HITS_PER_RECORD)]

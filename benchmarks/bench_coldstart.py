@@ -358,8 +358,9 @@ def lambda_environment(python: Path, handler: str, runtime_api: str, extra: dict
 
 
 def fhr_function_environment() -> dict[str, str]:
-    """The FHR function's variables as the Pulumi program deploys them (dev stack names)."""
-    from components.function import deployed_environment
+    """The FHR function's variables as the Pulumi program deploys them (dev stack, its names)."""
+    from components.function import FunctionSettings, deployed_environment
+    from fhrapp.config import load_stack_file
     from fhrapp.definition import APP
 
     names = {
@@ -367,7 +368,9 @@ def fhr_function_environment() -> dict[str, str]:
         "results_table": "fhr-dev-results_table",
         "jobs_queue": "https://sqs.eu-west-1.amazonaws.com/123456789012/fhr-dev-jobs_queue",
     }
-    return deployed_environment(APP, APP.function("fhr"), "dev", names)
+    stack = load_stack_file("dev")
+    settings = FunctionSettings("dev", stack.function("fhr"), stack.log_retention_days, stack.auth.tenancy)
+    return deployed_environment(APP, APP.function("fhr"), settings, names)
 
 
 @dataclass

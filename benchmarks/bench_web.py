@@ -42,10 +42,13 @@ def api_fhr_seconds(outputs: dict, files: list[Path]) -> float:
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+    from loadgen.targets import caller_prefix
+
+    prefix = caller_prefix(outputs["api_url"])  # the caller's own tenants/<tenant>/
     for path in files:
-        s3.upload_file(str(path), outputs["ecg_bucket"], f"bench/{path.name}")
+        s3.upload_file(str(path), outputs["ecg_bucket"], f"{prefix}bench/{path.name}")
     key = next(p.name for p in files if p.suffix == ".hea")
-    filename = urllib.parse.quote(f"s3://{outputs['ecg_bucket']}/bench/{key}", safe=":/")
+    filename = urllib.parse.quote(f"s3://{outputs['ecg_bucket']}/{prefix}bench/{key}", safe=":/")
     return plain_get(f"{outputs['api_url']}/fhr?filename={filename}")
 
 

@@ -181,7 +181,9 @@ class Chromium:
         self.profile = tempfile.mkdtemp(prefix="fhr-chromium-")
         self.process = subprocess.Popen(
             [self.executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = asyncio.get_running_loop().time() + timeout

@@ -74,9 +74,7 @@ async def upload(page: Page, files: list[Path], timeout: float = 120) -> tuple[f
     await page.set_files("#file", files)
     started = time.perf_counter()
     await page.click("#upload")
-    await page.wait_for(
-        "document.body.dataset.rendered || !document.getElementById('error').hidden", timeout=timeout
-    )
+    await page.wait_for("document.body.dataset.rendered || !document.getElementById('error').hidden", timeout=timeout)
     elapsed = time.perf_counter() - started
     outcome = await page.evaluate(
         """({rendered: document.body.dataset.rendered || null,
@@ -98,3 +96,39 @@ async def summary_shown(page: Page) -> dict[str, str]:
     return await page.evaluate(
         "Object.fromEntries([...document.querySelectorAll('#summary dd')].map(d => [d.dataset.key, d.textContent]))"
     )
+
+
+async def figo_shown(page: Page) -> dict[str, Any]:
+    """The FIGO box as the person sees it: class, why there is none, the reasons listed."""
+    return await page.evaluate(
+        """({class: document.getElementById('figo-class').textContent,
+             undecided: (document.getElementById('figo-undecided') || {}).textContent || null,
+             reasons: [...document.querySelectorAll('#figo-reasons li')].map(li => li.textContent)})"""
+    )
+
+
+# Runs in the page: the minute STV the strip under the CTG holds, and how many bars it drew (a bar's
+# colour (#74c476) searched along its centre line, from its top down to the axis).
+STV_SHOWN_JS = """
+(() => {
+  const u = fhrPage.chart.stv, values = u.data[1];
+  const data = u.ctx.getImageData(0, 0, u.ctx.canvas.width, u.ctx.canvas.height).data, w = u.ctx.canvas.width;
+  const isBar = (x, y) => {
+    const i = (y * w + x) * 4;
+    return Math.abs(data[i] - 116) + Math.abs(data[i + 1] - 196) + Math.abs(data[i + 2] - 118) < 60;
+  };
+  let bars = 0;
+  values.forEach((v, m) => {
+    if (v === null) return;
+    const x = Math.round(u.valToPos(u.data[0][m], "x", true));
+    const top = Math.round(u.valToPos(v, "y", true)), bottom = Math.round(u.valToPos(0, "y", true));
+    for (let y = top; y <= bottom; y++) if (isBar(x, y)) { bars++; break; }
+  });
+  return {values: Array.from(values), bars};
+})()
+"""
+
+
+async def stv_shown(page: Page) -> dict[str, Any]:
+    """The STV strip's values (ms, null = no valid minute) and the number of bars found drawn."""
+    return await page.evaluate(STV_SHOWN_JS)

@@ -6,7 +6,8 @@ invoke it), one route per route of the app definition wired to its function's in
 ``$default`` stage that auto-deploys, writes JSON access logs and throttles per the stack config,
 CORS from the config, and, when the stack's auth mode is ``jwt``, a JWT authorizer attached to every
 route except the definition's ``public`` ones (``GET /``: a browser navigating to the page sends no
-bearer token; the page then sends one).
+bearer token; the page then sends one), with the route's OAuth scopes from the definition as
+``authorization_scopes`` (a token needs any of them).
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class HttpApi(pulumi.ComponentResource):
             target=integration.id.apply(lambda integration_id: f"integrations/{integration_id}"),
             authorization_type="JWT" if authorizer else "NONE",
             authorizer_id=authorizer.id if authorizer else None,
+            authorization_scopes=list(route.scopes) if authorizer and route.scopes else None,
             opts=self._child,
         )
 

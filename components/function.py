@@ -26,7 +26,7 @@ import pulumi_aws as aws
 
 from components.policies import assume_role_policy, function_policy, invoke_self_policy, missing_actions
 from fhrapp.config import FunctionConfig
-from fhrapp.definition import SERVING_ALIAS, AppDefinition, Function, QueueTrigger, function_environment
+from fhrapp.definition import SERVING_ALIAS, AppDefinition, Function, QueueTrigger, Tenancy, function_environment
 
 RUNTIME = aws.lambda_.Runtime.PYTHON3D12
 EXEC_WRAPPER = "/var/task/handlers/runtime/exec_wrapper.sh"
@@ -51,6 +51,7 @@ class FunctionSettings:
     stage: str
     sizing: FunctionConfig
     log_retention_days: int
+    tenancy: Tenancy
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,12 @@ class DataRefs:
     arns: Mapping[str, pulumi.Output[str]]
 
 
-def deployed_environment(app: AppDefinition, fn: Function, stage: str, names: Mapping[str, str]) -> dict[str, str]:
+def deployed_environment(
+    app: AppDefinition, fn: Function, settings: FunctionSettings, names: Mapping[str, str]
+) -> dict[str, str]:
     """The shared environment (:func:`fhrapp.definition.function_environment`) plus the exec wrapper."""
-    return {**function_environment(app, fn, stage, names), "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER}
+    shared = function_environment(app, fn, settings.stage, names, settings.tenancy)
+    return {**shared, "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER}
 
 
 class LambdaFunction(pulumi.ComponentResource):
@@ -120,7 +124,7 @@ class LambdaFunction(pulumi.ComponentResource):
             snap_start=(
                 aws.lambda_.FunctionSnapStartArgs(apply_on="PublishedVersions") if settings.sizing.snap_start else None
             ),
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=self._environment(app, fn, settings.stage, data)),
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=self._environment(app, fn, settings, data)),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
             # The role must hold its permissions before the first (keep-warm) invocation.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access, self.log_group]),
@@ -185,9 +189,11 @@ class LambdaFunction(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _environment(app: AppDefinition, fn: Function, stage: str, data: DataRefs) -> pulumi.Output[dict[str, str]]:
+    def _environment(
+        app: AppDefinition, fn: Function, settings: FunctionSettings, data: DataRefs
+    ) -> pulumi.Output[dict[str, str]]:
         logicals = list(fn.resources)
         names = pulumi.Output.all(*(data.names[logical] for logical in logicals))
         return names.apply(
-            lambda values: deployed_environment(app, fn, stage, dict(zip(logicals, values, strict=True)))
+            lambda values: deployed_environment(app, fn, settings, dict(zip(logicals, values, strict=True)))
         )

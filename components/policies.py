@@ -7,7 +7,9 @@ log writes on the function's own log group, and never a ``*`` resource.
 
 A prefix narrows object actions only. Bucket-level actions (``s3:ListBucket``) cannot be scoped
 by a resource path, so a grant that combines them with a prefix is refused (:class:`PolicyError`)
-rather than silently widened to the whole bucket: grant them separately, without a prefix.
+rather than silently widened to the whole bucket: grant them separately, without a prefix. A ``*``
+may stand for one whole inner segment of a prefix (``tenants/*/uploads/``: every tenant's uploads),
+never for the first segment or part of one, so a prefix always pins where its objects start.
 """
 
 from __future__ import annotations
@@ -78,8 +80,11 @@ def grant_statements(grant: Grant, kind: str, arn: str) -> list[Statement]:
     sid = _sid(grant.resource)
     if grant.prefix and kind != "bucket":
         raise PolicyError(f"grant on {grant.resource} ({kind}) has prefix {grant.prefix!r}; only buckets take one")
-    if "*" in grant.prefix or grant.prefix.startswith("/"):
-        raise PolicyError(f"grant on {grant.resource} has prefix {grant.prefix!r}: no '*' and no leading '/'")
+    if not _prefix_is_pinned(grant.prefix):
+        raise PolicyError(
+            f"grant on {grant.resource} has prefix {grant.prefix!r}: no leading '/', and '*' only as a whole "
+            "inner segment (tenants/*/uploads/)"
+        )
     if kind != "bucket":
         return [_allow(sid, grant.actions, [arn])]
     bucket_actions = tuple(a for a in grant.actions if a in S3_BUCKET_ACTIONS)
@@ -96,6 +101,15 @@ def grant_statements(grant: Grant, kind: str, arn: str) -> list[Statement]:
         objects_sid = f"{sid}{_sid(grant.prefix)}Objects"
         statements.append(_allow(objects_sid, object_actions, [f"{arn}/{grant.prefix}*"]))
     return statements
+
+
+def _prefix_is_pinned(prefix: str) -> bool:
+    if prefix.startswith("/"):
+        return False
+    if "*" not in prefix:
+        return True
+    segments = prefix.split("/")
+    return segments[0] != "*" and all(s == "*" or "*" not in s for s in segments) and segments[-1] != "*"
 
 
 def invoke_self_policy(function_arn: str) -> dict[str, Any]:

@@ -90,7 +90,9 @@ class FhrService(pulumi.ComponentResource):
                 physical_name(PROJECT, config.stage, fn.name),
                 app,
                 fn,
-                FunctionSettings(config.stage, config.function(fn.name), config.log_retention_days),
+                FunctionSettings(
+                    config.stage, config.function(fn.name), config.log_retention_days, config.auth.tenancy
+                ),
                 code,
                 DataRefs(self.names, self.arns),
                 opts=child,

@@ -34,12 +34,14 @@ elif [ -n "$(output local_issuer_url)" ]; then           # local cloud on a jwt 
   auth=(-H "Authorization: Bearer $(curl -sf -X POST "$(output local_issuer_url)/token" | jq -r .token)")
 fi
 
-echo "== upload $name.hea + $name.dat to s3://$bucket/examples/"
-"${aws_cli[@]}" s3 cp --quiet "$record.hea" "s3://$bucket/examples/$name.hea"
-"${aws_cli[@]}" s3 cp --quiet "$record.dat" "s3://$bucket/examples/$name.dat"
+# Every caller's recordings live under its own prefix (tenants/<tenant>/); the API says which.
+prefix=$(curl -sf "${auth[@]}" "$api/recordings?limit=1" | jq -r .prefix)
+echo "== upload $name.hea + $name.dat to s3://$bucket/${prefix}examples/"
+"${aws_cli[@]}" s3 cp --quiet "$record.hea" "s3://$bucket/${prefix}examples/$name.hea"
+"${aws_cli[@]}" s3 cp --quiet "$record.dat" "s3://$bucket/${prefix}examples/$name.dat"
 
-echo "== GET $api/fhr?filename=s3://$bucket/examples/$name.hea"
-curl -sf "${auth[@]}" -G "$api/fhr" --data-urlencode "filename=s3://$bucket/examples/$name.hea" \
+echo "== GET $api/fhr?filename=s3://$bucket/${prefix}examples/$name.hea"
+curl -sf "${auth[@]}" -G "$api/fhr" --data-urlencode "filename=s3://$bucket/${prefix}examples/$name.hea" \
   | jq '{record: .record.source, cached, summary}'
 
 echo "== POST $api/DynamoDBManager (ping)"

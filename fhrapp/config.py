@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fhrapp.definition import APP, AppDefinition
+from fhrapp.definition import APP, AppDefinition, Tenancy
 
 PROJECT = "fhr"
 STAGES = ("dev", "prod")
@@ -47,6 +47,15 @@ ALARM_KEYS = (
 # CloudWatch evaluates an alarm over at most one day (period x evaluation periods).
 MAX_ALARM_WINDOW_S = 24 * 3600
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DEFAULT_TENANT_CLAIM = "sub"
+DEFAULT_OPEN_TENANT = "open"
+# A claim name: printable ASCII without spaces or quotes (namespaced claims are URLs, e.g. Auth0's).
+_CLAIM_NAME = re.compile(r"^[!#-~]{1,256}$")
+# Claims that change with every token or describe the token itself: as a tenant, each token (or every
+# caller) would be its own (or one) tenant, so they are refused rather than deployed by mistake.
+NOT_TENANT_CLAIMS = frozenset({"exp", "iat", "nbf", "jti", "auth_time", "iss", "aud", "scope", "scp", "token_use"})
+# The open tenant is used verbatim as an S3 prefix segment and a DynamoDB key (handlers/api/tenancy.py).
+_TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class ConfigError(ValueError):
@@ -101,9 +110,25 @@ class ApiConfig:
 
 @dataclass(frozen=True)
 class AuthConfig:
+    """Who may call the API and which tenant a caller is.
+
+    ``jwt``: API Gateway's JWT authorizer checks ``issuer``/``audience``; the caller's tenant is the
+    verified claim ``tenant_claim`` (default ``sub``). ``open``: no authorizer, and every caller is the
+    one tenant ``open_tenant`` (default ``open``), so a dev stack still stores everything per tenant.
+    """
+
     mode: Literal["open", "jwt"]
     issuer: str | None = None
     audience: tuple[str, ...] = ()
+    tenant_claim: str = DEFAULT_TENANT_CLAIM
+    open_tenant: str = DEFAULT_OPEN_TENANT
+
+    @property
+    def tenancy(self) -> Tenancy:
+        """What the functions' environment says about tenants (the same for Pulumi and the local cloud)."""
+        if self.mode == "jwt":
+            return Tenancy(claim=self.tenant_claim)
+        return Tenancy(open_tenant=self.open_tenant)
 
 
 @dataclass(frozen=True)
@@ -310,18 +335,36 @@ def _api(r: _Reader) -> ApiConfig:
 
 def _auth(r: _Reader) -> AuthConfig:
     section = r.section("auth")
-    r.check_keys("auth", section, ("mode", "issuer", "audience"))
+    r.check_keys("auth", section, ("mode", "issuer", "audience", "tenantClaim", "openTenant"))
     mode = section.get("mode")
     if mode not in ("open", "jwt"):
         raise r.fail("auth.mode", f"must be 'open' or 'jwt', got {mode!r}")
     if mode == "open":
-        return AuthConfig(mode="open")
+        for key in ("issuer", "audience", "tenantClaim"):
+            if key in section:
+                raise r.fail(f"auth.{key}", "applies only when auth.mode is jwt (an open stack has no tokens)")
+        open_tenant = section.get("openTenant", DEFAULT_OPEN_TENANT)
+        if not isinstance(open_tenant, str) or not _TENANT_ID.match(open_tenant):
+            raise r.fail(
+                "auth.openTenant",
+                f"must be 1-64 letters, digits, '_' or '-' starting with a letter or digit, got {open_tenant!r}",
+            )
+        return AuthConfig(mode="open", open_tenant=open_tenant)
+    if "openTenant" in section:
+        raise r.fail("auth.openTenant", "applies only when auth.mode is open (a jwt stack takes tenants from tokens)")
     issuer = section.get("issuer")
     if not isinstance(issuer, str) or not issuer.startswith("https://"):
         raise r.fail("auth.issuer", f"must be an https:// URL when auth.mode is jwt, got {issuer!r}")
     if "audience" not in section:
         raise r.fail("auth.audience", "is missing (required when auth.mode is jwt)")
-    return AuthConfig(mode="jwt", issuer=issuer, audience=r.strings("auth.audience", section["audience"]))
+    claim = section.get("tenantClaim", DEFAULT_TENANT_CLAIM)
+    if not isinstance(claim, str) or not _CLAIM_NAME.match(claim):
+        raise r.fail("auth.tenantClaim", f"must be a JWT claim name (no spaces or quotes), got {claim!r}")
+    if claim in NOT_TENANT_CLAIMS:
+        raise r.fail("auth.tenantClaim", f"names {claim!r}, which describes the token, not who holds it")
+    return AuthConfig(
+        mode="jwt", issuer=issuer, audience=r.strings("auth.audience", section["audience"]), tenant_claim=claim
+    )
 
 
 def _bucket(r: _Reader, stage: str) -> BucketConfig:

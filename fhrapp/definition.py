@@ -7,11 +7,13 @@ imports neither pulumi nor handler code: handlers are named by dotted path, reso
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 ResourceKind = Literal["bucket", "table", "queue"]
+_SCOPE_RE = re.compile(r"[a-z][a-z0-9_-]*/[a-z][a-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,18 @@ class Route:
 
     ``public`` routes skip the stack's JWT authorizer: a browser navigating to the page cannot send
     a bearer token, so ``GET /`` is public while every data route stays protected.
+
+    ``scopes`` are the route's OAuth scopes: API Gateway's JWT authorizer lets a token through when it
+    holds ANY of them (``authorization_scopes``), and the local front door does the same. A route that
+    serves both reads and writes (the DynamoDB manager) lists both and enforces the finer scope in its
+    handler. Open stacks (no authorizer) check no scope.
     """
 
     method: str
     path: str
     function: str
     public: bool = False
+    scopes: tuple[str, ...] = ()
 
     @property
     def route_key(self) -> str:
@@ -126,6 +134,11 @@ class AppDefinition:
         return tuple(r for r in self.routes if r.function == function)
 
     @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope some route asks for (what a token needs to reach every route)."""
+        return tuple(sorted({scope for route in self.routes for scope in route.scopes}))
+
+    @property
     def warmed_functions(self) -> tuple[Function, ...]:
         return tuple(fn for fn in self.functions if fn.keep_warm)
 
@@ -166,6 +179,12 @@ class AppDefinition:
         keys = [r.route_key for r in self.routes]
         if len(keys) != len(set(keys)):
             raise ValueError("duplicate route keys in the app definition")
+        for route in self.routes:
+            if route.public and route.scopes:
+                raise ValueError(f"route {route.route_key} is public: it has no authorizer to check {route.scopes}")
+            for scope in route.scopes:
+                if not _SCOPE_RE.fullmatch(scope):
+                    raise ValueError(f"route {route.route_key} has scope {scope!r}: want resource/action (fhr/read)")
 
 
 def physical_name(project: str, stage: str, logical: str) -> str:
@@ -185,12 +204,43 @@ def bucket_name(physical: str) -> str:
     return physical.replace("_", "-").lower()
 
 
-def function_environment(app: AppDefinition, fn: Function, stage: str, values: Mapping[str, str]) -> dict[str, str]:
+@dataclass(frozen=True)
+class Tenancy:
+    """How the functions tell tenants apart, from the stack's ``fhr:auth``.
+
+    A JWT stack names the verified claim that identifies a caller's tenant (``claim``); an open stack
+    (no authorizer) serves every caller as the one tenant ``open_tenant``. Exactly one is set.
+    """
+
+    claim: str | None = None
+    open_tenant: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.claim is None) == (self.open_tenant is None):
+            raise ValueError("a stack's tenancy names either a JWT claim or an open tenant, not both nor neither")
+
+    def environment(self) -> dict[str, str]:
+        if self.claim is not None:
+            return {TENANT_CLAIM_ENV: self.claim}
+        assert self.open_tenant is not None
+        return {OPEN_TENANT_ENV: self.open_tenant}
+
+
+# What the API functions read to find the caller's tenant (handlers/api/tenancy.py reads the same names).
+TENANT_CLAIM_ENV = "FHR_TENANT_CLAIM"
+OPEN_TENANT_ENV = "FHR_OPEN_TENANT"
+
+
+def function_environment(
+    app: AppDefinition, fn: Function, stage: str, values: Mapping[str, str], tenancy: Tenancy
+) -> dict[str, str]:
     """The part of a function's environment every stack shares: each resource it names under its env
-    var (``values``: deployed names, queue URLs for queues), its extra variables and the stage."""
+    var (``values``: deployed names, queue URLs for queues), its extra variables, the stage and how
+    callers map to tenants (so Pulumi and the local cloud cannot disagree on who owns what)."""
     env = {app.resource(logical).env_var: values[logical] for logical in fn.resources}
     env.update(fn.extra_env)
     env["STAGE"] = stage
+    env.update(tenancy.environment())
     return env
 
 
@@ -214,7 +264,12 @@ RESULTS_TABLE = DataResource(
     description="cache of FHR results keyed by bucket, key, ETag and options hash; also job records",
 )
 ITEMS_TABLE = DataResource(
-    "items_table", "table", "ITEMS_TABLE", hash_key="id", description="items of the DynamoDB manager"
+    "items_table",
+    "table",
+    "ITEMS_TABLE",
+    hash_key="tenant",
+    range_key="id",
+    description="items of the DynamoDB manager, partitioned by tenant (a caller queries its own partition only)",
 )
 JOBS_DLQ = DataResource(
     "jobs_dlq", "queue", "JOBS_DLQ_URL", retention_s=14 * 24 * 3600, description="jobs that failed every delivery"
@@ -232,6 +287,10 @@ JOBS_QUEUE = DataResource(
 # glibc keeps large estimator buffers on the heap instead of fresh mmaps per call: the first call of
 # an environment then runs at warm speed (fresh mmapped pages fault in: ~2.5x slower, measured).
 ANALYSIS_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "134217728"}
+# Every recording lives under tenants/<tenant>/ (handlers/api/tenancy.py); nothing else is readable.
+TENANTS_PREFIX = "tenants/"
+# Browsers upload to tenants/<tenant>/uploads/...; the presigned POST policy pins the exact key.
+TENANT_UPLOADS_PREFIX = "tenants/*/uploads/"
 S3_READ = ("s3:GetObject",)
 # Without s3:ListBucket, S3 answers a missing key with 403, and the API could not tell the caller 404.
 S3_LIST = ("s3:ListBucket",)
@@ -245,14 +304,23 @@ QUEUE_CONSUME = (
 TABLE_CACHE = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 # Batch jobs write one item per file and read them back page by page.
 TABLE_JOBS = (*TABLE_CACHE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
+# ``list`` queries the caller's own partition: no Scan, which would page through every tenant's items.
 TABLE_CRUD = (
     "dynamodb:DescribeTable",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
-    "dynamodb:Scan",
+    "dynamodb:Query",
 )
+
+# OAuth scopes of the routes (e.g. Cognito resource-server scopes). Reading results and job status is
+# fhr/read; creating stored state a caller names (uploads, batch jobs) is fhr/write. Analysing one
+# record is a read: its result is a deterministic function of the caller's own recording.
+SCOPE_FHR_READ = "fhr/read"
+SCOPE_FHR_WRITE = "fhr/write"
+SCOPE_ITEMS_READ = "items/read"
+SCOPE_ITEMS_WRITE = "items/write"
 
 FHR_FUNCTION = Function(
     name="fhr",
@@ -261,7 +329,7 @@ FHR_FUNCTION = Function(
     memory_mb=1769,
     timeout_s=29,
     grants=(
-        Grant("ecg_bucket", S3_READ),
+        Grant("ecg_bucket", S3_READ, prefix=TENANTS_PREFIX),
         Grant("ecg_bucket", S3_LIST),
         Grant("results_table", TABLE_JOBS),
         Grant("jobs_queue", QUEUE_SEND),
@@ -278,7 +346,7 @@ WORKER_FUNCTION = Function(
     memory_mb=1769,
     timeout_s=300,
     grants=(
-        Grant("ecg_bucket", S3_READ),
+        Grant("ecg_bucket", S3_READ, prefix=TENANTS_PREFIX),
         Grant("ecg_bucket", S3_LIST),
         Grant("results_table", TABLE_CACHE),
         Grant("jobs_queue", QUEUE_CONSUME),
@@ -293,7 +361,7 @@ WEB_FUNCTION = Function(
     description="The web page, presigned uploads and the list of stored recordings",
     memory_mb=512,
     timeout_s=10,
-    grants=(Grant("ecg_bucket", S3_LIST), Grant("ecg_bucket", ("s3:PutObject",), prefix="uploads/")),
+    grants=(Grant("ecg_bucket", S3_LIST), Grant("ecg_bucket", ("s3:PutObject",), prefix=TENANT_UPLOADS_PREFIX)),
     resources=("ecg_bucket",),
 )
 ITEMS_FUNCTION = Function(
@@ -312,14 +380,15 @@ APP = AppDefinition(
     name="fhr",
     functions=(FHR_FUNCTION, ITEMS_FUNCTION, WORKER_FUNCTION, WEB_FUNCTION),
     routes=(
-        Route("GET", "/fhr", "fhr"),
-        Route("POST", "/fhr", "fhr"),
-        Route("POST", "/fhr/batch", "fhr"),
-        Route("GET", "/fhr/jobs/{id}", "fhr"),
-        Route("POST", "/DynamoDBManager", "items"),
+        Route("GET", "/fhr", "fhr", scopes=(SCOPE_FHR_READ,)),
+        Route("POST", "/fhr", "fhr", scopes=(SCOPE_FHR_READ,)),
+        Route("POST", "/fhr/batch", "fhr", scopes=(SCOPE_FHR_WRITE,)),
+        Route("GET", "/fhr/jobs/{id}", "fhr", scopes=(SCOPE_FHR_READ,)),
+        # Both: the gateway lets either through; the handler requires items/write for create/update/delete.
+        Route("POST", "/DynamoDBManager", "items", scopes=(SCOPE_ITEMS_READ, SCOPE_ITEMS_WRITE)),
         Route("GET", "/", "web", public=True),
-        Route("POST", "/uploads", "web"),
-        Route("GET", "/recordings", "web"),
+        Route("POST", "/uploads", "web", scopes=(SCOPE_FHR_WRITE,)),
+        Route("GET", "/recordings", "web", scopes=(SCOPE_FHR_READ,)),
     ),
     resources=(ECG_BUCKET, RESULTS_TABLE, ITEMS_TABLE, JOBS_DLQ, JOBS_QUEUE),
 )

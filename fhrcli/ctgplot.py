@@ -3,8 +3,9 @@
 Conventions of paper CTG: the 110-160 bpm normal baseline band is shaded, the y axis runs
 50-210 bpm, time in minutes. Signal loss (null samples) is left as a visible gap in the trace and
 marked along the bottom, never bridged, so a reader cannot mistake a guess for a measurement.
-Accelerations and decelerations from the summary are shaded. Used by ``fhr estimate --plot`` and
-by the local-cloud demo.
+Accelerations and decelerations from the summary are shaded; below the strip, the minute STV from
+the fetal beats (Dawes-style, ms; a gap where a minute has too few valid epochs) and the FHR
+quality. Used by ``fhr estimate --plot`` and by the local-cloud demo.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ def plot_ctg(result: dict[str, Any], out: str | Path, *, title: str | None = Non
     t_mhr, mhr = _trace(result["mhr"])
     minutes = max(float(result["record"].get("duration_s", t_fhr[-1] if t_fhr.size else 1.0)) / 60.0, 1e-3)
     width = float(np.clip(4.0 + 2.0 * minutes, 8.0, 30.0))
-    fig, (ax, qax) = plt.subplots(
-        2, 1, figsize=(width, 5.0), sharex=True, gridspec_kw={"height_ratios": [4, 1]}, constrained_layout=True
+    fig, (ax, sax, qax) = plt.subplots(
+        3, 1, figsize=(width, 6.0), sharex=True, gridspec_kw={"height_ratios": [4, 1.2, 1]}, constrained_layout=True
     )
     ax.axhspan(110, 160, color="#cfe8cf", alpha=0.6, label="normal baseline 110-160 bpm")
     summary = result.get("summary", {})
-    for event in summary.get("accelerations", []):
+    for event in summary.get("accelerations") or []:
         ax.axvspan(event["start_s"] / 60, event["end_s"] / 60, color="#9ecae1", alpha=0.4)
-    for event in summary.get("decelerations", []):
+    for event in summary.get("decelerations") or []:
         ax.axvspan(event["start_s"] / 60, event["end_s"] / 60, color="#fcbba1", alpha=0.5)
     ax.plot(t_fhr / 60, fhr, color="#08306b", lw=1.0, label="FHR")
     ax.plot(t_mhr / 60, mhr, color="#cb181d", lw=0.8, alpha=0.8, label="MHR")
@@ -60,6 +61,11 @@ def plot_ctg(result: dict[str, Any], out: str | Path, *, title: str | None = Non
         heading += f"  (FHR signal loss {loss:.1f} %)"
     ax.set_title(heading, fontsize=10)
     ax.legend(loc="upper right", fontsize=7, ncol=3)
+    stv = [np.nan if v is None else v for v in result.get("variability", {}).get("stv_ms", [])]
+    if stv:
+        sax.bar(np.arange(len(stv)) + 0.5, stv, width=0.9, color="#74c476")
+        sax.axhline(3.0, color="#cb181d", lw=0.7, ls=":")  # the Dawes-Redman warning level
+    sax.set_ylabel("STV (ms)", fontsize=8)
     q = np.asarray(result["fhr"]["quality"], dtype=float)
     qax.fill_between(t_fhr / 60, q, step="mid", color="#6baed6")
     qax.set_ylim(0, 1)

@@ -1,8 +1,9 @@
 """``fhr demo`` (what ``make demo`` runs): the whole service end to end on this machine, as a client uses it.
 
-Starts the local cloud in-process, uploads a set-a record to the stack's bucket with boto3, calls
-``GET {api_url}/fhr?filename=s3://{ecg_bucket}/<record>.hea`` over plain HTTP twice (a cold then a
-warm call), prints the FHR summary, writes the CTG chart and stops the cloud.
+Starts the local cloud in-process, asks the API where the caller's recordings belong (``GET /recordings``
+answers its ``prefix``, ``tenants/<tenant>/``), uploads a set-a record there with boto3, calls
+``GET {api_url}/fhr?filename=s3://{ecg_bucket}/<prefix><record>.hea`` over plain HTTP twice (a cold then
+a warm call), prints the FHR summary, writes the CTG chart and stops the cloud.
 """
 
 from __future__ import annotations
@@ -64,14 +65,15 @@ async def demo(args: argparse.Namespace) -> int:
     async with LocalCloud(stack, options=LocalCloudOptions(port=0)) as cloud:
         outputs = cloud.outputs()
         print(f"local cloud ready in {cloud.ready_s:.2f} s: {outputs['api_url']}")
-        key = await asyncio.to_thread(upload_record, outputs, args.record, args.data_dir)
-        result = await timed_calls(outputs, key, args)
+        prefix = await asyncio.to_thread(caller_prefix, outputs["api_url"])
+        key = await asyncio.to_thread(upload_record, outputs, prefix, args.record, args.data_dir)
+        result = await timed_calls(outputs, prefix, key, args)
         print_summary(result)
         write_chart(result, args.out)
     return 0
 
 
-async def timed_calls(outputs: dict[str, Any], key: str, args: argparse.Namespace) -> dict[str, Any]:
+async def timed_calls(outputs: dict[str, Any], prefix: str, key: str, args: argparse.Namespace) -> dict[str, Any]:
     """The record cold, a second record warm (computed, not cached), then the record again (cached)."""
     import asyncio
 
@@ -79,7 +81,7 @@ async def timed_calls(outputs: dict[str, Any], key: str, args: argparse.Namespac
     result, cold_s = await asyncio.to_thread(get_fhr, outputs["api_url"], uri)
     print(f"GET /fhr?filename={uri}: {cold_s * 1000:.0f} ms (cold start{', cached' if result.get('cached') else ''})")
     if args.warm_record:
-        other = await asyncio.to_thread(upload_record, outputs, args.warm_record, args.data_dir)
+        other = await asyncio.to_thread(upload_record, outputs, prefix, args.warm_record, args.data_dir)
         warm, warm_s = await asyncio.to_thread(get_fhr, outputs["api_url"], f"s3://{outputs['ecg_bucket']}/{other}")
         print(f"GET /fhr {other}: {warm_s * 1000:.0f} ms (warm{', cached' if warm.get('cached') else ', computed'})")
     again, cached_s = await asyncio.to_thread(get_fhr, outputs["api_url"], uri)
@@ -87,8 +89,19 @@ async def timed_calls(outputs: dict[str, Any], key: str, args: argparse.Namespac
     return result
 
 
-def upload_record(outputs: dict[str, Any], record: str, data_dir: Path | None) -> str:
-    """Upload ``<record>.hea`` and ``.dat`` like a client would; returns the ``.hea`` key."""
+def caller_prefix(api_url: str) -> str:
+    from loadgen.targets import TargetsError
+    from loadgen.targets import caller_prefix as ask
+
+    try:
+        return ask(api_url)
+    except TargetsError as exc:
+        raise DemoError(str(exc)) from None
+
+
+def upload_record(outputs: dict[str, Any], prefix: str, record: str, data_dir: Path | None) -> str:
+    """Upload ``<record>.hea`` and ``.dat`` under the caller's ``prefix`` like a client would; returns
+    the ``.hea`` key."""
     from localcloud.seed import SET_A_DIR, s3_client
 
     directory = data_dir or SET_A_DIR
@@ -98,9 +111,9 @@ def upload_record(outputs: dict[str, Any], record: str, data_dir: Path | None) -
         raise DemoError(f"record files not found: {', '.join(missing)} (set-a lives in ../shared/data)")
     client = s3_client(outputs)
     for path in paths:
-        client.put_object(Bucket=outputs["ecg_bucket"], Key=path.name, Body=path.read_bytes())
-    print(f"uploaded {record}.hea + {record}.dat to s3://{outputs['ecg_bucket']}/")
-    return paths[0].name
+        client.put_object(Bucket=outputs["ecg_bucket"], Key=prefix + path.name, Body=path.read_bytes())
+    print(f"uploaded {record}.hea + {record}.dat to s3://{outputs['ecg_bucket']}/{prefix}")
+    return prefix + paths[0].name
 
 
 def get_fhr(api_url: str, uri: str) -> tuple[dict[str, Any], float]:

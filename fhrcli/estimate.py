@@ -64,19 +64,56 @@ def _load_s3(url: str) -> tuple[Any, dict[str, float]]:
 
 
 def describe(result: dict[str, Any]) -> str:
-    """A few human lines: what was read, the summary, and where the time went."""
+    """A few human lines: what was read, the beats and their variability, the summary with what it
+    could not assess, the FIGO class with its reasons, and where the time went."""
     rec, summary = result["record"], result["summary"]
     fhr = [v for v in result["fhr"]["bpm"] if v is not None]
+    beats, variability = result.get("beats", {}), result.get("variability", {})
+    minute_stv = ", ".join("-" if v is None else f"{v:.1f}" for v in variability.get("stv_ms", []))
     lines = [
         f"{rec['source']}: {rec['format']}, {len(rec['channels'])} ch, {rec['fs']:g} Hz, {rec['duration_s']:.1f} s",
-        f"FHR baseline {summary['baseline_bpm']} bpm ({summary['baseline_class']}, {summary['baseline_method']}), "
-        f"variability {summary['variability_bpm']} bpm ({summary['variability_class']})",
         f"FHR range {min(fhr):.0f}-{max(fhr):.0f} bpm" if fhr else "FHR: no signal",
+        f"fetal beats {len(beats.get('fqrs_s', []))} ({beats.get('trusted_rr_percent', 0.0)} % of RR intervals "
+        f"trusted); maternal beats {len(beats.get('mqrs_s', []))}",
+        f"STV per minute (ms): {minute_stv or '-'}; lost epochs {variability.get('lost_epochs_percent', 100.0)} %",
+        f"FHR baseline {_value(summary, 'baseline_bpm', 'bpm')}"
+        + (f" ({summary['baseline_class']})" if summary.get("baseline_class") else "")
+        + f", variability {_value(summary, 'variability_bpm', 'bpm')}"
+        + (f" ({summary['variability_class']})" if summary.get("variability_class") else ""),
+        f"accelerations {_count(summary, 'accelerations')}, decelerations {_count(summary, 'decelerations')}, "
+        f"sinusoidal {_value(summary, 'sinusoidal')}",
+        f"STV {_value(summary, 'stv_ms', 'ms')}"
+        + (" (under 3 ms)" if summary.get("stv_warning") else "")
+        + f", LTV {_value(summary, 'ltv_ms', 'ms')}, episodes of high variation "
+        f"{_count(summary, 'high_variation_episodes')}, of low variation {_count(summary, 'low_variation_episodes')}",
+        _figo_line(summary.get("figo") or {}),
         f"MHR median {summary['mhr_median_bpm']} bpm; signal loss {summary['signal_loss_percent']} %",
-        f"accelerations {len(summary['accelerations'])}, decelerations {len(summary['decelerations'])}",
+        "not assessed: " + (", ".join(f"{e['item']} ({e['reason']})" for e in summary.get("not_assessed", [])) or "-"),
         "timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_ms"].items()),
     ]
     return "\n".join(lines)
+
+
+def _value(summary: dict[str, Any], item: str, unit: str = "") -> str:
+    value = summary.get(item)
+    if value is None:
+        return "not assessed"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value} {unit}".strip()
+
+
+def _count(summary: dict[str, Any], item: str) -> str:
+    value = summary.get(item)
+    return "not assessed" if value is None else str(len(value))
+
+
+def _figo_line(figo: dict[str, Any]) -> str:
+    if figo.get("class"):
+        return f"FIGO 2015: {figo['class']} - " + "; ".join(figo.get("reasons", []))
+    return f"FIGO 2015: no class ({figo.get('undecided') or 'not assessed'})" + (
+        " - " + "; ".join(figo["reasons"]) if figo.get("reasons") else ""
+    )
 
 
 def run(args: argparse.Namespace) -> int:

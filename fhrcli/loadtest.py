@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--route", required=True, choices=("fhr", "items", "batch"))
     keys = p.add_mutually_exclusive_group()
     keys.add_argument("--keys-file", type=Path, help="S3 keys, one per line")
-    keys.add_argument("--prefix", help="use every record key under this prefix in the stack's bucket")
+    keys.add_argument(
+        "--prefix", help="use every record key under this prefix of your own tenants/<tenant>/ in the stack's bucket"
+    )
     load = p.add_mutually_exclusive_group(required=True)
     load.add_argument("--concurrency", type=int, help="closed loop: this many callers at once")
     load.add_argument("--rate", type=float, help="open loop: this many new requests per second")
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         keys = (
             read_keys_file(args.keys_file)
             if args.keys_file
-            else (list_keys(outputs, args.prefix) if args.prefix is not None else None)
+            else (list_keys(outputs, args.prefix, args.token) if args.prefix is not None else None)
         )
         requests = build_requests(args.route, outputs, keys, args.token)
         plan = LoadPlan(

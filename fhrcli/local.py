@@ -107,7 +107,7 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
             print(f"fhr local: cannot start: {exc} (choose another --port, or 0 for any)", file=sys.stderr)
             return 2
         if args.seed_data:
-            await seed_bucket(outputs)
+            await seed_bucket(outputs, cloud.default_tenant)
         if args.outputs_file:
             write_atomically(args.outputs_file, outputs)
         print(render(outputs), flush=True)
@@ -121,12 +121,13 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
     return 0
 
 
-async def seed_bucket(outputs: dict[str, Any]) -> None:
+async def seed_bucket(outputs: dict[str, Any], tenant: str) -> None:
     import asyncio
 
+    from handlers.api.tenancy import tenant_prefix
     from localcloud.seed import seed
 
-    report = await asyncio.to_thread(seed, outputs)
+    report = await asyncio.to_thread(seed, outputs, tenant_prefix(tenant))
     print(f"fhr local: {report.summary()}", file=sys.stderr, flush=True)
 
 
@@ -139,7 +140,8 @@ def announce(cloud: LocalCloud, outputs: dict[str, Any]) -> None:
         lines += [
             f"fhr local: auth is jwt; the local issuer signs as {cloud.issuer.issuer} (JWKS at "
             f"{outputs['local_issuer_url']}/.well-known/jwks.json)",
-            f"fhr local: dev token (12 h): {token}",
-            f'fhr local: new token: curl -s -X POST {outputs["local_issuer_url"]}/token -d \'{{"sub": "me"}}\'',
+            f"fhr local: dev token (12 h, every scope, tenant {cloud.default_tenant}): {token}",
+            f'fhr local: new token: curl -s -X POST {outputs["local_issuer_url"]}/token -d \'{{"sub": "me"}}\''
+            ' (add "scope": "fhr/read" for fewer scopes)',
         ]
     print("\n".join(lines), file=sys.stderr, flush=True)

@@ -28,18 +28,33 @@ def read_keys_file(path: Path) -> list[str]:
     return keys
 
 
-def list_keys(outputs: StackOutputs, prefix: str) -> list[str]:
-    """Record keys under ``prefix`` in the stack's bucket (the local cloud's moto when it says so)."""
+def caller_prefix(api_url: str, token: str | None = None) -> str:
+    """Where the caller's recordings live (``tenants/<tenant>/``), as the API says: ``GET /recordings``."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{api_url.rstrip('/')}/recordings?limit=1", headers=_headers(token, False))
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.loads(response.read())["prefix"])
+    except (urllib.error.URLError, ValueError, KeyError) as exc:
+        raise TargetsError(f"GET {api_url}/recordings did not say the caller's prefix: {exc}") from None
+
+
+def list_keys(outputs: StackOutputs, prefix: str, token: str | None = None) -> list[str]:
+    """Record keys under ``prefix`` (relative to the caller's own ``tenants/<tenant>/``) in the stack's
+    bucket (the local cloud's moto when it says so)."""
     import boto3
 
+    full = caller_prefix(outputs.api_url, token) + prefix
     # A local cloud's moto takes any credentials; a deployed stage uses the caller's own.
     local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"} if outputs.is_local else {}
     s3 = boto3.client("s3", region_name=outputs.region, endpoint_url=outputs.aws_endpoint_url, **local)
     keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=outputs.ecg_bucket, Prefix=prefix):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=outputs.ecg_bucket, Prefix=full):
         keys.extend(o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(RECORD_SUFFIXES))
     if not keys:
-        raise TargetsError(f"no record keys under s3://{outputs.ecg_bucket}/{prefix}")
+        raise TargetsError(f"no record keys under s3://{outputs.ecg_bucket}/{full}")
     return sorted(keys)
 
 

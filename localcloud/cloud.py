@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("localcloud")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Who the local issuer's tokens name unless asked otherwise (in ``sub`` and in the stack's tenant claim).
+LOCAL_SUBJECT = "local-developer"
 
 
 @dataclass
@@ -76,7 +78,7 @@ def local_environment(
 ) -> dict[str, str]:
     """The shared environment (:func:`fhrapp.definition.function_environment`) with local endpoints
     and dummy credentials."""
-    env = function_environment(app, fn, stack.stage, resource_values(app, stack, aws_endpoint))
+    env = function_environment(app, fn, stack.stage, resource_values(app, stack, aws_endpoint), stack.auth.tenancy)
     env |= {
         "AWS_REGION": stack.region,
         "AWS_DEFAULT_REGION": stack.region,
@@ -132,6 +134,14 @@ class LocalCloud:
         """What callers invoke: the function's serving alias, as the deployed API, rules and mappings do."""
         return f"{self.function_name(logical)}:{SERVING_ALIAS}"
 
+    @property
+    def default_tenant(self) -> str:
+        """The tenant of a caller without a chosen identity: the open tenant, or the issuer's default token's."""
+        from handlers.api.tenancy import tenant_id
+
+        auth = self.stack.auth
+        return auth.open_tenant if auth.mode == "open" else tenant_id(LOCAL_SUBJECT)
+
     async def __aenter__(self) -> LocalCloud:
         await self.start()
         return self
@@ -179,6 +189,7 @@ class LocalCloud:
             return
         from localcloud.s3gate import S3Gate
 
+        # Buckets made since mid-2020 refuse SigV2, so the stack's never accepts it (no legacy buckets here).
         gate = S3Gate(
             self.moto.url, {DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
         )
@@ -230,8 +241,10 @@ class LocalCloud:
 
         from localcloud.jwt import LocalIssuer
 
-        assert self.stack.auth.issuer is not None
-        issuer = await asyncio.to_thread(LocalIssuer, self.stack.auth.issuer, self.stack.auth.audience)
+        auth = self.stack.auth
+        assert auth.issuer is not None
+        default_claims = {"sub": LOCAL_SUBJECT, auth.tenant_claim: LOCAL_SUBJECT}
+        issuer = await asyncio.to_thread(LocalIssuer, auth.issuer, auth.audience, self.app.scopes, default_claims)
         self.issuer = issuer
         app = web.Application()
 
@@ -249,7 +262,10 @@ class LocalCloud:
         self.issuer_url = f"http://{self.options.host}:{port}"
 
     async def _mint_token(self, request: Any) -> Any:
-        """``POST /token`` with optional JSON claims (and ``ttl_s``) -> ``{"token": ...}`` (dev only)."""
+        """``POST /token`` with optional JSON claims (and ``ttl_s``) -> ``{"token": ...}`` (dev only).
+
+        Without a ``scope`` claim the token holds every scope of the app's routes; send ``"scope"``
+        (space-separated) to mint one with fewer, as an identity provider's client with fewer grants."""
         from aiohttp import web
 
         assert self.issuer is not None
@@ -270,7 +286,10 @@ class LocalCloud:
             authorizer = JwtAuthorizer(self.issuer.issuer, self.issuer.audience, self.issuer.jwks)
         assert self.lambdas is not None
         self.front_door = FrontDoor(
-            [RouteTarget(r.method, r.path, self.served_name(r.function), r.public) for r in self.app.routes],
+            [
+                RouteTarget(r.method, r.path, self.served_name(r.function), r.public, r.scopes)
+                for r in self.app.routes
+            ],
             self.lambdas,
             throttle=TokenBucket(api.throttle_burst, api.throttle_rate),
             cors=CorsPolicy(api.cors_origins, tuple(methods)) if api.cors_origins else None,

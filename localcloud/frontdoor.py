@@ -9,7 +9,11 @@ with the behaviour a client sees from a deployed HTTP API (payload format 2.0, `
   ``429 {"message":"Too Many Requests"}``;
 - CORS from the stack: API Gateway answers preflight ``OPTIONS`` itself and adds the CORS headers to
   responses of allowed origins;
-- JWT authorizer when the stack's auth mode is ``jwt`` -> ``401 {"message":"Unauthorized"}``;
+- JWT authorizer when the stack's auth mode is ``jwt`` -> ``401 {"message":"Unauthorized"}``; a valid
+  token holding none of the route's scopes -> ``403 {"message":"Forbidden"}`` with a
+  ``www-authenticate: Bearer ... error="insufficient_scope"`` header; the verified claims reach the
+  function as API Gateway passes them (``requestContext.authorizer.jwt``: every claim a string,
+  ``scopes`` the token's scopes on a route that has scopes, else null);
 - request -> payload 2.0 event (lower-case headers, repeated values comma-joined, ``cookies``,
   ``queryStringParameters`` with repeats comma-joined, ``pathParameters``, base64 body for binary
   content types, ``requestContext``);
@@ -39,7 +43,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from fhrapp.definition import API_CORS_HEADERS, API_CORS_MAX_AGE_S
-from localcloud.jwt import JwtAuthorizer, Unauthorized
+from localcloud.jwt import JwtAuthorizer, Unauthorized, VerifiedToken
 from localcloud.moto import ACCOUNT_ID
 
 log = logging.getLogger("localcloud.frontdoor")
@@ -72,6 +76,7 @@ class RouteTarget:
     path: str
     function_name: str
     public: bool = False  # skips the JWT authorizer (the web page: a browser navigation carries no token)
+    scopes: tuple[str, ...] = ()  # the token must hold any one of them (authorization_scopes)
 
     @property
     def route_key(self) -> str:
@@ -179,10 +184,17 @@ def new_request_id() -> str:
     return base64.b64encode(os.urandom(10)).decode("ascii")
 
 
+def _text(value: str) -> str:
+    """Header text as an event carries it: aiohttp hands bytes that are not UTF-8 over as lone surrogates
+    (``surrogateescape``), which no function could encode again; they become U+FFFD, as in the path
+    and the query string."""
+    return value if value.isascii() else value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _joined_headers(request: web.Request) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        key = name.lower()
+    for name, raw_value in request.headers.items():
+        key, value = _text(name.lower()), _text(raw_value)
         if key == "cookie":
             continue  # payload 2.0 moves cookies to the "cookies" field
         headers[key] = f"{headers[key]},{value}" if key in headers else value
@@ -198,7 +210,10 @@ def _query_parameters(raw_query: str) -> dict[str, str] | None:
 
 def _cookies(request: web.Request) -> list[str] | None:
     cookies = [
-        part.strip() for header in request.headers.getall("Cookie", []) for part in header.split(";") if part.strip()
+        _text(part.strip())
+        for header in request.headers.getall("Cookie", [])
+        for part in header.split(";")
+        if part.strip()
     ]
     return cookies or None
 
@@ -296,6 +311,45 @@ def build_event(
         else:
             event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode("ascii"), True
     return event
+
+
+class InsufficientScope(Exception):
+    """A valid token that holds none of the route's scopes: API Gateway answers 403, not 401."""
+
+    def __init__(self, scopes: Sequence[str]) -> None:
+        super().__init__(" ".join(scopes))
+        self.scopes = tuple(scopes)
+
+    def response(self, request_id: str) -> web.Response:
+        response = gateway_error(403, "Forbidden", request_id)
+        wanted = " ".join(self.scopes)
+        response.headers["www-authenticate"] = (
+            f'Bearer scope="{wanted}" error="insufficient_scope" error_description="expected scopes: [{wanted}]"'
+        )
+        return response
+
+
+def claim_text(value: Any) -> str | None:
+    """A claim as API Gateway hands it to the integration: strings as they are, numbers and booleans
+    as text, arrays in its bracket form (``[a b]``), objects as JSON; ``None`` for a null claim (left out)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + " ".join(claim_text(v) or "" for v in value) + "]"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def authorizer_context(token: VerifiedToken, route: RouteTarget) -> dict[str, Any]:
+    """``requestContext.authorizer`` of a JWT-authorized route: the claims as strings, and the token's
+    scopes only where the route asks for scopes (API Gateway sends ``null`` otherwise)."""
+    claims = {name: text for name, value in token.claims.items() if (text := claim_text(value)) is not None}
+    return {"jwt": {"claims": claims, "scopes": list(token.scopes) if route.scopes else None}}
 
 
 class MalformedResponse(Exception):
@@ -415,10 +469,13 @@ class FrontDoor:
             return self._with_cors(gateway_error(404, "Not Found", request_id), origin)
         route, params = found
         try:
-            authorizer = None if route.public else self._authorize(request)
+            authorizer = None if route.public else self._authorize(request, route)
         except Unauthorized as exc:
             log.info("401 for %s %s: %s", request.method, raw_path, exc.reason)
             return self._with_cors(gateway_error(401, "Unauthorized", request_id), origin)
+        except InsufficientScope as exc:
+            log.info("403 for %s %s: the token holds none of %s", request.method, raw_path, list(route.scopes))
+            return self._with_cors(exc.response(request_id), origin)
         body = await request.read()
         event = build_event(request, body, route, params, request_id, self.api_id, authorizer)
         response = await self._integrate(route, event, request_id)
@@ -450,12 +507,13 @@ class FrontDoor:
             response.headers["access-control-allow-origin"] = allowed
         return response
 
-    def _authorize(self, request: web.Request) -> dict[str, Any] | None:
+    def _authorize(self, request: web.Request, route: RouteTarget) -> dict[str, Any] | None:
         if self.authorizer is None:
             return None
         token = self.authorizer.verify_header(request.headers.get("Authorization"))
-        claims = {k: v if isinstance(v, str) else json.dumps(v) for k, v in token.claims.items()}
-        return {"jwt": {"claims": claims, "scopes": list(token.scopes) or None}}
+        if route.scopes and not set(route.scopes) & set(token.scopes):
+            raise InsufficientScope(route.scopes)
+        return authorizer_context(token, route)
 
     async def _integrate(self, route: RouteTarget, event: dict[str, Any], request_id: str) -> web.Response:
         payload = json.dumps(event).encode("utf-8")

@@ -5,6 +5,12 @@ content type both answer 204). In AWS the policy is what limits uploads from the
 local cloud puts this gate between clients and moto: a form POST is checked as S3 checks it
 (signature, expiry, every condition, every field covered) and then stored through moto; every
 other request is passed through unchanged. Errors are S3's own XML codes and statuses.
+
+Signature versions: S3 refuses SigV2 (``AWSAccessKeyId``/``Signature``) for every bucket created since
+June 2020 and in every region opened since 2014, with ``400 InvalidRequest``. The gate does the same for
+every bucket except those named ``sigv2_buckets`` (a legacy bucket, as some old accounts still have):
+form POSTs, presigned query strings and ``Authorization: AWS ...`` headers alike. The local cloud names
+none, so nothing signed with SigV2 reaches its bucket, as on AWS.
 """
 
 from __future__ import annotations
@@ -25,6 +31,13 @@ from aiohttp import web
 HOP_HEADERS = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host", "content-length"})
 UNSIGNED_FIELDS = frozenset({"policy", "x-amz-signature", "signature", "awsaccesskeyid", "file"})
 CHUNK = 1 << 20
+
+
+SIGV2_REFUSED = (
+    400,
+    "InvalidRequest",
+    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+)
 
 
 class PolicyRejected(Exception):
@@ -49,6 +62,13 @@ def signing_key(secret: str, date: str, region: str, service: str = "s3") -> byt
     return key
 
 
+def is_sigv2_signed(request: web.Request) -> bool:
+    """A presigned SigV2 URL (``AWSAccessKeyId`` + ``Signature``) or an ``Authorization: AWS key:sig`` header."""
+    if "AWSAccessKeyId" in request.query and "Signature" in request.query:
+        return True
+    return request.headers.get("Authorization", "").startswith("AWS ")
+
+
 @dataclass
 class Upload:
     fields: dict[str, str]
@@ -58,16 +78,19 @@ class Upload:
 
 
 class PolicyChecker:
-    """Checks one form POST against its policy the way S3 does (SigV4 policies only)."""
+    """Checks one form POST against its policy the way S3 does (SigV2 only for ``sigv2_buckets``)."""
 
-    def __init__(self, credentials: dict[str, str]) -> None:
+    def __init__(self, credentials: dict[str, str], sigv2_buckets: frozenset[str] = frozenset()) -> None:
         self.credentials = credentials  # access key id -> secret
+        self.sigv2_buckets = sigv2_buckets
 
     def check(self, bucket: str, upload: Upload, now: datetime) -> None:
         fields = {k.lower(): v for k, v in upload.fields.items()}
         policy_b64 = fields.get("policy")
         if not policy_b64:
             raise PolicyRejected(400, "InvalidArgument", "Bucket POST must contain a field named 'policy'")
+        if "awsaccesskeyid" in fields and bucket not in self.sigv2_buckets:
+            raise PolicyRejected(*SIGV2_REFUSED)
         self._check_signature(policy_b64, fields)
         try:
             policy = json.loads(base64.b64decode(policy_b64, validate=True))
@@ -170,9 +193,15 @@ class PolicyChecker:
 class S3Gate:
     """aiohttp server on 127.0.0.1: policy-checked form POSTs, everything else proxied to moto."""
 
-    def __init__(self, upstream: str, credentials: dict[str, str], max_form_bytes: int = 5 * 1024**3) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        credentials: dict[str, str],
+        max_form_bytes: int = 5 * 1024**3,
+        sigv2_buckets: frozenset[str] = frozenset(),
+    ) -> None:
         self.upstream = upstream.rstrip("/")
-        self.checker = PolicyChecker(credentials)
+        self.checker = PolicyChecker(credentials, sigv2_buckets)
         self.max_form_bytes = max_form_bytes
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -207,6 +236,9 @@ class S3Gate:
         )
         if is_form_post:
             return await self._form_post(request, path.strip("/"))
+        bucket = path.strip("/").split("/", 1)[0]
+        if is_sigv2_signed(request) and bucket not in self.checker.sigv2_buckets:
+            return s3_error(*SIGV2_REFUSED)
         return await self._proxy(request)
 
     async def _form_post(self, request: web.Request, bucket: str) -> web.StreamResponse:

@@ -1,9 +1,10 @@
 """``--seed-data``: put the set-a records and one generated 30-min record into the local ECG bucket.
 
-Keys mirror what a client uploads: ``a01.hea`` + ``a01.dat`` at the bucket root (a WFDB record is named
-by its ``.hea``), and ``synth/synth-30min.hea`` + ``.dat`` for the long record. The generated record
-comes from ``handlers.fhr.synth`` and ``handlers.fhr.writers`` (WFDB format 16); without them the
-report says it was skipped.
+Keys mirror what a client uploads, under the default caller's own prefix ``tenants/<tenant>/`` (the
+open tenant, or the tenant of the local issuer's default token): ``a01.hea`` + ``a01.dat`` (a WFDB
+record is named by its ``.hea``), and ``synth/synth-30min.hea`` + ``.dat`` for the long record. The
+generated record comes from ``handlers.fhr.synth`` and ``handlers.fhr.writers`` (WFDB format 16);
+without them the report says it was skipped.
 """
 
 from __future__ import annotations
@@ -59,8 +60,11 @@ def synth_record_files(minutes: float = 30) -> dict[str, bytes] | str:
     return {".hea": files.header, ".dat": files.data}
 
 
-def seed(outputs: dict[str, Any], data_dir: Path = SET_A_DIR, synth_minutes: float | None = 30) -> SeedReport:
-    """Upload set-a (when present) and the generated record; blocking, so run it in a thread."""
+def seed(
+    outputs: dict[str, Any], prefix: str, data_dir: Path = SET_A_DIR, synth_minutes: float | None = 30
+) -> SeedReport:
+    """Upload set-a (when present) and the generated record under ``prefix`` (``tenants/<tenant>/``);
+    blocking, so run it in a thread."""
     report = SeedReport()
     client = s3_client(outputs)
     bucket = outputs["ecg_bucket"]
@@ -69,8 +73,8 @@ def seed(outputs: dict[str, Any], data_dir: Path = SET_A_DIR, synth_minutes: flo
         report.skipped.append(f"set-a records: none found in {data_dir}")
 
     def upload(path: Path) -> str:
-        client.put_object(Bucket=bucket, Key=path.name, Body=path.read_bytes())
-        return path.name
+        client.put_object(Bucket=bucket, Key=prefix + path.name, Body=path.read_bytes())
+        return prefix + path.name
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         report.uploaded.extend(pool.map(upload, files))
@@ -80,6 +84,6 @@ def seed(outputs: dict[str, Any], data_dir: Path = SET_A_DIR, synth_minutes: flo
             report.skipped.append(generated)
         else:
             for suffix, data in generated.items():
-                client.put_object(Bucket=bucket, Key=f"{SYNTH_KEY_PREFIX}{suffix}", Body=data)
-                report.uploaded.append(f"{SYNTH_KEY_PREFIX}{suffix}")
+                client.put_object(Bucket=bucket, Key=f"{prefix}{SYNTH_KEY_PREFIX}{suffix}", Body=data)
+                report.uploaded.append(f"{prefix}{SYNTH_KEY_PREFIX}{suffix}")
     return report

@@ -112,6 +112,7 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "throttle": (500, 1000),
         "cors": ["*"],
         "authorization": "NONE",
+        "tenancy": {"FHR_OPEN_TENANT": "open"},
         "warm_concurrency": 2,
         "snap_start": set(),
         "transition_days": 30,
@@ -128,6 +129,7 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "throttle": (1000, 2000),
         "cors": ["https://fhr.example.org"],
         "authorization": "JWT",
+        "tenancy": {"FHR_TENANT_CLAIM": "sub"},
         "warm_concurrency": 10,
         "snap_start": {"fhr"},
         "transition_days": 90,
@@ -202,6 +204,8 @@ def check_routes(graph: Graph, stage: str) -> None:
         assert integration.inputs["payloadFormatVersion"] == "2.0"
         expected_auth = "NONE" if route.public else EXPECTED_STAGE_VALUES[stage]["authorization"]
         assert wired.inputs["authorizationType"] == expected_auth, route.route_key
+        expected_scopes = list(route.scopes) if expected_auth == "JWT" else None
+        assert wired.inputs.get("authorizationScopes") == expected_scopes, route.route_key
 
 
 def live_alias(graph: Graph, stage: str, logical: str) -> Registered:
@@ -238,10 +242,10 @@ def check_iam(graph: Graph, stage: str) -> None:
     items = graph.one(TABLE, fn_name(stage, "items_table")).state["arn"]
     jobs = graph.one(QUEUE, fn_name(stage, "jobs_queue")).state["arn"]
     read_recordings = {
-        "Sid": "EcgBucketObjects",
+        "Sid": "EcgBucketTenantsObjects",
         "Effect": "Allow",
         "Action": ["s3:GetObject"],
-        "Resource": [f"{bucket}/*"],
+        "Resource": [f"{bucket}/tenants/*"],
     }
     list_recordings = {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket]}
     cache = {
@@ -288,10 +292,10 @@ def check_iam(graph: Graph, stage: str) -> None:
         "web": [
             list_recordings,
             {
-                "Sid": "EcgBucketUploadsObjects",
+                "Sid": "EcgBucketTenantsUploadsObjects",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject"],
-                "Resource": [f"{bucket}/uploads/*"],
+                "Resource": [f"{bucket}/tenants/*/uploads/*"],
             },
         ],
         "items": [
@@ -303,7 +307,7 @@ def check_iam(graph: Graph, stage: str) -> None:
                     "dynamodb:DescribeTable",
                     "dynamodb:GetItem",
                     "dynamodb:PutItem",
-                    "dynamodb:Scan",
+                    "dynamodb:Query",
                     "dynamodb:UpdateItem",
                 ],
                 "Resource": [items],
@@ -355,7 +359,9 @@ def check_no_wildcards(graph: Graph, stage: str) -> None:
             for resource in statement["Resource"]:
                 assert resource != "*" and not resource.endswith(":*:*"), (policy.name, resource)
                 if any(a.startswith(("s3:", "dynamodb:", "sqs:")) for a in statement["Action"]):
-                    assert "*" not in resource.removesuffix("/*"), (policy.name, resource)
+                    # A trailing /* (objects under a prefix) and one whole segment for "any tenant" only
+                    pinned = resource.removesuffix("/*").replace("/tenants/*/", "/tenants/<tenant>/")
+                    assert "*" not in pinned, (policy.name, resource)
 
 
 def check_queues(graph: Graph, stage: str) -> None:
@@ -624,6 +630,7 @@ def test_functions_run_our_runtime_with_their_config_and_the_bundle(
             **resource_env,
             **fn.extra_env,
             "STAGE": stage,
+            **expected["tenancy"],
             "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handlers/runtime/exec_wrapper.sh",
         }
         log_group = graph.one(LOG_GROUP, f"{fn_name(stage, fn.name)}-logs")
@@ -690,8 +697,21 @@ def test_prod_routes_require_the_jwt_authorizer(graphs: dict[str, Graph]) -> Non
         wired = routes[route.route_key].inputs
         if route.public:  # the page: a browser navigating to it sends no token
             assert wired["authorizationType"] == "NONE" and "authorizerId" not in wired, route.route_key
+            assert "authorizationScopes" not in wired, route.route_key
         else:
             assert wired["authorizationType"] == "JWT" and wired["authorizerId"] == authorizer.id, route.route_key
+            assert wired["authorizationScopes"] and wired["authorizationScopes"] == list(route.scopes)
+    scopes = {key: r.inputs.get("authorizationScopes") for key, r in routes.items()}
+    assert scopes == {
+        "GET /fhr": ["fhr/read"],
+        "POST /fhr": ["fhr/read"],
+        "POST /fhr/batch": ["fhr/write"],
+        "GET /fhr/jobs/{id}": ["fhr/read"],
+        "POST /DynamoDBManager": ["items/read", "items/write"],
+        "GET /": None,
+        "POST /uploads": ["fhr/write"],
+        "GET /recordings": ["fhr/read"],
+    }
     assert [key for key, r in routes.items() if "authorizerId" not in r.inputs] == ["GET /"]
     assert not graphs["dev"].of_type(AUTHORIZER)
     assert all("authorizerId" not in r.inputs for r in graphs["dev"].of_type(ROUTE))
@@ -745,7 +765,8 @@ def test_storage_and_tables_follow_the_stack(graphs: dict[str, Graph], stage: st
     items = graph.one(TABLE, fn_name(stage, "items_table")).inputs
     assert results["hashKey"] == "pk" and results["attributes"] == [{"name": "pk", "type": "S"}]
     assert results["ttl"] == {"attributeName": "expires_at", "enabled": True}
-    assert items["hashKey"] == "id" and "ttl" not in items
+    assert items["hashKey"] == "tenant" and items["rangeKey"] == "id" and "ttl" not in items
+    assert items["attributes"] == [{"name": "tenant", "type": "S"}, {"name": "id", "type": "S"}]
     for table in (results, items):
         assert table["billingMode"] == "PAY_PER_REQUEST"
         assert table["pointInTimeRecovery"] == {"enabled": expected["pitr"]}
@@ -992,7 +1013,8 @@ def expose_a_data_route(g: Graph) -> None:
 
 def widen_web_uploads(g: Graph) -> None:
     def change(document: dict[str, Any]) -> None:
-        document["Statement"][2]["Resource"] = [document["Statement"][2]["Resource"][0].replace("/uploads/*", "/*")]
+        statement = document["Statement"][2]
+        statement["Resource"] = [statement["Resource"][0].replace("/tenants/*/uploads/*", "/*")]
 
     edit_json(g, ROLE_POLICY, "fhr-dev-web-access", "policy", change)
 
@@ -1041,7 +1063,19 @@ def test_checks_fail_on_a_missing_or_miswired_resource(
         check(broken(graphs["dev"], breakage), "dev")  # ...and fails once it is broken
 
 
-@pytest.mark.parametrize("breakage", [protect_the_page, expose_a_data_route], ids=lambda v: v.__name__)
+def drop_a_routes_scopes(g: Graph) -> None:
+    del g.one(ROUTE, "fhr-prod-api-post-uploads").inputs["authorizationScopes"]
+
+
+def widen_a_routes_scopes(g: Graph) -> None:
+    g.one(ROUTE, "fhr-prod-api-post-uploads").inputs["authorizationScopes"].append("fhr/read")
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [protect_the_page, expose_a_data_route, drop_a_routes_scopes, widen_a_routes_scopes],
+    ids=lambda v: v.__name__,
+)
 def test_prod_route_checks_fail_on_a_wrong_authorizer(
     graphs: dict[str, Graph], breakage: Callable[[Graph], None]
 ) -> None:

@@ -2,10 +2,15 @@
 
 Order of work, cheapest first, so bad input costs nothing and a repeat costs two small calls:
 1. parse and authorise the ``s3://bucket/key`` name (400 / 403) and the options (400);
-2. HEAD the object (and a WFDB header's ``.dat``): 404 if missing, 413 if over the size limit;
-3. look the ETag-keyed result up in the cache: a hit returns without reading the object;
-4. if a deadline is given and the predicted time does not fit, stop and let the caller defer;
-5. read the record (streamed ranges) and run the estimator in a worker thread; cache the result.
+2. resolve the record's objects once (:func:`handlers.storage.recordset.resolve_record`: the object,
+   or a WFDB header and every signal file it names): 404 if one is missing, 413 if their total is
+   over the size limit, 422 if the header names a file outside its directory;
+3. look the result up in the cache, keyed by every object's ETag: a hit returns without reading
+   the signal data;
+4. if a deadline is given and the predicted time (from the same total size) does not fit, stop and
+   let the caller defer;
+5. read exactly the resolved objects (streamed ranges, ``If-Match`` on their ETags) and run the
+   estimator in a worker thread; cache the result.
 
 Science and storage errors carry a machine ``code``; :func:`api_error_for` maps them to statuses
 (422 unusable record, 413 too large, 404 missing, 400 bad options) without importing either
@@ -17,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from handlers.api.cache import ResultCache, cache_key, compact_result, options_hash, plain
-from handlers.api.dynamo import error_code
 from handlers.api.http import (
     ApiError,
     BadRequest,
@@ -32,10 +37,15 @@ from handlers.api.http import (
     ServiceUnavailable,
     Unprocessable,
 )
+from handlers.api.inputs import check_object_key
 from handlers.api.settings import Settings
 
+if TYPE_CHECKING:
+    from handlers.storage.recordset import RecordObjects
+
+T = TypeVar("T")
+
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
-MAX_KEY_BYTES = 1024
 MAX_CHANNELS_FOR_EARLY_CHECK = 1 << 16
 
 # Codes that are not "this record is unusable" (422) but something more precise.
@@ -48,6 +58,8 @@ STATUS_BY_CODE = {
     "object_too_large": 413,
     "record_too_large": 413,
     "object_changed": 409,
+    "signal_file_outside_record": 422,
+    "too_many_signal_files": 422,
 }
 
 
@@ -59,23 +71,6 @@ class S3Target:
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
-
-    @property
-    def is_wfdb_header(self) -> bool:
-        return self.key.lower().endswith(".hea")
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The objects the record is made of: a WFDB header's signal file sits beside it."""
-        if self.is_wfdb_header:
-            return (self.key, self.key[:-4] + ".dat")
-        return (self.key,)
-
-
-@dataclass(frozen=True)
-class ObjectSet:
-    etags: tuple[str, ...]
-    size: int
 
 
 @dataclass
@@ -102,12 +97,13 @@ def parse_filename(value: Any, allowed_bucket: str) -> S3Target:
     bucket, _, key = value[len("s3://") :].partition("/")
     if not _BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise BadRequest(f"{bucket[:80]!r} is not a valid bucket name", code="invalid_uri")
-    if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES or any(ord(c) < 32 for c in key):
-        raise BadRequest("the object key is empty, too long or holds control characters", code="invalid_uri")
+    if not key:
+        raise BadRequest("the object key is empty", code="invalid_uri")
+    check_object_key(key, "the object key", "invalid_uri")
     if bucket != allowed_bucket:
         raise Forbidden(f"only objects in the bucket {allowed_bucket!r} may be read", code="forbidden_bucket")
     if key.lower().endswith(".dat"):
-        raise BadRequest("name a WFDB record by its .hea header; its .dat is read beside it", code="invalid_uri")
+        raise BadRequest("name a WFDB record by its .hea header; it names its signal files", code="invalid_uri")
     return S3Target(bucket, key)
 
 
@@ -140,26 +136,26 @@ def api_error_for(exc: BaseException) -> ApiError | None:
         if module.startswith("handlers.fhr"):
             return Unprocessable(message, code=code)
         return ServiceUnavailable(f"reading the object failed: {message}", code=code)
-    error = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge}[status]
-    return error(message, code=code)
+    error = {400: BadRequest, 403: Forbidden, 404: NotFound, 409: Conflict, 413: PayloadTooLarge, 422: Unprocessable}
+    return error[status](message, code=code)
 
 
-async def head_objects(s3: Any, target: S3Target) -> ObjectSet:
-    heads = await asyncio.gather(*(_head(s3, target.bucket, key) for key in target.keys))
-    return ObjectSet(etags=tuple(etag for etag, _ in heads), size=sum(size for _, size in heads))
-
-
-async def _head(s3: Any, bucket: str, key: str) -> tuple[str, int]:
+async def _mapped(work: Awaitable[T]) -> T:
+    """Await ``work``, turning science and storage errors into their API errors."""
     try:
-        response = await s3.head_object(Bucket=bucket, Key=key)
+        return await work
     except Exception as exc:
-        code = error_code(exc)
-        if code in ("404", "NoSuchKey", "NotFound"):
-            raise NotFound(f"s3://{bucket}/{key} does not exist", code="object_not_found") from None
-        if code in ("403", "AccessDenied"):
-            raise Forbidden(f"s3://{bucket}/{key} may not be read", code="access_denied") from None
-        raise
-    return str(response.get("ETag", "")).strip('"'), int(response.get("ContentLength", 0))
+        mapped = api_error_for(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+async def resolve_objects(s3: Any, settings: Settings, target: S3Target) -> RecordObjects:
+    """The record's objects (every signal file a WFDB header names), their total within the size limit."""
+    from handlers.storage.recordset import resolve_record
+
+    return await _mapped(resolve_record(s3, target.bucket, target.key, max_bytes=settings.max_record_bytes))
 
 
 class Throughput:
@@ -192,52 +188,50 @@ async def analyse(
     target: S3Target,
     options: dict[str, Any],
     *,
+    tenant: str,
     budget_s: float | None = None,
 ) -> Outcome:
-    objects = await head_objects(s3, target)
-    if objects.size > settings.max_record_bytes:
-        raise PayloadTooLarge(
-            f"{target.uri} is {objects.size} bytes; the limit is {settings.max_record_bytes}", code="object_too_large"
-        )
+    """Analyse ``target`` for ``tenant`` (who must own it: callers check with ``Caller.check_owns``)."""
+    objects = await resolve_objects(s3, settings, target)
     digest = options_hash(options)
-    pk = cache_key(target.bucket, target.key, objects.etags, digest)
-    hit = await cache.get(pk)
+    pk = cache_key(tenant, target.bucket, target.key, objects.etags, digest)
+    hit = await cache.get(pk, tenant)
     if hit is not None:
         return Outcome(hit, cached=True, pk=pk, size=objects.size)
     predicted = THROUGHPUT.predict_s(objects.size, settings)
     if budget_s is not None and predicted > budget_s:
         return Outcome(None, cached=False, pk=pk, size=objects.size, deferred=True, predicted_s=predicted)
     started = time.perf_counter()
-    result, etag = await read_and_estimate(s3, settings, target, options)
+    result = await read_and_estimate(s3, settings, objects, options)
     THROUGHPUT.observe(objects.size, time.perf_counter() - started)
-    if etag and etag != objects.etags[0]:  # replaced between HEAD and GET: key the result by what was read
-        pk = cache_key(target.bucket, target.key, (etag, *objects.etags[1:]), digest)
-    meta = {"bucket": target.bucket, "key": target.key, "etag": ",".join(objects.etags), "options_hash": digest}
+    meta = {
+        "tenant": tenant,
+        "bucket": target.bucket,
+        "key": target.key,
+        "etag": ",".join(objects.etags),
+        "options_hash": digest,
+    }
     stored = await cache.put(pk, result, meta)
     return Outcome(result, cached=False, pk=pk, size=objects.size, stored=stored)
 
 
 async def read_and_estimate(
-    s3: Any, settings: Settings, target: S3Target, options: dict[str, Any]
-) -> tuple[dict[str, Any], str | None]:
-    """Stream the record from S3, estimate in a thread (the loop stays free), compact the result."""
+    s3: Any, settings: Settings, objects: RecordObjects, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Stream exactly the resolved objects from S3, estimate in a thread (the loop stays free), compact."""
     from handlers.fhr import estimate
     from handlers.storage.s3stream import read_record
 
-    try:
-        record, info, _timings = await read_record(
+    record, _info, _timings = await _mapped(
+        read_record(
             s3,
-            target.bucket,
-            target.key,
+            objects.bucket,
+            objects.named.key,
             part_size=settings.part_size,
             concurrency=settings.read_concurrency,
             max_bytes=settings.max_record_bytes,
+            objects=objects,
         )
-        result = await asyncio.to_thread(estimate, record, options)
-    except Exception as exc:
-        mapped = api_error_for(exc)
-        if mapped is None:
-            raise
-        raise mapped from None
-    etag = getattr(info, "etag", None)
-    return compact_result(result), (str(etag).strip('"') if etag else None)
+    )
+    result = await _mapped(asyncio.to_thread(estimate, record, options))
+    return compact_result(result)

@@ -1,9 +1,11 @@
 """The FHR results cache in the results table: keyed by object identity (ETag) and options.
 
-Key: ``pk = "result#" + sha256(schema | bucket | key | ETag(s) | sha256(options))``. A new upload
-of the same key gets a new ETag, hence a new key, so a stale result can never be served; the TTL
-attribute ``expires_at`` lets DynamoDB drop old entries (and a read ignores an expired entry that
-TTL has not swept yet, since TTL deletion lags by up to days).
+Key: ``pk = "result#" + sha256(schema | tenant | bucket | key | ETag(s) | sha256(options))``. A new
+upload of the same key gets a new ETag, hence a new key, so a stale result can never be served; the
+tenant is part of the identity (and recorded as the entry's ``tenant``, checked on every read), so one
+tenant's result is never served to another, even for byte-identical recordings. The TTL attribute
+``expires_at`` lets DynamoDB drop old entries (and a read ignores an expired entry that TTL has not
+swept yet, since TTL deletion lags by up to days).
 
 Size: a DynamoDB item holds at most 400 KB. A 30-min result at 4 Hz is 7,200 points x 4 arrays,
 ~250 KB as JSON, so results are stored as a zlib-compressed binary attribute (~4-6x smaller, the
@@ -25,7 +27,7 @@ from typing import Any
 
 from handlers.api.dynamo import MAX_ITEM_BYTES
 
-CACHE_SCHEMA = "v1"  # bump when the estimator's output changes meaning, to retire old entries
+CACHE_SCHEMA = "v3"  # v2: keyed by tenant; v3: beats and variability. Bump when the output changes meaning
 RESULT_PREFIX = "result#"
 ITEM_HEADROOM = 4 * 1024  # bytes left for the non-result attributes of the item
 
@@ -48,8 +50,8 @@ def options_hash(options: dict[str, Any] | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def cache_key(bucket: str, key: str, etags: tuple[str, ...], options_digest: str) -> str:
-    identity = "|".join((CACHE_SCHEMA, bucket, key, ",".join(etags), options_digest))
+def cache_key(tenant: str, bucket: str, key: str, etags: tuple[str, ...], options_digest: str) -> str:
+    identity = "|".join((CACHE_SCHEMA, tenant, bucket, key, ",".join(etags), options_digest))
     return RESULT_PREFIX + hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
@@ -85,19 +87,20 @@ class ResultCache:
         self.table = table
         self.ttl_s = ttl_s
 
-    async def get(self, pk: str) -> dict[str, Any] | None:
+    async def get(self, pk: str, tenant: str) -> dict[str, Any] | None:
+        """The live entry ``pk`` if ``tenant`` owns it (a key of another tenant's entry reads as a miss)."""
         response = await self.dynamodb.get_item(
-            TableName=self.table, Key={"pk": {"S": pk}}, ProjectionExpression="result_z, expires_at"
+            TableName=self.table, Key={"pk": {"S": pk}}, ProjectionExpression="result_z, expires_at, tenant"
         )
         item = response.get("Item")
-        if not item or "result_z" not in item:
+        if not item or "result_z" not in item or item.get("tenant", {}).get("S") != tenant:
             return None
         if int(item.get("expires_at", {}).get("N", "0")) <= int(time.time()):
             return None
         return decode_result(item["result_z"]["B"])
 
     async def put(self, pk: str, result: dict[str, Any], meta: dict[str, str]) -> bool:
-        """Store ``result``; ``False`` (and nothing written) if it is too large even compressed."""
+        """Store ``result`` (``meta`` names its ``tenant``); ``False`` (nothing written) if too large compressed."""
         blob = encode_result(result)
         if len(blob) > MAX_ITEM_BYTES - ITEM_HEADROOM:
             return False

@@ -44,8 +44,13 @@ def _client_config(service: str, endpoint: str | None) -> Any:
         "connect_timeout": 3,
         "read_timeout": 20,
     }
-    if service == "s3" and endpoint:
-        options["s3"] = {"addressing_style": "path"}  # a loopback endpoint has no bucket subdomains
+    if service == "s3":
+        # botocore still presigns with SigV2 unless told (AWSAccessKeyId/Signature fields), which buckets
+        # made since mid-2020 refuse: every request and every presigned POST/GET is SigV4, and carries
+        # the session token of the function's role (x-amz-security-token) as SigV4 requires.
+        options["signature_version"] = "s3v4"
+        if endpoint:
+            options["s3"] = {"addressing_style": "path"}  # a loopback endpoint has no bucket subdomains
     return Config(**options)
 
 

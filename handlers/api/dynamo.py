@@ -13,8 +13,14 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from handlers.api.http import BadRequest, Conflict, ServiceUnavailable
+from handlers.api.inputs import leaves
 
 MAX_ITEM_BYTES = 400 * 1024
+# DynamoDB's own rules (its documented quotas), checked here because moto does not enforce them and
+# nothing may work locally that AWS would refuse.
+MAX_NESTING = 32  # levels of lists and maps inside one attribute value
+MAX_ATTRIBUTE_NAME_BYTES = 65535
+NUMBER_EXPONENTS = (-130, 125)  # magnitudes from 1E-130 to 9.99...E+125 (38 significant digits)
 
 _THROTTLING = frozenset(
     {
@@ -34,11 +40,28 @@ def serialize_item(item: Mapping[str, Any], *, what: str = "item") -> dict[str, 
     serializer = TypeSerializer()
     out: dict[str, Any] = {}
     for name, value in item.items():
+        if not name or len(name.encode("utf-8")) > MAX_ATTRIBUTE_NAME_BYTES:
+            raise BadRequest(
+                f"{what} attribute names must be 1 to {MAX_ATTRIBUTE_NAME_BYTES} bytes long", code="invalid_name"
+            )
+        _check_value(value, f"{what} attribute {name[:80]!r}")
         try:
             out[name] = serializer.serialize(_plain_numbers(value))
         except (TypeError, ValueError, decimal.DecimalException) as exc:
             raise BadRequest(f"{what} attribute {name!r} cannot be stored: {exc}", code="invalid_value") from None
     return out
+
+
+def _check_value(value: Any, where: str) -> None:
+    """DynamoDB's limits inside one attribute value: nesting depth and the range of numbers."""
+    for leaf in leaves(value, where, MAX_NESTING):
+        if isinstance(leaf, int | decimal.Decimal) and not isinstance(leaf, bool) and leaf:
+            number = decimal.Decimal(leaf)
+            if number.is_finite() and not NUMBER_EXPONENTS[0] <= number.adjusted() <= NUMBER_EXPONENTS[1]:
+                raise BadRequest(
+                    f"{where} holds a number outside DynamoDB's range (magnitudes 1E-130 to 9.99E+125)",
+                    code="invalid_value",
+                )
 
 
 def serialize_value(value: Any) -> dict[str, Any]:

@@ -9,6 +9,11 @@ finished by the queue worker (:mod:`handlers.api.worker`); ``GET /fhr/jobs/{id}`
 ``POST /fhr/batch`` takes ``{"filenames": [...<=1000], "options"}``: every name is checked before
 anything is written (one bad name fails the whole request with its index), then one job record,
 one record per file and one queue message per file are written.
+
+Tenancy (:mod:`handlers.api.tenancy`): every ``filename`` must lie under the caller's prefix
+``tenants/<tenant>/`` (403 ``forbidden`` before any S3 call otherwise, the same for an object that
+exists and one that does not); results are cached and jobs recorded for the caller's tenant only, and
+``GET /fhr/jobs/{id}`` of another tenant's job answers 404 as a missing one does.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
+from handlers.api.inputs import only_fields, parse_json, query_int
 from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
 from handlers.api.settings import API_LIMIT_S, Settings
+from handlers.api.tenancy import Caller
 from handlers.fhr.preload import preload
 from handlers.metrics import emit as emit_metrics
 from handlers.runtime import snapstart
@@ -87,7 +94,9 @@ async def drain(timeout_s: float | None = None) -> None:
 
 @api_handler
 async def handler(request: Request, context: Any) -> dict[str, Any]:
-    return await _resolve(request)(request, context)
+    route = _resolve(request)
+    request.caller  # noqa: B018 - who is calling, before anything of the request is looked at
+    return await route(request, context)
 
 
 def _resolve(request: Request) -> Any:
@@ -111,11 +120,8 @@ async def get_fhr(request: Request, context: Any) -> dict[str, Any]:
         raise BadRequest(f"unknown query parameter(s) {unknown}; use filename and options", code="unknown_field")
     options: Any = None
     if "options" in request.query:
-        try:
-            options = json.loads(request.query["options"])
-        except ValueError:
-            raise BadRequest("the options query parameter must be a JSON object", code="invalid_options") from None
-    return await _analyse_one(request.query.get("filename"), options, context)
+        options = parse_json(request.query["options"], "the options query parameter", syntax_code="invalid_options")
+    return await _analyse_one(request.caller, request.query.get("filename"), options, context)
 
 
 async def post_fhr(request: Request, context: Any) -> dict[str, Any]:
@@ -123,18 +129,25 @@ async def post_fhr(request: Request, context: Any) -> dict[str, Any]:
     unknown = sorted(set(body) - {"filename", "options"})
     if unknown:
         raise BadRequest(f"unknown field(s) {unknown}; use filename and options", code="unknown_field")
-    return await _analyse_one(body.get("filename"), body.get("options"), context)
+    return await _analyse_one(request.caller, body.get("filename"), body.get("options"), context)
 
 
-async def _analyse_one(filename: Any, raw_options: Any, context: Any) -> dict[str, Any]:
-    settings = Settings.from_env()
+def _owned_target(caller: Caller, filename: Any, settings: Settings) -> S3Target:
+    """The caller's own object named by ``filename`` (400 malformed, 403 another bucket or tenant)."""
     target = parse_filename(filename, settings.ecg_bucket)
+    caller.check_owns(target.key)
+    return target
+
+
+async def _analyse_one(caller: Caller, filename: Any, raw_options: Any, context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    target = _owned_target(caller, filename, settings)
     options = parse_options(raw_options)
     s3, dynamodb = await clients.client("s3"), await clients.client("dynamodb")
     cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
     budget = budget_s(context, settings) if settings.jobs_queue_url else None
     started = time.perf_counter()
-    work = asyncio.ensure_future(analyse(s3, cache, settings, target, options, budget_s=budget))
+    work = asyncio.ensure_future(analyse(s3, cache, settings, target, options, tenant=caller.tenant, budget_s=budget))
     if budget is None:
         outcome = await work
     else:
@@ -143,9 +156,9 @@ async def _analyse_one(filename: Any, raw_options: Any, context: Any) -> dict[st
             outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(budget, 0.0))
         except TimeoutError:
             _keep_in_background(work)
-            return await _defer(settings, target, options, budget, job_id=new_job_id())
+            return await _defer(settings, caller, target, options, budget, job_id=new_job_id())
     if outcome.deferred:
-        return await _defer(settings, target, options, outcome.predicted_s, job_id=job_id_for(outcome.pk))
+        return await _defer(settings, caller, target, options, outcome.predicted_s, job_id=job_id_for(outcome.pk))
     assert outcome.result is not None
     _emit_outcome(outcome, (time.perf_counter() - started) * 1000, getattr(context, "aws_request_id", None))
     return json_response(200, {**outcome.result, "cached": outcome.cached})
@@ -170,31 +183,34 @@ def budget_s(context: Any, settings: Settings) -> float:
 
 
 async def _defer(
-    settings: Settings, target: S3Target, options: dict[str, Any], predicted_s: float, *, job_id: str
+    settings: Settings, caller: Caller, target: S3Target, options: dict[str, Any], predicted_s: float, *, job_id: str
 ) -> dict[str, Any]:
     """Answer 202 and queue the record as a one-file job (joining that job if it is already queued)."""
     if not settings.jobs_queue_url:
         raise InternalError("the function is not configured with a jobs queue")
     store = JobStore(await clients.client("dynamodb"), settings.results_table, settings.result_ttl_s)
-    if await store.create_single(job_id, target.uri, options):
-        message = JobMessage(job_id, 0, target.uri, options)
+    if await store.create_single(job_id, target.uri, options, caller.tenant):
+        message = JobMessage(job_id, 0, target.uri, options, caller.tenant)
         await enqueue(await clients.client("sqs"), settings.jobs_queue_url, [message])
     location = f"/fhr/jobs/{job_id}"
     body = {"jobId": job_id, "status": "pending", "location": location, "predictedSeconds": round(predicted_s, 1)}
     return json_response(202, body, headers={"location": location})
 
 
-async def _start_job(settings: Settings, job_id: str, uris: list[str], options: dict[str, Any], kind: str) -> None:
+async def _start_job(
+    settings: Settings, caller: Caller, job_id: str, uris: list[str], options: dict[str, Any], kind: str
+) -> None:
     if not settings.jobs_queue_url:
         raise InternalError("the function is not configured with a jobs queue")
     store = JobStore(await clients.client("dynamodb"), settings.results_table, settings.result_ttl_s)
-    await store.create(job_id, uris, options, kind)
-    messages = [JobMessage(job_id, index, uri, options) for index, uri in enumerate(uris)]
+    await store.create(job_id, uris, options, kind, caller.tenant)
+    messages = [JobMessage(job_id, index, uri, options, caller.tenant) for index, uri in enumerate(uris)]
     await enqueue(await clients.client("sqs"), settings.jobs_queue_url, messages)
 
 
 async def post_batch(request: Request, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
+    caller = request.caller
     body = request.json_object()
     unknown = sorted(set(body) - {"filenames", "options"})
     if unknown:
@@ -204,18 +220,18 @@ async def post_batch(request: Request, context: Any) -> dict[str, Any]:
         raise BadRequest("filenames must be a non-empty list of s3:// URIs", code="invalid_filenames")
     if len(filenames) > MAX_BATCH_FILES:
         raise BadRequest(f"at most {MAX_BATCH_FILES} filenames per batch, got {len(filenames)}", code="too_many_files")
-    targets = [_indexed(index, name, settings) for index, name in enumerate(filenames)]
+    targets = [_indexed(index, name, caller, settings) for index, name in enumerate(filenames)]
     options = parse_options(body.get("options"))
     job_id = new_job_id()
-    await _start_job(settings, job_id, [t.uri for t in targets], options, kind="batch")
+    await _start_job(settings, caller, job_id, [t.uri for t in targets], options, kind="batch")
     location = f"/fhr/jobs/{job_id}"
     answer = {"jobId": job_id, "status": "pending", "total": len(targets), "location": location}
     return json_response(202, answer, headers={"location": location})
 
 
-def _indexed(index: int, name: Any, settings: Settings) -> S3Target:
+def _indexed(index: int, name: Any, caller: Caller, settings: Settings) -> S3Target:
     try:
-        return parse_filename(name, settings.ecg_bucket)
+        return _owned_target(caller, name, settings)
     except ApiError as error:
         error.message = f"filenames[{index}]: {error.message}"
         raise
@@ -223,38 +239,37 @@ def _indexed(index: int, name: Any, settings: Settings) -> S3Target:
 
 async def get_job(request: Request, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
+    caller = request.caller
     job_id = request.path_params.get("id") or request.path.rsplit("/", 1)[-1]
     if not is_job_id(job_id):
         raise BadRequest("a job id is 32 lowercase hex digits", code="invalid_job_id")
+    only_fields(request.query, {"offset", "limit", "results"}, "the query")
+    if request.query.get("results", "full") != "full":
+        raise BadRequest("results may only be 'full' (every file's result)", code="invalid_results")
+    offset, limit = _page(request.query, with_results="results" in request.query)
     dynamodb = await clients.client("dynamodb")
     store = JobStore(dynamodb, settings.results_table, settings.result_ttl_s)
-    job = await store.job(job_id)
+    job = await store.job(job_id, caller.tenant)
     if job is None:
         raise NotFound(f"no job {job_id} (jobs expire with the results)", code="job_not_found")
     total = int(job["total"]["N"])
-    with_results = total == 1 or request.query.get("results") == "full"
-    offset, limit = _page(request.query, with_results)
+    with_results = total == 1 or "results" in request.query
     indexes = list(range(min(offset, total), min(offset + limit, total)))
     files = await store.files(job_id, indexes)
     cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
-    entries = [await _file_entry(index, files.get(index), cache, with_results) for index in indexes]
+    entries = [await _file_entry(index, files.get(index), cache, with_results, caller) for index in indexes]
     return json_response(200, _job_body(job_id, job, entries, offset, limit))
 
 
 def _page(query: dict[str, str], with_results: bool) -> tuple[int, int]:
     cap = MAX_JOB_PAGE_WITH_RESULTS if with_results else MAX_JOB_PAGE
-    try:
-        offset = int(query.get("offset", "0"))
-        limit = int(query.get("limit", str(min(100, cap))))
-    except ValueError:
-        raise BadRequest("offset and limit must be integers", code="invalid_page") from None
-    if offset < 0 or not 1 <= limit <= cap:
-        raise BadRequest(f"offset must be >= 0 and limit 1..{cap}", code="invalid_page")
+    offset = query_int(query, "offset", default=0, low=0, high=MAX_BATCH_FILES, code="invalid_page")
+    limit = query_int(query, "limit", default=min(100, cap), low=1, high=cap, code="invalid_page")
     return offset, limit
 
 
 async def _file_entry(
-    index: int, item: dict[str, Any] | None, cache: ResultCache, with_results: bool
+    index: int, item: dict[str, Any] | None, cache: ResultCache, with_results: bool, caller: Caller
 ) -> dict[str, Any]:
     if item is None:
         return {"index": index, "status": "unknown"}
@@ -266,7 +281,7 @@ async def _file_entry(
     if "error" in item:
         entry["error"] = json.loads(item["error"]["S"])
     if with_results and "result_pk" in item:
-        entry["result"] = await cache.get(item["result_pk"]["S"])
+        entry["result"] = await cache.get(item["result_pk"]["S"], caller.tenant)
     return entry
 
 

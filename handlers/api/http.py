@@ -10,15 +10,18 @@ stack trace never reaches the caller.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import wraps
-from typing import Any
+from functools import cached_property, wraps
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.api.tenancy import Caller
 
 logger = logging.getLogger("handlers.api")
 
@@ -116,37 +119,53 @@ class Request:
     headers: dict[str, str]
     raw_body: bytes
     request_id: str
+    authorizer: dict[str, Any] = field(default_factory=dict)  # requestContext.authorizer (verified claims)
+
+    @cached_property
+    def caller(self) -> Caller:
+        """Who is calling (tenant, scopes): see :mod:`handlers.api.tenancy`; later log lines carry the tenant."""
+        from handlers.api import tenancy
+
+        caller = tenancy.caller_of(self.authorizer)
+        tenancy.bind(caller.tenant)
+        return caller
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any], context: Any) -> Request:
-        http = (event.get("requestContext") or {}).get("http") or {}
+        """The request, its text checked by :mod:`handlers.api.inputs` (a malformed event is a 400)."""
+        from handlers.api.inputs import body_bytes, check_text
+
+        context_part = _part(event, "requestContext")
+        http = _part(context_part, "http")
         method = str(http.get("method") or event.get("httpMethod") or "").upper()
         path = str(http.get("path") or event.get("rawPath") or "")
         route_key = str(event.get("routeKey") or f"{method} {path}")
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        headers = {str(k).lower(): str(v) for k, v in _part(event, "headers").items()}
+        query = {str(k): str(v) for k, v in _part(event, "queryStringParameters").items()}
+        path_params = {str(k): str(v) for k, v in _part(event, "pathParameters").items()}
+        for name, value in (*query.items(), *path_params.items()):
+            check_text(name, "a query or path parameter's name")
+            check_text(value, f"the parameter {name!r}")
+        authorizer = _part(event, "requestContext").get("authorizer")
         return cls(
             method=method,
             path=path,
             route_key=route_key,
-            query={str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
-            path_params={str(k): str(v) for k, v in (event.get("pathParameters") or {}).items()},
+            query=query,
+            path_params=path_params,
             headers=headers,
-            raw_body=_body_bytes(event),
+            raw_body=body_bytes(event),
             request_id=request_id_of(event, context),
+            authorizer=dict(authorizer) if isinstance(authorizer, Mapping) else {},
         )
 
     def json_body(self) -> Any:
-        """The body parsed as JSON with every number kept exact (``Decimal``), or a 400."""
+        """The body parsed as JSON by :func:`handlers.api.inputs.parse_json` (numbers exact), or a 4xx."""
+        from handlers.api.inputs import parse_json
+
         if not self.raw_body.strip():
             raise BadRequest("the request body is empty; send a JSON object", code="missing_body")
-        try:
-            text = self.raw_body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest("the request body is not UTF-8 text", code="malformed_json") from None
-        try:
-            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-        except ValueError as exc:
-            raise BadRequest(f"the request body is not valid JSON: {exc}", code="malformed_json") from None
+        return parse_json(self.raw_body, "the request body")
 
     def json_object(self) -> dict[str, Any]:
         body = self.json_body()
@@ -155,20 +174,14 @@ class Request:
         return body
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _body_bytes(event: Mapping[str, Any]) -> bytes:
-    body = event.get("body")
-    if body is None:
-        return b""
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(str(body), validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest("the base64 request body does not decode", code="malformed_body") from None
-    return str(body).encode("utf-8")
+def _part(mapping: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """An optional object of the event; present but not an object, the event is not API Gateway's."""
+    value = mapping.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadRequest(f"the event's {name} is not an object", code="invalid_event")
+    return value
 
 
 def request_id_of(event: Mapping[str, Any], context: Any) -> str:
@@ -233,15 +246,30 @@ def _mark_cold_start(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+def _log_request(event: Any, response: dict[str, Any], started: float) -> None:
+    """One structured line per request: route template (never the path or query: they may name a file),
+    status and duration; the log filter of :mod:`handlers.api.tenancy` adds the caller's tenant."""
+    route = str(event.get("routeKey") or "") if isinstance(event, Mapping) else ""
+    status = response.get("statusCode")
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    logger.info("%s %s", route, status, extra={"route": route, "status": status, "durationMs": duration_ms})
+
+
 def api_handler(route: Callable[[Request, Any], Awaitable[dict[str, Any]]]) -> Handler:
     """Wrap ``route(request, context)`` so every outcome is a well-formed HTTP response."""
 
     @wraps(route)
     async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return _mark_cold_start(await _answer(event, context))
+        started = time.perf_counter()
+        response = _mark_cold_start(await _answer(event, context))
+        _log_request(event, response, started)
+        return response
 
     async def _answer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = request_id_of(event if isinstance(event, Mapping) else {}, context)
+        from handlers.api import tenancy
+
+        tenancy.bind(None)  # until this request's caller is known (Request.caller)
         try:
             if not isinstance(event, Mapping):
                 raise BadRequest("the event is not an HTTP API request", code="invalid_event")

@@ -10,6 +10,16 @@ update expressions). Differences from the seeds, each closing a hole they had:
 - ``list`` paginates: ``Limit`` 1..100, ``nextToken`` an opaque token of the last evaluated key.
 - Numbers are parsed as ``Decimal`` and written back as JSON integers or floats, so they round-trip.
 
+Tenancy: the table's hash key is the caller's tenant (``tenant``) and its range key the item's ``id``,
+so every operation is confined to the caller's own partition: a caller names items by ``id`` alone,
+the handler adds its tenant to every key, and ``list`` is a Query of that partition (never a Scan of
+everyone's). ``tenant`` is the service's attribute: an item or key that sets it is refused, and
+answers never show it. Another tenant's item with the same ``id`` is simply a different item: reading,
+updating or deleting it answers 404 as for an id nobody has. Scopes: the route admits a token with
+``items/read`` or ``items/write`` (API Gateway checks ANY of a route's scopes); ``read``/``list`` need
+``items/read`` and ``create``/``update``/``delete`` ``items/write``, checked here (403
+``insufficient_scope``); ``ping``/``echo`` touch no item and need either.
+
 Responses keep the seeds' key names: ``{"Item"}``, ``{"Attributes"}``, ``{"Items", "Count", "nextToken"}``.
 """
 
@@ -17,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import decimal
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -28,6 +39,7 @@ from handlers.api.dynamo import (
     deserialize_item,
     error_code,
     is_client_error,
+    item_size,
     raise_for_client_error,
     serialize_item,
 )
@@ -43,15 +55,20 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
+from handlers.api.inputs import parse_json
+from handlers.api.tenancy import Caller
 
 MAX_LIST_LIMIT = 100
 DEFAULT_LIST_LIMIT = 25
 KEY_PLACEHOLDER = "#__key"  # ours, for "the item exists"; refused if a caller defines it
 BODY_FIELDS = frozenset({"operation", "tableName", "payload"})
+TENANT_ATTRIBUTE = "tenant"  # the table's hash key (fhrapp.definition.ITEMS_TABLE), set by the service
+SCOPE_READ = "items/read"
+SCOPE_WRITE = "items/write"
 
 Operation = Callable[["Table", dict[str, Any]], Awaitable[dict[str, Any]]]
 
-_key_schemas: dict[str, tuple[str, ...]] = {}
+_key_schemas: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
 async def init() -> None:
@@ -64,16 +81,28 @@ async def shutdown() -> None:
     await clients.close()
 
 
-class Table:
-    """The items table: its name, its key attribute names and the client to reach it."""
+# DynamoDB's limit on a range key value (bytes of the value: UTF-8 text, or a number's stored form); the hash key
+# is the service's tenant id, so every key attribute a caller names is the range key.
+MAX_RANGE_KEY_VALUE_BYTES = 1024
 
-    def __init__(self, name: str, key_names: tuple[str, ...], client: Any) -> None:
+
+class Table:
+    """The items table as one tenant sees it: its name, the item key callers use (the range key, with its type),
+    the tenant's partition and the client to reach it."""
+
+    def __init__(self, name: str, key_types: tuple[tuple[str, str], ...], client: Any, tenant: str) -> None:
         self.name = name
-        self.key_names = key_names
+        self.key_types = dict(key_types)  # without the tenant: attribute name -> "S" | "N" | "B"
+        self.key_names = tuple(name for name, _ in key_types)
         self.client = client
+        self.tenant = tenant
+
+    @property
+    def partition(self) -> dict[str, Any]:
+        return {TENANT_ATTRIBUTE: {"S": self.tenant}}
 
     def key(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """``payload["Key"]`` checked against the table's key schema, in wire format."""
+        """``payload["Key"]`` checked against the item key, in wire format, in the caller's partition."""
         key = payload.get("Key")
         if key is None:
             raise BadRequest("payload.Key is required", code="missing_key")
@@ -85,33 +114,57 @@ class Table:
         return self.key_of(key, "payload.Key")
 
     def key_of(self, attributes: dict[str, Any], where: str) -> dict[str, Any]:
-        """The key attributes of ``attributes`` in wire format: present, and strings or numbers."""
+        """The full key of ``attributes`` in wire format: the caller's tenant plus its key attributes,
+        present, and strings or numbers."""
         missing = [name for name in self.key_names if name not in attributes]
         if missing:
             raise BadRequest(f"{where} lacks the key attribute(s) {missing}", code="missing_key")
         wire = serialize_item({name: attributes[name] for name in self.key_names}, what="key")
         for name, value in wire.items():
-            if next(iter(value)) not in ("S", "N", "B") or value in ({"S": ""}, {"B": b""}):
-                raise BadRequest(f"key attribute {name!r} must be a non-empty string or a number", code="invalid_key")
-        return wire
+            kind, expected = next(iter(value)), self.key_types[name]
+            if kind != expected or value in ({"S": ""}, {"B": b""}):
+                what = {"S": "a non-empty string", "N": "a number", "B": "non-empty binary"}.get(expected, expected)
+                raise BadRequest(f"key attribute {name!r} must be {what}", code="invalid_key")
+            if item_size({name: value}) - len(name.encode("utf-8")) > MAX_RANGE_KEY_VALUE_BYTES:
+                raise BadRequest(
+                    f"key attribute {name!r} is over DynamoDB's {MAX_RANGE_KEY_VALUE_BYTES} bytes", code="invalid_key"
+                )
+        return {**self.partition, **wire}
+
+    def stored(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A caller's item in wire format, placed in the caller's partition."""
+        if TENANT_ATTRIBUTE in item:
+            raise BadRequest(f"{TENANT_ATTRIBUTE!r} is set by the service, not by callers", code="reserved_attribute")
+        self.key_of(item, "payload.Item")
+        return {**serialize_item(item), **self.partition}
+
+    @staticmethod
+    def shown(wire: dict[str, Any]) -> dict[str, Any]:
+        """An item as callers see it: without the service's tenant attribute."""
+        return deserialize_item({name: value for name, value in wire.items() if name != TENANT_ATTRIBUTE})
 
 
-async def _table(client: Any) -> Table:
+async def _table(client: Any, caller: Caller) -> Table:
     name = os.environ.get("ITEMS_TABLE", "")
     if not name:
         raise InternalError("the function is not configured with an items table")
     if name not in _key_schemas:
-        description = await client.describe_table(TableName=name)
-        schema = description["Table"]["KeySchema"]
-        ordered = sorted(schema, key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
-        _key_schemas[name] = tuple(k["AttributeName"] for k in ordered)
-    return Table(name, _key_schemas[name], client)
+        description = (await client.describe_table(TableName=name))["Table"]
+        types = {d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]}
+        ordered = sorted(description["KeySchema"], key=lambda k: 0 if k["KeyType"] == "HASH" else 1)
+        names = tuple(k["AttributeName"] for k in ordered)
+        if names[0] != TENANT_ATTRIBUTE or len(names) != 2:
+            # An items table from before tenancy (hash key "id"): serving it would mix every tenant's items.
+            raise InternalError(f"the items table is not partitioned by {TENANT_ATTRIBUTE!r} (key schema {names})")
+        _key_schemas[name] = tuple((n, types[n]) for n in names[1:])
+    return Table(name, _key_schemas[name], client, caller.tenant)
 
 
 @api_handler
 async def handler(request: Request, context: Any) -> dict[str, Any]:
     if request.method != "POST":
         raise MethodNotAllowed("the DynamoDB manager accepts POST only")
+    caller = request.caller
     body = request.json_object()
     unknown = sorted(set(body) - BODY_FIELDS)
     if unknown:
@@ -119,7 +172,8 @@ async def handler(request: Request, context: Any) -> dict[str, Any]:
     operation = _operation(body.get("operation"))
     if operation in ("ping", "echo"):
         return _answer_without_table(operation, body)
-    table = await _table(await clients.client("dynamodb"))
+    caller.require_scope(SCOPE_READ if operation in READ_OPERATIONS else SCOPE_WRITE, f"the {operation} operation")
+    table = await _table(await clients.client("dynamodb"), caller)
     _check_table_name(body.get("tableName"), table.name)
     payload = _payload(body)
     try:
@@ -186,13 +240,12 @@ async def create(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest("payload.Item is required", code="missing_item")
     if not isinstance(item, dict) or not item:
         raise BadRequest("payload.Item must be a non-empty object", code="invalid_item")
-    table.key_of(item, "payload.Item")
-    wire = serialize_item(item)
+    wire = table.stored(item)
     check_item_size(wire)
     request: dict[str, Any] = {"TableName": table.name, "Item": wire}
     if not _flag(payload, "overwrite"):
         request["ConditionExpression"] = "attribute_not_exists(#k)"
-        request["ExpressionAttributeNames"] = {"#k": table.key_names[0]}
+        request["ExpressionAttributeNames"] = {"#k": TENANT_ATTRIBUTE}
     try:
         await table.client.put_item(**request)
     except Exception as exc:
@@ -211,7 +264,7 @@ async def read(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
     )
     if "Item" not in response:
         raise NotFound("no item has this key", code="item_not_found")
-    return json_response(200, {"Item": deserialize_item(response["Item"])})
+    return json_response(200, {"Item": table.shown(response["Item"])})
 
 
 async def update(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +288,7 @@ async def update(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
         raise await _explain_failed_update(table, key) from None
-    return json_response(200, {"Attributes": deserialize_item(response.get("Attributes", {}))})
+    return json_response(200, {"Attributes": table.shown(response.get("Attributes", {}))})
 
 
 def _update_request(
@@ -252,7 +305,7 @@ def _update_request(
         raise BadRequest(f"the placeholder {KEY_PLACEHOLDER} is reserved", code="invalid_placeholder")
     condition = payload.get("ConditionExpression")
     if not _flag(payload, "upsert"):
-        all_names[KEY_PLACEHOLDER] = table.key_names[0]
+        all_names[KEY_PLACEHOLDER] = TENANT_ATTRIBUTE
         exists = f"attribute_exists({KEY_PLACEHOLDER})"
         condition = f"({condition}) AND {exists}" if condition else exists
     if condition:
@@ -280,7 +333,7 @@ async def delete(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
     response = await table.client.delete_item(TableName=table.name, Key=key, ReturnValues="ALL_OLD")
     if "Attributes" not in response:
         raise NotFound("no item has this key", code="item_not_found")
-    return json_response(200, {"Attributes": deserialize_item(response["Attributes"])})
+    return json_response(200, {"Attributes": table.shown(response["Attributes"])})
 
 
 async def list_items(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
@@ -288,24 +341,32 @@ async def list_items(table: Table, payload: dict[str, Any]) -> dict[str, Any]:
     limit = payload.get("Limit", DEFAULT_LIST_LIMIT)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_LIMIT:
         raise BadRequest(f"payload.Limit must be an integer from 1 to {MAX_LIST_LIMIT}", code="invalid_limit")
-    request: dict[str, Any] = {"TableName": table.name, "Limit": limit}
+    request: dict[str, Any] = {
+        "TableName": table.name,
+        "Limit": limit,
+        "KeyConditionExpression": "#tenant = :tenant",
+        "ExpressionAttributeNames": {"#tenant": TENANT_ATTRIBUTE},
+        "ExpressionAttributeValues": {":tenant": {"S": table.tenant}},
+    }
     token = payload.get("nextToken")
     if token is not None:
-        request["ExclusiveStartKey"] = decode_token(token, table)
+        request["ExclusiveStartKey"] = {**decode_token(token, table), **table.partition}
     try:
-        response = await table.client.scan(**request)
+        response = await table.client.query(**request)
     except Exception as exc:
         if error_code(exc) == "ValidationException" and token is not None:
             raise BadRequest("nextToken is not one this API issued", code="invalid_next_token") from None
         raise
-    items = [deserialize_item(item) for item in response.get("Items", [])]
+    items = [table.shown(item) for item in response.get("Items", [])]
     last = response.get("LastEvaluatedKey")
     return json_response(200, {"Items": items, "Count": len(items), "nextToken": encode_token(last) if last else None})
 
 
 def encode_token(last_evaluated_key: dict[str, Any]) -> str:
-    """Opaque to callers: URL-safe base64 of the wire-format ``LastEvaluatedKey``."""
-    raw = json.dumps(last_evaluated_key, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    """Opaque to callers: URL-safe base64 of the wire-format ``LastEvaluatedKey`` without the tenant
+    (the caller's own partition is added back on the next page, so a token cannot move across tenants)."""
+    key = {name: value for name, value in last_evaluated_key.items() if name != TENANT_ATTRIBUTE}
+    raw = json.dumps(key, separators=(",", ":"), sort_keys=True).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
@@ -314,17 +375,21 @@ def decode_token(token: Any, table: Table) -> dict[str, Any]:
     if not isinstance(token, str) or not token:
         raise invalid
     try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError):
+        key = parse_json(base64.urlsafe_b64decode(token.encode("ascii")), "nextToken")
+    except (binascii.Error, ValueError, UnicodeError, BadRequest):
         raise invalid from None
     if not isinstance(key, dict) or set(key) != set(table.key_names):
         raise invalid
-    for value in key.values():
-        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("S", "N"):
+    try:  # the key a page ended on, as this API serialised it: same types, same limits as any key
+        plain = {name: deserialize_item({name: value})[name] for name, value in key.items()}
+        if table.key_of(plain, "nextToken") != {**table.partition, **key}:
             raise invalid
+    except (BadRequest, TypeError, ValueError, AttributeError, decimal.DecimalException):
+        raise invalid from None
     return key
 
 
+READ_OPERATIONS = frozenset({"read", "list"})
 OPERATIONS: dict[str, Operation] = {
     "create": create,
     "read": read,

@@ -2,9 +2,12 @@
 
 Items (hash key ``pk`` only; every item carries ``expires_at`` like the cache):
 
-- ``job#<id>``: ``total``, ``done_count``, ``failed_count``, ``options`` (JSON), ``created_at``.
-- ``job#<id>#<index>``: one per file: ``filename``, ``status`` (pending | done | failed), and when
-  finished ``result_pk`` (the cache entry), ``summary`` (JSON) and ``cached``, or ``error`` (JSON).
+- ``job#<id>``: ``tenant`` (the owner), ``total``, ``done_count``, ``failed_count``, ``options`` (JSON),
+  ``created_at``. Only its owner sees it: :meth:`JobStore.job` reads another tenant's job as missing.
+- ``job#<id>#<index>``: one per file: ``tenant``, ``filename``, ``status`` (pending | done | failed), and
+  when finished ``result_pk`` (the cache entry), ``summary`` (JSON) and ``cached``, or ``error`` (JSON).
+
+Queue messages carry the owner too, so the worker analyses (and caches) each file as its tenant.
 
 Idempotency: a file leaves ``pending`` exactly once. :func:`record_outcome` writes the file's new
 status and the job's counter in ONE DynamoDB transaction conditioned on ``status = pending``, so a
@@ -64,12 +67,17 @@ class JobMessage:
     index: int
     filename: str
     options: dict[str, Any]
+    tenant: str
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"jobId": self.job_id, "index": self.index, "filename": self.filename, "options": self.options},
-            separators=(",", ":"),
-        )
+        body = {
+            "jobId": self.job_id,
+            "index": self.index,
+            "filename": self.filename,
+            "options": self.options,
+            "tenant": self.tenant,
+        }
+        return json.dumps(body, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> JobMessage:
@@ -78,14 +86,16 @@ class JobMessage:
         if not isinstance(data, dict):
             raise ValueError("message body is not an object")
         job_id, index, filename = data.get("jobId"), data.get("index"), data.get("filename")
-        options = data.get("options") or {}
+        options, tenant = data.get("options") or {}, data.get("tenant")
         if not isinstance(job_id, str) or not is_job_id(job_id):
             raise ValueError("message has no valid jobId")
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < MAX_BATCH_FILES:
             raise ValueError("message has no valid index")
         if not isinstance(filename, str) or not isinstance(options, dict):
             raise ValueError("message has no valid filename/options")
-        return cls(job_id, index, filename, options)
+        if not isinstance(tenant, str) or not tenant:
+            raise ValueError("message has no owner tenant")
+        return cls(job_id, index, filename, options, tenant)
 
 
 async def _bounded(calls: Iterable[Any]) -> list[Any]:
@@ -113,13 +123,16 @@ class JobStore:
     def _expiry(self) -> dict[str, str]:
         return {"N": str(int(time.time()) + self.ttl_s)}
 
-    async def create(self, job_id: str, filenames: Sequence[str], options: dict[str, Any], kind: str) -> None:
+    async def create(
+        self, job_id: str, filenames: Sequence[str], options: dict[str, Any], kind: str, tenant: str
+    ) -> None:
         """The file items first, then the job item, so a reader never sees a job whose files are missing."""
-        files = [self._file_item(job_id, index, filename) for index, filename in enumerate(filenames)]
+        files = [self._file_item(job_id, index, filename, tenant) for index, filename in enumerate(filenames)]
         await _bounded(self._write_batch(chunk) for chunk in _chunks(files, _WRITE_BATCH))
-        await self.dynamodb.put_item(TableName=self.table, Item=self._job_item(job_id, len(filenames), options, kind))
+        job = self._job_item(job_id, len(filenames), options, kind, tenant)
+        await self.dynamodb.put_item(TableName=self.table, Item=job)
 
-    async def create_single(self, job_id: str, filename: str, options: dict[str, Any]) -> bool:
+    async def create_single(self, job_id: str, filename: str, options: dict[str, Any], tenant: str) -> bool:
         """Start the one-file job ``job_id`` unless it is already pending or done (then ``False``).
 
         Deferred requests name their job after the cache key, so a client retrying a slow record
@@ -128,7 +141,7 @@ class JobStore:
         try:
             await self.dynamodb.put_item(
                 TableName=self.table,
-                Item=self._file_item(job_id, 0, filename),
+                Item=self._file_item(job_id, 0, filename, tenant),
                 ConditionExpression="attribute_not_exists(pk) OR #status = :failed",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":failed": {"S": "failed"}},
@@ -137,22 +150,24 @@ class JobStore:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
-        await self.dynamodb.put_item(TableName=self.table, Item=self._job_item(job_id, 1, options, "single"))
+        await self.dynamodb.put_item(TableName=self.table, Item=self._job_item(job_id, 1, options, "single", tenant))
         return True
 
-    def _file_item(self, job_id: str, index: int, filename: str) -> dict[str, Any]:
+    def _file_item(self, job_id: str, index: int, filename: str, tenant: str) -> dict[str, Any]:
         return {
             "pk": {"S": file_pk(job_id, index)},
             "kind": {"S": "job-file"},
+            "tenant": {"S": tenant},
             "filename": {"S": filename},
             "status": {"S": "pending"},
             "expires_at": self._expiry(),
         }
 
-    def _job_item(self, job_id: str, total: int, options: dict[str, Any], kind: str) -> dict[str, Any]:
+    def _job_item(self, job_id: str, total: int, options: dict[str, Any], kind: str, tenant: str) -> dict[str, Any]:
         return {
             "pk": {"S": job_pk(job_id)},
             "kind": {"S": f"job-{kind}"},
+            "tenant": {"S": tenant},
             "total": {"N": str(total)},
             "done_count": {"N": "0"},
             "failed_count": {"N": "0"},
@@ -224,11 +239,15 @@ class JobStore:
             raise
         return True
 
-    async def job(self, job_id: str) -> dict[str, Any] | None:
+    async def job(self, job_id: str, tenant: str) -> dict[str, Any] | None:
+        """The job item if ``tenant`` owns it; another tenant's job reads exactly as a missing one."""
         response = await self.dynamodb.get_item(
             TableName=self.table, Key={"pk": {"S": job_pk(job_id)}}, ConsistentRead=True
         )
-        return response.get("Item")
+        item = response.get("Item")
+        if item is None or item.get("tenant", {}).get("S") != tenant:
+            return None
+        return item
 
     async def files(self, job_id: str, indexes: Sequence[int]) -> dict[int, dict[str, Any]]:
         """File items by index, fetched in BatchGetItem pages."""

@@ -16,6 +16,9 @@ Per message:
   ends in the dead-letter queue.
 The analysis goes through the ETag cache, so a retried file whose result was already computed costs
 two small calls, and :meth:`JobStore.record_outcome` counts each file exactly once.
+
+Each message names its owner tenant: the file must lie under that tenant's prefix (checked again here,
+as the API did) and its result is cached for that tenant; every log line of the message carries it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from handlers.api.cache import ResultCache
 from handlers.api.http import ApiError
 from handlers.api.jobs import JobMessage, JobStore
 from handlers.api.settings import Settings
+from handlers.api.tenancy import Caller, bind
 from handlers.fhr.preload import preload
 from handlers.runtime.snapstart import register_before_snapshot
 
@@ -78,6 +82,7 @@ async def process(record: dict[str, Any], settings: Settings) -> bool:
     except ValueError as exc:
         logger.error("poison message %s: %s", message_id, exc)
         return False
+    bind(message.tenant)  # this message's task only: each runs in its own context
     dynamodb = await clients.client("dynamodb")
     store = JobStore(dynamodb, settings.results_table, settings.result_ttl_s)
     status = await store.file_status(message.job_id, message.index)
@@ -93,19 +98,28 @@ async def process(record: dict[str, Any], settings: Settings) -> bool:
             return await _transient(record, message, store, settings, error)
         failure = {"code": error.code, "message": error.message, "status": error.status}
         await store.record_outcome(message.job_id, message.index, {"status": "failed", "error": failure})
+        _log_outcome(message, "failed", error.code)
         return True
     except Exception as exc:
         logger.exception("job %s file %s: transient failure", message.job_id, message.index)
         return await _transient(record, message, store, settings, exc)
     await store.record_outcome(message.job_id, message.index, outcome)
+    _log_outcome(message, "done", None)
     return True
+
+
+def _log_outcome(message: JobMessage, status: str, code: str | None) -> None:
+    """One line per finished file: job, index, status and code (the tenant is added; never the file name)."""
+    extra = {"jobId": message.job_id, "index": message.index, "jobFileStatus": status, "code": code}
+    logger.info("job %s file %s %s", message.job_id, message.index, status, extra=extra)
 
 
 async def _analyse(message: JobMessage, settings: Settings, dynamodb: Any) -> dict[str, Any]:
     target = parse_filename(message.filename, settings.ecg_bucket)
+    Caller(message.tenant).check_owns(target.key)
     options = parse_options(message.options)
     cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
-    outcome = await analyse(await clients.client("s3"), cache, settings, target, options)
+    outcome = await analyse(await clients.client("s3"), cache, settings, target, options, tenant=message.tenant)
     assert outcome.result is not None
     recorded: dict[str, Any] = {"status": "done", "cached": outcome.cached, "summary": outcome.result.get("summary")}
     if outcome.cached or outcome.stored:

@@ -13,10 +13,11 @@ Stages (each in its own module, each explained there):
      half-harmonics subtracted, damped at the maternal rate, combined across channels by spectral
      peakiness (the signal-quality index).
   4. :mod:`tracking` - Viterbi over a 1-bpm grid with an L1 continuity penalty.
-  5. :mod:`beats` - fetal beats picked on the residual as the strongest chain spaced like the
-     tracked rate; the 4 Hz trace is their beat-to-beat rate where it agrees with the spectral
-     track (within 12 bpm), else the track. Quality below a floor, or input invalid on most
-     channels, gives null: no rate is guessed.
+  5. :mod:`beats` + :mod:`matched` - fetal beats picked on the residual as the strongest chain
+     spaced like the tracked rate, then re-picked twice on a multichannel matched filter of the
+     whitened leads (templates from the previous chain); the 4 Hz trace is their beat-to-beat rate
+     where it agrees with the spectral track (within 12 bpm), else the track. Quality below a
+     floor, or input invalid on most channels, gives null: no rate is guessed.
 Then the 4 Hz traces, quality indices and summary are assembled into the documented result
 (:mod:`result`). Development history and scores per approach: see the TUNING comment.
 """
@@ -41,7 +42,9 @@ OUTPUT_FS = 4.0
 # channels 64; + maternal comb 53; + spectrally tracked maternal beats 16.7; + stiffer continuity
 # penalty (0.15 -> 0.5 per bpm) 1.47; final (lighter envelope smoothing) 1.41. Speed work (same
 # pipeline): overlap-save block conditioning 1.15 (edges zero-padded, not wrapped); window spectra
-# zero-padded 2x instead of 4x 0.96 (fetal.ZERO_PADDING).
+# zero-padded 2x instead of 4x 0.96 (fetal.ZERO_PADDING). Beats from the matched filter
+# (``matched_passes``, see beats.py for its own figures; 0 = the energy chain alone, whose dev
+# score is 1.03 since the maternal comb's phases became exact): 0.25.
 TUNING: dict[str, float] = {
     "band_low": 12.0,
     "maternal_tracked": 1.0,
@@ -61,6 +64,8 @@ TUNING: dict[str, float] = {
     "quality_floor": 0.05,
     "refine_tolerance_bpm": 12.0,
     "beat_tightness": 25.0,
+    "matched_passes": 2.0,
+    "maternal_align": 1.0,
 }
 
 
@@ -74,7 +79,8 @@ class Analysis:
     mhr_quality: np.ndarray
     grid_s: np.ndarray
     maternal_beats_s: np.ndarray
-    fetal_beats_s: np.ndarray
+    fetal_beats_s: np.ndarray  # float64: the reported fetal beats, s rounded to the ms (beats.reported)
+    fetal_rr_trusted: np.ndarray  # bool (beats - 1,): which intervals between them are trusted
     powerline_hz: tuple[float, ...]
     channels_used: tuple[int, ...]
     timings_ms: dict[str, float]
@@ -114,7 +120,9 @@ def _analyse(record: Record, opts: Options) -> Analysis:
     cond = dsp.condition(signals, record.fs, target_fs=knobs["working_fs"], threads=opts.threads)
     clock.lap("condition")
 
-    m_beats = maternal.find_maternal(cond.x, cond.valid, cond.fs, tracked=knobs["maternal_tracked"] > 0)
+    m_beats = maternal.find_maternal(
+        cond.x, cond.valid, cond.fs, tracked=knobs["maternal_tracked"] > 0, align=knobs["maternal_align"] > 0
+    )
     residual, m_quality = maternal.cancel(cond.x, m_beats, cond.fs, components=int(knobs["maternal_components"]))
     grid = output_grid(record.duration_s)
     mhr, mhr_quality = maternal.rate_trace(m_beats, m_quality, cond.fs, grid)
@@ -140,20 +148,24 @@ def _analyse(record: Record, opts: Options) -> Analysis:
     quality = np.interp(grid, evidence.times, evidence.quality)
     clock.lap("tracking")
 
-    fetal_beats = np.empty(0)
+    found = beats.FetalBeats(np.empty(0), np.empty(0), cond.fs)
     if opts.refine:
-        fetal_beats, refined = beats.refine(
+        found = beats.find_fetal(
             band,
+            min(residual.shape[0], band.shape[0]),  # the leads come first (components only: all rows)
+            valid,
             evidence,
             tracked,
             cond.fs,
-            grid,
-            knobs["refine_tolerance_bpm"],
-            knobs["beat_tightness"],
+            m_beats / cond.fs,
+            tightness=knobs["beat_tightness"],
             energy=shared_energy,
+            passes=int(knobs["matched_passes"]),
         )
+        refined = beats.rate_on_grid(found.times_s, evidence, tracked, grid, knobs["refine_tolerance_bpm"])
         fhr = np.where(np.isfinite(refined), refined, fhr)
     lost = (quality < knobs["quality_floor"]) | _lost_signal(cond.valid, cond.fs, grid)
+    fetal_s, fetal_trusted = beats.reported(found, lost, grid, (60.0 / opts.fhr_range[1], 60.0 / opts.fhr_range[0]))
     clock.lap("beats")
     return Analysis(
         fhr_bpm=np.where(lost, np.nan, fhr),
@@ -162,7 +174,8 @@ def _analyse(record: Record, opts: Options) -> Analysis:
         mhr_quality=mhr_quality,
         grid_s=grid,
         maternal_beats_s=m_beats / cond.fs,
-        fetal_beats_s=np.asarray(fetal_beats, dtype=np.float64),
+        fetal_beats_s=fetal_s,
+        fetal_rr_trusted=fetal_trusted,
         powerline_hz=cond.powerline_hz,
         channels_used=tuple(channels),
         timings_ms=clock.timings,

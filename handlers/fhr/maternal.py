@@ -89,10 +89,75 @@ def refine_to_channel_peaks(x: np.ndarray, samples: np.ndarray, fs: float) -> np
     return np.clip(samples + offsets[np.argmax(slope, axis=1)], 0, n - 1)
 
 
+# Template alignment of the maternal R waves (align_to_template).
+ALIGN_HALF_S = 0.06  # the template spans +-60 ms: the whole maternal QRS
+ALIGN_SEARCH_S = 0.04  # each beat may move by up to +-40 ms (the slope search's own reach)
+ALIGN_SMOOTH_S = 0.04  # 40-ms moving mean: its first null (25 Hz) is in the fetal QRS band
+ALIGN_MIN_SHIFT = 2  # samples: one-sample moves are dither around a position between samples
+ALIGN_MIN_CORRELATION = 0.6  # median beat-template correlation below which the mother is too weak to align on
+ALIGN_TEMPLATE_BEATS = 256
+
+
+def align_to_template(x: np.ndarray, samples: np.ndarray, fs: float) -> np.ndarray:
+    """Move each maternal R wave to where it best matches the mean maternal beat (low-passed channels).
+
+    Why: :func:`refine_to_channel_peaks` takes the steepest point near a detection, and where the
+    fetus is larger on the abdomen than the mother (a08 of set-a) that is sometimes a fetal complex
+    next to the maternal one; cancelling a maternal beat placed 30-40 ms off then leaves half her
+    QRS in the residual and erases the fetal one. The mean of all beats is dominated by the
+    correctly placed ones, and the fetal QRS hardly survives the 40-ms moving mean, so correlating
+    each beat with it finds the maternal complex itself. Moves under ``ALIGN_MIN_SHIFT`` samples
+    are ignored, and a weak mother (median correlation under ``ALIGN_MIN_CORRELATION``, a29) is left
+    as found. Measured on set-a a01-a40: fetal RR RMSE 4.5 -> 3.7 ms, 4 Hz dev score 0.25 -> 0.17
+    bpm^2, beat F1 99.57 -> 99.62 %; without the minimum shift, one-sample dithering of a strong
+    mother's beats (a27) moved her residual into the fetal track (dev 0.25 -> 3.6 bpm^2).
+    """
+    if samples.size < 4:
+        return samples
+    n = x.shape[1]
+    half, search = int(ALIGN_HALF_S * fs), int(ALIGN_SEARCH_S * fs)
+    smooth = max(1, int(ALIGN_SMOOTH_S * fs))
+    reach = half + search + smooth  # each beat's neighbourhood, before smoothing
+    inside = (samples - reach >= 0) & (samples + reach < n)
+    if np.count_nonzero(inside) < 4:
+        return samples
+    beats = samples[inside]
+    width = 2 * (half + search) + 1
+    size = 2 * half + 1
+    # Each beat's neighbourhood as (channels, time, beats), then its centred moving mean as shifted
+    # sums along time: the beats' neighbourhoods smoothed, not the whole record (30 min: 6 -> 1 ms).
+    windows = np.lib.stride_tricks.sliding_window_view(x, 2 * reach + 1, axis=1)[:, beats - reach]
+    raw = np.ascontiguousarray(windows.transpose(0, 2, 1))  # 2x faster than a fancy-indexed gather
+    first = reach - (half + search) - smooth // 2  # output i averages raw[first + i : first + i + smooth]
+    around = raw[:, first : first + width].copy()
+    for k in range(1, smooth):
+        around += raw[:, first + k : first + k + width]
+    around /= np.float32(smooth)
+    centred = around[:, search : search + size]
+    template = centred[:, :, :: max(1, beats.size // ALIGN_TEMPLATE_BEATS)].mean(axis=2)
+    correlation = np.einsum("ckb,ck->b", centred, template)
+    norms = np.sqrt(np.einsum("ckb,ckb->b", centred, centred)) * np.linalg.norm(template)
+    if np.median(correlation / (norms + 1e-12)) < ALIGN_MIN_CORRELATION:
+        return samples
+    lags = np.arange(-search, search + 1)
+    # einsum, not a BLAS product: a (beats x 200) @ (200 x 21) product woke OpenBLAS's threads and
+    # took 7-35 ms on this busy 2-core machine; 21 einsums take under 1 ms
+    scores = np.stack(
+        [np.einsum("ckb,ck->b", around[:, index : index + size], template) for index in range(lags.size)], axis=1
+    )
+    shift = lags[np.argmax(scores, axis=1)]
+    shift[np.abs(shift) < ALIGN_MIN_SHIFT] = 0
+    aligned = samples.copy()
+    aligned[inside] = beats + shift
+    return aligned
+
+
 MATERNAL_RATES = np.arange(45.0, 141.0)
 
 
-def find_maternal(x: np.ndarray, valid: np.ndarray, fs: float, *, tracked: bool = True, threads: int = 2) -> np.ndarray:
+def find_maternal(
+    x: np.ndarray, valid: np.ndarray, fs: float, *, tracked: bool = True, threads: int = 2, align: bool = True
+) -> np.ndarray:
     """Maternal R-wave sample indices at the working rate.
 
     With ``tracked``, the same spectral machinery as for the fetus runs first on the maternal
@@ -106,7 +171,8 @@ def find_maternal(x: np.ndarray, valid: np.ndarray, fs: float, *, tracked: bool 
     # (a08, a15 of set-a) would be "detected" as the mother and then cancelled.
     envelope = energy_envelope(x, valid, fs, smoothing=max(1, int(0.04 * fs)))
     if not tracked or envelope.size < 8 * fs:
-        return refine_to_channel_peaks(x, detect_beats(envelope, fs), fs)
+        found = refine_to_channel_peaks(x, detect_beats(envelope, fs), fs)
+        return align_to_template(x, found, fs) if align else found
     from handlers.fhr import beats, fetal, tracking
 
     decimation = max(1, int(round(fs / 31.25)))
@@ -124,7 +190,8 @@ def find_maternal(x: np.ndarray, valid: np.ndarray, fs: float, *, tracked: bool 
     peaks = beats.candidates(envelope, fs, radius_s=0.12)
     expected_rr = fs * 60.0 / np.interp(peaks / fs, centres, rate)
     chain = beats.pick_beats(envelope, peaks, expected_rr, tightness=15.0)
-    return refine_to_channel_peaks(x, chain, fs)
+    found = refine_to_channel_peaks(x, chain, fs)
+    return align_to_template(x, found, fs) if align else found
 
 
 def cancel(

@@ -11,6 +11,28 @@ Test FHR per window: the mean of the 4 Hz trace's valid samples whose time falls
 a window with no valid sample counts as 0 bpm. Record score = mean squared error (bpm^2); set score
 = mean of record scores. Also: MAE, share within 5 / 10 bpm, coverage, and maternal/fetal confusion
 (estimate within 5 bpm of the maternal rate while the reference differs from it by 15 bpm or more).
+
+Beats (:func:`score_beats`), against the same reference annotation:
+
+- detection: each reported beat is matched to its nearest reference beat; a reference beat with
+  at least one reported beat within ``BEAT_WINDOW_S`` (50 ms) is a true positive, every other
+  reported beat a false positive, every unmatched reference beat a false negative (the FECGSYN /
+  Challenge ``Bxb_compare`` convention behind the published set-a anchors). F1 = 2TP / (2TP + FP +
+  FN), per record; a split reports the mean over records (as the anchors do). The reference of some
+  records starts a second or more after the record does, or ends before it; beats reported there
+  count as false positives in ``f1`` (as in the anchors) and are left out of ``f1_in_span``.
+- RR intervals (Challenge 2013 events 2/5: reference and test RR series compared measurement by
+  measurement, WFDB ``mxm`` style): for every plausible reference interval (both beats annotated,
+  :func:`variability.plausible_intervals`), the test interval in effect at its ending beat (the
+  reported interval ending at the last reported beat within ``BEAT_WINDOW_S`` after it) is its
+  measurement; RMSE over the reference intervals that a *trusted* reported interval covers, with
+  that share as ``rr_coverage`` (an untrusted stretch is not a wrong measurement but no
+  measurement). A split reports the mean of record RMSEs (the challenge's aggregate).
+  ``rr_rmse_strict_ms`` is the challenge's own reading, without either filter: every reference
+  interval that is not a gap in the annotation (over ``GAP_FACTOR`` times the median), against the
+  reported interval in effect whether trusted or not.
+- minute STV (:mod:`variability`) from the reported beats and their trust flags, against the same
+  definition applied to the reference beats; per minute where both are valid.
 """
 
 from __future__ import annotations
@@ -21,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 WINDOW_S = 6.0
+BEAT_WINDOW_S = 0.05
 STEP_S = 3.0
 GAP_FACTOR = 1.5
 DEV_RECORDS = tuple(f"a{i:02d}" for i in range(1, 41))
@@ -166,6 +189,159 @@ def score_set(records: list[RecordScore]) -> SetScore:
         within_10=float((np.abs(errors) <= 10.0).mean()),
         coverage=float(covered / errors.size),
         confusion=int(sum(r.confusion for r in scored)),
+    )
+
+
+@dataclass(frozen=True)
+class BeatScore:
+    record: str
+    tp: int
+    fp: int
+    fn: int
+    f1: float
+    f1_in_span: float  # F1 without the reported beats outside the reference's annotated span
+    rr_rmse_ms: float | None  # None: no reference interval covered by a trusted reported one
+    rr_coverage: float
+    rr_rmse_strict_ms: float | None
+    stv_reference_ms: tuple[float | None, ...]  # per minute
+    stv_test_ms: tuple[float | None, ...]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BeatSetScore:
+    records: int
+    f1_mean: float  # mean of record F1 (the anchors' figure)
+    f1_in_span_mean: float
+    f1_gross: float  # from the pooled TP/FP/FN
+    rr_rmse_mean_ms: float  # mean of record RMSEs (Challenge 2013 events 2/5 aggregate)
+    rr_coverage: float  # mean over records of the share of reference intervals covered
+    rr_rmse_strict_mean_ms: float
+    stv_minutes: int  # minutes with a valid STV from both
+    stv_abs_diff_median_ms: float
+    stv_abs_diff_p90_ms: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def match_beats(reference_s: np.ndarray, test_s: np.ndarray, window_s: float = BEAT_WINDOW_S) -> tuple[int, int, int]:
+    """(TP, FP, FN) as ``Bxb_compare``: nearest reference per test beat, unique matches within the window."""
+    reference_s = np.asarray(reference_s, dtype=np.float64)
+    test_s = np.asarray(test_s, dtype=np.float64)
+    if reference_s.size == 0 or test_s.size == 0:
+        return 0, int(test_s.size), int(reference_s.size)
+    right = np.clip(np.searchsorted(reference_s, test_s), 1, max(reference_s.size - 1, 1))
+    left = right - 1
+    if reference_s.size == 1:
+        nearest = np.zeros(test_s.size, dtype=np.int64)
+    else:
+        nearest = np.where(np.abs(test_s - reference_s[left]) <= np.abs(test_s - reference_s[right]), left, right)
+    matched = np.unique(nearest[np.abs(test_s - reference_s[nearest]) < window_s])
+    return int(matched.size), int(test_s.size - matched.size), int(reference_s.size - matched.size)
+
+
+def f1_score(tp: int, fp: int, fn: int) -> float:
+    return 2.0 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+
+def rr_errors_ms(
+    reference_s: np.ndarray,
+    test_s: np.ndarray,
+    trusted: np.ndarray,
+    window_s: float = BEAT_WINDOW_S,
+    *,
+    strict: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Errors (ms) of the test intervals in effect at each plausible reference interval's end, where
+    that test interval is trusted; and how many plausible reference intervals there were.
+    ``strict``: every reference interval but annotation gaps, and every test interval in effect."""
+    from handlers.fhr.variability import plausible_intervals
+
+    reference_s = np.asarray(reference_s, dtype=np.float64)
+    test_s = np.asarray(test_s, dtype=np.float64)
+    if reference_s.size < 2:
+        return np.zeros(0), 0
+    rr = np.diff(reference_s)
+    kept = rr <= GAP_FACTOR * float(np.median(rr)) if strict else plausible_intervals(reference_s)
+    ends = reference_s[1:][kept]
+    last = np.searchsorted(test_s, ends + window_s, side="right") - 1  # test interval last-1 -> last
+    covered = last >= 1
+    if not strict:
+        covered[covered] &= np.asarray(trusted, dtype=bool)[last[covered] - 1]
+    test_rr = test_s[last[covered]] - test_s[last[covered] - 1]
+    return 1000.0 * (test_rr - rr[kept][covered]), int(ends.size)
+
+
+def minute_stv(beat_s: np.ndarray, trusted: np.ndarray, duration_s: float) -> np.ndarray:
+    """Minute STV (ms, NaN = invalid) of beats with per-interval trust flags (:mod:`variability`)."""
+    from handlers.fhr import variability
+
+    return variability.minutes(variability.epochs(beat_s, trusted, duration_s)).stv_ms
+
+
+def score_beats(
+    name: str, reference_s: np.ndarray, duration_s: float, test_s: np.ndarray, trusted: np.ndarray
+) -> BeatScore:
+    """Detection, RR and minute-STV scores of one record's reported beats (see the module doc)."""
+    from handlers.fhr.variability import plausible_intervals
+
+    reference_s = np.sort(np.asarray(reference_s, dtype=np.float64))
+    test_s = np.asarray(test_s, dtype=np.float64)
+    tp, fp, fn = match_beats(reference_s, test_s)
+    in_span = (
+        (test_s >= reference_s[0] - BEAT_WINDOW_S) & (test_s <= reference_s[-1] + BEAT_WINDOW_S)
+        if reference_s.size
+        else np.zeros(test_s.size, dtype=bool)
+    )
+    errors, intervals = rr_errors_ms(reference_s, test_s, trusted)
+    strict, _ = rr_errors_ms(reference_s, test_s, trusted, strict=True)
+    reference_stv = minute_stv(reference_s, plausible_intervals(reference_s), duration_s)
+    test_stv = minute_stv(test_s, trusted, duration_s)
+    return BeatScore(
+        record=name,
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        f1=f1_score(tp, fp, fn),
+        f1_in_span=f1_score(*match_beats(reference_s, test_s[in_span])),
+        rr_rmse_ms=float(np.sqrt(np.mean(errors**2))) if errors.size else None,
+        rr_coverage=errors.size / intervals if intervals else 0.0,
+        rr_rmse_strict_ms=float(np.sqrt(np.mean(strict**2))) if strict.size else None,
+        stv_reference_ms=tuple(round(float(v), 3) if np.isfinite(v) else None for v in reference_stv),
+        stv_test_ms=tuple(round(float(v), 3) if np.isfinite(v) else None for v in test_stv),
+    )
+
+
+def score_beat_set(records: list[BeatScore]) -> BeatSetScore:
+    """Split figures: mean and gross F1, mean RR RMSE, pooled coverage, minute-STV differences."""
+    if not records:
+        nan = float("nan")
+        return BeatSetScore(0, nan, nan, nan, nan, nan, nan, 0, nan, nan)
+    rmse = [r.rr_rmse_ms for r in records if r.rr_rmse_ms is not None]
+    strict = [r.rr_rmse_strict_ms for r in records if r.rr_rmse_strict_ms is not None]
+    tp, fp, fn = (sum(getattr(r, k) for r in records) for k in ("tp", "fp", "fn"))
+    diffs = np.asarray(
+        [
+            abs(t - ref)
+            for r in records
+            for ref, t in zip(r.stv_reference_ms, r.stv_test_ms, strict=True)
+            if ref is not None and t is not None
+        ]
+    )
+    return BeatSetScore(
+        records=len(records),
+        f1_mean=float(np.mean([r.f1 for r in records])),
+        f1_in_span_mean=float(np.mean([r.f1_in_span for r in records])),
+        f1_gross=f1_score(tp, fp, fn),
+        rr_rmse_mean_ms=float(np.mean(rmse)) if rmse else float("nan"),
+        rr_coverage=float(np.mean([r.rr_coverage for r in records])),
+        rr_rmse_strict_mean_ms=float(np.mean(strict)) if strict else float("nan"),
+        stv_minutes=int(diffs.size),
+        stv_abs_diff_median_ms=float(np.median(diffs)) if diffs.size else float("nan"),
+        stv_abs_diff_p90_ms=float(np.percentile(diffs, 90)) if diffs.size else float("nan"),
     )
 
 

@@ -6,7 +6,9 @@ searchable with Logs Insights without a parser. Fields: ``timestamp`` (UTC ISO 8
 ``function``, plus any ``extra={...}`` keys and ``exception`` when logged with ``exc_info``.
 
 Handlers use ``get_logger(__name__)``; it is a plain ``logging.Logger``, so libraries that log through
-the stdlib end up in the same structured stream once the runtime has called ``configure()``.
+the stdlib end up in the same structured stream once the runtime has called ``configure()``. A handler
+package may register a line filter (:func:`add_line_filter`) that sees every line before it is written:
+the API adds the caller's tenant and redacts object keys there, whoever logged the line.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 _request_id: str | None = None
 _function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
 _configured = False
+_line_filters: list[Callable[[dict[str, Any]], None]] = []
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is emitted.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -34,6 +38,12 @@ def set_request_id(request_id: str | None) -> None:
 
 def current_request_id() -> str | None:
     return _request_id
+
+
+def add_line_filter(line_filter: Callable[[dict[str, Any]], None]) -> None:
+    """Run ``line_filter(line)`` on every line's dict before it is written (it may add or rewrite fields)."""
+    if line_filter not in _line_filters:
+        _line_filters.append(line_filter)
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -53,6 +63,8 @@ class JsonLineFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
+        for line_filter in _line_filters:
+            line_filter(line)
         return json.dumps(line, default=str, ensure_ascii=False)
 
 

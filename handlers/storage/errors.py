@@ -2,7 +2,8 @@
 
 Each carries a stable machine ``code`` (like handlers.fhr.errors) so the API maps them to HTTP
 statuses without knowing botocore: ObjectNotFound -> 404, ObjectTooLarge -> 413,
-ObjectChanged -> 409, AccessDenied -> 403, StorageUnavailable -> 503.
+ObjectChanged -> 409, AccessDenied -> 403, StorageUnavailable -> 503, and a WFDB header naming signal files
+the service will not follow (SignalFileOutsideRecord, TooManySignalFiles) -> 422.
 """
 
 from __future__ import annotations
@@ -42,3 +43,19 @@ class StorageUnavailable(StorageError):
     """Transient failures (5xx, throttling, resets, timeouts) persisted through every retry."""
 
     code = "storage_unavailable"
+
+
+class SignalFileOutsideRecord(StorageError):
+    """A WFDB header names a signal file outside its record's directory (``../``, an absolute path, a URL).
+
+    The header is the uploader's text: following such a name would let one record read another
+    object (another tenant's, another bucket's), so it is refused before any request is made.
+    """
+
+    code = "signal_file_outside_record"
+
+
+class TooManySignalFiles(StorageError):
+    """A WFDB header spreads its signals over more files than a record may have (each costs a request)."""
+
+    code = "too_many_signal_files"

@@ -10,8 +10,10 @@ max(download, parse) rather than their sum:
 
 - text (CSV): jobs of ~1 MiB of whole lines; the line cut by each part boundary is stitched from
   its two fragments at the end (handlers.fhr.readers.text.PartAssembler);
-- WFDB: the small ``.hea`` by one bounded GET while the usual ``.dat`` beside it is HEADed; the
-  ``.dat`` then in parts aligned to whole frames, each chunk decoded straight into its rows;
+- WFDB: the record's objects are resolved first (:mod:`handlers.storage.recordset`: the small
+  ``.hea`` by one bounded GET while the usual ``.dat`` beside it is HEADed, then a HEAD of every
+  other signal file the header names); a single signal file is then read in parts aligned to whole
+  frames, each chunk decoded straight into its rows; several are read whole and decoded together;
 - EDF: parts are gathered into one buffer and parsed at the end (rare here; no overlap).
 
 A transient failure (5xx, throttling, reset, truncated body) is retried with jittered
@@ -35,6 +37,7 @@ import numpy as np
 
 from handlers.fhr.record import Record
 from handlers.storage.errors import ObjectChanged, ObjectTooLarge
+from handlers.storage.recordset import RecordObjects, resolve_record
 from handlers.storage.retry import RetryPolicy, with_retries
 
 MIB = 1024 * 1024
@@ -43,7 +46,6 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_MAX_BYTES = 512 * MIB
 DEFAULT_RETRIES = 4
 MIN_PART_SIZE = 64 * 1024  # the first part must hold a text file's header and first rows
-MAX_HEADER_BYTES = 1024 * 1024
 DECODE_BYTES = 256 * 1024  # WFDB: decode once this many bytes of whole frames have arrived
 STREAM_CHUNK = 256 * 1024  # read size within a part; the parser cuts ~1 MiB jobs of whole lines
 
@@ -129,34 +131,6 @@ class _Reader:
         self.last_byte = time.perf_counter()
         self.timings.bytes += len(data)
         return data
-
-    async def get_header(self, key: str) -> tuple[bytes, int, str]:
-        """GET a small object (a WFDB header) without a HEAD first: (bytes, size, ETag).
-
-        Ranged to MAX_HEADER_BYTES, so a huge object under a .hea name is refused, not downloaded.
-        """
-
-        async def attempt() -> tuple[bytes, int, str]:
-            response = await self.client.get_object(
-                Bucket=self.bucket, Key=key, Range=f"bytes=0-{MAX_HEADER_BYTES - 1}"
-            )
-            async with response["Body"] as body:
-                data = await body.read()
-            content_range = str(response.get("ContentRange") or "")
-            total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else len(data)
-            return data, total, str(response["ETag"])
-
-        started = time.perf_counter()
-        if self.first_get is None:
-            self.first_get = started
-        data, total, etag = await with_retries(attempt, self.policy, self.where(key))
-        self.last_byte = time.perf_counter()
-        self.timings.bytes += len(data)
-        self.timings.head_ms += (self.last_byte - started) * 1000
-        self.check_size(key, total)
-        if total > MAX_HEADER_BYTES:
-            raise ObjectTooLarge(f"{self.where(key)}: a WFDB header of {total} bytes (limit {MAX_HEADER_BYTES})")
-        return data, total, etag
 
     def check_size(self, key: str, size: int) -> None:
         if size > self.max_bytes:
@@ -244,8 +218,14 @@ async def read_record(
     max_bytes: int = DEFAULT_MAX_BYTES,
     retries: int = DEFAULT_RETRIES,
     fs: float | None = None,
+    objects: RecordObjects | None = None,
 ) -> tuple[Record, ObjectInfo, dict[str, float]]:
     """Read and parse ``s3://bucket/key`` into a validated Record.
+
+    ``objects``: the record's objects as :func:`~handlers.storage.recordset.resolve_record` found
+    them (the API resolves first, to key its cache and check the size); without it they are
+    resolved here. Every object is read with ``If-Match`` on the ETag resolved, so the record read
+    is exactly the one resolved.
 
     Returns the record, what was read (ETag, size), and timings in ms (head, download, parse,
     finish, total). Storage failures raise handlers.storage.errors.StorageError subclasses; a
@@ -255,16 +235,18 @@ async def read_record(
         raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if objects is not None and objects.bucket != bucket:
+        raise ValueError("objects were resolved in another bucket")
     started = time.perf_counter()
     reader = _Reader(s3_client, bucket, part_size, concurrency, max_bytes, RetryPolicy(retries=retries))
-    if key.lower().endswith(".dat"):  # a WFDB signal file: its header beside it says how to read it
-        key = key[:-4] + ".hea"
-    if key.lower().endswith(".hea"):
-        record, info = await _read_wfdb(reader, key)
+    if objects is None:
+        objects = await resolve_record(s3_client, bucket, key, max_bytes=max_bytes, policy=reader.policy)
+        reader.timings.head_ms += (time.perf_counter() - started) * 1000
+    if objects.is_wfdb:
+        record, info = await _read_wfdb(reader, objects)
     else:
-        size, etag = await reader.head(key)
-        reader.check_size(key, size)
-        record, info = await _read_single(reader, key, size, etag, fs)
+        named = objects.named
+        record, info = await _read_single(reader, named.key, named.size, named.etag, fs)
     from handlers.fhr.readers.validate import validate_record
 
     record = validate_record(record)
@@ -431,36 +413,26 @@ def _parse_pool() -> Any:
     return parse_executor()
 
 
-async def _read_wfdb(reader: _Reader, key: str) -> tuple[Record, ObjectInfo]:
-    """The header by one GET (it is tiny: no HEAD first), while the usual signal file beside it
-    (same base name) is HEADed at the same time; then the .dat by ranged parts of whole frames."""
+async def _read_wfdb(reader: _Reader, objects: RecordObjects) -> tuple[Record, ObjectInfo]:
+    """One signal file: ranged parts of whole frames, decoded as they arrive; several: each read whole."""
     from handlers.fhr.readers.wfdb import stream_plan
 
-    source = reader.where(key)
-    prefix = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
-    guessed_key = key[:-4] + ".dat"
-    guessed = asyncio.create_task(reader.head(guessed_key))
-    try:
-        header_bytes, size, etag = await reader.get_header(key)
-        plan = stream_plan(header_bytes, source)
-    except BaseException:
-        guessed.cancel()
-        await asyncio.gather(guessed, return_exceptions=True)
-        raise
-    guess_right = plan is not None and prefix + plan.file_name == guessed_key
-    if not guess_right:
-        guessed.cancel()
-        await asyncio.gather(guessed, return_exceptions=True)
+    assert objects.header is not None
+    header = objects.named
+    source = reader.where(header.key)
+    plan = stream_plan(objects.header, source)
     if plan is None:  # several signal files: read each whole, then decode
-        return await _read_wfdb_files(reader, key, size, etag, header_bytes, prefix, source)
-    data_key = prefix + plan.file_name
-    data_size, data_etag = await (guessed if guess_right else reader.head(data_key))
-    reader.check_size(data_key, size + data_size)
-    signals = np.empty((plan.n_samples(data_size), len(plan.kept)), dtype=np.float32)
+        return await _read_wfdb_files(reader, objects, source)
+    (dat,) = objects.signal_files
+    if objects.file_name(dat) != plan.file_name:  # cannot happen unless the two header parsers disagree
+        from handlers.fhr.errors import CorruptRecord
+
+        raise CorruptRecord(f"{source}: the header's signal file could not be resolved")
+    signals = np.empty((plan.n_samples(dat.size), len(plan.kept)), dtype=np.float32)
     if signals.shape[0] == 0:
         from handlers.fhr.errors import EmptyRecord
 
-        raise EmptyRecord(f"{source}: the signal file {data_key} holds no samples")
+        raise EmptyRecord(f"{source}: the signal file {dat.key} holds no samples")
     part_size = max(plan.unit_bytes, reader.part_size // plan.unit_bytes * plan.unit_bytes)
     reader.part_size = part_size  # whole frames per part, so each part decodes on its own
 
@@ -486,26 +458,22 @@ async def _read_wfdb(reader: _Reader, key: str) -> tuple[Record, ObjectInfo]:
             else:
                 pending = data
 
-        await reader.stream(data_key, data_etag, start, end, sink)
+        await reader.stream(dat.key, dat.etag, start, end, sink)
         if pending:  # the part's last frames (and, at the file's end, any partial frame)
             decode(pending, offset)
         await asyncio.gather(*decoding)
 
-    await reader.ranges(data_size, stream_part, offset=plan.byte_offset)
-    info = ObjectInfo(reader.bucket, key, size, etag, "wfdb", data_key, data_size, data_etag)
+    await reader.ranges(dat.size, stream_part, offset=plan.byte_offset)
+    info = ObjectInfo(reader.bucket, header.key, header.size, header.etag, "wfdb", dat.key, dat.size, dat.etag)
     return plan.record(signals), info
 
 
-async def _read_wfdb_files(
-    reader: _Reader, key: str, size: int, etag: str, header_bytes: bytes, prefix: str, source: str
-) -> tuple[Record, ObjectInfo]:
-    from handlers.fhr.readers.wfdb import parse_header, read_wfdb
+async def _read_wfdb_files(reader: _Reader, objects: RecordObjects, source: str) -> tuple[Record, ObjectInfo]:
+    from handlers.fhr.readers.wfdb import read_wfdb
 
-    header = parse_header(header_bytes.decode("ascii", "replace"), source)
-    files: dict[str, bytes] = {}
-    for file_name in sorted({spec.file_name for spec in header.signals}):
-        file_size, file_etag = await reader.head(prefix + file_name)
-        reader.check_size(prefix + file_name, size + file_size)
-        files[file_name] = await reader.get(prefix + file_name, file_etag)
-    record = await reader.in_thread(partial(read_wfdb, header_bytes, files, source))
-    return record, ObjectInfo(reader.bucket, key, size, etag, "wfdb")
+    assert objects.header is not None
+    contents = await asyncio.gather(*(reader.get(obj.key, obj.etag) for obj in objects.signal_files))
+    files = {objects.file_name(obj): data for obj, data in zip(objects.signal_files, contents, strict=True)}
+    record = await reader.in_thread(partial(read_wfdb, objects.header, files, source))
+    header = objects.named
+    return record, ObjectInfo(reader.bucket, header.key, header.size, header.etag, "wfdb")

@@ -5,6 +5,12 @@ vendored uPlot inlined, so the stack needs no other hosting and the page no netw
 API and the bucket); ``POST /uploads`` hands out presigned S3 POSTs whose policy enforces the size
 and content type, so files go straight to S3 and never through Lambda's 6 MB payload limit;
 ``GET /recordings`` lists record files in the stack's bucket, paginated.
+
+Tenancy (:mod:`handlers.api.tenancy`): uploads go to ``tenants/<tenant>/uploads/<date>/<id>/<name>``
+of the caller's tenant only (the policy pins that exact key, SigV4-signed with the function's session
+credentials), and ``GET /recordings`` lists the caller's prefix only (``prefix`` in the query is
+relative to it). Both answer the caller's ``prefix``, so a client that uploads with its own S3
+credentials knows where its recordings belong.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from handlers.api.http import (
     api_handler,
     json_response,
 )
+from handlers.api.inputs import check_object_key, only_fields, query_int
+from handlers.api.tenancy import Caller
 
 STATIC = Path(__file__).resolve().parent / "static"
 VENDOR = STATIC / "vendor"
@@ -130,6 +138,7 @@ def safe_name(name: str) -> str:
 
 
 def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    only_fields(body, {"files"}, "the request body")
     files = body.get("files")
     if not isinstance(files, list) or not 1 <= len(files) <= 2:
         raise BadRequest("'files' must list one file, or a WFDB .hea and its .dat", code="invalid_files")
@@ -137,6 +146,7 @@ def _upload_specs(body: dict[str, Any]) -> list[dict[str, Any]]:
     for i, item in enumerate(files):
         if not isinstance(item, dict):
             raise BadRequest(f"files[{i}] must be an object with name, size and contentType", code="invalid_files")
+        only_fields(item, {"name", "size", "contentType"}, f"files[{i}]")
         name, size, ctype = item.get("name"), item.get("size"), item.get("contentType") or "application/octet-stream"
         if not isinstance(name, str) or not name.strip():
             raise BadRequest(f"files[{i}].name must be a non-empty string", code="invalid_files")
@@ -169,9 +179,9 @@ def _check_wfdb_pair(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return specs
 
 
-async def create_uploads(request: Request) -> dict[str, Any]:
+async def create_uploads(request: Request, caller: Caller) -> dict[str, Any]:
     specs = _upload_specs(request.json_object())
-    prefix = f"uploads/{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4().hex[:12]}"
+    prefix = f"{caller.uploads_prefix}{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4().hex[:12]}"
     s3 = await clients.client("s3")
     uploads = []
     for spec in specs:
@@ -185,33 +195,39 @@ async def create_uploads(request: Request) -> dict[str, Any]:
         )
         uploads.append({"name": spec["name"], "key": key, "url": post["url"], "fields": post["fields"]})
     main = next((u for u, s in zip(uploads, specs, strict=True) if s["suffix"] != ".dat"), uploads[0])
-    return json_response(
-        201,
-        {"uploads": uploads, "record": main["key"], "maxBytes": max_upload_bytes(), "expiresIn": UPLOAD_EXPIRY_S},
-    )
+    body = {
+        "uploads": uploads,
+        "record": main["key"],
+        "prefix": caller.prefix,
+        "maxBytes": max_upload_bytes(),
+        "expiresIn": UPLOAD_EXPIRY_S,
+    }
+    return json_response(201, body)
 
 
 def _limit(query: dict[str, str]) -> int:
-    raw = query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise BadRequest("limit must be an integer from 1 to 1000", code="invalid_limit")
-    return int(raw)
+    return query_int(query, "limit", default=50, low=1, high=1000, code="invalid_limit")
 
 
-def _decode_token(token: str | None) -> str | None:
+def _decode_token(token: str | None, caller: Caller) -> str | None:
     if not token:
         return None
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        key = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
         raise BadRequest("nextToken is not one this API issued", code="invalid_token") from None
+    key = check_object_key(key, "nextToken", "invalid_token")
+    if not key.startswith(caller.prefix):
+        raise BadRequest("nextToken is not one this API issued", code="invalid_token")
+    return key
 
 
-async def list_recordings(request: Request) -> dict[str, Any]:
-    """Record files (a WFDB record by its .hea) in the stack's bucket, ``limit`` per page."""
+async def list_recordings(request: Request, caller: Caller) -> dict[str, Any]:
+    """Record files (a WFDB record by its .hea) under the caller's prefix, ``limit`` per page."""
+    only_fields(request.query, {"limit", "nextToken", "prefix"}, "the query")
     limit = _limit(request.query)
-    start_after = _decode_token(request.query.get("nextToken"))
-    prefix = request.query.get("prefix", "")
+    start_after = _decode_token(request.query.get("nextToken"), caller)
+    prefix = caller.prefix + check_object_key(request.query.get("prefix", ""), "prefix", "invalid_prefix")
     s3 = await clients.client("s3")
     found: list[dict[str, Any]] = []
     last_key = start_after
@@ -229,7 +245,7 @@ async def list_recordings(request: Request) -> dict[str, Any]:
                 if len(found) == limit:
                     truncated = truncated or last_key != page["Contents"][-1]["Key"]
                     break
-    body: dict[str, Any] = {"recordings": found}
+    body: dict[str, Any] = {"prefix": caller.prefix, "recordings": found}
     if truncated and last_key:
         body["nextToken"] = base64.urlsafe_b64encode(last_key.encode()).decode()
     return json_response(200, body)
@@ -240,9 +256,9 @@ async def _route(request: Request, context: Any) -> dict[str, Any]:
     if request.method == "GET" and request.path in ("", "/"):
         return html_response(render_page())
     if request.method == "POST" and request.path == "/uploads":
-        return await create_uploads(request)
+        return await create_uploads(request, request.caller)
     if request.method == "GET" and request.path == "/recordings":
-        return await list_recordings(request)
+        return await list_recordings(request, request.caller)
     raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
 
 

@@ -87,6 +87,7 @@ def test_a_definition_with_other_grants_gets_exactly_those(small_manifest: Manif
         "JOBS_TABLE": "fhr-dev-jobs",
         "MODE": "write",
         "STAGE": "dev",
+        "FHR_OPEN_TENANT": "open",  # the dev stack is open: every caller is its one tenant
         "AWS_LAMBDA_EXEC_WRAPPER": "/var/task/handlers/runtime/exec_wrapper.sh",
     }
     integration = graph.one("aws:apigatewayv2/integration:Integration", "fhr-dev-api-writer")

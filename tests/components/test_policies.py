@@ -56,8 +56,11 @@ def test_a_prefix_scopes_object_actions_to_that_prefix() -> None:
     ("grant", "kind", "message"),
     [
         (Grant("ecg_bucket", ("s3:ListBucket", "s3:PutObject"), prefix="uploads/"), "bucket", "bucket-level actions"),
-        (Grant("ecg_bucket", ("s3:GetObject",), prefix="up*"), "bucket", "no '*' and no leading '/'"),
-        (Grant("ecg_bucket", ("s3:GetObject",), prefix="/uploads/"), "bucket", "no '*' and no leading '/'"),
+        (Grant("ecg_bucket", ("s3:GetObject",), prefix="up*"), "bucket", "'*' only as a whole inner segment"),
+        (Grant("ecg_bucket", ("s3:GetObject",), prefix="*/uploads/"), "bucket", "'*' only as a whole inner segment"),
+        (Grant("ecg_bucket", ("s3:GetObject",), prefix="tenants/*"), "bucket", "'*' only as a whole inner segment"),
+        (Grant("ecg_bucket", ("s3:GetObject",), prefix="tenants/a*/x/"), "bucket", "'*' only as a whole inner"),
+        (Grant("ecg_bucket", ("s3:GetObject",), prefix="/uploads/"), "bucket", "no leading '/'"),
         (Grant("results_table", ("dynamodb:GetItem",), prefix="x/"), "table", "only buckets take one"),
     ],
 )
@@ -75,17 +78,41 @@ def test_queue_grant_names_the_queue_arn() -> None:
         grant_statements(Grant("jobs_queue", ("sqs:*",)), "queue", QUEUE_ARN)
 
 
-def test_web_function_may_list_the_bucket_and_put_only_under_uploads() -> None:
+def test_a_whole_inner_segment_may_be_any_tenant() -> None:
+    grant = Grant("ecg_bucket", ("s3:PutObject",), prefix="tenants/*/uploads/")
+    assert grant_statements(grant, "bucket", BUCKET_ARN)[0]["Resource"] == [f"{BUCKET_ARN}/tenants/*/uploads/*"]
+
+
+def test_web_function_may_list_the_bucket_and_put_only_under_tenants_uploads() -> None:
     document = function_policy(APP, APP.function("web"), {"ecg_bucket": BUCKET_ARN}, LOGS_ARN)
     assert document["Statement"][1:] == [
         {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [BUCKET_ARN]},
         {
-            "Sid": "EcgBucketUploadsObjects",
+            "Sid": "EcgBucketTenantsUploadsObjects",
             "Effect": "Allow",
             "Action": ["s3:PutObject"],
-            "Resource": [f"{BUCKET_ARN}/uploads/*"],
+            "Resource": [f"{BUCKET_ARN}/tenants/*/uploads/*"],
         },
     ]
+
+
+def test_analysis_functions_read_only_tenants_objects() -> None:
+    for name in ("fhr", "worker"):
+        document = function_policy(
+            APP,
+            APP.function(name),
+            {"ecg_bucket": BUCKET_ARN, "results_table": TABLE_ARN, "jobs_queue": QUEUE_ARN},
+            LOGS_ARN,
+        )
+        reads = [s for s in document["Statement"] if "s3:GetObject" in s["Action"]]
+        assert reads == [
+            {
+                "Sid": "EcgBucketTenantsObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"{BUCKET_ARN}/tenants/*"],
+            }
+        ], name
 
 
 def test_two_grants_yielding_the_same_statement_id_are_refused() -> None:
@@ -151,7 +178,7 @@ def test_function_policy_starts_with_its_own_log_group() -> None:
     }
     assert [s["Sid"] for s in document["Statement"]] == [
         "WriteOwnLogs",
-        "EcgBucketObjects",
+        "EcgBucketTenantsObjects",
         "EcgBucketBucket",
         "ResultsTable",
         "JobsQueue",

@@ -1,21 +1,26 @@
-"""The contract suite's target: the local cloud by default, a deployed stage when told.
+"""The contract suite's target: the local cloud of both stacks by default, a deployed stage when told.
 
-- Default: ``fhr local --stack $FHR_LOCAL_STACK (dev) --port 0 --outputs-file <tmp>`` runs as a
-  subprocess for the session (the same command a developer runs), and is stopped with SIGTERM after.
+- Default: ``fhr local --stack <stack> --port 0 --outputs-file <tmp>`` runs as a subprocess (the same
+  command a developer runs), once for ``dev`` (open) and once for ``prod`` (JWT, the local cloud as
+  issuer), each stopped with SIGTERM after its tests; ``FHR_LOCAL_STACK=dev`` runs one stack only.
 - ``FHR_STACK_OUTPUTS=outputs.json`` (from ``pulumi stack output --json > outputs.json``): the same
   tests run against that deployed stage. Uploads use the default AWS credentials; when the stage's
-  auth mode is ``jwt``, ``FHR_TOKEN`` must hold a token from the stage's issuer. The file of an
-  already running ``fhr local --outputs-file F`` works too (its ``aws_endpoint_url`` marks it local).
+  auth mode is ``jwt``, ``FHR_TOKEN`` must hold a token from the stage's issuer with every scope of
+  the API (fhr/read fhr/write items/read items/write). The file of an already running
+  ``fhr local --outputs-file F`` works too (its ``aws_endpoint_url`` marks it local).
 
-Either way the tests only use what a client has: the outputs file, HTTP, and S3 uploads.
+Either way the tests only use what a client has: the outputs file, HTTP, and S3 uploads under the
+caller's own prefix (``GET /recordings`` says which). Tests marked ``last_per_target`` run after every
+other test of their target (``test_logs.py`` greps the whole run's logs for every uploaded file name).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,7 @@ from localcloud.outputs import load
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Target:
     """What the tests talk to: the outputs, the stack config behind them, and how to authorize."""
 
@@ -36,13 +41,49 @@ class Target:
     stack: StackConfig
     local: bool
     token: str | None
+    log_path: Path | None = None  # the local cloud's log, when this suite runs it
+    uploaded_names: set[str] = field(default_factory=set)  # file names uploaded: never to be logged
 
     @property
     def api_url(self) -> str:
         return str(self.outputs["api_url"]).rstrip("/")
 
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    @property
+    def issuer_url(self) -> str | None:
+        """The local cloud's JWT issuer (prod stack), which mints tokens with chosen claims and scopes."""
+        return self.outputs.get("local_issuer_url")
+
+    def auth_headers(self, token: str | None = None) -> dict[str, str]:
+        token = token or self.token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    async def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> tuple[int, Any, Any]:
+        """One HTTP call to the API as a client makes it (the default token unless ``token``): status,
+        headers, body (JSON when it parses)."""
+        import aiohttp
+
+        headers = self.auth_headers(token) | kwargs.pop("headers", {})
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+            session.request(method, self.api_url + path, headers=headers, **kwargs) as response,
+        ):
+            raw = await response.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw
+            return response.status, response.headers, body
+
+    def mint(self, **claims: Any) -> str:
+        """A token from the local issuer (``sub``, ``scope``, ...; ``None`` leaves a claim out)."""
+        assert self.issuer_url, "only the local cloud of a JWT stack mints tokens"
+        return _post_token(self.issuer_url, claims)
+
+    def prefix(self, token: str | None = None) -> str:
+        """The caller's own prefix (``tenants/<tenant>/``), as ``GET /recordings`` answers it."""
+        request = urllib.request.Request(f"{self.api_url}/recordings?limit=1", headers=self.auth_headers(token))
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.loads(response.read())["prefix"])
 
     def s3(self) -> Any:
         import boto3
@@ -57,41 +98,73 @@ class Target:
             )
         return boto3.client("s3", region_name=self.outputs["region"])
 
+    def put(self, key: str, body: bytes) -> None:
+        """Upload as a client with bucket credentials does (the file name is noted for the log check)."""
+        self.uploaded_names.add(key.rsplit("/", 1)[-1])
+        self.s3().put_object(Bucket=self.outputs["ecg_bucket"], Key=key, Body=body)
 
-def _local_token(outputs: dict[str, Any]) -> str | None:
-    if "local_issuer_url" not in outputs:
-        return None
-    import urllib.request
 
-    request = urllib.request.Request(f"{outputs['local_issuer_url']}/token", data=b"{}", method="POST")
+def _post_token(issuer_url: str, claims: dict[str, Any]) -> str:
+    request = urllib.request.Request(f"{issuer_url}/token", data=json.dumps(claims).encode(), method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())["token"]
 
 
-@pytest.fixture(scope="session")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    given = os.environ.get("FHR_STACK_OUTPUTS")
-    if given:
-        outputs = load(given)
+def _local_token(outputs: dict[str, Any]) -> str | None:
+    """The local issuer's default token: every scope of the API, the default tenant."""
+    return _post_token(outputs["local_issuer_url"], {}) if "local_issuer_url" in outputs else None
+
+
+def _targets() -> list[str]:
+    if os.environ.get("FHR_STACK_OUTPUTS"):
+        return ["given"]
+    if os.environ.get("FHR_LOCAL_STACK"):
+        return [os.environ["FHR_LOCAL_STACK"]]
+    return ["dev", "prod"]
+
+
+@pytest.fixture(scope="session", params=_targets())
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    if request.param == "given":
+        outputs = load(os.environ["FHR_STACK_OUTPUTS"])
         stack = load_stack_file(outputs["stage"])
         token = os.environ.get("FHR_TOKEN")
         if stack.auth.mode == "jwt" and not token and "local_issuer_url" not in outputs:
             pytest.fail(f"stage {outputs['stage']} uses JWT auth: set FHR_TOKEN to a token from {stack.auth.issuer}")
         yield Target(outputs, stack, local="aws_endpoint_url" in outputs, token=token or _local_token(outputs))
         return
-    workdir = tmp_path_factory.mktemp("local-cloud")
+    workdir = tmp_path_factory.mktemp(f"local-cloud-{request.param}")
     try:
-        with local_cloud(workdir, os.environ.get("FHR_LOCAL_STACK", "dev")) as outputs:
-            yield Target(outputs, load_stack_file(outputs["stage"]), local=True, token=_local_token(outputs))
+        with local_cloud(workdir, request.param) as outputs:
+            stack, log_path = load_stack_file(outputs["stage"]), workdir / "fhr-local.log"
+            yield Target(outputs, stack, local=True, token=_local_token(outputs), log_path=log_path)
     except LaunchError as exc:
         pytest.fail(str(exc))
 
 
+@pytest.hookimpl(trylast=True)  # after pytest grouped the items by target, so no cloud starts twice
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move ``last_per_target`` tests behind the last other test of the same target."""
+    for item in [i for i in items if i.get_closest_marker("last_per_target")]:
+        param = _target_param(item)
+        items.remove(item)
+        same = [n for n, other in enumerate(items) if _target_param(other) == param]
+        items.insert(same[-1] + 1 if same else len(items), item)
+
+
+def _target_param(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("target") if callspec is not None else None
+
+
 @pytest.fixture(scope="session")
 def seeded_record(target: Target, set_a_dir: Path) -> str:
-    """``s3://<bucket>/contract/a01.hea`` (+ .dat), uploaded as a client would."""
-    client = target.s3()
+    """``s3://<bucket>/<prefix>contract/<a patient-like name>.hea`` (+ .dat), uploaded as a client would."""
+    prefix = target.prefix()
+    stem = "Doe_Jane_1984-03-02_week32"  # what a hospital's file names look like: never to be logged
     for suffix in (".hea", ".dat"):
         body = (set_a_dir / f"a01{suffix}").read_bytes()
-        client.put_object(Bucket=target.outputs["ecg_bucket"], Key=f"contract/a01{suffix}", Body=body)
-    return f"s3://{target.outputs['ecg_bucket']}/contract/a01.hea"
+        if suffix == ".hea":  # the header names its signal file beside it
+            body = body.replace(b"a01.dat", f"{stem}.dat".encode()).replace(b"a01 ", f"{stem} ".encode(), 1)
+        target.put(f"{prefix}contract/{stem}{suffix}", body)
+    return f"s3://{target.outputs['ecg_bucket']}/{prefix}contract/{stem}.hea"

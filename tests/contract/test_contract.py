@@ -7,11 +7,9 @@ Runs against the local cloud by default and unchanged against a deployed stage
 from __future__ import annotations
 
 import importlib.util
-import json
 import urllib.parse
 from typing import Any
 
-import aiohttp
 import pytest
 
 from fhrapp.definition import APP
@@ -37,21 +35,6 @@ ROUTES = [pytest.param(route, marks=needs_handler_of(route.function), id=route.r
 API_FUNCTIONS = ("fhr", "items")  # their routes answer bad input with a typed {"code", "message", "requestId"}
 
 
-async def request(target: Any, method: str, path: str, **kwargs: Any) -> tuple[int, Any, Any]:
-    headers = target.auth_headers() | kwargs.pop("headers", {})
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.request(method, target.api_url + path, headers=headers, **kwargs) as response,
-    ):
-        raw = await response.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw
-        return response.status, response.headers, body
-
-
 def test_outputs_have_the_stack_output_shape(target: Any) -> None:
     assert set(STACK_OUTPUT_KEYS) <= set(target.outputs)
     assert target.outputs["functions"].keys() == {fn.name for fn in APP.functions}
@@ -59,7 +42,7 @@ def test_outputs_have_the_stack_output_shape(target: Any) -> None:
 
 
 async def test_an_unknown_route_is_404_not_found(target: Any) -> None:
-    status, _, body = await request(target, "GET", "/no-such-route")
+    status, _, body = await target.request("GET", "/no-such-route")
     assert (status, body) == (404, {"message": "Not Found"})
 
 
@@ -71,16 +54,15 @@ async def test_cors_preflight_is_answered_for_the_stacks_origin(target: Any) -> 
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type",
     }
-    status, response_headers, _ = await request(target, "OPTIONS", "/fhr", headers=headers)
+    status, response_headers, _ = await target.request("OPTIONS", "/fhr", headers=headers)
     assert status == 204
     assert response_headers["Access-Control-Allow-Origin"] in (origin, "*")
     assert "POST" in response_headers["Access-Control-Allow-Methods"]
 
 
 async def test_requests_without_a_token_are_unauthorized_when_the_stage_uses_jwt(target: Any) -> None:
-    status, _, body = await request(
-        target, "POST", "/DynamoDBManager", json={"operation": "ping"}, headers={"Authorization": ""}
-    )
+    ping = {"operation": "ping"}
+    status, _, body = await target.request("POST", "/DynamoDBManager", json=ping, headers={"Authorization": ""})
     if target.stack.auth.mode == "jwt":
         assert (status, body) == (401, {"message": "Unauthorized"})
     else:
@@ -95,7 +77,7 @@ def concrete(path: str) -> str:
 @pytest.mark.parametrize("route", ROUTES)
 async def test_every_route_of_the_definition_is_deployed_and_answers(target: Any, route: Any) -> None:
     """No route is missing from the stage (the gateway's own 404) and none fails (5xx) on a plain request."""
-    status, _, body = await request(target, route.method, concrete(route.path))
+    status, _, body = await target.request(route.method, concrete(route.path))
     assert body != {"message": "Not Found"}, f"{route.route_key} is not deployed"
     assert status < 500, (status, body)
 
@@ -103,7 +85,7 @@ async def test_every_route_of_the_definition_is_deployed_and_answers(target: Any
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.values[0].function in API_FUNCTIONS])
 async def test_api_routes_answer_bad_input_with_a_typed_4xx(target: Any, route: Any) -> None:
     kwargs = {"data": b"{not json", "headers": {"Content-Type": "application/json"}} if route.method == "POST" else {}
-    status, _, body = await request(target, route.method, concrete(route.path), **kwargs)
+    status, _, body = await target.request(route.method, concrete(route.path), **kwargs)
     assert 400 <= status < 500 and status not in (401, 403), (status, body)
     assert isinstance(body, dict) and body.get("code") and body.get("message") and body.get("requestId"), body
 
@@ -111,41 +93,75 @@ async def test_api_routes_answer_bad_input_with_a_typed_4xx(target: Any, route: 
 @NEEDS_FHR
 async def test_fhr_of_a_set_a_record_then_cached(target: Any, seeded_record: str) -> None:
     path = "/fhr?" + urllib.parse.urlencode({"filename": seeded_record})
-    status, _, result = await request(target, "GET", path)
+    status, _, result = await target.request("GET", path)
     assert status == 200, result
     assert result["record"]["fs"] == 1000 and result["record"]["duration_s"] == pytest.approx(60.0)
     assert result["fhr"]["fs"] == 4 and len(result["fhr"]["bpm"]) > 0
     valid = [bpm for bpm in result["fhr"]["bpm"] if bpm is not None]
     assert valid and all(50 <= bpm <= 250 for bpm in valid)
-    status, _, again = await request(target, "GET", path)
+    status, _, again = await target.request("GET", path)
     assert (status, again.get("cached")) == (200, True)
 
 
 @NEEDS_FHR
 async def test_fhr_errors_are_typed(target: Any) -> None:
-    bucket = target.outputs["ecg_bucket"]
+    bucket, prefix = target.outputs["ecg_bucket"], target.prefix()
     cases = {
-        f"s3://{bucket}/contract/does-not-exist.hea": 404,
+        f"s3://{bucket}/{prefix}contract/does-not-exist.hea": 404,
+        f"s3://{bucket}/tenants/somebody-else/a01.hea": 403,
         "s3://some-other-bucket/a01.hea": 403,
         "not-a-uri": 400,
     }
     for filename, expected in cases.items():
-        status, _, body = await request(target, "GET", "/fhr?" + urllib.parse.urlencode({"filename": filename}))
+        status, _, body = await target.request("GET", "/fhr?" + urllib.parse.urlencode({"filename": filename}))
         assert status == expected, (filename, status, body)
         assert {"code", "message", "requestId"} <= set(body), body
 
 
 @NEEDS_ITEMS
 async def test_dynamodb_manager_ping_and_echo(target: Any) -> None:
-    status, _, body = await request(target, "POST", "/DynamoDBManager", json={"operation": "ping"})
+    status, _, body = await target.request("POST", "/DynamoDBManager", json={"operation": "ping"})
     assert (status, body) == (200, "pong")
     payload = {"nested": {"n": 1.5, "list": [1, "two"]}}
-    status, _, body = await request(target, "POST", "/DynamoDBManager", json={"operation": "echo", "payload": payload})
+    status, _, body = await target.request("POST", "/DynamoDBManager", json={"operation": "echo", "payload": payload})
     assert (status, body) == (200, payload)
 
 
 @NEEDS_ITEMS
 async def test_dynamodb_manager_refuses_other_tables(target: Any) -> None:
     body = {"operation": "ping", "tableName": "someone-elses-table"}
-    status, _, answer = await request(target, "POST", "/DynamoDBManager", json=body)
+    status, _, answer = await target.request("POST", "/DynamoDBManager", json=body)
     assert status == 403 and answer["code"], answer
+
+
+FIVE_MB = 5 * 1024 * 1024  # over the functions' 4 MiB body limit, under Lambda's 6 MB event limit
+GATEWAY_BAD_INPUT = [
+    ("POST", "/fhr", "[" * 100_000, 400, "too_deep"),
+    ("POST", "/fhr", '{"filename": "s3://b/a\\ud800.hea"}', 400, "invalid_text"),
+    ("POST", "/fhr", '{"filename": "s3://b/a.hea", "filename": "s3://c/a.hea"}', 400, "duplicate_key"),
+    ("POST", "/fhr", '{"filename": "' + "a" * FIVE_MB + '"}', 413, "body_too_large"),
+    ("POST", "/fhr/batch", '{"filenames": [1e999999999]}', 400, "invalid_number"),
+    ("POST", "/DynamoDBManager", "[" * 100_000, 400, "too_deep"),
+    ("POST", "/DynamoDBManager", '{"operation": "echo", "payload": "' + "a" * FIVE_MB + '"}', 413, "body_too_large"),
+    ("GET", "/fhr/jobs/0123456789abcdef0123456789abcdef?offset=%D9%A1", None, 400, "invalid_page"),
+    ("GET", "/recordings?limit=%C2%B2", None, 400, "invalid_limit"),
+    ("POST", "/uploads", '{"files": [{"name": "a\\udfff.csv", "size": 5}]}', 400, "invalid_text"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [pytest.param(*case, id=f"{case[0]} {case[1][:30]} {case[4]}") for case in GATEWAY_BAD_INPUT],
+)
+async def test_bad_input_through_the_gateway_is_a_typed_4xx(
+    target: Any, method: str, path: str, body: str | None, status: int, code: str
+) -> None:
+    """The issue's cases end to end (gateway, Lambda, our runtime, the handler): no 500, our error body."""
+    first_segment = path.partition("?")[0].split("/")[1]
+    function = next(route.function for route in APP.routes if route.path.split("/")[1] == first_segment)
+    if handler_missing(APP.function(function).handler.rsplit(".", 1)[0]):
+        pytest.skip(f"the {function} handler is not in this checkout")
+    kwargs = {"data": body.encode(), "headers": {"Content-Type": "application/json"}} if body is not None else {}
+    answer_status, _, answer = await target.request(method, path, **kwargs)
+    assert (answer_status, answer.get("code") if isinstance(answer, dict) else answer) == (status, code)
+    assert answer["message"] and answer["requestId"]

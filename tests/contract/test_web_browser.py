@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from browsercheck.cdp import Chromium, Page, find_chromium
-from browsercheck.flows import drawn_check, open_page, summary_shown, upload
+from browsercheck.flows import drawn_check, figo_shown, open_page, stv_shown, summary_shown, upload
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "e2e"
 
@@ -59,19 +59,25 @@ def null_runs(bpm: list[float | None], fs: float, t0: float, min_s: float = 3.0)
 async def test_a_set_a_record_uploaded_from_the_page_is_drawn_as_the_api_computed_it(  # type: ignore[no-untyped-def]
     page, target, set_a_dir
 ) -> None:
+    target.uploaded_names.update({"a01.hea", "a01.dat"})
     _, outcome = await upload(page, [set_a_dir / "a01.hea", set_a_dir / "a01.dat"])
     assert outcome["error"] is None, outcome
     key = outcome["rendered"]
-    assert key.startswith("uploads/") and key.endswith("/a01.hea")
+    assert key.startswith(target.prefix() + "uploads/") and key.endswith("/a01.hea")
     await page.screenshot(SCREENSHOTS / "a01.png")
 
     shown_result = await page.evaluate("fhrPage.result")
     from_api = api_result(target, key)
     assert shown_result["fhr"]["bpm"] == from_api["fhr"]["bpm"]
     summary = await summary_shown(page)
-    assert summary["baseline_bpm"].startswith(f"{from_api['summary']['baseline_bpm']} bpm")
-    assert summary["accelerations"] == str(len(from_api["summary"]["accelerations"]))
-    assert summary["decelerations"] == str(len(from_api["summary"]["decelerations"]))
+    # one minute supports no baseline or events (FIGO needs 10 min): the page says so, and why
+    assert from_api["summary"]["baseline_bpm"] is None and from_api["summary"]["accelerations"] is None
+    assert summary["baseline_bpm"] == summary["accelerations"] == "not assessed (record too short)"
+    assert summary["fetal_beats"].startswith(f"{len(from_api['beats']['fqrs_s'])} (")
+    figo = await figo_shown(page)
+    assert figo["class"] == "no class" and "10 min" in figo["undecided"]
+    stv = await stv_shown(page)
+    assert stv["values"] == from_api["variability"]["stv_ms"] and stv["bars"] == 1, stv
 
     drawn = await drawn_check(page)
     assert drawn["checked"] >= 50
@@ -82,13 +88,14 @@ async def test_a_set_a_record_uploaded_from_the_page_is_drawn_as_the_api_compute
 
 
 async def test_a_generated_30_minute_record_shows_its_signal_loss_as_gaps(  # type: ignore[no-untyped-def]
-    page, tmp_path
+    page, target, tmp_path
 ) -> None:
     from handlers.fhr.synth import synthesize
     from handlers.fhr.writers import write_record
 
     record, truth = synthesize(30, 4, 1000.0, seed=7, signal_loss=3)
     files = write_record(record, tmp_path / "synth30.hea", "wfdb")
+    target.uploaded_names.update(f.name for f in files)
     seconds, outcome = await upload(page, sorted(files), timeout=240)
     assert outcome["error"] is None, outcome
     await page.screenshot(SCREENSHOTS / "synth30.png")
@@ -102,6 +109,13 @@ async def test_a_generated_30_minute_record_shows_its_signal_loss_as_gaps(  # ty
 
     whole = await drawn_check(page)
     assert whole["drawn"] >= 0.9 * whole["checked"], whole
+    # 30 minutes: the FIGO class (or why there is none) with its reasons, and STV bars minute by minute
+    figo = await figo_shown(page)
+    expected = result["summary"]["figo"]
+    assert figo["class"] == (expected["class"] or "no class")
+    assert figo["reasons"] == expected["reasons"] and figo["reasons"]
+    stv = await stv_shown(page)
+    assert len(stv["values"]) == 30 and stv["bars"] == sum(v is not None for v in stv["values"]) >= 20, stv
     gap = max(runs, key=lambda r: r[1] - r[0])
     zoomed = await drawn_check(page, gap)
     await page.screenshot(SCREENSHOTS / "synth30-gap.png")
@@ -110,8 +124,9 @@ async def test_a_generated_30_minute_record_shows_its_signal_loss_as_gaps(  # ty
     assert zoomed["drawn"] >= 0.9 * zoomed["checked"] > 0, zoomed
 
 
-async def test_a_garbage_file_gets_a_readable_error(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    garbage = tmp_path / "garbage.csv"
+async def test_a_garbage_file_gets_a_readable_error(page, target, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    garbage = tmp_path / "Smith_John_garbage.csv"
+    target.uploaded_names.add(garbage.name)
     garbage.write_bytes(bytes(range(256)) * 64)
     _, outcome = await upload(page, [garbage])
     await page.screenshot(SCREENSHOTS / "garbage.png")

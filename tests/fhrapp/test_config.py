@@ -42,6 +42,7 @@ def test_dev_stack_file_loads_with_its_values(repo_root: Path) -> None:
     )
     assert (config.api.throttle_burst, config.api.throttle_rate, config.api.cors_origins) == (500, 1000.0, ("*",))
     assert config.auth.mode == "open" and config.auth.issuer is None
+    assert config.auth.open_tenant == "open" and config.auth.tenancy.environment() == {"FHR_OPEN_TENANT": "open"}
     assert (config.bucket.versioning, config.bucket.transition_days, config.bucket.force_destroy) == (False, 30, True)
     assert not config.tables.point_in_time_recovery and not config.tables.deletion_protection
     assert config.protect_data is False
@@ -61,6 +62,7 @@ def test_prod_stack_file_loads_with_its_values(repo_root: Path) -> None:
     assert config.function("fhr").memory_mb == 3008 and config.function("items").reserved_concurrency == 50
     assert config.auth.mode == "jwt"
     assert config.auth.issuer == "https://auth.example.org/" and config.auth.audience == ("fhr-api",)
+    assert config.auth.tenant_claim == "sub" and config.auth.tenancy.environment() == {"FHR_TENANT_CLAIM": "sub"}
     assert (config.bucket.versioning, config.bucket.transition_days, config.bucket.force_destroy) == (True, 90, False)
     assert config.tables.point_in_time_recovery and config.tables.deletion_protection
     assert config.protect_data is True
@@ -140,6 +142,19 @@ BAD_VALUES = [
     ("prod", "auth.issuer", DELETE, "'fhr:auth.issuer' must be an https:// URL when auth.mode is jwt"),
     ("prod", "auth.issuer", "http://auth.example.org/", "'fhr:auth.issuer' must be an https:// URL"),
     ("prod", "auth.audience", DELETE, "'fhr:auth.audience' is missing"),
+    ("prod", "auth.tenantClaim", "", "'fhr:auth.tenantClaim' must be a JWT claim name"),
+    ("prod", "auth.tenantClaim", "my tenant", "'fhr:auth.tenantClaim' must be a JWT claim name"),
+    ("prod", "auth.tenantClaim", 7, "'fhr:auth.tenantClaim' must be a JWT claim name"),
+    ("prod", "auth.tenantClaim", "exp", "'fhr:auth.tenantClaim' names 'exp', which describes the token"),
+    ("prod", "auth.tenantClaim", "aud", "'fhr:auth.tenantClaim' names 'aud', which describes the token"),
+    ("prod", "auth.openTenant", "open", "'fhr:auth.openTenant' applies only when auth.mode is open"),
+    ("dev", "auth.tenantClaim", "sub", "'fhr:auth.tenantClaim' applies only when auth.mode is jwt"),
+    ("dev", "auth.issuer", "https://auth.example.org/", "'fhr:auth.issuer' applies only when auth.mode is jwt"),
+    ("dev", "auth.openTenant", "", "'fhr:auth.openTenant' must be 1-64 letters"),
+    ("dev", "auth.openTenant", "tenants/x", "'fhr:auth.openTenant' must be 1-64 letters"),
+    ("dev", "auth.openTenant", "x" * 65, "'fhr:auth.openTenant' must be 1-64 letters"),
+    ("dev", "auth.openTenant", "-dev", "'fhr:auth.openTenant' must be 1-64 letters"),
+    ("dev", "auth.tenant", "x", "'fhr:auth.tenant' is not a known key"),
     ("prod", "bucket.forceDestroy", True, "'fhr:bucket.forceDestroy' may be true only in the dev stack"),
     ("prod", "protectData", DELETE, "'fhr:protectData' must be true outside the dev stack"),
     ("prod", "protectData", False, "'fhr:protectData' must be true outside the dev stack"),
@@ -214,3 +229,14 @@ def test_valid_schedules_are_accepted(repo_root: Path, schedule: str) -> None:
     raw, region = stack_values(repo_root, "dev")
     raw["keepWarm"] = {**raw["keepWarm"], "schedule": schedule}
     assert parse_stack_config("dev", raw, region, "Pulumi.dev.yaml").keep_warm.schedule == schedule
+
+
+def test_tenancy_keys_are_read_when_valid(repo_root: Path) -> None:
+    raw, region = stack_values(repo_root, "prod")
+    raw["auth"] = {**raw["auth"], "tenantClaim": "https://fhr.example.org/tenant"}
+    assert parse_stack_config("prod", raw, region, "Pulumi.prod.yaml").auth.tenant_claim == (
+        "https://fhr.example.org/tenant"
+    )
+    raw, region = stack_values(repo_root, "dev")
+    raw["auth"] = {**raw["auth"], "openTenant": "ward_7-dev"}
+    assert parse_stack_config("dev", raw, region, "Pulumi.dev.yaml").auth.open_tenant == "ward_7-dev"

@@ -15,6 +15,8 @@ from fhrapp.definition import (
     Grant,
     QueueTrigger,
     Route,
+    Tenancy,
+    function_environment,
     physical_name,
     warm_payload,
 )
@@ -72,6 +74,14 @@ def swap(changed: Function) -> tuple[Function, ...]:
             {"resources": (*APP.resources, DataResource("spill", "queue", "SPILL_URL", dead_letter="items_table"))},
             "spill's dead-letter target 'items_table' is not a queue",
         ),
+        (
+            {"routes": (*APP.routes, Route("GET", "/open", "web", public=True, scopes=("fhr/read",)))},
+            "route GET /open is public: it has no authorizer to check",
+        ),
+        (
+            {"routes": (*APP.routes, Route("GET", "/x", "web", scopes=("admin",)))},
+            "route GET /x has scope 'admin': want resource/action",
+        ),
     ],
 )
 def test_validate_rejects_dangling_references(change: dict, message: str) -> None:
@@ -103,3 +113,28 @@ def test_output_keys_name_queues_by_url_and_the_one_dlq_as_dlq_url() -> None:
         "jobs_dlq": "dlq_url",
         "jobs_queue": "jobs_queue_url",
     }
+
+
+def test_every_data_route_asks_for_a_scope_and_the_items_route_for_both() -> None:
+    assert all(route.scopes for route in APP.routes if not route.public)
+    assert APP.scopes == ("fhr/read", "fhr/write", "items/read", "items/write")
+    manager = next(r for r in APP.routes if r.path == "/DynamoDBManager")
+    assert manager.scopes == ("items/read", "items/write")  # any of them at the gateway; the handler refines
+
+
+def test_the_items_table_is_partitioned_by_tenant() -> None:
+    items = APP.resource("items_table")
+    assert (items.hash_key, items.range_key) == ("tenant", "id")
+
+
+def test_the_shared_environment_says_how_callers_map_to_tenants() -> None:
+    web = APP.function("web")
+    jwt = function_environment(APP, web, "prod", {"ecg_bucket": "b"}, Tenancy(claim="custom:tenant"))
+    assert jwt == {"ECG_BUCKET": "b", "STAGE": "prod", "FHR_TENANT_CLAIM": "custom:tenant"}
+    assert (
+        function_environment(APP, web, "dev", {"ecg_bucket": "b"}, Tenancy(open_tenant="open"))["FHR_OPEN_TENANT"]
+        == "open"
+    )
+    for wrong in ({}, {"claim": "sub", "open_tenant": "open"}):
+        with pytest.raises(ValueError, match="either a JWT claim or an open tenant"):
+            Tenancy(**wrong)

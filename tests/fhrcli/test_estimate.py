@@ -21,7 +21,10 @@ def test_estimate_prints_the_result_and_writes_a_ctg_png(set_a_dir, tmp_path, ca
 def test_estimate_human_summary(set_a_dir, capsys) -> None:
     assert main(["estimate", str(set_a_dir / "a03.hea")]) == 0
     out = capsys.readouterr().out
-    assert "FHR baseline" in out and "MHR median" in out
+    assert "FHR baseline not assessed" in out and "MHR median" in out
+    assert "STV per minute (ms): " in out and "fetal beats 12" in out  # a03: 128 reference beats
+    assert "FIGO 2015: no class (baseline_bpm not assessed (insufficient_duration)" in out
+    assert "deceleration_type (needs_uterine_activity)" in out
 
 
 def test_bad_options_exit_2_with_the_error_code(set_a_dir, capsys) -> None:

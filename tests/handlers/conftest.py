@@ -7,6 +7,7 @@ code under test), so it lives in their common parent directory.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,5 +57,32 @@ def physionet_csv() -> TextBuilder:
         for row, column in bad:
             expected[row, column] = np.nan
         return (newline.join(lines) + newline).encode(), expected
+
+    return build
+
+
+WfdbFiles = dict[str, bytes]
+
+
+def _split_record(set_a_dir: Path, record: str, stem: str, groups: tuple[tuple[int, ...], ...]) -> WfdbFiles:
+    """A set-a record rewritten as ``stem.hea`` plus one format-16 signal file per channel group
+    (``stem_1.dat``, ``stem_2.dat``, ...): the same samples, spread over several files as WFDB allows."""
+    header = (set_a_dir / f"{record}.hea").read_text().splitlines()
+    n_signals = int(header[0].split()[1])
+    samples = np.frombuffer((set_a_dir / f"{record}.dat").read_bytes(), dtype="<i2").reshape(-1, n_signals)
+    files: WfdbFiles = {}
+    lines = [stem + " " + header[0].split(maxsplit=1)[1]]
+    for number, channels in enumerate(groups, start=1):
+        name = f"{stem}_{number}.dat"
+        files[name] = np.ascontiguousarray(samples[:, list(channels)]).astype("<i2").tobytes()
+        lines += [name + " " + header[1 + channel].split(maxsplit=1)[1] for channel in channels]
+    files[f"{stem}.hea"] = ("\n".join(lines) + "\n").encode()
+    return files
+
+
+@pytest.fixture
+def split_wfdb(set_a_dir: Path) -> Callable[..., WfdbFiles]:
+    def build(record: str, stem: str, groups: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3))) -> WfdbFiles:
+        return _split_record(set_a_dir, record, stem, groups)
 
     return build

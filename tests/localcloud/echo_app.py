@@ -45,6 +45,7 @@ APP = AppDefinition(
         Route("GET", "/slow", "echo"),
         Route("POST", "/presign", "echo"),
         Route("GET", "/public", "echo", public=True),
+        Route("GET", "/scoped", "echo", scopes=("echo/read", "echo/admin")),
     ),
     resources=(*REAL_APP.resources, ECHO_DLQ, ECHO_QUEUE),
 )

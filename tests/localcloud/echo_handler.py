@@ -22,6 +22,8 @@ ENV_KEYS = (
     "AWS_ENDPOINT_URL_LAMBDA",
     "AWS_LAMBDA_FUNCTION_NAME",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "FHR_OPEN_TENANT",
+    "FHR_TENANT_CLAIM",
 )
 BINARY = bytes(range(256))
 
@@ -48,10 +50,13 @@ def _shape(kind: str) -> Any:
 
 
 def _presigned_post(request: dict[str, Any]) -> dict[str, Any]:
-    """A presigned S3 POST for ``uploads/<key>`` of at most ``max_bytes``, like the web function's."""
+    """A presigned S3 POST for ``uploads/<key>`` of at most ``max_bytes``, like the web function's:
+    SigV4 unless the request asks for ``"signature": "s3"`` (botocore's SigV2, which S3 refuses)."""
     import boto3
+    from botocore.config import Config
 
-    s3 = boto3.client("s3")  # endpoint and credentials from the function's environment
+    # endpoint and credentials from the function's environment
+    s3 = boto3.client("s3", config=Config(signature_version=request.get("signature", "s3v4")))
     post = s3.generate_presigned_post(
         Bucket=os.environ["ECG_BUCKET"],
         Key=f"uploads/{request['key']}",

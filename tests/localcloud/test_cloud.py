@@ -65,6 +65,37 @@ async def test_jwt_mode_accepts_the_local_issuers_tokens_and_rejects_others(clou
         assert jwks_status == 200 and json.loads(jwks)["keys"][0]["alg"] == "RS256"
 
 
+async def test_jwt_routes_with_scopes_admit_a_token_holding_any_of_them_and_pass_claims_as_strings(
+    cloud_factory: Any,
+) -> None:
+    async with cloud_factory({"auth": JWT_AUTH, "api": ONE_ORIGIN}) as cloud:
+        url = cloud.outputs()["api_url"] + "/scoped"
+        claims = {"sub": "alice", "groups": ["ward-7", "night"], "level": 3, "ok": True, "org": {"id": 1}, "x": None}
+        holder = await token(cloud, scope="fhr/read echo/admin", **claims)
+        status, _, body = await call(url, headers={"Authorization": f"Bearer {holder}"})
+        assert status == 200, body
+        jwt_context = json.loads(body)["event"]["requestContext"]["authorizer"]["jwt"]
+        assert jwt_context["scopes"] == ["fhr/read", "echo/admin"]
+        passed = jwt_context["claims"]
+        shown = (passed["groups"], passed["level"], passed["ok"], passed["org"])
+        assert shown == ("[ward-7 night]", "3", "true", '{"id":1}')
+        assert "x" not in passed and all(isinstance(v, str) for v in passed.values())
+        env = json.loads(body)["env"]  # a jwt stack's functions find the tenant in the configured claim
+        assert (env["FHR_TENANT_CLAIM"], env["FHR_OPEN_TENANT"]) == ("sub", None)
+
+        for scope in ("fhr/read", "", "echo"):
+            lacking = await token(cloud, scope=scope)
+            status, headers, body = await call(url, headers={"Authorization": f"Bearer {lacking}"})
+            assert (status, json.loads(body)) == (403, {"message": "Forbidden"}), scope
+            assert 'error="insufficient_scope"' in headers["www-authenticate"]
+            assert 'scope="echo/read echo/admin"' in headers["www-authenticate"]
+
+        # A route without scopes takes any valid token, and its event's scopes are null as API Gateway's
+        auth = {"Authorization": f"Bearer {holder}"}
+        status, _, body = await call(cloud.outputs()["api_url"] + "/echo", headers=auth)
+        assert status == 200 and json.loads(body)["event"]["requestContext"]["authorizer"]["jwt"]["scopes"] is None
+
+
 async def test_cors_only_for_the_stacks_origins(cloud_factory: Any) -> None:
     async with cloud_factory({"api": ONE_ORIGIN}) as cloud:
         url = cloud.outputs()["api_url"] + "/echo"
@@ -162,6 +193,7 @@ async def test_presigned_uploads_go_through_the_s3_gate_which_enforces_their_pol
         assert status == 200, body
         post = json.loads(body)
         assert post["url"].startswith(cloud.s3_gate_url)  # the function's S3 endpoint is the gate, not moto
+        assert post["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
         results = []
         for payload in (b"0123456789", b"0123456789-too-long"):
             form = aiohttp.FormData(post["fields"])
@@ -172,6 +204,26 @@ async def test_presigned_uploads_go_through_the_s3_gate_which_enforces_their_pol
     assert results[0][0] == 204
     assert results[1][0] == 400 and b"EntityTooLarge" in results[1][1]
     assert stored == b"0123456789"  # the oversize upload was refused, the first one kept
+
+
+async def test_a_sigv2_upload_is_refused_as_s3_refuses_it_for_buckets_made_since_2020(cloud_factory: Any) -> None:
+    async with cloud_factory() as cloud:
+        outputs = cloud.outputs()
+        request = {"key": "v2.hea", "max_bytes": 10, "signature": "s3"}
+        status, _, body = await call(outputs["api_url"] + "/presign", "POST", json=request)
+        post = json.loads(body)
+        assert "AWSAccessKeyId" in post["fields"] and "signature" in post["fields"]  # botocore's SigV2 form
+        form = aiohttp.FormData(post["fields"])
+        form.add_field("file", b"0123456789", filename="v2.hea")
+        status, _, answer = await call(post["url"], "POST", data=form)
+        listed = await asyncio.to_thread(list_keys, outputs)
+    assert status == 400 and b"<Code>InvalidRequest</Code>" in answer and b"AWS4-HMAC-SHA256" in answer
+    assert "uploads/v2.hea" not in listed
+
+
+def list_keys(outputs: dict[str, Any]) -> list[str]:
+    s3 = boto3.client("s3", endpoint_url=outputs["aws_endpoint_url"], region_name=outputs["region"])
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=outputs["ecg_bucket"]).get("Contents", [])]
 
 
 def read_object(outputs: dict[str, Any], key: str) -> bytes:

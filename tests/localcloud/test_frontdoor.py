@@ -6,6 +6,7 @@ service through our runtime; assertions are on what a client receives and what t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -80,6 +81,8 @@ async def test_the_function_environment_names_the_stacks_resources_and_local_end
         "AWS_ENDPOINT_URL_LAMBDA": outputs["lambda_endpoint_url"],
         "AWS_LAMBDA_FUNCTION_NAME": outputs["functions"]["echo"],
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "FHR_OPEN_TENANT": "open",  # the dev stack's tenancy, as Pulumi sets it (tests/test_program.py)
+        "FHR_TENANT_CLAIM": None,
     }
 
 
@@ -90,6 +93,23 @@ async def test_text_bodies_pass_as_text_and_binary_bodies_as_base64(echo_cloud: 
     headers = {"Content-Type": "application/octet-stream"}
     event = (await echoed(echo_cloud, "POST", "/echo", data=blob, headers=headers))["event"]
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == blob
+
+
+async def test_header_bytes_that_are_not_utf8_reach_the_function_as_text(echo_cloud: LocalCloud) -> None:
+    """aiohttp keeps such bytes as lone surrogates; an event must carry text a function can encode again."""
+    assert echo_cloud.front_door is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", echo_cloud.front_door.port)
+    writer.write(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Raw: a\xff\xfeb\r\nCookie: k=\xe9t\xe9\r\nConnection: close\r\n\r\n"
+    )
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer[:300]
+    event = json.loads(body)["event"]
+    assert event["headers"]["x-raw"] == "a\ufffd\ufffdb" and event["cookies"] == ["k=\ufffdt\ufffd"]
+    json.dumps(event, ensure_ascii=False).encode("utf-8")  # no lone surrogate anywhere
 
 
 async def test_greedy_and_any_routes(echo_cloud: LocalCloud) -> None:

@@ -29,8 +29,71 @@ def test_a_fresh_token_is_accepted_with_its_claims_and_scopes(issuer: LocalIssue
     assert authorizer.verify_header(issuer.mint()).claims["iss"] == ISSUER  # bare token, no "Bearer"
 
 
-def test_client_id_may_stand_for_the_audience(issuer: LocalIssuer, authorizer: JwtAuthorizer) -> None:
-    assert authorizer.verify(issuer.mint({"aud": "other", "client_id": "fhr-api"})).claims["client_id"] == "fhr-api"
+def test_client_id_stands_for_the_audience_only_without_an_aud(issuer: LocalIssuer, authorizer: JwtAuthorizer) -> None:
+    """As API Gateway: it evaluates client_id only when aud is absent (a Cognito access token has no aud)."""
+    assert authorizer.verify(issuer.mint({"aud": None, "client_id": "fhr-api"})).claims["client_id"] == "fhr-api"
+    with pytest.raises(Unauthorized, match="audience"):
+        authorizer.verify(issuer.mint({"aud": "other", "client_id": "fhr-api"}))
+
+
+@pytest.mark.parametrize(
+    "aud", [123, 1.5, True, {"fhr-api": 1}, [1, 2], ["fhr-api", 7], [["fhr-api"]]], ids=lambda v: repr(v)[:20]
+)
+def test_an_aud_of_the_wrong_type_is_unauthorized_not_an_error(
+    issuer: LocalIssuer, authorizer: JwtAuthorizer, aud: object
+) -> None:
+    with pytest.raises(Unauthorized, match="aud is neither a string nor a list of strings"):
+        authorizer.verify(issuer.mint({"aud": aud}))
+    with pytest.raises(Unauthorized, match="client_id"):
+        authorizer.verify(issuer.mint({"aud": None, "client_id": aud}))
+
+
+@pytest.mark.parametrize(
+    ("raw", "claim"),
+    [
+        ('"exp": Infinity', "exp"),
+        ('"exp": NaN', "exp"),
+        ('"exp": 1e999', "exp"),  # overflows to infinity without being a JSON constant
+        ('"exp": -Infinity', "exp"),
+        ('"exp": true', "exp"),
+        ('"exp": "9999999999"', "exp"),
+        ('"nbf": NaN', "nbf"),
+        ('"iat": -1e999', "iat"),
+    ],
+)
+def test_a_non_finite_or_non_numeric_time_is_unauthorized(
+    issuer: LocalIssuer, authorizer: JwtAuthorizer, raw: str, claim: str
+) -> None:
+    times = {"exp": "9999999999", "nbf": "0", "iat": "0"}
+    times[claim] = raw.split(": ", 1)[1]
+    payload = f'{{"iss": "{ISSUER}", "aud": "fhr-api", ' + ", ".join(f'"{k}": {v}' for k, v in times.items()) + "}"
+    with pytest.raises(Unauthorized):
+        authorizer.verify(issuer.sign_payload(payload.encode()))
+
+
+@pytest.mark.parametrize(
+    ("claims", "scopes"),
+    [
+        ({"scope": "fhr/read items/read"}, ("fhr/read", "items/read")),
+        ({"scope": None, "scp": ["fhr/write"]}, ("fhr/write",)),
+        ({"scope": None, "scp": "fhr/read"}, ("fhr/read",)),
+        ({"scope": 7}, ()),
+        ({"scope": ["fhr/read", 1]}, ()),
+        ({"scope": None}, ()),
+    ],
+)
+def test_scopes_of_any_claim_shape_never_fail_the_token(
+    issuer: LocalIssuer, authorizer: JwtAuthorizer, claims: dict, scopes: tuple
+) -> None:
+    assert authorizer.verify(issuer.mint(claims)).scopes == scopes
+
+
+def test_the_local_issuer_grants_the_apps_scopes_unless_told_otherwise() -> None:
+    scoped = LocalIssuer(ISSUER, ["fhr-api"], scopes=("fhr/read", "fhr/write"))
+    check = JwtAuthorizer(ISSUER, ["fhr-api"], scoped.jwks)
+    assert check.verify(scoped.mint()).scopes == ("fhr/read", "fhr/write")
+    assert check.verify(scoped.mint({"scope": "fhr/read"})).scopes == ("fhr/read",)
+    assert check.verify(scoped.mint({"scope": None})).scopes == ()
 
 
 @pytest.mark.parametrize(

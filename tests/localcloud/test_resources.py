@@ -55,7 +55,9 @@ def test_tables_bucket_queues_and_settings_on_moto(moto_endpoint: str, stage: st
         res = plan.resource
         if res.kind == "table":
             table = dynamodb.describe_table(TableName=plan.name)["Table"]
-            assert table["KeySchema"] == [{"AttributeName": res.hash_key, "KeyType": "HASH"}]
+            keys = [{"AttributeName": res.hash_key, "KeyType": "HASH"}]
+            keys += [{"AttributeName": res.range_key, "KeyType": "RANGE"}] if res.range_key else []
+            assert table["KeySchema"] == keys  # the items table: tenant partition, item id
             assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
             assert table.get("DeletionProtectionEnabled", False) is stack.tables.deletion_protection
             ttl = dynamodb.describe_time_to_live(TableName=plan.name)["TimeToLiveDescription"]

@@ -8,34 +8,42 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
 import boto3
 import pytest
+from botocore.config import Config
 
 from localcloud.s3gate import S3Gate
 
 CREDENTIALS = {"testing": "testing"}
 
 
-@pytest.fixture(params=["s3v4", "s3"], ids=["sigv4", "sigv2"])
-def gate(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[tuple[S3Gate, Any, str]]:
-    """The gate on its own event loop in a thread, so blocking boto3 calls in tests cannot stall it."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    gate = S3Gate(moto_endpoint, CREDENTIALS)
-    asyncio.run_coroutine_threadsafe(gate.start(), loop).result(10)
-    s3 = boto3.client(
+def client(url: str, signature: str) -> Any:
+    return boto3.client(
         "s3",
-        endpoint_url=gate.url,
+        endpoint_url=url,
         region_name="eu-west-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        config=Config(signature_version=signature),
     )
+
+
+@contextmanager
+def running_gate(moto_endpoint: str, signature: str, legacy: bool) -> Iterator[tuple[S3Gate, Any, str]]:
+    """The gate on its own event loop in a thread, so blocking boto3 calls in tests cannot stall it;
+    presigning with ``signature`` (``s3v4`` or botocore's SigV2 ``s3``), the bucket legacy or not."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
     bucket = f"gate-{uuid.uuid4().hex[:10]}"
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    gate = S3Gate(moto_endpoint, CREDENTIALS, sigv2_buckets=frozenset({bucket} if legacy else ()))
+    asyncio.run_coroutine_threadsafe(gate.start(), loop).result(10)
+    s3 = client(gate.url, signature)
+    client(gate.url, "s3v4").create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     try:
         yield gate, s3, bucket
     finally:
@@ -43,6 +51,13 @@ def gate(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[tuple[S
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+@pytest.fixture(params=["s3v4", "s3"], ids=["sigv4", "sigv2-legacy-bucket"])
+def gate(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[tuple[S3Gate, Any, str]]:
+    """Policy checks under both signature versions (SigV2 on a bucket the gate treats as pre-2020)."""
+    with running_gate(moto_endpoint, request.param, legacy=request.param == "s3") as running:
+        yield running
 
 
 def presign(s3: Any, bucket: str, key: str, max_bytes: int = 100, ctype: str = "text/csv", expires: int = 600) -> Any:
@@ -135,3 +150,19 @@ async def test_everything_else_passes_through_to_moto(gate) -> None:  # type: ig
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="r/")["Contents"]] == ["r/a.csv"]
     with pytest.raises(s3.exceptions.NoSuchKey):
         s3.get_object(Bucket=bucket, Key="r/missing.csv")
+
+
+async def test_sigv2_is_refused_for_buckets_made_since_2020_as_s3_does(moto_endpoint: str) -> None:
+    """Every bucket the gate does not know as legacy refuses SigV2: form POSTs, presigned URLs, headers."""
+    with running_gate(moto_endpoint, "s3", legacy=False) as (gate, s3, bucket):
+        post = presign(s3, bucket, "uploads/v2.csv")
+        assert "AWSAccessKeyId" in post["fields"]
+        status, body = await post_form(post["url"], post["fields"], b"0.1\n")
+        assert status == 400 and "<Code>InvalidRequest</Code>" in body and "AWS4-HMAC-SHA256" in body
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "uploads/v2.csv"})
+        assert "AWSAccessKeyId=" in url
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 400 and "InvalidRequest" in await response.text()
+        with pytest.raises(s3.exceptions.ClientError, match="InvalidRequest"):
+            s3.list_objects_v2(Bucket=bucket)  # SigV2 header auth on an ordinary request
+        assert client(gate.url, "s3v4").list_objects_v2(Bucket=bucket).get("Contents") is None  # nothing stored

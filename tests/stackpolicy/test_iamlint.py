@@ -72,7 +72,7 @@ def object_action_on_the_bucket_itself(g: Graph) -> None:
     def change(document: dict[str, Any]) -> None:
         for statement in document["Statement"]:
             if statement["Action"] == ["s3:GetObject"]:
-                statement["Resource"] = [arn.removesuffix("/*") for arn in statement["Resource"]]
+                statement["Resource"] = [arn.split("/", 1)[0] for arn in statement["Resource"]]  # the bucket ARN
 
     edit_json(first(g, ROLE_POLICY, role_policy("-fhr-access")), "policy", change)
 

@@ -7,6 +7,7 @@ record decodes in tens of milliseconds.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,13 +53,13 @@ def parse_header(text: str, source: str) -> Header:
     if not lines:
         raise CorruptRecord(f"{source}: WFDB header is empty")
     fields = lines[0].split()
-    if len(fields) < 2 or not fields[1].isdigit():
+    if len(fields) < 2 or not _is_digits(fields[1]):
         raise CorruptRecord(f"{source}: WFDB record line {lines[0]!r} lacks a signal count")
     if "/" in fields[0]:
         raise UnsupportedFormat(f"{source}: multi-segment WFDB records are not supported")
     n_signals = int(fields[1])
     fs = _parse_fs(fields[2], source) if len(fields) > 2 else 250.0
-    n_samples = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else None
+    n_samples = int(fields[3]) if len(fields) > 3 and _is_digits(fields[3]) else None
     if len(lines) < 1 + n_signals:
         raise CorruptRecord(f"{source}: header announces {n_signals} signals but describes {len(lines) - 1}")
     signals = tuple(_parse_signal_line(line, source) for line in lines[1 : 1 + n_signals])
@@ -89,7 +90,7 @@ def _parse_signal_line(line: str, source: str) -> SignalSpec:
         gain_match = _GAIN_FIELD.match(fields[2])
         if gain_match is None:
             raise CorruptRecord(f"{source}: gain field {fields[2]!r} is malformed")
-        gain = float(gain_match["gain"]) or _DEFAULT_GAIN
+        gain = _gain(gain_match["gain"], fields[2], source)
         baseline = int(gain_match["baseline"]) if gain_match["baseline"] is not None else None
         units = gain_match["units"] or "mV"
     adc_zero = int(fields[4]) if len(fields) > 4 and _is_int(fields[4]) else 0
@@ -105,7 +106,23 @@ def _parse_signal_line(line: str, source: str) -> SignalSpec:
 
 
 def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()
+    return _is_digits(text.lstrip("-"))
+
+
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts '²' and '١', which ``int`` then refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
+def _gain(text: str, field: str, source: str) -> float:
+    """The ADC gain (0 means the default); a malformed or non-finite one makes the header corrupt."""
+    try:
+        gain = float(text)
+    except ValueError:
+        raise CorruptRecord(f"{source}: gain field {field!r} is malformed") from None
+    if not math.isfinite(gain):
+        raise CorruptRecord(f"{source}: gain field {field!r} is not finite")
+    return gain or _DEFAULT_GAIN
 
 
 def decode_format16(raw: bytes | memoryview, n_columns: int) -> np.ndarray:

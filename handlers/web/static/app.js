@@ -6,7 +6,8 @@
 (() => {
   const cfg = window.FHR_CONFIG || {};
   const $ = id => document.getElementById(id);
-  const state = { nextToken: null, result: null, chart: null, token: sessionStorage.getItem("fhr-token") || "" };
+  const state = { nextToken: null, result: null, chart: null, token: sessionStorage.getItem("fhr-token") || "",
+                  listings: 0 };
   window.fhrPage = state;  // what the end-to-end tests read back
 
   class ApiError extends Error {
@@ -54,6 +55,13 @@
     showStatus("");
   }
 
+  // A listing's error is shown only while it is the latest one: the page's first listing (before a token
+  // is saved, a 401 on a JWT stack) must not overwrite what the user did since.
+  function refreshRecordings(append, quiet = false) {
+    const listing = ++state.listings;
+    return loadRecordings(append).catch(err => { if (!quiet && listing === state.listings) showError(err); });
+  }
+
   async function loadRecordings(append) {
     const query = new URLSearchParams({ limit: "50" });
     if (append && state.nextToken) query.set("nextToken", state.nextToken);
@@ -62,8 +70,9 @@
     if (!append) select.innerHTML = "";
     for (const rec of body.recordings) {
       const opt = document.createElement("option");
-      opt.value = rec.key;
-      opt.textContent = `${rec.key}  (${(rec.size / 1e6).toFixed(2)} MB)`;
+      opt.value = rec.key;  // the full key; shown without the caller's own tenants/<tenant>/ prefix
+      const shown = body.prefix && rec.key.startsWith(body.prefix) ? rec.key.slice(body.prefix.length) : rec.key;
+      opt.textContent = `${shown}  (${(rec.size / 1e6).toFixed(2)} MB)`;
       select.appendChild(opt);
     }
     state.nextToken = body.nextToken || null;
@@ -113,7 +122,7 @@
       }));
       bar.value = 1;
       await analyse(body.record);
-      loadRecordings(false).catch(() => {});
+      refreshRecordings(false, true);  // the result is what the user came for: a failed listing stays quiet
     } catch (err) {
       showError(err);
     } finally {
@@ -155,34 +164,67 @@
   function fmt(v, unit) {
     if (v === null || v === undefined) return "–";
     if (typeof v === "number") return `${Number.isInteger(v) ? v : v.toFixed(1)}${unit ? " " + unit : ""}`;
+    if (typeof v === "boolean") return v ? "yes" : "no";
     return String(v);
   }
 
+  const esc = text => String(text).replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  const REASONS = {
+    insufficient_duration: "record too short",
+    signal_loss: "too much signal loss",
+    indeterminate: "no stable segment",
+    needs_uterine_activity: "needs uterine activity",
+  };
+
+  /* A summary value, or "not assessed (why)" when the summary says the record does not support it. */
+  function item(s, key, value) {
+    if (s[key] !== null && s[key] !== undefined) return value;
+    const missing = (s.not_assessed || []).find(e => e.item === key);
+    return missing ? `not assessed (${REASONS[missing.reason] || missing.reason})` : "–";
+  }
+
+  function count(list) { return Array.isArray(list) ? String(list.length) : "–"; }
+
   function renderSummary(result) {
     const s = result.summary || {};
+    const beats = result.beats || {};
     const rows = [
-      ["Baseline FHR", fmt(s.baseline_bpm, "bpm") + (s.baseline_class ? ` (${s.baseline_class})` : ""), "baseline_bpm"],
-      ["Variability", fmt(s.variability_bpm, "bpm") + (s.variability_class ? ` (${s.variability_class})` : ""),
-       "variability_bpm"],
-      ["Accelerations", fmt(Array.isArray(s.accelerations) ? s.accelerations.length : s.accelerations), "accelerations"],
-      ["Decelerations", fmt(Array.isArray(s.decelerations) ? s.decelerations.length : s.decelerations), "decelerations"],
+      ["Baseline FHR", item(s, "baseline_bpm", fmt(s.baseline_bpm, "bpm") + (s.baseline_class ? ` (${s.baseline_class})` : "")),
+       "baseline_bpm"],
+      ["Variability", item(s, "variability_bpm",
+        fmt(s.variability_bpm, "bpm") + (s.variability_class ? ` (${s.variability_class})` : "")), "variability_bpm"],
+      ["Accelerations", item(s, "accelerations", count(s.accelerations)), "accelerations"],
+      ["Decelerations", item(s, "decelerations", count(s.decelerations)), "decelerations"],
+      ["Sinusoidal pattern", item(s, "sinusoidal", fmt(s.sinusoidal)), "sinusoidal"],
+      ["STV (record)", item(s, "stv_ms", fmt(s.stv_ms, "ms") + (s.stv_warning ? " (under 3 ms)" : "")), "stv_ms"],
+      ["LTV (record)", item(s, "ltv_ms", fmt(s.ltv_ms, "ms")), "ltv_ms"],
+      ["High / low variation episodes", item(s, "high_variation_episodes",
+        `${count(s.high_variation_episodes)} / ${count(s.low_variation_episodes)}`), "high_variation_episodes"],
+      ["Fetal beats", `${fmt(beats.fqrs_s ? beats.fqrs_s.length : null)} (${fmt(beats.trusted_rr_percent, "%")} RR trusted)`,
+       "fetal_beats"],
       ["Signal loss", fmt(s.signal_loss_percent, "%"), "signal_loss_percent"],
       ["Maternal HR (median)", fmt(s.mhr_median_bpm, "bpm"), "mhr_median_bpm"],
       ["Duration", fmt(result.record && result.record.duration_s, "s"), "duration_s"],
       ["Channels", fmt(result.record && result.record.channels && result.record.channels.length), "channels"],
     ];
-    const shown = new Set(rows.map(r => r[2]).concat(["baseline_class", "variability_class"]));
-    const extra = Object.entries(s).filter(([k, v]) => v !== null && typeof v !== "object" && !shown.has(k));
-    const dl = rows.map(([label, value, key]) => `<dt>${label}</dt><dd data-key="${key}">${value}</dd>`).join("") +
-      extra.map(([k, v]) => `<dt>${k.replace(/_/g, " ")}</dt><dd data-key="${k}">${fmt(v)}</dd>`).join("");
-    $("summary").innerHTML = `<h2>Summary</h2><dl>${dl}</dl>`;
+    const dl = rows.map(([label, value, key]) => `<dt>${label}</dt><dd data-key="${key}">${esc(value)}</dd>`).join("");
+    const figo = s.figo || {};
+    const reasons = (figo.reasons || []).map(r => `<li>${esc(r)}</li>`).join("");
+    const figoHtml = `<div class="figo" data-class="${esc(figo.class || "none")}">
+      <h3>FIGO 2015: <span id="figo-class">${esc(figo.class || "no class")}</span></h3>
+      ${figo.undecided ? `<p class="muted" id="figo-undecided">${esc(figo.undecided)}</p>` : ""}
+      <ul id="figo-reasons">${reasons}</ul></div>`;
+    const never = (s.not_assessed || []).map(e => `<li data-item="${esc(e.item)}">${esc(e.item.replace(/_/g, " "))}: ` +
+      `${esc(REASONS[e.reason] || e.reason)}</li>`).join("");
+    $("summary").innerHTML = `<h2>Summary</h2>${figoHtml}<dl>${dl}</dl>` +
+      `<details id="not-assessed"><summary>Not assessed (${(s.not_assessed || []).length})</summary><ul>${never}</ul></details>`;
   }
 
   function render(key, result) {
     state.result = result;
     $("result").hidden = false;
     $("record-name").textContent = key;
-    if (!state.chart) state.chart = new CTG.Chart($("ctg"));
+    if (!state.chart) state.chart = new CTG.Chart($("ctg"), $("stv"));
     state.chart.setResult(result);
     renderSummary(result);
     const json = new Blob([JSON.stringify(result, null, 1)], { type: "application/json" });
@@ -200,13 +242,14 @@
     $("save-token").onclick = () => {
       state.token = $("token").value.trim();
       sessionStorage.setItem("fhr-token", state.token);
-      loadRecordings(false).catch(showError);
+      showError(null);
+      refreshRecordings(false);
     };
     $("file").onchange = () => { $("upload").disabled = !$("file").files.length; };
     $("upload").onclick = uploadAndAnalyse;
     $("recordings").onchange = () => { $("analyse").disabled = !$("recordings").value; };
     $("analyse").onclick = () => analyse($("recordings").value);
-    $("more").onclick = () => loadRecordings(true).catch(showError);
+    $("more").onclick = () => refreshRecordings(true);
     document.querySelectorAll("[data-action]").forEach(btn => {
       btn.onclick = () => {
         const c = state.chart;
@@ -215,7 +258,7 @@
            "pan-right": () => c.pan(0.25), paper: () => c.paperScale(), reset: () => c.reset() })[btn.dataset.action]();
       };
     });
-    loadRecordings(false).catch(showError);
+    refreshRecordings(false);
     document.body.dataset.ready = "1";
   }
 

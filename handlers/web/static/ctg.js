@@ -1,14 +1,28 @@
 /* A CTG strip on uPlot: FHR and maternal HR against time on cardiotocography paper.
  * Paper: 50–210 bpm, minor lines every 10 bpm and 20 s, major every 30 bpm and minute; the normal
  * 110–160 bpm band shaded; accelerations and decelerations shaded over their spans; nulls in the
- * result are drawn as gaps (signal loss), never bridged. */
+ * result are drawn as gaps (signal loss), never bridged. Under it, the minute STV from the fetal
+ * beats as bars on the same time axis (zoom and pan move both); a minute without a valid STV has
+ * no bar: lost signal is shown as lost, not filled in. */
 "use strict";
 
 const CTG = (() => {
   const PX_PER_CM = 96 / 2.54;          // CSS pixels per centimetre
   const BPM_MIN = 50, BPM_MAX = 210;
   const COLORS = { fhr: "#1a4fa0", mhr: "#c0392b", band: "rgba(46,160,67,0.12)",
-                   grid: "#f6cfcf", gridMajor: "#e39a9a", acc: "rgba(46,160,67,0.22)", dec: "rgba(230,126,34,0.25)" };
+                   grid: "#f6cfcf", gridMajor: "#e39a9a", acc: "rgba(46,160,67,0.22)", dec: "rgba(230,126,34,0.25)",
+                   stv: "#74c476", stvWarning: "#c0392b" };
+  const Y_AXIS_PX = 44;                 // both strips: the same axis width keeps their plots aligned
+  const STV_HEIGHT = 110;
+  const STV_WARNING_MS = 3;             // Dawes-Redman: an STV under 3 ms is the classic warning
+
+  /* Minute STV as [minute centres (s), values or null] from the result's "variability" block. */
+  function stvData(result) {
+    const v = result.variability || {};
+    const values = v.stv_ms || [];
+    const t0 = v.minute_t0 || 0;
+    return [values.map((_, m) => t0 + 60 * m + 30), values.map(x => (x === null ? null : x))];
+  }
 
   function series(trace) {
     const n = trace && trace.bpm ? trace.bpm.length : 0;
@@ -86,8 +100,10 @@ const CTG = (() => {
   }
 
   class Chart {
-    constructor(el) {
+    constructor(el, stvEl) {
       this.el = el;
+      this.stvEl = stvEl || null;
+      this.stv = null;
       this.u = null;
       this.result = null;
       this.data = null;
@@ -111,7 +127,7 @@ const CTG = (() => {
         axes: [
           { label: "time (min:s)", values: (u, ticks) => ticks.map(minutesLabel),
             splits: (u, i, min, max) => this.timeSplits(u, min, max), grid: { show: false } },
-          { label: "bpm", splits: () => [60, 90, 120, 150, 180, 210], grid: { show: false }, size: 44 },
+          { label: "bpm", splits: () => [60, 90, 120, 150, 180, 210], grid: { show: false }, size: Y_AXIS_PX },
         ],
         series: [
           { label: "t", value: (u, v) => (v == null ? "–" : minutesLabel(v)) },
@@ -120,10 +136,52 @@ const CTG = (() => {
           { label: "MHR", stroke: COLORS.mhr, width: 1.1, spanGaps: false, points: { show: false },
             value: (u, v) => (v == null ? "–" : v.toFixed(0) + " bpm") },
         ],
-        hooks: { drawClear: [u => drawPaper(u, events)] },
+        hooks: { drawClear: [u => drawPaper(u, events)], setScale: [(u, key) => key === "x" && this.syncStv()] },
       };
       this.u = new uPlot(opts, this.data, this.el);
-      this.el.addEventListener("wheel", ev => this.onWheel(ev), { passive: false });
+      if (!this.wheelBound) {
+        this.el.addEventListener("wheel", ev => this.onWheel(ev), { passive: false });
+        this.wheelBound = true;
+      }
+      this.makeStv(result);
+    }
+
+    /* The STV bars under the strip: same x range and plot width as the strip. */
+    makeStv(result) {
+      if (!this.stvEl) return;
+      if (this.stv) this.stv.destroy();
+      const [xs, values] = stvData(result);
+      const top = Math.max(10, ...values.filter(v => v !== null).map(v => Math.ceil(v * 1.15)));
+      const warning = u => {
+        const y = Math.round(u.valToPos(STV_WARNING_MS, "y", true)) + 0.5;
+        const { ctx } = u, { left, width } = u.bbox;
+        ctx.save(); ctx.strokeStyle = COLORS.stvWarning; ctx.setLineDash([3, 3]); ctx.lineWidth = 1;
+        ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + width, y); ctx.stroke(); ctx.restore();
+      };
+      const opts = {
+        width: this.u.width, height: STV_HEIGHT,
+        scales: { x: { time: false, range: () => [this.u.scales.x.min, this.u.scales.x.max] }, y: { range: [0, top] } },
+        legend: { show: true, live: true },
+        cursor: { drag: { x: false, y: false } },
+        axes: [
+          { values: (u, ticks) => ticks.map(minutesLabel), splits: (u, i, min, max) => this.timeSplits(u, min, max) },
+          { label: "STV ms", size: Y_AXIS_PX },
+        ],
+        series: [
+          { label: "minute", value: (u, v) => (v == null ? "–" : minutesLabel(v - 30)) },
+          { label: "STV", fill: COLORS.stv, stroke: COLORS.stv, width: 0,
+            paths: uPlot.paths.bars({ size: [0.9, Infinity], align: 0 }), points: { show: false },
+            value: (u, v) => (v == null ? "no valid STV" : v.toFixed(1) + " ms") },
+        ],
+        hooks: { draw: [warning] },
+      };
+      this.stv = new uPlot(opts, [xs, values], this.stvEl);
+    }
+
+    syncStv() {
+      if (!this.stv || !this.u) return;
+      if (this.stv.width !== this.u.width) this.stv.setSize({ width: this.u.width, height: STV_HEIGHT });
+      this.stv.setScale("x", { min: this.u.scales.x.min, max: this.u.scales.x.max });
     }
 
     timeSplits(u, min, max) {
@@ -166,6 +224,7 @@ const CTG = (() => {
       this.u.setSize({ width: this.viewWidth(), height: 8 * PX_PER_CM + 60 });
       const [lo, hi] = this.bounds();
       this.u.setScale("x", { min: lo, max: hi });
+      this.syncStv();
     }
 
     /* 1 cm per minute across, 20 bpm per cm up: the proportions of CTG paper at 1 cm/min. */
@@ -178,6 +237,7 @@ const CTG = (() => {
       const extraH = this.u.height - this.u.bbox.height / devicePixelRatio;
       this.u.setSize({ width: Math.round(plotWidth + extraW), height: Math.round(plotHeight + extraH) });
       this.u.setScale("x", { min: lo, max: hi });
+      this.syncStv();
     }
 
     onWheel(ev) {
@@ -200,5 +260,5 @@ const CTG = (() => {
     return lines.join("\n") + "\n";
   }
 
-  return { Chart, csv, alignedData, COLORS, PX_PER_CM };
+  return { Chart, csv, alignedData, stvData, COLORS, PX_PER_CM };
 })();

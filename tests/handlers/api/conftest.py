@@ -3,6 +3,10 @@
 Handlers are called directly (``await handler(event, context)``) with their REAL aioboto3 clients
 pointed at the session's moto server through ``AWS_ENDPOINT_URL_*``; the tests set up and inspect
 state with plain boto3, an independent client, so a handler bug cannot hide behind a shared helper.
+
+Unless a test says otherwise the functions run as on an open stack whose one tenant is ``TENANT``
+(its objects under :func:`tenant_key`); ``jwt_tenancy`` switches them to a JWT stack, where
+``http_event(..., claims=..., scopes=...)`` carries what API Gateway's authorizer would pass.
 """
 
 from __future__ import annotations
@@ -19,6 +23,34 @@ import boto3
 import pytest
 
 REGION = "eu-west-1"
+TENANT = "t-test"  # the open tenant of the handler tests
+
+
+def tenant_key(stem: str, tenant: str = TENANT) -> str:
+    """Where ``stem`` lives for ``tenant``: ``tenants/<tenant>/<stem>``."""
+    return f"tenants/{tenant}/{stem}"
+
+
+@pytest.fixture
+def key_of() -> Callable[..., str]:
+    """:func:`tenant_key` for the tests: ``key_of("set-a/a01.hea")`` -> ``tenants/t-test/set-a/a01.hea``."""
+    return tenant_key
+
+
+@pytest.fixture(autouse=True)
+def open_tenancy(monkeypatch: pytest.MonkeyPatch) -> str:
+    """An open stack's tenancy: every caller is ``TENANT``."""
+    monkeypatch.delenv("FHR_TENANT_CLAIM", raising=False)
+    monkeypatch.setenv("FHR_OPEN_TENANT", TENANT)
+    return TENANT
+
+
+@pytest.fixture
+def jwt_tenancy(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A JWT stack's tenancy: the tenant is the verified ``sub`` claim."""
+    monkeypatch.delenv("FHR_OPEN_TENANT", raising=False)
+    monkeypatch.setenv("FHR_TENANT_CLAIM", "sub")
+    return "sub"
 
 
 def Context(timeout_s: float = 29.0) -> Any:  # noqa: N802 - stands for the class it builds
@@ -80,10 +112,13 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def items_table(boto: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     name = unique("items")
-    boto("dynamodb").create_table(
+    boto("dynamodb").create_table(  # the items table of fhrapp.definition: tenant partition, item id
         TableName=name,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "tenant", "KeyType": "HASH"}, {"AttributeName": "id", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "tenant", "AttributeType": "S"},
+            {"AttributeName": "id", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     monkeypatch.setenv("ITEMS_TABLE", name)
@@ -101,8 +136,11 @@ def http_event(
     query: dict[str, str] | None = None,
     path_params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    claims: dict[str, str] | None = None,
+    scopes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) event, as the service would deliver it."""
+    """An API Gateway HTTP API (payload format 2.0) event, as the service would deliver it; with
+    ``claims``, as a JWT-authorized route delivers it (claims as strings, the token's scopes)."""
     now = time.time()
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     all_headers = {"host": "abc123.execute-api.eu-west-1.amazonaws.com", "user-agent": "pytest", **(headers or {})}
@@ -135,6 +173,8 @@ def http_event(
         },
         "isBase64Encoded": False,
     }
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": scopes}}
     if query:
         event["queryStringParameters"] = dict(query)
     if path_params:
@@ -173,6 +213,20 @@ def scan_all(boto: Callable[[str], Any], table: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def scan() -> Callable[[Callable[[str], Any], str], list[dict[str, Any]]]:
     return scan_all
+
+
+def messages_in(boto: Callable[[str], Any], queue_url: str) -> int:
+    """Messages in a queue, visible or in flight (what a handler that enqueued anything would leave)."""
+    attributes = boto("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def queue_depth() -> Callable[[Callable[[str], Any], str], int]:
+    return messages_in
 
 
 @dataclass(frozen=True)

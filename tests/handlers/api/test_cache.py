@@ -27,15 +27,16 @@ def thirty_minute_result(seed: int = 3) -> dict[str, Any]:
 
 
 def test_key_depends_on_every_part_of_the_identity() -> None:
-    base = ("ecg", "a01.hea", ("e1", "e2"), options_hash({}))
+    base = ("alice", "ecg", "a01.hea", ("e1", "e2"), options_hash({}))
     keys = {
         cache_key(*base),
-        cache_key("ecg2", *base[1:]),
-        cache_key(base[0], "a02.hea", *base[2:]),
-        cache_key(base[0], base[1], ("e1", "e3"), base[3]),
-        cache_key(*base[:3], options_hash({"refine": False})),
+        cache_key("bob", *base[1:]),  # another tenant, byte-identical recording: another entry
+        cache_key(base[0], "ecg2", *base[2:]),
+        cache_key(*base[:2], "a02.hea", *base[3:]),
+        cache_key(*base[:3], ("e1", "e3"), base[4]),
+        cache_key(*base[:4], options_hash({"refine": False})),
     }
-    assert len(keys) == 5 and all(k.startswith("result#") for k in keys)
+    assert len(keys) == 6 and all(k.startswith("result#") for k in keys)
 
 
 def test_options_hash_is_canonical() -> None:
@@ -59,16 +60,23 @@ async def test_oversized_result_is_returned_but_not_stored(fhr_stack: Any, boto:
     rng = random.Random(1)
     noise = {"fhr": {"bpm": [rng.uniform(0, 1e6) for _ in range(120_000)]}}  # incompressible, > 400 KB zipped
     cache = ResultCache(await clients.client("dynamodb"), fhr_stack.results_table, 3600)
-    assert await cache.put("result#big", noise, {"bucket": "b"}) is False
+    assert await cache.put("result#big", noise, {"tenant": "alice", "bucket": "b"}) is False
     assert scan(boto, fhr_stack.results_table) == []
     small = compact_result(thirty_minute_result())
-    assert await cache.put("result#small", small, {"bucket": "b"}) is True
-    assert await cache.get("result#small") == small
-    assert await cache.get("result#big") is None
+    assert await cache.put("result#small", small, {"tenant": "alice", "bucket": "b"}) is True
+    assert await cache.get("result#small", "alice") == small
+    assert await cache.get("result#big", "alice") is None
+
+
+async def test_an_entry_is_served_to_its_owner_only(fhr_stack: Any) -> None:
+    cache = ResultCache(await clients.client("dynamodb"), fhr_stack.results_table, 3600)
+    assert await cache.put("result#owned", {"fhr": {"bpm": [140.0]}}, {"tenant": "alice"}) is True
+    assert await cache.get("result#owned", "alice") == {"fhr": {"bpm": [140.0]}}
+    assert await cache.get("result#owned", "bob") is None  # even handed the key, another tenant misses
 
 
 async def test_expired_entry_is_a_miss_before_ttl_sweeps_it(fhr_stack: Any, boto: Any) -> None:
     cache = ResultCache(await clients.client("dynamodb"), fhr_stack.results_table, -1)
-    assert await cache.put("result#old", {"fhr": {}}, {}) is True
+    assert await cache.put("result#old", {"fhr": {}}, {"tenant": "alice"}) is True
     assert len(boto("dynamodb").scan(TableName=fhr_stack.results_table)["Items"]) == 1
-    assert await cache.get("result#old") is None
+    assert await cache.get("result#old", "alice") is None

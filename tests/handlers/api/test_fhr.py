@@ -23,7 +23,12 @@ if not hasattr(pytest.importorskip("handlers.fhr"), "estimate"):
     pytest.skip("the estimator (handlers.fhr.estimate) has not landed yet", allow_module_level=True)
 
 
-def upload_record(boto: Any, bucket: str, set_a_dir: Path, record: str, key_stem: str) -> str:
+MINE = "tenants/t-test/"  # the open tenant's prefix (conftest.open_tenancy): where the caller's objects live
+
+
+def upload_record(boto: Any, bucket: str, set_a_dir: Path, record: str, stem: str) -> str:
+    """``record`` of set-a uploaded as the caller's ``<stem>.hea`` + ``.dat``; returns its s3:// name."""
+    key_stem = MINE + stem
     for suffix in ("hea", "dat"):
         body = (set_a_dir / f"{record}.{suffix}").read_bytes()
         if suffix == "hea":  # the header names its signal file: keep it pointing beside itself
@@ -68,11 +73,13 @@ async def test_repeat_is_served_from_cache_without_reading_s3(
     status, first = await get_fhr(make_event, parse_body, context, uri)
     assert status == 200 and first["cached"] is False
     assert first["fhr"]["fs"] == 4 and len(first["fhr"]["bpm"]) > 200
-    reads_after_miss = s3_requests.count("GET", "hit/a01")
-    assert reads_after_miss >= 2  # the header and the signal file were read
+    signal_reads = s3_requests.count("GET", "hit/a01.dat")
+    assert signal_reads >= 1 and s3_requests.count("GET", "hit/a01.hea") == 1
     status, second = await get_fhr(make_event, parse_body, context, uri)
     assert status == 200 and second["cached"] is True
-    assert s3_requests.count("GET", "hit/a01") == reads_after_miss  # HEADs only on a hit
+    # A hit reads the (small) header again, to know which signal files make the record, and HEADs those.
+    assert s3_requests.count("GET", "hit/a01.dat") == signal_reads
+    assert s3_requests.count("GET", "hit/a01.hea") == 2
     assert {**second, "cached": False} == first
 
 
@@ -109,6 +116,7 @@ async def test_cache_entry_is_compressed_with_a_ttl(
     _, body = await get_fhr(make_event, parse_body, context, uri)
     (item,) = [i for i in scan(boto, fhr_stack.results_table) if i["pk"]["S"].startswith("result#")]
     assert abs(int(item["expires_at"]["N"]) - (time.time() + 7 * 24 * 3600)) < 60
+    assert item["tenant"] == {"S": "t-test"}  # the owner, checked on every read
     assert decode_result(item["result_z"]["B"]) == {k: v for k, v in body.items() if k != "cached"}
     assert len(item["result_z"]["B"]) < len(json.dumps(body)) / 2
 
@@ -137,6 +145,7 @@ async def test_unusable_files_are_422_and_not_cached(
     context: Any,
     scan: Any,
 ) -> None:
+    key = MINE + key
     boto("s3").put_object(Bucket=fhr_stack.bucket, Key=key, Body=data)
     if key.endswith(".hea"):
         boto("s3").put_object(Bucket=fhr_stack.bucket, Key=key[:-4] + ".dat", Body=b"\x00" * 64)
@@ -152,9 +161,10 @@ async def test_unusable_files_are_422_and_not_cached(
 async def test_corrupt_wfdb_header_is_422(
     fhr_stack: Any, boto: Any, set_a_dir: Path, make_event: Any, parse_body: Any, context: Any
 ) -> None:
-    boto("s3").put_object(Bucket=fhr_stack.bucket, Key="bad/r.hea", Body=b"r 4 1000 60000\nnot a signal line\n")
-    boto("s3").put_object(Bucket=fhr_stack.bucket, Key="bad/r.dat", Body=(set_a_dir / "a01.dat").read_bytes())
-    status, body = await get_fhr(make_event, parse_body, context, f"s3://{fhr_stack.bucket}/bad/r.hea")
+    header = b"r 4 1000 60000\nnot a signal line\n"
+    boto("s3").put_object(Bucket=fhr_stack.bucket, Key=f"{MINE}bad/r.hea", Body=header)
+    boto("s3").put_object(Bucket=fhr_stack.bucket, Key=f"{MINE}bad/r.dat", Body=(set_a_dir / "a01.dat").read_bytes())
+    status, body = await get_fhr(make_event, parse_body, context, f"s3://{fhr_stack.bucket}/{MINE}bad/r.hea")
     assert status == 422, body
 
 
@@ -192,7 +202,7 @@ async def test_batch_computes_each_record_once_and_reuses_the_cache(
     fhr_stack: Any, boto: Any, set_a_dir: Path, make_event: Any, parse_body: Any, context: Any, drive_worker: Any
 ) -> None:
     uris = [upload_record(boto, fhr_stack.bucket, set_a_dir, r, f"batch/{r}") for r in ("a06", "a07")]
-    missing = f"s3://{fhr_stack.bucket}/batch/a99.hea"
+    missing = f"s3://{fhr_stack.bucket}/{MINE}batch/a99.hea"
 
     async def run_batch() -> dict[str, Any]:
         response = await handler(make_event("POST", "/fhr/batch", body={"filenames": [*uris, missing]}), context)

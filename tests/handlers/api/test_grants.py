@@ -9,6 +9,7 @@ an AccessDenied in a deployed stage.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import socket
 from collections.abc import Callable
@@ -74,6 +75,19 @@ def granted(function: str) -> set[tuple[str, str]]:
     return {(g.resource, action) for g in APP.function(function).grants for action in g.actions}
 
 
+def objects_outside_grants(function: str, calls: list[Call]) -> list[tuple[str, str]]:
+    """S3 object calls whose key no grant's prefix covers (IAM's ``*`` matches any characters)."""
+    outside = []
+    for service, operation, params in calls:
+        if service != "s3" or "Key" not in params:
+            continue
+        action = "s3:GetObject" if operation in ("HeadObject", "GetObject") else f"s3:{operation}"
+        prefixes = [g.prefix for g in APP.function(function).grants if action in g.actions]
+        if not any(fnmatch.fnmatchcase(params["Key"], prefix + "*") for prefix in prefixes):
+            outside.append((action, params["Key"]))
+    return outside
+
+
 @pytest.fixture
 def resource_of(fhr_stack: Any, items_table: str) -> Callable[[str, dict[str, Any]], str]:
     def resolve(service: str, params: dict[str, Any]) -> str:
@@ -98,12 +112,15 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+MINE = "tenants/t-test/"  # the open tenant's prefix (conftest.open_tenancy)
+
+
 def upload(boto: Any, bucket: str, set_a_dir: Path, record: str) -> str:
     for suffix in ("hea", "dat"):
         boto("s3").put_object(
-            Bucket=bucket, Key=f"{record}.{suffix}", Body=(set_a_dir / f"{record}.{suffix}").read_bytes()
+            Bucket=bucket, Key=f"{MINE}{record}.{suffix}", Body=(set_a_dir / f"{record}.{suffix}").read_bytes()
         )
-    return f"s3://{bucket}/{record}.hea"
+    return f"s3://{bucket}/{MINE}{record}.hea"
 
 
 async def test_fhr_and_worker_calls_are_granted(
@@ -119,7 +136,7 @@ async def test_fhr_and_worker_calls_are_granted(
 ) -> None:
     calls = await observe()
     a01 = upload(boto, fhr_stack.bucket, set_a_dir, "a01")
-    missing = f"s3://{fhr_stack.bucket}/a99.hea"
+    missing = f"s3://{fhr_stack.bucket}/{MINE}a99.hea"
     for uri in (a01, a01, missing):
         await fhr.handler(make_event("GET", "/fhr", query={"filename": uri}), context)
     monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1000")
@@ -132,15 +149,17 @@ async def test_fhr_and_worker_calls_are_granted(
         assert (await fhr.handler(event, context))["statusCode"] == 200
     fhr_needs = set().union(*(needed(c, resource_of) for c in calls))
     assert fhr_needs <= granted("fhr"), sorted(fhr_needs - granted("fhr"))
+    assert objects_outside_grants("fhr", calls) == []
 
     calls.clear()
-    poison = {"jobId": batch["jobId"], "index": 1, "filename": missing, "options": {}}
+    poison = {"jobId": batch["jobId"], "index": 1, "filename": missing, "options": {}, "tenant": "t-test"}
     await drive_worker(fhr_stack.queue_url, context)
     boto("sqs").send_message(QueueUrl=fhr_stack.queue_url, MessageBody=json.dumps(poison))
     await drive_worker(fhr_stack.queue_url, context)
     worker_needs = set().union(*(needed(c, resource_of) for c in calls))
     assert {op for _, op, _ in calls} >= {"HeadObject", "GetObject", "TransactWriteItems", "PutItem"}
     assert worker_needs <= granted("worker"), sorted(worker_needs - granted("worker"))
+    assert objects_outside_grants("worker", calls) == []
 
 
 async def test_transient_back_off_is_granted(
@@ -155,7 +174,7 @@ async def test_transient_back_off_is_granted(
 ) -> None:
     batch = parse_body(
         await fhr.handler(
-            make_event("POST", "/fhr/batch", body={"filenames": [f"s3://{fhr_stack.bucket}/x.hea"]}), context
+            make_event("POST", "/fhr/batch", body={"filenames": [f"s3://{fhr_stack.bucket}/{MINE}x.hea"]}), context
         )
     )
     assert batch["total"] == 1
@@ -192,7 +211,7 @@ async def test_items_calls_are_granted(
     for body in bodies:
         await items.handler(make_event("POST", "/DynamoDBManager", body=body), context)
     needs = set().union(*(needed(c, resource_of) for c in calls))
-    assert {op for _, op, _ in calls} >= {"DescribeTable", "PutItem", "GetItem", "UpdateItem", "Scan", "DeleteItem"}
+    assert {op for _, op, _ in calls} >= {"DescribeTable", "PutItem", "GetItem", "UpdateItem", "Query", "DeleteItem"}
     assert needs <= granted("items"), sorted(needs - granted("items"))
 
 

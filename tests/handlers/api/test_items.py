@@ -11,6 +11,12 @@ import pytest
 from handlers.api.items import handler
 
 ROUTE = "POST /DynamoDBManager"
+TENANT = "t-test"  # the handler tests' open tenant (conftest.open_tenancy)
+
+
+def stored_key(item_id: str, tenant: str = TENANT) -> dict[str, Any]:
+    """The table's key of the caller's item ``item_id`` (wire format): its tenant partition and its id."""
+    return {"tenant": {"S": tenant}, "id": {"S": item_id}}
 
 
 def manager_event(make_event: Any, body: Any = None, *, raw_body: str | None = None, method: str = "POST") -> dict:
@@ -46,7 +52,8 @@ async def test_create_then_read_round_trips_numbers(call: Any, boto: Any, items_
     }
     status, body = await call("create", {"Item": item})
     assert (status, body) == (201, {"Item": item})
-    stored = boto("dynamodb").get_item(TableName=items_table, Key={"id": {"S": "n1"}})["Item"]
+    stored = boto("dynamodb").get_item(TableName=items_table, Key=stored_key("n1"))["Item"]
+    assert stored["tenant"] == {"S": TENANT}  # in the caller's partition; never shown to it
     assert stored["price"] == {"N": "19.99"} and stored["big"] == {"N": "12345678901234567890"}
     status, body = await call("read", {"Key": {"id": "n1"}})
     assert status == 200
@@ -87,7 +94,7 @@ async def test_update_missing_item_is_404_and_creates_nothing(call: Any, boto: A
     payload = {"Key": {"id": "ghost"}, "UpdateExpression": "SET v = :v", "ExpressionAttributeValues": {":v": 1}}
     status, body = await call("update", payload)
     assert status == 404 and body["code"] == "item_not_found"
-    assert "Item" not in boto("dynamodb").get_item(TableName=items_table, Key={"id": {"S": "ghost"}})
+    assert "Item" not in boto("dynamodb").get_item(TableName=items_table, Key=stored_key("ghost"))
     status, body = await call("update", {**payload, "upsert": True})
     assert status == 200 and body["Attributes"] == {"id": "ghost", "v": 1}
 
@@ -373,7 +380,7 @@ async def test_bad_bodies_are_4xx_and_write_nothing(
     scan: Any,
     items_table: str,
 ) -> None:
-    boto("dynamodb").put_item(TableName=items_table, Item={"id": {"S": "a"}, "v": {"N": "1"}})
+    boto("dynamodb").put_item(TableName=items_table, Item={**stored_key("a"), "v": {"N": "1"}})
     before = scan(boto, items_table)
     response = await handler(manager_event(make_event, body), context)
     answer = parse_body(response)

@@ -16,6 +16,8 @@ import pytest
 from handlers.api import clients, worker
 from handlers.api.fhr import handler
 
+MINE = "tenants/t-test/"  # the open tenant's prefix (conftest.open_tenancy)
+
 
 def job_event(make_event: Any, job_id: str, query: dict[str, str] | None = None) -> dict[str, Any]:
     return make_event(
@@ -40,9 +42,9 @@ async def start_batch(make_event: Any, parse_body: Any, context: Any, filenames:
 def a01(fhr_stack: Any, boto: Any, set_a_dir: Path) -> str:
     for suffix in ("hea", "dat"):
         boto("s3").put_object(
-            Bucket=fhr_stack.bucket, Key=f"set-a/a01.{suffix}", Body=(set_a_dir / f"a01.{suffix}").read_bytes()
+            Bucket=fhr_stack.bucket, Key=f"{MINE}set-a/a01.{suffix}", Body=(set_a_dir / f"a01.{suffix}").read_bytes()
         )
-    return f"s3://{fhr_stack.bucket}/set-a/a01.hea"
+    return f"s3://{fhr_stack.bucket}/{MINE}set-a/a01.hea"
 
 
 async def test_record_predicted_too_slow_is_deferred(
@@ -94,7 +96,7 @@ async def test_short_remaining_time_defers(a01: str, make_event: Any, parse_body
 async def test_worker_records_bad_files_as_failed_once(
     fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, drive_worker: Any
 ) -> None:
-    names = [f"s3://{fhr_stack.bucket}/missing/r{i}.hea" for i in range(3)]
+    names = [f"s3://{fhr_stack.bucket}/{MINE}missing/r{i}.hea" for i in range(3)]
     job_id = await start_batch(make_event, parse_body, context, names)
     received, failed = await drive_worker(fhr_stack.queue_url, context)
     assert (received, failed) == (3, [])
@@ -108,7 +110,7 @@ async def test_worker_records_bad_files_as_failed_once(
 async def test_duplicate_and_concurrent_deliveries_count_once(
     fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, receive_sqs_event: Any
 ) -> None:
-    job_id = await start_batch(make_event, parse_body, context, [f"s3://{fhr_stack.bucket}/missing/x.hea"])
+    job_id = await start_batch(make_event, parse_body, context, [f"s3://{fhr_stack.bucket}/{MINE}missing/x.hea"])
     event = receive_sqs_event(boto, fhr_stack.queue_url)
     duplicate = {"Records": event["Records"] * 2}  # SQS at-least-once: the same message twice in a batch
     results = await asyncio.gather(worker.handler(duplicate, context), worker.handler(event, context))
@@ -139,7 +141,8 @@ async def test_poison_message_ends_in_the_dead_letter_queue(
 async def test_message_for_an_unknown_job_is_reported(
     fhr_stack: Any, boto: Any, context: Any, receive_sqs_event: Any
 ) -> None:
-    body = {"jobId": "f" * 32, "index": 0, "filename": f"s3://{fhr_stack.bucket}/a.hea", "options": {}}
+    body = {"jobId": "f" * 32, "index": 0, "filename": f"s3://{fhr_stack.bucket}/{MINE}a.hea", "options": {}}
+    body["tenant"] = "t-test"
     boto("sqs").send_message(QueueUrl=fhr_stack.queue_url, MessageBody=json.dumps(body))
     event = receive_sqs_event(boto, fhr_stack.queue_url)
     response = await worker.handler(event, context)
@@ -161,7 +164,7 @@ async def test_transient_failure_backs_off_then_gives_up(
     receive_sqs_event: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    job_id = await start_batch(make_event, parse_body, context, [f"s3://{fhr_stack.bucket}/set-a/a01.hea"])
+    job_id = await start_batch(make_event, parse_body, context, [f"s3://{fhr_stack.bucket}/{MINE}set-a/a01.hea"])
     await clients.close()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{closed_port()}")  # S3 unreachable
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # the SDK's own retries would only slow the test
@@ -186,7 +189,9 @@ async def test_transient_failure_backs_off_then_gives_up(
 
 
 async def test_job_pages(fhr_stack: Any, make_event: Any, parse_body: Any, context: Any) -> None:
-    job_id = await start_batch(make_event, parse_body, context, [f"s3://{fhr_stack.bucket}/m{i}.hea" for i in range(5)])
+    job_id = await start_batch(
+        make_event, parse_body, context, [f"s3://{fhr_stack.bucket}/{MINE}m{i}.hea" for i in range(5)]
+    )
     status, page = await get_job(make_event, parse_body, context, job_id, limit="2", offset="2")
     assert status == 200
     assert [f["index"] for f in page["files"]] == [2, 3] and page["nextOffset"] == 4
@@ -202,7 +207,7 @@ async def test_large_batch_writes_every_file_and_message(
 ) -> None:
     """250 files: 10 BatchWriteItem and 25 SendMessageBatch calls. (1,000 works too, but moto's SQS
     takes ~14 ms per message, too slow for the default suite; the 1,001 refusal is in the corpus.)"""
-    names = [f"s3://{fhr_stack.bucket}/many/r{i:04d}.hea" for i in range(250)]
+    names = [f"s3://{fhr_stack.bucket}/{MINE}many/r{i:04d}.hea" for i in range(250)]
     job_id = await start_batch(make_event, parse_body, context, names)
     files = [i for i in scan(boto, fhr_stack.results_table) if i["pk"]["S"].startswith(f"job#{job_id}#")]
     assert sorted(i["filename"]["S"] for i in files) == names

@@ -104,3 +104,51 @@ def test_reference_beats_read_from_derived_text(set_a_dir) -> None:
     beats = scoring.read_reference_beats(set_a_dir, "a01")
     assert beats[0] == pytest.approx(0.355)
     assert 100 < beats.size < 200
+
+
+def test_beat_matching_follows_bxb_compare() -> None:
+    reference = np.array([1.0, 1.4, 1.8, 2.2, 2.6])
+    # 1.0 exact, 1.43 within 50 ms, 1.86 just outside, two detections near 2.2 (one counts), none at 2.6
+    test = np.array([1.0, 1.43, 1.86, 2.19, 2.21])
+    tp, fp, fn = scoring.match_beats(reference, test)
+    assert (tp, fp, fn) == (3, 2, 2)
+    assert scoring.f1_score(tp, fp, fn) == pytest.approx(6 / 10)
+    assert scoring.match_beats(reference, np.zeros(0)) == (0, 0, 5)
+
+
+def test_rr_errors_use_the_test_interval_in_effect_and_skip_untrusted_ones() -> None:
+    reference = regular_beats(0.4, duration_s=10.0)
+    test = reference + 0.002 * (np.arange(reference.size) % 2)  # every other beat 2 ms late
+    trusted = np.ones(test.size - 1, dtype=bool)
+    errors, intervals = scoring.rr_errors_ms(reference, test, trusted)
+    assert intervals == reference.size - 1
+    assert np.allclose(np.abs(errors), 2.0)  # +2, -2, +2, ...
+    trusted[5:10] = False
+    errors, _ = scoring.rr_errors_ms(reference, test, trusted)
+    assert errors.size == intervals - 5
+
+
+def test_a_missed_beat_costs_an_rr_error_only_in_the_strict_reading() -> None:
+    reference = regular_beats(0.4, duration_s=10.0)
+    test = np.delete(reference, 12)  # one missed beat: an 800-ms interval, implausible, so untrusted
+    from handlers.fhr.variability import plausible_intervals
+
+    trusted = plausible_intervals(test)
+    errors, _ = scoring.rr_errors_ms(reference, test, trusted)
+    assert np.allclose(errors, 0.0)  # the two reference intervals it spans are not covered
+    strict, _ = scoring.rr_errors_ms(reference, test, trusted, strict=True)
+    assert strict.max() == pytest.approx(400.0)
+
+
+def test_score_beats_compares_minute_stv_by_the_same_definition() -> None:
+    reference = regular_beats(0.4, duration_s=60.0)
+    score = scoring.score_beats("x", reference, 60.0, reference, np.ones(reference.size - 1, dtype=bool))
+    assert score.f1 == score.f1_in_span == 1.0 and score.rr_rmse_ms == 0.0 and score.rr_coverage == 1.0
+    assert score.stv_reference_ms == score.stv_test_ms and len(score.stv_test_ms) == 1
+
+
+def test_beats_outside_the_reference_span_count_only_in_the_plain_f1() -> None:
+    reference = regular_beats(0.4, duration_s=60.0, first_s=2.0)  # annotation starts 2 s in
+    test = regular_beats(0.4, duration_s=60.0, first_s=0.4)
+    score = scoring.score_beats("x", reference, 60.0, test, np.ones(test.size - 1, dtype=bool))
+    assert score.fp == 4 and score.f1 < 1.0 and score.f1_in_span == 1.0

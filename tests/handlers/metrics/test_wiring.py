@@ -59,11 +59,12 @@ def fhr_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, set_a_dir: Path
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fhr-test-fhr")
     monkeypatch.delenv("JOBS_QUEUE_URL", raising=False)
+    monkeypatch.setenv("FHR_OPEN_TENANT", "open")  # an open stack: every caller is this one tenant
     bucket, table = f"ecg-{uuid.uuid4().hex[:8]}", f"results-{uuid.uuid4().hex[:8]}"
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION)
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     for suffix in (".hea", ".dat"):
-        s3.put_object(Bucket=bucket, Key=f"a01{suffix}", Body=(set_a_dir / f"a01{suffix}").read_bytes())
+        s3.put_object(Bucket=bucket, Key=f"tenants/open/a01{suffix}", Body=(set_a_dir / f"a01{suffix}").read_bytes())
     boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION).create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -82,7 +83,7 @@ async def test_fhr_api_emits_a_miss_then_a_hit_and_marks_only_the_first_answer_c
     from handlers.api.fhr import handler
 
     monkeypatch.setitem(http._environment, "answered", 0)  # this process's first API answer
-    event = http_api_event(Route("POST", "/fhr", "fhr"), {"filename": f"s3://{fhr_env}/a01.hea"})
+    event = http_api_event(Route("POST", "/fhr", "fhr"), {"filename": f"s3://{fhr_env}/tenants/open/a01.hea"})
     context = type("Context", (), {"aws_request_id": "req-1", "get_remaining_time_in_millis": lambda self: 29_000})()
     try:
         first = await handler(event, context)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import wfdb
 
-from handlers.fhr.errors import CorruptRecord, NoEcgChannel, UnsupportedFormat
+from handlers.fhr.errors import CorruptRecord, NoEcgChannel, RecordError, UnsupportedFormat
 from handlers.fhr.readers import read_bytes, read_path
 from handlers.fhr.readers.wfdb import decode_format212, parse_header
 
@@ -117,3 +117,24 @@ def test_read_path_accepts_the_record_name_or_its_dat(set_a_dir: Path) -> None:
     by_header = read_path(set_a_dir / "a04.hea").signals
     np.testing.assert_array_equal(read_path(set_a_dir / "a04").signals, by_header)
     np.testing.assert_array_equal(read_path(set_a_dir / "a04.dat").signals, by_header)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "r \u00b2 1000 20000\nr.dat 16 200/mV 16 0 0 0 0 ECG\n",  # '²' passes str.isdigit, not int()
+        "r 1 1000 \u0662\u0660\nr.dat 16 200/mV 16 0 0 0 0 ECG\n",  # Arabic-Indic digits as the length
+        "r 1 1000 20000\nr.dat 16 e/mV 16 0 0 0 0 ECG\n",  # matches the gain pattern, not a number
+        "r 1 1000 20000\nr.dat 16 --(0)/mV 16 0 0 0 0 ECG\n",
+        "r 1 1000 20000\nr.dat 16 1e400/mV 16 0 0 0 0 ECG\n",  # an infinite gain
+        "r 1 1000 20000\nr.dat 16 200/mV 16 \u00b3 0 0 0 ECG\n",  # adc zero '³'
+    ],
+)
+def test_malformed_numbers_in_a_header_are_record_errors_not_crashes(header: str) -> None:
+    """Each either reads (an optional field ignored) or is a RecordError: never a ValueError (an API 500)."""
+    try:
+        read_bytes(
+            header.encode(), "r.hea", np.random.default_rng(0).integers(-900, 900, 20000).astype("<i2").tobytes()
+        )
+    except RecordError as error:
+        assert error.code in ("corrupt_record", "unusable_signal")
