@@ -286,10 +286,7 @@ class LocalCloud:
             authorizer = JwtAuthorizer(self.issuer.issuer, self.issuer.audience, self.issuer.jwks)
         assert self.lambdas is not None
         self.front_door = FrontDoor(
-            [
-                RouteTarget(r.method, r.path, self.served_name(r.function), r.public, r.scopes)
-                for r in self.app.routes
-            ],
+            [RouteTarget(r.method, r.path, self.served_name(r.function), r.public, r.scopes) for r in self.app.routes],
             self.lambdas,
             throttle=TokenBucket(api.throttle_burst, api.throttle_rate),
             cors=CorsPolicy(api.cors_origins, tuple(methods)) if api.cors_origins else None,
