@@ -235,7 +235,7 @@ class MiniRuntimeApi:
         self.answered = asyncio.Event()
         self.answered_at: float | None = None
         self.answer: bytes = b""
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 

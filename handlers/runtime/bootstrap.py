@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,11 +231,16 @@ async def initialise(api: RuntimeApi, settings: RuntimeSettings) -> LoadedHandle
             await call_hook(handler.init)
         return handler
     except Exception as exc:  # noqa: BLE001 - any init failure is reported, then the process exits
-        payload = error_body(exc)
-        _log_error(payload, prefix="init failed: ")
-        with contextlib.suppress(RuntimeApiError):
-            await api.post_init_error(encode_error(payload), payload["errorType"])
+        await _report_failure(exc, "init failed: ", api.post_init_error)
         return None
+
+
+async def _report_failure(exc: BaseException, prefix: str, post: Callable[[bytes, str], Awaitable[None]]) -> None:
+    """Log a failure before serving and post its body (a refused post changes nothing: the runtime exits)."""
+    payload = error_body(exc)
+    _log_error(payload, prefix=prefix)
+    with contextlib.suppress(RuntimeApiError):
+        await post(encode_error(payload), payload["errorType"])
 
 
 async def run(settings: RuntimeSettings, handler: LoadedHandler | None = None) -> int:
@@ -270,10 +276,7 @@ async def prepare_snapshot(settings: RuntimeSettings) -> tuple[LoadedHandler | N
         try:
             await snapstart.run_before_snapshot()
         except snapstart.BeforeSnapshotError as exc:
-            payload = error_body(exc)
-            _log_error(payload, prefix="before-snapshot hook failed: ")
-            with contextlib.suppress(RuntimeApiError):
-                await api.post_init_error(encode_error(payload), payload["errorType"])
+            await _report_failure(exc, "before-snapshot hook failed: ", api.post_init_error)
             return None, EXIT_BEFORE_SNAPSHOT_ERROR
         return handler, EXIT_OK
     finally:
@@ -284,13 +287,13 @@ async def _after_restore(settings: RuntimeSettings) -> int:
     """SnapStart, in each restored environment: the after-restore hooks (a failure is reported and fatal)."""
     from handlers.runtime import snapstart
 
+    async def post_restore_error(body: bytes, _error_type: str) -> None:
+        await asyncio.to_thread(snapstart.report_restore_error, settings.runtime_api, body)
+
     try:
         await snapstart.run_after_restore()
     except snapstart.AfterRestoreError as exc:
-        payload = error_body(exc)
-        _log_error(payload, prefix="after-restore hook failed: ")
-        with contextlib.suppress(RuntimeApiError):
-            await asyncio.to_thread(snapstart.report_restore_error, settings.runtime_api, encode_error(payload))
+        await _report_failure(exc, "after-restore hook failed: ", post_restore_error)
         return EXIT_AFTER_RESTORE_ERROR
     return EXIT_OK
 

@@ -289,14 +289,21 @@ class RuntimeApiServer:
         return web.json_response({"status": "OK"}, status=202)
 
     async def _init_error(self, request: web.Request) -> web.Response:
-        fault = self._injected_fault("init_error")
+        late = self.first_poll.is_set() or self.init_error.done()
+        return await self._record_failure(request, "init_error", self.init_error, late, "after initialisation finished")
+
+    async def _record_failure(
+        self, request: web.Request, route: FaultRoute, into: asyncio.Future[InitError], refused: bool, why: str
+    ) -> web.Response:
+        """An init or restore error: its body and ``errorType`` kept in ``into`` (once; later ones are 403)."""
+        fault = self._injected_fault(route)
         if fault is not None:
             return fault
-        if self.first_poll.is_set() or self.init_error.done():
-            return _error_response(403, "InvalidStateTransition", "init error after initialisation finished")
+        if refused:
+            return _error_response(403, "InvalidStateTransition", f"{route.replace('_', ' ')} {why}")
         body = await read_capped(request, self.max_response_bytes) or b""
         error_type = request.headers.get(ERROR_TYPE_HEADER) or _error_type_from(body) or "Runtime.Unknown"
-        self.init_error.set_result(InitError(body, error_type))
+        into.set_result(InitError(body, error_type))
         return web.json_response({"status": "OK"}, status=202)
 
     async def _restore_next(self, request: web.Request) -> web.Response:
@@ -316,15 +323,8 @@ class RuntimeApiServer:
         return web.Response(status=200)
 
     async def _restore_error(self, request: web.Request) -> web.Response:
-        fault = self._injected_fault("restore_error")
-        if fault is not None:
-            return fault
-        if self.restore_error.done():
-            return _error_response(403, "InvalidStateTransition", "restore error already reported")
-        body = await read_capped(request, self.max_response_bytes) or b""
-        error_type = request.headers.get(ERROR_TYPE_HEADER) or _error_type_from(body) or "Runtime.Unknown"
-        self.restore_error.set_result(InitError(body, error_type))
-        return web.json_response({"status": "OK"}, status=202)
+        done = self.restore_error.done()
+        return await self._record_failure(request, "restore_error", self.restore_error, done, "already reported")
 
 
 def _error_type_from(body: bytes) -> str | None:

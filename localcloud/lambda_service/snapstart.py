@@ -70,11 +70,11 @@ def serve_restores() -> None:
     gc.freeze()
     _send(control, {"ready": os.getpid()})
     while True:
-        readable, _, _ = select.select([control, wake_read], [], [])
+        readable, _, _ = select.select([control.fileno(), wake_read], [], [])
         if wake_read in readable:
             os.read(wake_read, 4096)
             _report_exits(control)
-        if control not in readable:
+        if control.fileno() not in readable:
             continue
         message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 2)
         if not message:  # the service is gone, or stopped this snapshot

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from localcloud.lambda_service import limits
 from localcloud.lambda_service.runtime_api import InitError, InvocationOutcome, RuntimeApiServer
@@ -129,18 +129,7 @@ class Worker:
         }
         self._spawned_at = time.perf_counter()
         try:
-            if self.restore_from is not None:  # SnapStart: forked from the version's snapshot
-                self.process = await self.restore_from.restore({"AWS_LAMBDA_RUNTIME_API": self.server.address})  # type: ignore[assignment]
-            else:
-                self.process = await asyncio.create_subprocess_exec(
-                    *self.spec.worker_command(),
-                    env=env,
-                    cwd=str(self.spec.code_root),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    start_new_session=True,
-                )
+            self.process = await self._spawn(env)
         except SnapshotFailed as failed:  # the snapshot's init failed: every restore reports that error
             self.state = "dead"
             self.server.init_error.set_result(InitError(failed.payload, failed.error_type))
@@ -159,6 +148,22 @@ class Worker:
             asyncio.create_task(self._watch_exit()),
             asyncio.create_task(self._guard_memory()),
         ]
+
+    async def _spawn(self, env: dict[str, str]) -> asyncio.subprocess.Process:
+        """The runtime process: started, or (SnapStart) forked from the version's snapshot, whose
+        ``RestoredProcess`` offers what this class uses of a process (pid, returncode, wait, pipes)."""
+        if self.restore_from is not None:
+            restored = await self.restore_from.restore({"AWS_LAMBDA_RUNTIME_API": env["AWS_LAMBDA_RUNTIME_API"]})
+            return cast(asyncio.subprocess.Process, restored)
+        return await asyncio.create_subprocess_exec(
+            *self.spec.worker_command(),
+            env=env,
+            cwd=str(self.spec.code_root),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
 
     def _confine(self) -> None:
         """Put the process in its own cgroup when the service enforces memory through the kernel."""
