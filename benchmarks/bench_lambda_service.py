@@ -7,7 +7,11 @@ awslambdaric worker process kind everywhere; ratios against the baseline timed i
 - ``LambdaService.invoke`` in process (admission, pool, REPORT line, log capture on top);
 - the Invoke API over HTTP with an aiohttp client (what boto3/aioboto3 callers pay, minus SigV4);
 - cold start: first invocation of a fresh worker, awslambdaric vs our runtime (``handlers.runtime``);
-- a 350-invocation burst through a worker cap of 2: wall time per invocation vs the warm baseline.
+- a 350-invocation burst through a worker cap of 2: wall time per invocation vs the warm baseline;
+- freeze/thaw: the in-process round trip with every AWS emulation on (the default: frozen between
+  invocations, sandboxed, lifecycle timers) against the same service with freezing off, and with all
+  three off (the service as it was before them), measured in interleaved blocks so that load on this
+  shared machine hits all three alike; goal: frozen <= 1.2x unfrozen.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from localcloud.lambda_service import (
     LambdaService,
     RuntimeApiServer,
 )
+from localcloud.lambda_service.lifecycle import Lifecycle
 
 ROUNDS = 300
 COLD_REPEAT = 5
 BURST = 350
+FREEZE_BLOCKS, FREEZE_BLOCK = 12, 50
 NOOP = "def handler(event, context):\n    return {}\n"
 
 
@@ -105,6 +111,61 @@ async def _through_service(code_root: Path, figures: dict[str, Any]) -> None:
         await service.stop()
 
 
+FREEZE_VARIANTS: dict[str, dict[str, Any]] = {
+    "emulated": {},  # the defaults: freeze, sandbox, lifecycle
+    "no_freeze": {"freeze": False},
+    "none": {"freeze": False, "sandbox": "off", "lifecycle": Lifecycle(idle_s=(1e9, 1e9), lifetime_s=(1e9, 1e9))},
+}
+
+
+async def _idle(service: LambdaService) -> None:
+    """Until the function's worker waits on ``/next`` with nothing to do (and is frozen, if it freezes)."""
+    worker = service.pool.idle_workers()[0]
+    while not (worker.server is not None and worker.server.waiting_idle and (worker.frozen or not service.freeze)):
+        await asyncio.sleep(0.0005)
+
+
+async def _freeze_overhead(code_root: Path, figures: dict[str, Any]) -> None:
+    """Median round trip per variant and runtime, from interleaved blocks of warm invocations.
+
+    ``b2b``: back to back, each call as soon as the previous answered (a frozen environment is thawed at
+    once; awslambdaric often asks for the next event after it is already queued, and is not frozen);
+    ``spaced``: each call made once the environment is idle (and frozen): the thaw is on the path.
+    """
+    for runtime, command in (("ric", AWSLAMBDARIC_COMMAND), ("ours", OUR_RUNTIME_COMMAND)):
+        services = {
+            name: LambdaService([_spec("f", code_root, command)], worker_cap=1, memory_enforcement="rss", **options)
+            for name, options in FREEZE_VARIANTS.items()
+        }
+        samples: dict[str, list[float]] = {f"{name}_{way}": [] for name in services for way in ("b2b", "spaced")}
+        try:
+            for service in services.values():
+                await service.start()
+                for _ in range(20):
+                    await service.invoke("f", b"{}")
+            for _ in range(FREEZE_BLOCKS):
+                for name, service in services.items():
+                    for way in ("b2b", "spaced"):
+                        for _ in range(FREEZE_BLOCK):
+                            if way == "spaced":
+                                await _idle(service)
+                            start = time.perf_counter()
+                            await service.invoke("f", b"{}")
+                            samples[f"{name}_{way}"].append(time.perf_counter() - start)
+            worker = services["emulated"].pool.idle_workers()[0]
+            figures[f"freeze_{runtime}_freezes_per_invocation"] = round(worker.freezes / worker.invocations, 3)
+        finally:
+            for service in services.values():
+                await service.stop()
+        medians = {key: statistics.median(values) * 1000 for key, values in samples.items()}
+        for key, value in medians.items():
+            figures[f"freeze_{runtime}_{key}_ms"] = round(value, 3)
+        for way in ("b2b", "spaced"):
+            emulated = medians[f"emulated_{way}"]
+            figures[f"freeze_{runtime}_{way}_emulated_vs_no_freeze"] = round(emulated / medians[f"no_freeze_{way}"], 3)
+            figures[f"freeze_{runtime}_{way}_emulated_vs_none"] = round(emulated / medians[f"none_{way}"], 3)
+
+
 async def _run() -> dict[str, Any]:
     figures: dict[str, Any] = {"rounds": ROUNDS, "cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +174,7 @@ async def _run() -> dict[str, Any]:
         baseline = await _baseline_ms(code_root)
         figures["baseline_runtime_api_ms"] = round(baseline, 3)
         await _through_service(code_root, figures)
+        await _freeze_overhead(code_root, figures)
     figures["service_invoke_vs_baseline"] = round(figures["service_invoke_ms"] / baseline, 2)
     figures["invoke_api_http_vs_baseline"] = round(figures["invoke_api_http_ms"] / baseline, 2)
     figures["cold_ours_vs_ric"] = round(figures["cold_start_ours_ms"] / figures["cold_start_ric_ms"], 2)
@@ -121,7 +183,18 @@ async def _run() -> dict[str, Any]:
 
 
 def main() -> None:
+    if "--freeze-only" in sys.argv:
+        write_report("lambda_service_freeze", asyncio.run(_freeze_only()))
+        return
     write_report("lambda_service", asyncio.run(_run()))
+
+
+async def _freeze_only() -> dict[str, Any]:
+    figures: dict[str, Any] = {"blocks": FREEZE_BLOCKS, "block": FREEZE_BLOCK, "cpu_count": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "noop.py").write_text(NOOP)
+        await _freeze_overhead(Path(tmp), figures)
+    return figures
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from fhrapp.config import PROJECT, AlarmsConfig, ConfigError, StackConfig
-from fhrapp.definition import AppDefinition, physical_name
+from fhrapp.definition import AppDefinition, dashboard_name, physical_name
 
 CUSTOM_NAMESPACE = "FHR"
 CUSTOM_DIMENSION = "Function"
@@ -191,7 +191,9 @@ class Observability(pulumi.ComponentResource):
             self._function_alarms(logical, function, actions)
         for logical in dead_letters:
             self._dead_letter_alarm(logical, queues[logical], actions)
-        self.dashboard = self._dashboard(self._physical("dashboard"), config, functions, api, queues, dead_letters)
+        self.dashboard = self._dashboard(
+            dashboard_name(PROJECT, self._stage), config, functions, api, queues, dead_letters
+        )
         self.register_outputs({"dashboard": self.dashboard.dashboard_name, "alarms": len(self.alarms)})
 
     def _physical(self, logical: str) -> str:

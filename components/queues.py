@@ -85,6 +85,7 @@ class Queues(pulumi.ComponentResource):
             sqs_managed_sse_enabled=True,
             visibility_timeout_seconds=resource.visibility_timeout_s,
             message_retention_seconds=resource.retention_s,
+            max_message_size=resource.max_message_bytes,
             redrive_policy=redrive,
             opts=self._child,
         )

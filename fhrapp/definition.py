@@ -25,6 +25,8 @@ class DataResource:
     its name); ``dead_letter`` names the queue that receives a message after ``max_receives``
     deliveries, and ``visibility_timeout_s`` must be at least 6x the consuming function's timeout (AWS's
     advice for a Lambda trigger; the stack rule ``trigger_limits`` holds every stack to it).
+    ``max_message_bytes`` is the queue's MaximumMessageSize (1 KiB-1 MiB; SQS's default 256 KiB),
+    set on the deployed queue and enforced by the local cloud.
     """
 
     logical: str
@@ -38,6 +40,7 @@ class DataResource:
     max_receives: int = 5
     visibility_timeout_s: int = 360
     retention_s: int = 4 * 24 * 3600
+    max_message_bytes: int = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,11 @@ def physical_name(project: str, stage: str, logical: str) -> str:
     the local cloud uses it verbatim, so names in `pulumi stack output` and in the local outputs match.
     """
     return f"{project}-{stage}-{logical}"
+
+
+def dashboard_name(project: str, stage: str) -> str:
+    """The stack's CloudWatch dashboard (``fhr-dev-dashboard``): a stack output of both clouds."""
+    return physical_name(project, stage, "dashboard")
 
 
 def bucket_name(physical: str) -> str:

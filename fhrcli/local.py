@@ -31,11 +31,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=3000, help="HTTP API port on 127.0.0.1 (0 = any; default 3000)")
     parser.add_argument("--outputs-file", type=Path, default=None, help="also write the outputs JSON here")
     parser.add_argument("--seed-data", action="store_true", help="upload set-a and a generated 30-min record first")
-    parser.add_argument("--worker-cap", type=int, default=None, help="max live Lambda worker processes")
+    parser.add_argument(
+        "--worker-cap",
+        type=int,
+        default=None,
+        help="max Lambda workers running at once (idle, frozen environments do not count; default 2 per CPU)",
+    )
     parser.add_argument("--app", default=DEFAULT_APP, help=f"app definition as module:attribute ({DEFAULT_APP})")
     parser.add_argument("--no-schedules", action="store_true", help="do not fire the keep-warm schedules")
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds_range,
+        default=None,
+        metavar="S|LOW-HIGH",
+        help="reclaim a Lambda environment idle this long, drawn per environment (default 300-900, as AWS)",
+    )
+    parser.add_argument(
+        "--max-lifetime",
+        type=_seconds_range,
+        default=None,
+        metavar="S|LOW-HIGH",
+        help="retire a Lambda environment this old, drawn per environment (default 7200-14400)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.set_defaults(func=run)
+
+
+def _seconds_range(text: str) -> tuple[float, float]:
+    from localcloud.lambda_service.lifecycle import parse_range
+
+    try:
+        return parse_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def process_age_s() -> float | None:
@@ -85,7 +113,9 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
     import logging
     import signal
 
+    from fhrapp.config import ConfigError
     from localcloud.cloud import LocalCloud, LocalCloudOptions
+    from localcloud.lambda_service.lifecycle import DEFAULT_IDLE_S, DEFAULT_LIFETIME_S, Lifecycle
     from localcloud.outputs import render, write_atomically
 
     stop = asyncio.Event()
@@ -98,8 +128,13 @@ async def serve(args: argparse.Namespace, stack: StackConfig, app: AppDefinition
         worker_cap=args.worker_cap,
         schedules=not args.no_schedules,
         log_sink=lambda name, line: function_log.info("%s %s", name, line),
+        lifecycle=Lifecycle(args.idle_timeout or DEFAULT_IDLE_S, args.max_lifetime or DEFAULT_LIFETIME_S),
     )
-    cloud = LocalCloud(stack, app, options)
+    try:
+        cloud = LocalCloud(stack, app, options)
+    except ConfigError as exc:  # what pulumi up would refuse too (an environment over 4 KB)
+        print(f"fhr local: {exc}", file=sys.stderr)
+        return 2
     try:
         try:
             outputs = await cloud.start()
@@ -131,10 +166,21 @@ async def seed_bucket(outputs: dict[str, Any], tenant: str) -> None:
     print(f"fhr local: {report.summary()}", file=sys.stderr, flush=True)
 
 
+def fidelity_summary(lambdas: Any) -> str:
+    """One line on the AWS behaviours the Lambda service emulates in this run."""
+    lifecycle = lambdas.pool.lifecycle
+    idle, lifetime = (f"{low:g}-{high:g} s" for low, high in (lifecycle.idle_s, lifecycle.lifetime_s))
+    sandbox = "sandboxed (own uid, read-only code, sized TMPDIR)" if lambdas.sandbox.enforced else "NOT sandboxed"
+    frozen = "frozen between invocations" if lambdas.freeze else "NOT frozen between invocations"
+    return f"Lambda environments: {frozen}, {sandbox}, reclaimed after {idle} idle, retired after {lifetime}"
+
+
 def announce(cloud: LocalCloud, outputs: dict[str, Any]) -> None:
     age = process_age_s()
     ready = f"{age:.2f} s after process start" if age is not None else f"{cloud.ready_s:.2f} s"
     lines = [f"fhr local: READY in {ready} (stack {outputs['stage']}); Ctrl-C stops everything"]
+    if cloud.lambdas is not None:
+        lines.append(f"fhr local: {fidelity_summary(cloud.lambdas)} (docs/FIDELITY.md)")
     if cloud.issuer is not None:
         token = cloud.issuer.mint()
         lines += [

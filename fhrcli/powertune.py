@@ -11,8 +11,10 @@ Example, against the local cloud. The FHR function caches results: the tuned ver
 ``RESULT_TTL_S=0`` and options no cached entry has, and no jobs queue so a slow size computes
 instead of answering 202 (see powertune/README.md)::
 
-    echo '{"filename": "s3://fhr-dev-ecg-bucket/tenants/open/synth/synth-30min.hea", "options": {"threads": 2}}' \
-        > body.json   # fhr local --seed-data puts it under the open tenant's prefix
+    bucket=$(jq -r .ecg_bucket out/local.json)   # generated per stack, as Pulumi names buckets
+    # fhr local --seed-data puts the record under the open tenant's prefix
+    echo "{\"filename\": \"s3://$bucket/tenants/open/synth/synth-30min.hea\", \"options\": {\"threads\": 2}}" \
+        > body.json
     fhr powertune --outputs out/local.json --function fhr --memory 128,512,1024,1769,3008 --num 7 \
         --payload body.json --set-env RESULT_TTL_S=0 --set-env JOBS_QUEUE_URL= --keep-going \
         --json out/pt.json --chart out/pt.png --html out/pt.html

@@ -10,6 +10,10 @@ No worker process is spawned at start: the first invocation of a function is its
 ``pulumi up`` does, each function gets a published version behind the ``live`` alias, which the front
 door, the keep-warm schedule and the queue pollers invoke; a ``snapStart`` function's version is
 initialised once, at start, and its environments are restored from that snapshot.
+
+Every AWS behaviour the local cloud emulates is on by default (docs/FIDELITY.md lists them): frozen,
+sandboxed execution environments with an AWS-like lifecycle, Pulumi-style bucket names, Lambda's 4 KB
+environment limit checked at start on the environment ``pulumi up`` would send.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fhrapp.config import StackConfig
+from fhrapp.config import ConfigError, StackConfig
 from fhrapp.definition import (
     APP,
     SERVING_ALIAS,
     AppDefinition,
     Function,
+    dashboard_name,
     function_environment,
     physical_name,
     warm_payload,
@@ -37,11 +42,13 @@ from localcloud.frontdoor import CorsPolicy, FrontDoor, RouteTarget, TokenBucket
 from localcloud.moto import DUMMY_CREDENTIALS, MotoServer
 from localcloud.resources import (
     PlannedResource,
+    aws_queue_url,
     create_resources,
     delete_resources,
     plan_resources,
     queue_arn,
     resource_values,
+    unique_suffix,
 )
 from localcloud.scheduler import Clock, Job, Scheduler, WallClock, parse_schedule
 
@@ -49,6 +56,8 @@ if TYPE_CHECKING:
     from localcloud.eventsource import QueuePoller
     from localcloud.jwt import LocalIssuer
     from localcloud.lambda_service import LambdaService
+    from localcloud.lambda_service.lifecycle import Lifecycle
+    from localcloud.lambda_service.sandbox import SandboxMode
     from localcloud.s3gate import S3Gate
 
 log = logging.getLogger("localcloud")
@@ -71,24 +80,41 @@ class LocalCloudOptions:
     schedules: bool = True
     event_sources: bool = True
     log_sink: Callable[[str, str], None] | None = None  # (function name, START/END/REPORT line)
+    # AWS behaviours of the local Lambda service (see localcloud.lambda_service); None = AWS-like defaults.
+    lifecycle: Lifecycle | None = None
+    freeze: bool = True
+    sandbox: SandboxMode = "auto"
 
 
-def local_environment(
-    app: AppDefinition, stack: StackConfig, fn: Function, aws_endpoint: str, lambda_endpoint: str
-) -> dict[str, str]:
-    """The shared environment (:func:`fhrapp.definition.function_environment`) with local endpoints
-    and dummy credentials."""
-    env = function_environment(app, fn, stack.stage, resource_values(app, stack, aws_endpoint), stack.auth.tenancy)
-    env |= {
-        "AWS_REGION": stack.region,
-        "AWS_DEFAULT_REGION": stack.region,
+def local_endpoints(aws_endpoint: str, lambda_endpoint: str) -> dict[str, str]:
+    """What only the local cloud gives a function (AWS provides the real ones itself): its endpoints
+    and dummy credentials. Not part of the function's configuration, so not counted toward 4 KB."""
+    return {
         "AWS_ENDPOINT_URL_S3": aws_endpoint,
         "AWS_ENDPOINT_URL_DYNAMODB": aws_endpoint,
         "AWS_ENDPOINT_URL_SQS": aws_endpoint,
         "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
         **DUMMY_CREDENTIALS,
     }
-    return env
+
+
+def check_environment_sizes(app: AppDefinition, stack: StackConfig, plans: list[PlannedResource]) -> None:
+    """Refuse, as ``pulumi up`` would fail, a function whose deployed environment is over Lambda's 4 KB.
+
+    Measured on what Pulumi sends (:func:`fhrapp.definition.function_environment` with AWS's queue URLs,
+    longer than moto's), so a stack that starts here also deploys."""
+    from localcloud.lambda_service import InvalidParameterValue
+    from localcloud.lambda_service.spec import validate_environment
+
+    deployed = {
+        plan.resource.logical: aws_queue_url(stack.region, plan.name) if plan.kind == "queue" else plan.name
+        for plan in plans
+    }
+    for fn in app.functions:
+        try:
+            validate_environment(function_environment(app, fn, stack.stage, deployed, stack.auth.tenancy))
+        except InvalidParameterValue as exc:
+            raise ConfigError(f"functions.{fn.name}", stack.source, f"cannot deploy: {exc.message}") from None
 
 
 def hands_out_uploads(fn: Function) -> bool:
@@ -112,6 +138,8 @@ class LocalCloud:
         self.stack = stack
         self.app = app
         self.options = options or LocalCloudOptions()
+        self.plans = plan_resources(app, stack, bucket_suffix=unique_suffix())
+        check_environment_sizes(app, stack, self.plans)
         self.moto = MotoServer(self.options.host)
         self.lambdas: LambdaService | None = None
         self.front_door: FrontDoor | None = None
@@ -173,9 +201,8 @@ class LocalCloud:
 
     def _start_moto(self) -> None:
         endpoint = self.moto.start()
-        plans = plan_resources(self.app, self.stack)
-        self._created = plans  # set first: a half-made set is cleaned up too
-        create_resources(plans, endpoint, self.stack.region)
+        self._created = self.plans  # set first: a half-made set is cleaned up too
+        create_resources(self.plans, endpoint, self.stack.region)
 
     def _stop_moto(self) -> None:
         if self._created and self.moto.running:
@@ -206,7 +233,11 @@ class LocalCloud:
             host=self.options.host,
             port=port,
             worker_cap=self.options.worker_cap,
+            region=self.stack.region,
             log_sink=self.options.log_sink,
+            freeze=self.options.freeze,
+            lifecycle=self.options.lifecycle,
+            sandbox=self.options.sandbox,
         )
         await self.lambdas.start()
         for fn in self.app.functions:  # as a deploy: a version, and the serving alias on it
@@ -223,13 +254,18 @@ class LocalCloud:
             memory_mb=config.memory_mb if config else fn.memory_mb,
             timeout_s=config.timeout_s if config else fn.timeout_s,
             reserved_concurrency=config.reserved_concurrency if config else None,
-            environment=self._environment(fn, lambda_url),
+            environment=function_environment(self.app, fn, self.stack.stage, self._values(), self.stack.auth.tenancy),
+            local_environment=self._local_environment(fn, lambda_url),
             code_root=self.options.code_root,
+            ephemeral_storage_mb=config.ephemeral_storage_mb if config else 512,
             snap_start=config.snap_start if config else False,
         )
 
-    def _environment(self, fn: Function, lambda_url: str) -> dict[str, str]:
-        env = local_environment(self.app, self.stack, fn, self.moto.url, lambda_url)
+    def _values(self) -> dict[str, str]:
+        return resource_values(self.plans, self.moto.url)
+
+    def _local_environment(self, fn: Function, lambda_url: str) -> dict[str, str]:
+        env = local_endpoints(self.moto.url, lambda_url)
         if self.s3_gate_url is not None and hands_out_uploads(fn):
             env["AWS_ENDPOINT_URL_S3"] = self.s3_gate_url  # its presigned POSTs point browsers at the gate
         return env
@@ -321,7 +357,7 @@ class LocalCloud:
         if not self.options.event_sources:
             return
         assert self.lambdas is not None
-        values = resource_values(self.app, self.stack, self.moto.url)
+        values = self._values()
         for fn in self.app.functions:
             if fn.trigger is None:
                 continue
@@ -351,13 +387,14 @@ class LocalCloud:
         """``pulumi stack output --json``'s shape, plus the local endpoints."""
         assert self.front_door is not None and self.lambdas is not None
         outputs: dict[str, Any] = {"api_url": self.front_door.url}
-        values = resource_values(self.app, self.stack, self.moto.url)
+        values = self._values()
         for resource in self.app.resources:
             outputs[self.app.output_key(resource)] = values[resource.logical]
         outputs |= {
             "functions": {fn.name: self.function_name(fn.name) for fn in self.app.functions},
             "region": self.stack.region,
             "stage": self.stack.stage,
+            "dashboard_name": dashboard_name(self.app.name, self.stack.stage),
             "aws_endpoint_url": self.moto.url,
             "lambda_endpoint_url": self.lambdas.url,
         }

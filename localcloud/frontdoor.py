@@ -18,9 +18,21 @@ with the behaviour a client sees from a deployed HTTP API (payload format 2.0, `
   ``queryStringParameters`` with repeats comma-joined, ``pathParameters``, base64 body for binary
   content types, ``requestContext``);
 - response mapping: ``statusCode``/``headers``/``cookies``/``body``/``isBase64Encoded``; a response
-  without ``statusCode`` is 200 with the JSON as body; a function error or malformed response ->
-  ``502``, an invocation Lambda rejects (throttled, too large) -> ``500``, both with
-  ``{"message":"Internal Server Error"}``; the 30 s integration timeout -> ``503 {"message":"Service Unavailable"}``.
+  without ``statusCode`` is 200 with the JSON as body.
+
+Failures answer what API Gateway answers (Lambda developer guide, "Handling Lambda errors with an API
+Gateway API": an invocation the Lambda API rejects is a 500, a function that fails or answers in the
+wrong format a 502, both with the generic body; HTTP APIs spell it ``{"message":"Internal Server Error"}``):
+
+- request body over 10 MB (HTTP API's payload limit) -> ``413 {"message":"Request Entity Too Large"}``,
+  the function is not invoked;
+- Lambda rejects the invocation: throttled (``TooManyRequestsException``), event over 6 MB
+  (``RequestEntityTooLargeException``, e.g. a 7 MB body, base64-encoded in the event) -> ``500``;
+- function error, timeout (``Sandbox.Timedout``), response over 6 MB (``Function.ResponseSizeTooLarge``),
+  malformed response -> ``502``;
+- no answer within the 30 s integration timeout, counted from the moment the front door received the
+  request (so time spent queueing for a local worker counts, as everything after receipt counts on
+  AWS) -> ``503 {"message":"Service Unavailable"}``; the invocation itself runs on, as on AWS.
 """
 
 from __future__ import annotations
@@ -457,6 +469,7 @@ class FrontDoor:
         return None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        deadline = asyncio.get_running_loop().time() + self.integration_timeout_s  # from receipt
         request_id = new_request_id()
         if self.throttle is not None and not self.throttle.try_acquire():
             return gateway_error(429, "Too Many Requests", request_id)
@@ -476,9 +489,12 @@ class FrontDoor:
         except InsufficientScope as exc:
             log.info("403 for %s %s: the token holds none of %s", request.method, raw_path, list(route.scopes))
             return self._with_cors(exc.response(request_id), origin)
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._with_cors(gateway_error(413, "Request Entity Too Large", request_id), origin)
         event = build_event(request, body, route, params, request_id, self.api_id, authorizer)
-        response = await self._integrate(route, event, request_id)
+        response = await self._integrate(route, event, request_id, deadline)
         response.headers["apigw-requestid"] = request_id
         return self._with_cors(response, origin)
 
@@ -515,12 +531,15 @@ class FrontDoor:
             raise InsufficientScope(route.scopes)
         return authorizer_context(token, route)
 
-    async def _integrate(self, route: RouteTarget, event: dict[str, Any], request_id: str) -> web.Response:
+    async def _integrate(
+        self, route: RouteTarget, event: dict[str, Any], request_id: str, deadline: float
+    ) -> web.Response:
         payload = json.dumps(event).encode("utf-8")
+        remaining = deadline - asyncio.get_running_loop().time()
         try:
-            result = await asyncio.wait_for(
-                self.invoker.invoke(route.function_name, payload), timeout=self.integration_timeout_s
-            )
+            if remaining <= 0:
+                raise TimeoutError
+            result = await asyncio.wait_for(self.invoker.invoke(route.function_name, payload), timeout=remaining)
         except TimeoutError:
             log.warning("%s: integration timed out after %.0f s", route.route_key, self.integration_timeout_s)
             return gateway_error(503, "Service Unavailable", request_id)

@@ -3,11 +3,18 @@
 moto's in-process ``mock_aws()`` does not reach aiobotocore, and handlers run in worker processes
 anyway, so the local cloud runs moto as a real HTTP server (``ThreadedMotoServer``) that every process
 reaches through ``AWS_ENDPOINT_URL_*``. moto is imported only when the server starts.
+
+Where moto is laxer than AWS in a way our code could come to rely on, the server is made strict before
+it starts (``enforce_sqs_message_sizes``): SQS counts a message's size in bytes, attributes included,
+against the queue's MaximumMessageSize; moto counts the body's characters only.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 ACCOUNT_ID = "123456789012"  # moto's default account: the ARNs and queue URLs it hands out
@@ -38,6 +45,7 @@ class MotoServer:
     def start(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        enforce_sqs_message_sizes()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request otherwise
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
@@ -49,3 +57,61 @@ class MotoServer:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+SQS_MAX_BATCH_BYTES = 1024 * 1024
+"""SendMessageBatch: the messages of one batch together, at most 1 MiB."""
+
+
+def sqs_message_size(body: str, attributes: Mapping[str, Any] | None = None) -> int:
+    """What SQS counts against MaximumMessageSize: the body's UTF-8 bytes, and each message attribute's
+    name, data type and value (a binary value by its decoded length)."""
+    size = len(body.encode("utf-8"))
+    for name, attribute in (attributes or {}).items():
+        size += len(name.encode("utf-8")) + len(str(attribute.get("DataType", "")).encode("utf-8"))
+        if "StringValue" in attribute:
+            size += len(str(attribute["StringValue"]).encode("utf-8"))
+        if "BinaryValue" in attribute:
+            value = attribute["BinaryValue"]
+            try:
+                size += len(value if isinstance(value, bytes) else base64.b64decode(value))
+            except (binascii.Error, ValueError):
+                size += len(str(value))
+    return size
+
+
+def _too_long(limit: int) -> Exception:
+    from moto.sqs.exceptions import InvalidParameterValue
+
+    return InvalidParameterValue(
+        f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+    )
+
+
+def enforce_sqs_message_sizes() -> None:
+    """Make moto's SendMessage/SendMessageBatch measure sizes as SQS does (idempotent, process-wide)."""
+    from moto.sqs.exceptions import BatchRequestTooLong
+    from moto.sqs.models import SQSBackend
+
+    if getattr(SQSBackend, "_localcloud_sizes", False):
+        return
+    send_one, send_batch = SQSBackend.send_message, SQSBackend.send_message_batch
+
+    def send_message(self: Any, queue_name: str, message_body: str, message_attributes: Any = None, *a: Any, **k: Any):
+        limit = int(self.get_queue(queue_name).maximum_message_size)
+        if sqs_message_size(message_body, message_attributes) > limit:
+            raise _too_long(limit)
+        return send_one(self, queue_name, message_body, message_attributes, *a, **k)
+
+    def send_message_batch(self: Any, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
+        limit = int(self.get_queue(queue_name).maximum_message_size)
+        sizes = [sqs_message_size(e["MessageBody"], e.get("MessageAttributes")) for e in entries.values()]
+        if sum(sizes) > SQS_MAX_BATCH_BYTES:
+            raise BatchRequestTooLong(sum(sizes))
+        if any(size > limit for size in sizes):  # checked before any entry is sent, as SQS does
+            raise _too_long(limit)
+        return send_batch(self, queue_name, entries)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.send_message_batch = send_message_batch  # type: ignore[method-assign]
+    SQSBackend._localcloud_sizes = True  # type: ignore[attr-defined]

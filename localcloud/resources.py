@@ -4,24 +4,42 @@ Names come from :func:`fhrapp.definition.physical_name`, key schemas and TTL fro
 :class:`~fhrapp.definition.DataResource` fields, and settings (versioning, lifecycle, point-in-time
 recovery, deletion protection) from the stack file, so the local resources are the ones Pulumi
 declares. A new resource in the definition appears here without an edit.
+
+A bucket is named like Pulumi names it (``bucket_prefix``): the prefix plus a generated suffix, new for
+every local cloud, so nothing can come to depend on a fixed bucket name that AWS would not give.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fhrapp.config import StackConfig
 from fhrapp.definition import ABORT_INCOMPLETE_UPLOADS_DAYS, AppDefinition, DataResource, bucket_name, physical_name
 from localcloud.moto import ACCOUNT_ID
 
+_SUFFIX_COUNTER = itertools.count(int.from_bytes(os.urandom(2), "big"))
 
-def resource_name(app: AppDefinition, stage: str, resource: DataResource) -> str:
-    """The deployed name of a resource; buckets swap ``_`` for ``-`` since S3 names forbid underscores."""
+
+def unique_suffix(now: datetime | None = None) -> str:
+    """A suffix shaped like the one AWS's provider appends to a ``bucket_prefix``: a UTC timestamp to
+    1e-4 s and a counter, 26 characters (``20261206034512345600000001``)."""
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%f")[:18]
+    return f"{moment}{next(_SUFFIX_COUNTER) % 0x100000000:08x}"
+
+
+def resource_name(app: AppDefinition, stage: str, resource: DataResource, bucket_suffix: str | None = None) -> str:
+    """The deployed name of a resource; a bucket's is its prefix (``_`` swapped for ``-``, since S3 names
+    forbid underscores) and, given one, ``bucket_suffix`` after a dash, as Pulumi's ``bucket_prefix``."""
     name = physical_name(app.name, stage, resource.logical)
-    return bucket_name(name) if resource.kind == "bucket" else name
+    if resource.kind != "bucket":
+        return name
+    return f"{bucket_name(name)}-{bucket_suffix}" if bucket_suffix else bucket_name(name)
 
 
 @dataclass(frozen=True)
@@ -37,8 +55,10 @@ class PlannedResource:
         return self.resource.kind
 
 
-def plan_resources(app: AppDefinition, stack: StackConfig) -> list[PlannedResource]:
-    """Every resource of the definition with its settings, dead-letter queues before their sources."""
+def plan_resources(app: AppDefinition, stack: StackConfig, bucket_suffix: str | None = None) -> list[PlannedResource]:
+    """Every resource of the definition with its settings, dead-letter queues before their sources.
+
+    The local cloud passes a fresh ``unique_suffix()``: buckets are then named as Pulumi names them."""
     plans = []
     for resource in app.resources:
         if resource.kind == "bucket":
@@ -59,7 +79,7 @@ def plan_resources(app: AppDefinition, stack: StackConfig) -> list[PlannedResour
                 "dead_letter": None if dead_letter is None else physical_name(app.name, stack.stage, dead_letter),
                 "max_receives": resource.max_receives,
             }
-        plans.append(PlannedResource(resource, resource_name(app, stack.stage, resource), settings))
+        plans.append(PlannedResource(resource, resource_name(app, stack.stage, resource, bucket_suffix), settings))
     return sorted(plans, key=lambda plan: plan.settings.get("dead_letter") is not None)
 
 
@@ -68,22 +88,27 @@ def queue_url(endpoint_url: str, name: str) -> str:
     return f"{endpoint_url}/{ACCOUNT_ID}/{name}"
 
 
+def aws_queue_url(region: str, name: str) -> str:
+    """The URL SQS gives the deployed queue (what a deployed function's environment carries)."""
+    return queue_url(f"https://sqs.{region}.amazonaws.com", name)
+
+
 def queue_arn(region: str, name: str) -> str:
     return f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
 
 
-def resource_values(app: AppDefinition, stack: StackConfig, endpoint_url: str) -> dict[str, str]:
+def resource_values(plans: list[PlannedResource], endpoint_url: str) -> dict[str, str]:
     """``{logical: what clients and functions use}``: names for buckets and tables, URLs for queues."""
     return {
         plan.resource.logical: queue_url(endpoint_url, plan.name) if plan.kind == "queue" else plan.name
-        for plan in plan_resources(app, stack)
+        for plan in plans
     }
 
 
-def resource_environment(app: AppDefinition, stack: StackConfig, endpoint_url: str) -> dict[str, str]:
-    """``{ENV_VAR: value}`` for every resource, e.g. ``{"ECG_BUCKET": "fhr-dev-ecg-bucket"}``."""
-    values = resource_values(app, stack, endpoint_url)
-    return {res.env_var: values[res.logical] for res in app.resources}
+def resource_environment(plans: list[PlannedResource], endpoint_url: str) -> dict[str, str]:
+    """``{ENV_VAR: value}`` for every resource, e.g. ``{"ECG_BUCKET": "fhr-dev-ecg-bucket-2026…"}``."""
+    values = resource_values(plans, endpoint_url)
+    return {plan.resource.env_var: values[plan.resource.logical] for plan in plans}
 
 
 def _create_bucket(s3: Any, plan: PlannedResource, region: str) -> None:
@@ -138,6 +163,7 @@ def _create_queue(sqs: Any, plan: PlannedResource, region: str) -> None:
     attributes = {
         "VisibilityTimeout": str(settings["visibility_timeout_s"]),
         "MessageRetentionPeriod": str(settings["retention_s"]),
+        "MaximumMessageSize": str(plan.resource.max_message_bytes),  # moto's default (1 MiB) is not SQS's
         "SqsManagedSseEnabled": "true",
     }
     if settings["dead_letter"] is not None:

@@ -4,7 +4,10 @@ moto accepts any browser-form POST whatever its policy says (checked: an oversiz
 content type both answer 204). In AWS the policy is what limits uploads from the web page, so the
 local cloud puts this gate between clients and moto: a form POST is checked as S3 checks it
 (signature, expiry, every condition, every field covered) and then stored through moto; every
-other request is passed through unchanged. Errors are S3's own XML codes and statuses.
+other request is passed through unchanged, except a SigV4 presigned URL (``X-Amz-Date`` +
+``X-Amz-Expires`` in its query) that has expired or asks for more than 7 days, which moto would also
+serve: S3 refuses it (``AccessDenied`` "Request has expired", ``AuthorizationQueryParametersError``).
+Errors are S3's own XML codes and statuses.
 
 Signature versions: S3 refuses SigV2 (``AWSAccessKeyId``/``Signature``) for every bucket created since
 June 2020 and in every region opened since 2014, with ``400 InvalidRequest``. The gate does the same for
@@ -190,6 +193,31 @@ class PolicyChecker:
             )
 
 
+PRESIGN_MAX_EXPIRES_S = 604_800
+"""A SigV4 presigned URL is valid for at most 7 days."""
+
+
+def presigned_url_refusal(query: Any, now: datetime) -> PolicyRejected | None:
+    """What S3 answers a SigV4 presigned URL that has expired (or asks for > 7 days); None if valid."""
+    if "X-Amz-Expires" not in query or "X-Amz-Date" not in query:
+        return None
+    try:
+        expires_s = int(query["X-Amz-Expires"])
+        signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return PolicyRejected(400, "AuthorizationQueryParametersError", "X-Amz-Date or X-Amz-Expires is malformed.")
+    if not 0 < expires_s <= PRESIGN_MAX_EXPIRES_S:
+        return PolicyRejected(
+            400,
+            "AuthorizationQueryParametersError",
+            "X-Amz-Expires must be less than a week (in seconds) that is, the given X-Amz-Expires must be less "
+            f"than {PRESIGN_MAX_EXPIRES_S} seconds",
+        )
+    if (now - signed_at).total_seconds() > expires_s:
+        return PolicyRejected(403, "AccessDenied", "Request has expired")
+    return None
+
+
 class S3Gate:
     """aiohttp server on 127.0.0.1: policy-checked form POSTs, everything else proxied to moto."""
 
@@ -239,6 +267,9 @@ class S3Gate:
         bucket = path.strip("/").split("/", 1)[0]
         if is_sigv2_signed(request) and bucket not in self.checker.sigv2_buckets:
             return s3_error(*SIGV2_REFUSED)
+        refused = presigned_url_refusal(request.query, datetime.now(UTC))
+        if refused is not None:
+            return s3_error(refused.status, refused.code, refused.message)
         return await self._proxy(request)
 
     async def _form_post(self, request: web.Request, bucket: str) -> web.StreamResponse:

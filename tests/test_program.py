@@ -372,6 +372,7 @@ def check_queues(graph: Graph, stage: str) -> None:
         assert queue.inputs["sqsManagedSseEnabled"] is True
         assert queue.inputs["visibilityTimeoutSeconds"] == definition.visibility_timeout_s
         assert queue.inputs["messageRetentionSeconds"] == definition.retention_s
+        assert queue.inputs["maxMessageSize"] == definition.max_message_bytes  # the local cloud enforces the same
     assert json.loads(jobs.inputs["redrivePolicy"]) == {
         "deadLetterTargetArn": dlq.state["arn"],
         "maxReceiveCount": APP.resource("jobs_queue").max_receives,

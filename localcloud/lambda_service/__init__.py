@@ -21,6 +21,7 @@ from localcloud.lambda_service.spec import (
     OUR_RUNTIME_COMMAND,
     FunctionSpec,
     InvokeResult,
+    default_live_cap,
     default_worker_cap,
     vcpu_share,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ResourceNotFound",
     "RuntimeApiServer",
     "TooManyRequests",
+    "default_live_cap",
     "default_worker_cap",
     "vcpu_share",
 ]

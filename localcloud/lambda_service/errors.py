@@ -60,10 +60,15 @@ class InvalidRequestContent(LambdaServiceError):
 
 
 class RequestTooLarge(LambdaServiceError):
-    """The invocation payload is over the 6 MB synchronous limit."""
+    """The invocation payload is over the limit: 6 MB synchronous, 1 MB asynchronous (Event).
+
+    AWS answers these with ``RequestEntityTooLargeException`` (413), not the modelled
+    ``RequestTooLargeException``, e.g. "Request must be smaller than 6291456 bytes for the
+    InvokeFunction operation"; botocore raises it as a ``ClientError`` with that code.
+    """
 
     status = 413
-    error_type = "RequestTooLargeException"
+    error_type = "RequestEntityTooLargeException"
     error_kind = "User"
 
 

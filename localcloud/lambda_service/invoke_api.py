@@ -5,6 +5,9 @@ DeleteFunction (of a version) and GetFunctionConcurrency: what the local cloud, 
 and the power tuner call. SigV4 headers are accepted and ignored. Errors are AWS's: the
 ``x-amzn-ErrorType`` header plus ``{"Type", "message", ...}``, which botocore turns into the modelled
 exception (``ResourceNotFoundException``, ``TooManyRequestsException`` with ``Reason``, ...).
+
+This module knows the service only through ``LambdaBackend``, the operations it translates to HTTP:
+``service.py`` imports it to serve itself, never the other way round.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -25,14 +28,49 @@ from localcloud.lambda_service.errors import (
     ResourceNotFound,
 )
 from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES, read_capped
-from localcloud.lambda_service.spec import LATEST
-
-if TYPE_CHECKING:
-    from localcloud.lambda_service.service import LambdaService
+from localcloud.lambda_service.spec import LATEST, InvokeResult
 
 log = logging.getLogger(__name__)
 FUNCTIONS = "/2015-03-31/functions"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class LambdaBackend(Protocol):
+    """What the Invoke API needs of the local Lambda service (``LambdaService`` provides it)."""
+
+    async def invoke(
+        self,
+        name: str,
+        payload: bytes,
+        invocation_type: str = ...,
+        log_tail: bool = ...,
+        *,
+        qualifier: str | None = ...,
+        client_context: str | None = ...,
+        client_address: tuple[str, int] | None = ...,
+    ) -> InvokeResult: ...
+
+    def configuration(self, name: str, qualifier: str | None = None) -> dict[str, Any]: ...
+
+    def update_configuration(self, name: str, changes: dict[str, Any]) -> dict[str, Any]: ...
+
+    def function_description(self, name: str, qualifier: str | None = None) -> dict[str, Any]: ...
+
+    def function_names(self) -> list[str]: ...
+
+    def reserved_concurrency(self, name: str) -> int | None: ...
+
+    def publish_version(self, name: str) -> dict[str, Any]: ...
+
+    def delete_version(self, name: str, version: str) -> None: ...
+
+    def put_alias(
+        self, name: str, alias: str, version: str | None, description: str | None, create: bool
+    ) -> dict[str, Any]: ...
+
+    def alias_configuration(self, name: str, alias: str) -> dict[str, Any]: ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...
 
 
 def error_response(error: LambdaServiceError) -> web.Response:
@@ -65,7 +103,7 @@ def _unknown_operation(request: web.Request) -> LambdaServiceError:
     return error
 
 
-async def start_invoke_api(service: LambdaService, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def start_invoke_api(service: LambdaBackend, host: str, port: int) -> tuple[web.AppRunner, int]:
     app = web.Application(middlewares=[aws_errors], client_max_size=MAX_PAYLOAD_BYTES * 4)
     routes = InvokeApi(service)
     app.router.add_post(f"{FUNCTIONS}/{{name}}/invocations", routes.invoke)
@@ -114,16 +152,24 @@ def _client_context(header: str | None) -> str | None:
         raise InvalidParameterValue("X-Amz-Client-Context must be base64-encoded JSON") from None
 
 
+def _peer(request: web.Request) -> tuple[str, int] | None:
+    """The caller's (host, port): the service recognises its own workers by it (nested invocations)."""
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    return (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) and len(peer) >= 2 else None
+
+
 class InvokeApi:
     """aiohttp handlers, each a thin translation between HTTP and ``LambdaService``."""
 
-    def __init__(self, service: LambdaService) -> None:
+    def __init__(self, service: LambdaBackend) -> None:
         self.service = service
 
     async def invoke(self, request: web.Request) -> web.Response:
         payload = await read_capped(request, MAX_PAYLOAD_BYTES)
         if payload is None:
-            raise RequestTooLarge(f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the Invoke operation")
+            raise RequestTooLarge(
+                f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            )
         log_type = request.headers.get("X-Amz-Log-Type", "None")
         if log_type not in ("None", "Tail"):
             raise InvalidParameterValue("LogType must be None or Tail")
@@ -134,6 +180,7 @@ class InvokeApi:
             log_type == "Tail",
             qualifier=request.query.get("Qualifier"),
             client_context=_client_context(request.headers.get("X-Amz-Client-Context")),
+            client_address=_peer(request),
         )
         headers = {"x-amzn-RequestId": result.request_id, "X-Amz-Executed-Version": result.executed_version}
         if result.function_error:
@@ -164,15 +211,7 @@ class InvokeApi:
 
     async def get_function(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        configuration = self.service.configuration(name, request.query.get("Qualifier"))
-        body: dict[str, Any] = {
-            "Configuration": configuration,
-            "Code": {"RepositoryType": "Local", "Location": str(self.service.state(name).spec.code_root)},
-        }
-        reserved = self.service.state(configuration["FunctionName"]).spec.reserved_concurrency
-        if reserved is not None:
-            body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
-        return web.json_response(body)
+        return web.json_response(self.service.function_description(name, request.query.get("Qualifier")))
 
     async def delete_function(self, request: web.Request) -> web.Response:
         """DeleteFunction of a published version (the tuner cleans up); the functions themselves stay."""
@@ -183,7 +222,7 @@ class InvokeApi:
         return web.Response(status=204)
 
     async def list_functions(self, request: web.Request) -> web.Response:
-        configurations = [self.service.configuration(name) for name in sorted(self.service.functions)]
+        configurations = [self.service.configuration(name) for name in self.service.function_names()]
         return web.json_response({"Functions": configurations})
 
     async def publish_version(self, request: web.Request) -> web.Response:
@@ -220,5 +259,5 @@ class InvokeApi:
         return web.Response(status=204)
 
     async def get_concurrency(self, request: web.Request) -> web.Response:
-        reserved = self.service.state(request.match_info["name"]).spec.reserved_concurrency
+        reserved = self.service.reserved_concurrency(request.match_info["name"])
         return web.json_response({} if reserved is None else {"ReservedConcurrentExecutions": reserved})

@@ -213,6 +213,32 @@ def signal_tree(pid: int, sig: int) -> None:
                 os.kill(member, sig)
 
 
+def signal_pid(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def cgroup_members(cgroup: Path) -> list[int] | None:
+    """The processes of a cgroup (its ``cgroup.procs``), None when it cannot be read."""
+    try:
+        return [int(line) for line in (cgroup / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return None
+
+
+def outside_group(pid: int, members: list[int] | None = None) -> list[int]:
+    """Descendants of ``pid`` (a process group leader) that left its group, e.g. by ``setsid``.
+
+    ``members``: the tree's processes when known cheaply (its cgroup's, which children inherit, one
+    read); otherwise the tree is walked through ``/proc``."""
+    outside = []
+    for member in tree_pids(pid) if members is None else members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if member != pid and os.getpgid(member) != pid:
+                outside.append(member)
+    return outside
+
+
 def cfs_v1_available(root: Path = CPU_V1_ROOT) -> bool:
     """True when a cgroup v1 ``cpu`` hierarchy with CFS bandwidth control is mounted and writable."""
     return (root / "cpu.cfs_quota_us").exists() and os.access(root, os.W_OK)
@@ -340,6 +366,12 @@ class CpuGovernor:
             if entry is not None and entry.stopped:
                 self._continue(entry, time.monotonic())
         return entry
+
+    def pause(self, pid: int) -> None:
+        """Stop governing ``pid`` WITHOUT continuing it: its worker is about to freeze the tree, and a
+        later tick must not SIGCONT it. ``govern`` again on thaw (a fresh budget, like a new period)."""
+        with self._lock:
+            self._trees.pop(pid, None)
 
     def governed(self) -> list[int]:
         with self._lock:

@@ -6,6 +6,8 @@ from aiohttp import web
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """Lambda's synchronous request and response limit (6 MB)."""
+MAX_EVENT_PAYLOAD_BYTES = 1024 * 1024
+"""Lambda's asynchronous (Event) invocation limit (1 MB; the deprecated InvokeAsync keeps 256 KB)."""
 
 _DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 

@@ -14,7 +14,9 @@ Behaviour follows AWS's RAPID: ``/next`` long-polls until an event is queued; ``
 ``/init/error`` take ``Lambda-Runtime-Function-Error-Type`` and a JSON error body; an unknown request id
 is 400 ``InvalidRequestID``; a second answer for the same id, or an init error after the first ``/next``,
 is 403 ``InvalidStateTransition``. ``fail_next`` makes the server answer 5xx on purpose so a runtime can
-prove it survives a broken Runtime API.
+prove it survives a broken Runtime API. ``on_waiting`` is called when the runtime parks on ``/next``
+with nothing queued and every event answered: the moment Lambda freezes an environment (the worker
+uses it to do the same); ``on_delivered`` once an event is written to the runtime (to thaw it).
 
 SnapStart: ``GET /restore/next`` (the runtime waits there while the snapshot is taken) is answered 200
 once the owner calls ``restore()`` (at once with ``restore_at_once=True``, for environments that are
@@ -29,6 +31,7 @@ import json
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -125,9 +128,14 @@ class RuntimeApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_response_bytes: int = MAX_PAYLOAD_BYTES,
+        on_waiting: Callable[[], None] | None = None,
+        on_delivered: Callable[[], None] | None = None,
         restore_at_once: bool = False,
     ) -> None:
         self.function_arn = function_arn
+        self._on_waiting = on_waiting
+        self._on_delivered = on_delivered
+        self.deliveries = 0
         self.host = host
         self._port = port
         self.max_response_bytes = max_response_bytes
@@ -173,6 +181,11 @@ class RuntimeApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @property
+    def waiting_idle(self) -> bool:
+        """The runtime is parked on ``/next`` with every event answered and none queued."""
+        return bool(self._polls_waiting) and self._queue.empty() and not self._in_flight
 
     @property
     def address(self) -> str:
@@ -241,11 +254,19 @@ class RuntimeApiServer:
         assert task is not None
         self._polls_waiting.add(task)
         try:
+            if self._on_waiting is not None and self.waiting_idle:
+                self._on_waiting()  # every event answered and accepted: the environment may freeze
             invocation = await self._queue.get()
         finally:
             self._polls_waiting.discard(task)
         invocation.delivered_at = time.perf_counter()
-        return web.Response(body=invocation.payload, headers=invocation.headers())
+        self.deliveries += 1
+        response = web.Response(body=invocation.payload, headers=invocation.headers())
+        if self._on_delivered is not None:
+            await response.prepare(request)  # the event is on its way before the runtime is woken: it
+            await response.write_eof()  # wakes once, to a ready event (a frozen one is thawed just now)
+            self._on_delivered()
+        return response
 
     def _pending(self, request_id: str) -> Invocation | web.Response:
         invocation = self._in_flight.get(request_id)

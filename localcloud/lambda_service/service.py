@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from localcloud.lambda_service import limits
+from localcloud.lambda_service.callers import worker_behind
 from localcloud.lambda_service.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -31,14 +32,20 @@ from localcloud.lambda_service.errors import (
     ResourceNotFound,
     TooManyRequests,
 )
-from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES
+from localcloud.lambda_service.invoke_api import start_invoke_api
+from localcloud.lambda_service.lifecycle import Lifecycle
+from localcloud.lambda_service.payloads import MAX_EVENT_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES
 from localcloud.lambda_service.pool import Admission, PoolKey, WorkerPool
+from localcloud.lambda_service.sandbox import Sandbox, SandboxMode
 from localcloud.lambda_service.snapstart import Snapshots, SnapshotTemplate
 from localcloud.lambda_service.spec import (
     LATEST,
     FunctionSpec,
     InvokeResult,
+    default_live_cap,
     default_worker_cap,
+    validate_environment,
+    validate_ephemeral,
     validate_memory,
     validate_timeout,
 )
@@ -70,6 +77,17 @@ class FunctionState:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One admitted invocation on its way to a worker."""
+
+    payload: bytes
+    request_id: str
+    log_tail: bool = False
+    client_context: str | None = None
+    nested: bool = False  # a busy worker of this service waits for it: it never queues for a worker
+
+
+@dataclass(frozen=True)
 class Target:
     """A resolved invocation target: the function, the version that runs, and its pool key."""
 
@@ -97,9 +115,16 @@ class LambdaService:
     ``"rss"``; ``cpu_shares=True`` (default) also holds each worker's invocations to memory/1,769 MB of a
     CPU: ``cpu.max`` in its cgroup v2 child, else ``cpu_enforcement`` (``"auto"``: a writable cgroup v1
     CFS quota, else the SIGSTOP/SIGCONT ``CpuGovernor``; see ``limits``).
+    ``worker_cap`` bounds the workers running invocations at once (default: 2 per CPU), ``live_cap`` the
+    worker processes alive, idle and frozen ones included (default: one per ~300 MB available).
     ``base_env`` defaults to this process's environment (credentials and endpoints of the local cloud).
     ``init_timeout_s`` bounds a cold start's init phase (Lambda: 10 s); ``stop_grace_s`` is how long a
     stopping worker has between SIGTERM and SIGKILL.
+
+    AWS behaviours, each on by default (switch one off only to measure what it costs or changes):
+    ``freeze`` stops an environment between invocations (``worker.py``); ``lifecycle`` reclaims idle
+    environments and retires old ones (``lifecycle.py``); ``sandbox`` gives each environment its own
+    uid, read-only code and a sized ``TMPDIR`` (``sandbox.py``; ``"auto"`` uses it where it works).
     """
 
     def __init__(
@@ -109,6 +134,7 @@ class LambdaService:
         host: str = "127.0.0.1",
         port: int = 0,
         worker_cap: int | None = None,
+        live_cap: int | None = None,
         base_env: Mapping[str, str] | None = None,
         region: str | None = None,
         memory_enforcement: limits.MemoryEnforcement = "auto",
@@ -118,6 +144,9 @@ class LambdaService:
         init_timeout_s: float = INIT_TIMEOUT_S,
         stop_grace_s: float = STOP_GRACE_S,
         log_sink: Callable[[str, str], None] | None = None,
+        freeze: bool = True,
+        lifecycle: Lifecycle | None = None,
+        sandbox: SandboxMode = "auto",
     ) -> None:
         self.host = host
         self._port = port
@@ -134,10 +163,14 @@ class LambdaService:
         self.init_timeout_s = init_timeout_s
         self.stop_grace_s = stop_grace_s
         self._log_sink = log_sink
+        self.freeze = freeze
+        self.sandbox = Sandbox.create(sandbox)
         self.functions: dict[str, FunctionState] = {}
         for spec in functions:
             self.add_function(spec)
-        self.pool = WorkerPool(worker_cap or default_worker_cap(), self._start_worker, self._is_current)
+        cap = worker_cap or default_worker_cap()
+        live = live_cap or max(cap, default_live_cap())
+        self.pool = WorkerPool(cap, self._start_worker, self._is_current, lifecycle, max_live=live)
         self.logs: dict[str, deque[str]] = {}
         self._busy: set[Worker] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -147,8 +180,6 @@ class LambdaService:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        from localcloud.lambda_service.invoke_api import start_invoke_api
-
         self._runner, self._port = await start_invoke_api(self, self.host, self._port)
 
     @property
@@ -172,6 +203,7 @@ class LambdaService:
             self.cpu_governor.close()
         if self.cfs_dir is not None:
             await limits.remove_cgroup_dir(self.cfs_dir)
+        self.sandbox.close()
 
     # -- functions, versions, aliases ------------------------------------------------------------------------
     def add_function(self, spec: FunctionSpec) -> None:
@@ -205,7 +237,7 @@ class LambdaService:
         raise ResourceNotFound(f"Function not found: {self.function_arn(name, qualifier)}")
 
     def update_configuration(self, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """UpdateFunctionConfiguration for MemorySize, Timeout, Environment and Description."""
+        """UpdateFunctionConfiguration for MemorySize, Timeout, Environment, EphemeralStorage, Description."""
         state = self.state(name)
         updates: dict[str, Any] = {}
         if "MemorySize" in changes:
@@ -216,10 +248,13 @@ class LambdaService:
             updates["description"] = str(changes["Description"])
         if "Environment" in changes:
             variables = (changes["Environment"] or {}).get("Variables", {})
-            if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+            if not isinstance(variables, dict):
                 raise InvalidParameterValue("Environment.Variables must map names to string values")
-            updates["environment"] = dict(variables)
-        unknown = set(changes) - {"MemorySize", "Timeout", "Environment", "Description", "FunctionName"}
+            updates["environment"] = dict(validate_environment(variables))
+        if "EphemeralStorage" in changes:
+            updates["ephemeral_storage_mb"] = validate_ephemeral((changes["EphemeralStorage"] or {}).get("Size"))
+        known = {"MemorySize", "Timeout", "Environment", "EphemeralStorage", "Description", "FunctionName"}
+        unknown = set(changes) - known
         if unknown:
             raise InvalidParameterValue(f"not supported by the local Lambda service: {', '.join(sorted(unknown))}")
         state.spec = dataclasses.replace(state.spec, **updates)
@@ -239,16 +274,19 @@ class LambdaService:
         return self.configuration(name, version)
 
     def _snapshot_template(self, name: str, version: str) -> SnapshotTemplate:
+        """The version's template, in a sandbox environment of its own that its restored copies share."""
         spec = self.state(name).spec_for(version)
+        sandboxed = self.sandbox.environment(f"snapshot-{uuid.uuid4().hex}", spec.ephemeral_storage_mb)
         env = worker_environment(spec, base_env=self.base_env, version=version, region=self.region)
         group = self.logs.setdefault(spec.name, deque(maxlen=LOG_LINES_KEPT))
         return SnapshotTemplate(
-            spec.worker_command(),
-            env,
+            sandboxed.wrap(spec.worker_command()),
+            env | sandboxed.environment(),
             str(spec.code_root),
             function_arn=self.function_arn(name, version),
             init_timeout_s=self.init_timeout_s,
             log=group.append,
+            on_stopped=lambda: self.sandbox.discard(sandboxed),
         )
 
     def delete_version(self, name: str, version: str) -> None:
@@ -295,6 +333,24 @@ class LambdaService:
             "RevisionId": hashlib.sha256(f"{name}:{alias}:{config}".encode()).hexdigest()[:32],
         }
 
+    def function_names(self) -> list[str]:
+        return sorted(self.functions)
+
+    def reserved_concurrency(self, name: str) -> int | None:
+        return self.state(name).spec.reserved_concurrency
+
+    def function_description(self, name: str, qualifier: str | None = None) -> dict[str, Any]:
+        """GetFunction's answer: the configuration, where the code is, the reserved concurrency."""
+        configuration = self.configuration(name, qualifier)
+        state = self.state(configuration["FunctionName"])
+        body: dict[str, Any] = {
+            "Configuration": configuration,
+            "Code": {"RepositoryType": "Local", "Location": str(state.spec.code_root)},
+        }
+        if state.spec.reserved_concurrency is not None:
+            body["Concurrency"] = {"ReservedConcurrentExecutions": state.spec.reserved_concurrency}
+        return body
+
     def configuration(self, name: str, qualifier: str | None = None) -> dict[str, Any]:
         """GetFunctionConfiguration's answer for ``$LATEST``, a version or an alias."""
         target = self.resolve(name, qualifier)
@@ -320,7 +376,7 @@ class LambdaService:
             "LastUpdateStatus": "Successful",
             "PackageType": "Zip",
             "Architectures": ["x86_64"],
-            "EphemeralStorage": {"Size": 512},
+            "EphemeralStorage": {"Size": spec.ephemeral_storage_mb},
         }
 
     # -- invoking ------------------------------------------------------------------------------------------
@@ -333,17 +389,20 @@ class LambdaService:
         *,
         qualifier: str | None = None,
         client_context: str | None = None,
+        client_address: tuple[str, int] | None = None,
     ) -> InvokeResult:
         """Invoke like the Lambda API; raises ``ResourceNotFound``, ``TooManyRequests``, ``RequestTooLarge``,
         ``InvalidRequestContent`` or ``InvalidParameterValue`` where AWS answers 4xx.
 
         The checks and the admission run without awaiting, so calls started in order queue in order.
         A caller that gives up (cancels) does not cut the invocation short: it runs on, as on AWS.
+        ``client_address`` is the TCP peer of an Invoke API request: when it is one of this service's
+        busy workers calling synchronously (a nested invocation), the call never waits for a worker.
         """
         target = self.resolve(name, qualifier)
         if invocation_type not in INVOCATION_TYPES:
             raise InvalidParameterValue(f"InvocationType must be one of {', '.join(INVOCATION_TYPES)}")
-        payload = check_payload(payload)
+        payload = check_payload(payload, invocation_type)
         request_id = str(uuid.uuid4())
         if invocation_type == "DryRun":
             return InvokeResult(204, b"", None, None, request_id, False, 0.0, target.version)
@@ -352,8 +411,15 @@ class LambdaService:
             return InvokeResult(202, b"", None, None, request_id, False, 0.0, target.version)
         if not target.state.admission.try_enter():
             raise TooManyRequests()
-        run = self._track(self._run_admitted(target, payload, request_id, log_tail, client_context))
+        nested = client_address is not None and self._is_nested(target, client_address)
+        run = self._track(self._run_admitted(target, Call(payload, request_id, log_tail, client_context, nested)))
         return await asyncio.shield(run)
+
+    def _is_nested(self, target: Target, client_address: tuple[str, int]) -> bool:
+        """A busy worker of this service is the caller (checked only when the call would have to wait)."""
+        if not self._busy or not self.pool.would_wait(target.key):
+            return False
+        return worker_behind(client_address, self._port, list(self._busy)) is not None
 
     def _track(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)
@@ -363,27 +429,24 @@ class LambdaService:
 
     async def _run_event(self, target: Target, payload: bytes, request_id: str) -> None:
         await target.state.admission.enter()
-        await self._run_admitted(target, payload, request_id, False, None)
+        await self._run_admitted(target, Call(payload, request_id))
 
-    async def _run_admitted(
-        self, target: Target, payload: bytes, request_id: str, log_tail: bool, client_context: str | None
-    ) -> InvokeResult:
+    async def _run_admitted(self, target: Target, call: Call) -> InvokeResult:
         try:
-            return await self._run(target, payload, request_id, log_tail, client_context)
+            return await self._run(target, call)
         finally:
             target.state.admission.leave()
 
-    async def _run(
-        self, target: Target, payload: bytes, request_id: str, log_tail: bool, client_context: str | None
-    ) -> InvokeResult:
+    async def _run(self, target: Target, call: Call) -> InvokeResult:
+        request_id = call.request_id
         while True:
-            worker, cold, report = await self._attempt(target, payload, request_id, client_context)
+            worker, cold, report = await self._attempt(target, call)
             if report.delivered or cold:
                 break
             # A warm worker died before taking the event (e.g. its runtime exited after answering the
             # previous one): Lambda would never hand the event to a dead environment, so try another.
         lines = self._log_invocation(worker, target, request_id, report, cold)
-        tail = base64.b64encode("\n".join(lines).encode()[-LOG_TAIL_BYTES:]).decode() if log_tail else None
+        tail = base64.b64encode("\n".join(lines).encode()[-LOG_TAIL_BYTES:]).decode() if call.log_tail else None
         outcome = report.outcome
         return InvokeResult(
             status_code=200,
@@ -396,11 +459,9 @@ class LambdaService:
             executed_version=target.version,
         )
 
-    async def _attempt(
-        self, target: Target, payload: bytes, request_id: str, client_context: str | None
-    ) -> tuple[Worker, bool, RunReport]:
+    async def _attempt(self, target: Target, call: Call) -> tuple[Worker, bool, RunReport]:
         """Run the event on one worker (cold or warm) and give the worker back to the pool."""
-        worker, cold = await self.pool.acquire(target.key)
+        worker, cold = await self.pool.acquire(target.key, call.nested)
         self._busy.add(worker)
         reusable = False
         try:
@@ -408,7 +469,7 @@ class LambdaService:
             if failure is not None:
                 report = RunReport(failure, 0.0, worker.max_memory_mb(), worker.take_log(), False)
             else:
-                report = await worker.run(request_id, payload, client_context=client_context)
+                report = await worker.run(call.request_id, call.payload, client_context=call.client_context)
             reusable = report.reusable
         finally:
             self._busy.discard(worker)
@@ -473,6 +534,8 @@ class LambdaService:
             cfs_parent=self.cfs_dir,
             log_sink=self._log_sink,
             stop_grace_s=self.stop_grace_s,
+            sandbox=self.sandbox,
+            freeze=self.freeze,
             restore_from=self.snapshots.get((name, version)),
         )
         await worker.start()
@@ -498,12 +561,12 @@ def _report_status(error_type: str | None) -> str:
     return ""
 
 
-def check_payload(payload: bytes) -> bytes:
-    """AWS's checks before anything runs: at most 6 MB, and JSON (an empty payload becomes ``{}``)."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
+def check_payload(payload: bytes, invocation_type: str = "RequestResponse") -> bytes:
+    """AWS's checks before anything runs: at most 6 MB (1 MB for Event), and JSON (empty becomes ``{}``)."""
+    limit = MAX_EVENT_PAYLOAD_BYTES if invocation_type == "Event" else MAX_PAYLOAD_BYTES
+    if len(payload) > limit:
         raise RequestTooLarge(
-            f"{len(payload)} byte payload is too large for the RequestResponse invocation type "
-            f"(limit {MAX_PAYLOAD_BYTES} bytes)"
+            f"{len(payload)} byte payload is too large for the {invocation_type} invocation type (limit {limit} bytes)"
         )
     if not payload.strip():
         return b"{}"

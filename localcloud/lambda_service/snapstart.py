@@ -169,10 +169,13 @@ class SnapshotTemplate:
         init_timeout_s: float,
         log: Callable[[str], None],
         preexec_fn: Callable[[], None] | None = None,
+        on_stopped: Callable[[], None] | None = None,
     ) -> None:
-        """``preexec_fn`` runs in the template's process before it executes (a benchmark's sandbox)."""
+        """``preexec_fn`` runs in the template's process before it executes (a benchmark's sandbox);
+        ``on_stopped`` once the template is gone (its sandbox's directory can go)."""
         self._command = command
         self._preexec_fn = preexec_fn
+        self._on_stopped = on_stopped
         self._env = {name: value for name, value in env.items() if name not in HIDDEN_VARIABLES}
         self._cwd = cwd
         self._function_arn = function_arn
@@ -362,6 +365,9 @@ class SnapshotTemplate:
         if self._server is not None:
             await self._server.stop()
             self._server = None
+        if self._on_stopped is not None:
+            self._on_stopped()
+            self._on_stopped = None
         if not self.ready.done():
             self.ready.set_exception(SnapshotFailed("Runtime.ExitError", b"the snapshot was stopped"))
             self.ready.exception()

@@ -3,6 +3,15 @@
 A worker lives in its own session (process group) so that a timeout, a memory kill or the service's
 stop takes the runtime AND anything it spawned. It knows nothing about pools or admission: it starts,
 initialises, runs one invocation at a time and reports how each ended.
+
+Between invocations it is frozen, as Lambda freezes an execution environment: once the runtime has
+answered and asks for the next event (``/next`` parks), the whole process tree is stopped (SIGSTOP),
+so anything the handler left running (an asyncio task, a thread, a child process) gets no CPU at all;
+it is continued (SIGCONT) as the next event is handed over (just after the event is written to it, so
+it wakes once, to a ready event), and then competes with that invocation, exactly as on Lambda. The
+CPU share composes with it: the governor stops watching a frozen tree (it would otherwise continue
+it) and starts afresh on thaw; a CFS quota needs nothing. A stopped tree is always continued before
+it is signalled to stop.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import signal
 import time
 import uuid
@@ -22,6 +32,7 @@ from typing import Any, Literal, cast
 
 from localcloud.lambda_service import limits
 from localcloud.lambda_service.runtime_api import InitError, InvocationOutcome, RuntimeApiServer
+from localcloud.lambda_service.sandbox import Environment, Sandbox
 from localcloud.lambda_service.snapstart import SnapshotFailed, SnapshotTemplate
 from localcloud.lambda_service.spec import FunctionSpec
 
@@ -67,6 +78,8 @@ class Worker:
         cfs_parent: Path | None = None,
         log_sink: LogSink | None = None,
         stop_grace_s: float = STOP_GRACE_S,
+        sandbox: Sandbox | None = None,
+        freeze: bool = True,
         restore_from: SnapshotTemplate | None = None,
     ) -> None:
         """``restore_from``: a SnapStart version's snapshot; the worker is forked from it, not started."""
@@ -97,6 +110,14 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
         self._cgroup: limits.WorkerCgroup | None = None
         self._spawned_at = 0.0
+        self._sandbox = sandbox
+        self.environment: Environment | None = None
+        self._freeze = freeze
+        self.frozen = False
+        self.freezes = 0
+        self._escaped: list[int] = []
+        self._ending = False  # being stopped or killed: never frozen again
+        self.retire_at = math.inf  # loop time after which the pool retires it (its lifetime)
 
     @property
     def log_stream(self) -> str:
@@ -120,25 +141,36 @@ class Worker:
         """Start the Runtime API server and the runtime process; init logs are captured from here on."""
         self.state = "starting"
         self._capture = []
-        self.server = RuntimeApiServer(function_arn=self.function_arn, restore_at_once=self.restored)
+        self.server = RuntimeApiServer(
+            function_arn=self.function_arn,
+            on_waiting=self._on_waiting,
+            on_delivered=self.thaw,
+            restore_at_once=self.restored,
+        )
         await self.server.start()
         env = {
             **self._env,
             "AWS_LAMBDA_RUNTIME_API": self.server.address,
             "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
         }
+        command = self.spec.worker_command()
+        if shutil.which(command[0]) is None:  # checked here: inside the sandbox's wrapper it is only an exit code
+            self._no_bootstrap(FileNotFoundError(2, "No such file or directory"))
+            return
+        if self._sandbox is not None and not self.restored:  # a restored copy keeps its snapshot's sandbox
+            self.environment = self._sandbox.environment(self.worker_id, self.spec.ephemeral_storage_mb)
+            env |= self.environment.environment()
+            command = self.environment.wrap(command)
         self._spawned_at = time.perf_counter()
         try:
-            self.process = await self._spawn(env)
+            self.process = await self._spawn(command, env)
         except SnapshotFailed as failed:  # the snapshot's init failed: every restore reports that error
             self.state = "dead"
             self.server.init_error.set_result(InitError(failed.payload, failed.error_type))
             self.exited.set_result(1)
             return
         except OSError as exc:
-            self.state = "dead"
-            self.exited.set_result(127)
-            self._log(f"could not start the runtime {self.spec.worker_command()[0]!r}: {exc}")
+            self._no_bootstrap(exc)
             return
         self._confine()
         assert self.process.stdout is not None and self.process.stderr is not None
@@ -149,14 +181,14 @@ class Worker:
             asyncio.create_task(self._guard_memory()),
         ]
 
-    async def _spawn(self, env: dict[str, str]) -> asyncio.subprocess.Process:
+    async def _spawn(self, command: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
         """The runtime process: started, or (SnapStart) forked from the version's snapshot, whose
         ``RestoredProcess`` offers what this class uses of a process (pid, returncode, wait, pipes)."""
         if self.restore_from is not None:
             restored = await self.restore_from.restore({"AWS_LAMBDA_RUNTIME_API": env["AWS_LAMBDA_RUNTIME_API"]})
             return cast(asyncio.subprocess.Process, restored)
         return await asyncio.create_subprocess_exec(
-            *self.spec.worker_command(),
+            *command,
             env=env,
             cwd=str(self.spec.code_root),
             stdin=asyncio.subprocess.DEVNULL,
@@ -164,6 +196,11 @@ class Worker:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
+
+    def _no_bootstrap(self, exc: OSError) -> None:
+        self.state = "dead"
+        self.exited.set_result(127)
+        self._log(f"could not start the runtime {self.spec.worker_command()[0]!r}: {exc}")
 
     def _confine(self) -> None:
         """Put the process in its own cgroup when the service enforces memory through the kernel."""
@@ -201,8 +238,62 @@ class Worker:
 
     def _release_cpu(self) -> None:
         """Continue a stopped tree and stop governing it (before any signal that must be handled)."""
+        self.thaw(govern=False)
         if self._governor is not None and self.process is not None:
             self._governor.release(self.process.pid)
+
+    # -- freeze and thaw -----------------------------------------------------------------------------------
+    def _on_waiting(self) -> None:
+        """The runtime asks for an event and none is queued: after an invocation, freeze (see above).
+
+        Deferred by one loop turn, so the caller waiting for the answer resumes first; if the next event
+        has been handed over meanwhile (back-to-back invocations), there is nothing to freeze."""
+        if self._freeze and self.server is not None and self.server.deliveries > 0:
+            asyncio.get_running_loop().call_soon(self._freeze_if_idle)
+
+    def _freeze_if_idle(self) -> None:
+        if self.server is not None and self.server.waiting_idle:
+            self.freeze()
+
+    def freeze(self) -> None:
+        """Stop the whole process tree: nothing it left running makes progress until ``thaw``.
+
+        The process group is stopped in one call; the tree is then walked once for descendants that left
+        the group (``setsid``), which are stopped too and remembered, so thawing reads nothing."""
+        if self.frozen or self._ending or self.process is None or self.process.returncode is not None:
+            return
+        pid = self.process.pid
+        if self.cpu_mechanism == "governor" and self._governor is not None:
+            self._governor.pause(pid)  # it would otherwise SIGCONT the frozen tree
+        limits.kill_group(pid, signal.SIGSTOP)
+        self._escaped = limits.outside_group(pid, self._cgroup_members())
+        for member in self._escaped:
+            limits.signal_pid(member, signal.SIGSTOP)
+        self.frozen = True
+        self.freezes += 1
+
+    def _cgroup_members(self) -> list[int] | None:
+        """The tree's processes from its cgroup (v2 child or v1 CFS group), when it has one."""
+        for cgroup in (self._cgroup, self._cfs):
+            if cgroup is not None:
+                members = limits.cgroup_members(cgroup.path)
+                if members is not None and self.pid in members:
+                    return members
+        return None
+
+    def thaw(self, govern: bool = True) -> None:
+        """Continue a frozen tree (before an event is handed over, or before it is stopped)."""
+        if not self.frozen or self.process is None:
+            return
+        self.frozen = False
+        if self.process.returncode is not None:
+            return
+        pid = self.process.pid
+        limits.kill_group(pid, signal.SIGCONT)
+        for member in self._escaped:
+            limits.signal_pid(member, signal.SIGCONT)
+        if govern and self.cpu_mechanism == "governor" and self._governor is not None:
+            self._governor.govern(pid, limits.vcpu_share(self.spec.memory_mb))
 
     async def initialise(self, timeout_s: float = INIT_TIMEOUT_S) -> InvocationOutcome | None:
         """Wait for the runtime's first ``/next``; None when ready, else the error the caller should get."""
@@ -241,7 +332,7 @@ class Worker:
         self.state = "busy"
         self.invocations += 1
         timeout_s = float(self.spec.timeout_s)
-        started = time.perf_counter()
+        started = time.perf_counter()  # a frozen runtime is thawed as its event is written to it
         invocation = self.server.submit(
             payload, timeout_s=timeout_s, request_id=request_id, client_context=client_context
         )
@@ -341,15 +432,28 @@ class Worker:
             await asyncio.sleep(POLL_IDLE_S if self.state == "idle" else POLL_ACTIVE_S)
 
     # -- stopping ------------------------------------------------------------------------------------------
+    def _outside_group(self) -> list[int]:
+        """Processes of the environment that left its process group (a ``setsid`` child): found while
+        the runtime lives, since an orphan leaves its tree."""
+        if self.process is None or self.process.returncode is not None:
+            return list(self._escaped)
+        return limits.outside_group(self.process.pid, self._cgroup_members())
+
     def kill(self) -> None:
-        """SIGKILL the whole process group now (timeouts, memory, crashed state)."""
+        """SIGKILL the whole environment now (timeouts, memory, crashed state): its group and escapees."""
+        self._ending = True
         if self.process is not None and self.process.returncode is None:
+            doomed = self._outside_group()
             self._release_cpu()
             limits.kill_group(self.process.pid, signal.SIGKILL)
+            for member in doomed:
+                limits.signal_pid(member, signal.SIGKILL)
 
     async def stop(self) -> None:
         """SIGTERM the group (the runtime's shutdown hook runs), SIGKILL after the grace period, clean up."""
+        self._ending = True
         self._release_cpu()  # a stopped process would not run its SIGTERM handler
+        doomed = self._outside_group()
         if self.process is not None and self.process.returncode is None:
             limits.kill_group(self.process.pid, signal.SIGTERM)
             try:
@@ -359,6 +463,8 @@ class Worker:
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError):
                 limits.kill_group(self.process.pid, signal.SIGKILL)  # stragglers left in the group
+            for member in doomed:
+                limits.signal_pid(member, signal.SIGKILL)  # and those that left it
             await self.process.wait()
         self.state = "dead"
         await self._drain_output()
@@ -371,6 +477,8 @@ class Worker:
             self._cgroup.remove()
         if self._cfs is not None:
             self._cfs.remove()
+        if self._sandbox is not None and self.environment is not None:
+            self._sandbox.discard(self.environment)
 
 
 def worker_environment(spec: FunctionSpec, *, base_env: Mapping[str, str], version: str, region: str) -> dict[str, str]:
@@ -392,5 +500,6 @@ def worker_environment(spec: FunctionSpec, *, base_env: Mapping[str, str], versi
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
+        **dict(spec.local_environment),
         **dict(spec.environment),
     }

@@ -50,3 +50,12 @@ APP = AppDefinition(
     resources=(*REAL_APP.resources, ECHO_DLQ, ECHO_QUEUE),
 )
 APP.validate()
+
+# The echo app with one function whose environment Lambda would refuse (over 4 KB once deployed):
+# ``fhr local --app tests.localcloud.echo_app:TOO_BIG_ENVIRONMENT`` must stop at start, as ``pulumi up`` would.
+TOO_BIG_ENVIRONMENT = AppDefinition(
+    name="fhrtest",
+    functions=(Function(**{**ECHO.__dict__, "extra_env": {"NOTES": "n" * 4050}}), ECHO_WORKER),
+    routes=APP.routes,
+    resources=APP.resources,
+)

@@ -46,6 +46,8 @@ def _shape(kind: str) -> Any:
         return {"statusCode": "teapot", "body": "x"}
     if kind == "no-content-type":
         return {"statusCode": 200, "body": "plain"}
+    if kind == "huge":  # over Lambda's 6 MB response limit
+        return {"statusCode": 200, "body": "x" * (7 * 1024 * 1024)}
     raise ValueError(f"unknown shape {kind}")
 
 

@@ -80,7 +80,7 @@ def test_a_signal_stops_every_process_fhr_local_started(tmp_path: Path, sig: sig
 
 
 def test_stdout_is_the_outputs_json(tmp_path: Path) -> None:
-    process, outputs = start_local(tmp_path, "--no-schedules")
+    process, outputs = start_local(tmp_path, "--no-schedules", "--idle-timeout", "60-120")
     try:
         process.send_signal(signal.SIGTERM)
         stdout, _ = process.communicate(timeout=20)
@@ -89,8 +89,10 @@ def test_stdout_is_the_outputs_json(tmp_path: Path) -> None:
             process.kill()
     printed = json.loads(stdout)
     assert printed == outputs
-    assert set(printed) >= {*STACK_OUTPUT_KEYS, *LOCAL_OUTPUT_KEYS}
+    assert set(printed) >= {*STACK_OUTPUT_KEYS, *LOCAL_OUTPUT_KEYS, "dashboard_name"}
     assert printed["functions"] == {fn.name: physical_name("fhr", "dev", fn.name) for fn in APP.functions}
+    announced = (tmp_path / "stderr.log").read_text()
+    assert "frozen between invocations" in announced and "reclaimed after 60-120 s idle" in announced
 
 
 def test_a_bad_stack_name_is_a_clear_error() -> None:
@@ -122,3 +124,20 @@ def test_a_taken_port_is_a_clear_error() -> None:
         )
     assert result.returncode == 2, result.stderr
     assert "choose another --port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_environment_lambda_would_refuse_stops_fhr_local_before_anything_starts(tmp_path: Path) -> None:
+    """4,050 bytes of variables alone fit, but with the bucket name and queue URL Pulumi would add they
+    do not: refused at start, naming the function, as ``pulumi up`` would fail to create it."""
+    command = [sys.executable, "-m", "fhrcli.main", "local", "--port", "0", "--app"]
+    done = subprocess.run(
+        [*command, "tests.localcloud.echo_app:TOO_BIG_ENVIRONMENT"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "functions.echo" in done.stderr and "exceeded the 4KB limit" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -18,6 +18,7 @@ import pytest
 from fhrapp.config import ApiConfig, AuthConfig, FunctionConfig, KeepWarmConfig, load_stack_file
 from fhrapp.definition import APP, physical_name
 from localcloud.cloud import LocalCloud, LocalCloudOptions
+from localcloud.lambda_service.lifecycle import Lifecycle
 from localcloud.outputs import LOCAL_OUTPUT_KEYS, STACK_OUTPUT_KEYS
 from localcloud.scheduler import ScaledClock
 
@@ -245,8 +246,10 @@ async def test_outputs_have_the_pulumi_shape_and_name_real_resources() -> None:
             "functions",
             "region",
             "stage",
+            "dashboard_name",
             *LOCAL_OUTPUT_KEYS,
         ]
+        assert outputs["dashboard_name"] == "fhr-dev-dashboard", "as Pulumi exports it (tests/test_program.py)"
         assert set(STACK_OUTPUT_KEYS) <= set(outputs)
         assert outputs["functions"] == {fn.name: physical_name("fhr", "dev", fn.name) for fn in APP.functions}
         assert (outputs["stage"], outputs["region"]) == ("dev", stack.region)
@@ -294,3 +297,77 @@ async def test_the_api_calls_the_published_version_restored_from_its_snapshot_wh
         assert start.endswith("Version: 1")
         assert ("\tRestore Duration: " in report) is snap_start and ("\tInit Duration: " in report) is not snap_start
         assert (cloud.lambdas.snapshots.get((name, "1")) is not None) is snap_start
+
+
+# ---- timeouts as a client of the HTTP API sees them (a throttle: see the 500 test above)
+
+
+async def test_a_function_timeout_is_502(cloud_factory: Any) -> None:
+    """The function's own timeout (1 s, before the 5 s integration timeout) is a function error."""
+    sizing = FunctionConfig(memory_mb=256, timeout_s=1, reserved_concurrency=10)
+    stack = {"functions": {"echo": sizing, "echo_worker": sizing}}
+    async with cloud_factory(stack, integration_timeout_s=5) as cloud:
+        status, _, body = await call(cloud.outputs()["api_url"] + "/slow?s=3")  # Sandbox.Timedout after 1 s
+        assert (status, json.loads(body)) == (502, {"message": "Internal Server Error"})
+
+
+async def test_time_queued_for_a_local_worker_counts_toward_the_integration_timeout(cloud_factory: Any) -> None:
+    """One worker: the second request waits for the first (1.5 s), then needs 1 s: 2.5 s after it arrived,
+    over the 2 s integration timeout, although its own invocation takes only 1 s."""
+    async with cloud_factory(worker_cap=1, integration_timeout_s=2.0) as cloud:
+        api = cloud.outputs()["api_url"]
+        await call(api + "/slow?s=0")  # the one worker is warm
+        first = asyncio.ensure_future(call(api + "/slow?s=1.5"))
+        await until_in_flight(cloud, 1)
+        status, _, body = await call(api + "/slow?s=1")
+        assert (status, json.loads(body)) == (503, {"message": "Service Unavailable"})
+        await first
+
+
+async def until_in_flight(cloud: LocalCloud, count: int) -> None:
+    assert cloud.lambdas is not None
+    admission = cloud.lambdas.functions[cloud.function_name("echo")].admission
+    for _ in range(1000):
+        if admission.in_flight >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the first request never started")
+
+
+# ---- the environment lifecycle, and what the keep-warm schedule is worth against it
+
+
+async def test_with_the_schedule_n_environments_stay_warm_across_the_idle_limit(cloud_factory: Any) -> None:
+    """Idle limit 5 s; the schedule (rate(1 minute) on a 30x clock) fires every 2 s with concurrency 3."""
+    warm = KeepWarmConfig(enabled=True, schedule="rate(1 minute)", concurrency=3)
+    lifecycle = Lifecycle(idle_s=(5.0, 5.0))
+    async with cloud_factory({"keep_warm": warm}, clock=ScaledClock(speed=30.0), lifecycle=lifecycle) as cloud:
+        assert cloud.lambdas is not None
+        pool = cloud.lambdas.pool
+        await until_fired(cloud, 3)  # warmed up: 3 environments (and any extra from overlapping first firings)
+        cold, fired = pool.cold_starts, len(cloud.fired)
+        await until_fired(cloud, fired + 6)  # 12 s: more than twice the idle limit
+        assert pool.cold_starts == cold, "no environment had to be started again"
+        assert pool.live >= 3, "N environments are still warm"
+        answers = await asyncio.gather(*(call(cloud.outputs()["api_url"] + "/echo") for _ in range(3)))
+        assert all(status == 200 for status, _, _ in answers)
+
+
+async def test_without_the_schedule_the_next_request_after_the_idle_limit_is_a_cold_start(cloud_factory: Any) -> None:
+    async with cloud_factory(lifecycle=Lifecycle(idle_s=(2.0, 2.0))) as cloud:
+        assert cloud.lambdas is not None
+        pool = cloud.lambdas.pool
+        api = cloud.outputs()["api_url"]
+        assert (await call(api + "/echo"))[0] == 200
+        cold = pool.cold_starts
+        async with asyncio.timeout(20):
+            while pool.reclaimed_idle < 1:
+                await asyncio.sleep(0.05)
+        assert (await call(api + "/echo"))[0] == 200
+        assert pool.cold_starts == cold + 1
+
+
+async def until_fired(cloud: LocalCloud, count: int) -> None:
+    async with asyncio.timeout(60):
+        while len(cloud.fired) < count:
+            await asyncio.sleep(0.05)

@@ -167,3 +167,28 @@ async def test_cors_preflight_is_answered_by_the_front_door(echo_cloud: LocalClo
     assert "content-type" in response_headers["Access-Control-Allow-Headers"]
     # An OPTIONS that is not a preflight is routed like any request: no OPTIONS route -> 404
     assert (await call(echo_cloud, "OPTIONS", "/echo"))[0] == 404
+
+
+# ---- limits, throttles and timeouts: what API Gateway answers a client
+
+
+async def test_a_body_over_10_mb_is_413_and_never_reaches_the_function(echo_cloud: LocalCloud) -> None:
+    assert echo_cloud.lambdas is not None
+    before = echo_cloud.lambdas.pool.cold_starts + sum(len(log) for log in echo_cloud.lambdas.logs.values())
+    status, headers, body = await call(echo_cloud, "POST", "/echo", data=b"0" * (10 * 1024 * 1024 + 1))
+    assert (status, json.loads(body)) == (413, {"message": "Request Entity Too Large"})
+    assert headers["apigw-requestid"]
+    after = echo_cloud.lambdas.pool.cold_starts + sum(len(log) for log in echo_cloud.lambdas.logs.values())
+    assert after == before, "no invocation"
+
+
+async def test_a_body_lambda_cannot_take_is_500_as_a_rejected_invocation(echo_cloud: LocalCloud) -> None:
+    """7 MB is within HTTP API's 10 MB, but the event (the body base64-encoded) is over Lambda's 6 MB."""
+    headers = {"Content-Type": "application/octet-stream"}
+    status, _, body = await call(echo_cloud, "POST", "/echo", data=b"0" * (7 * 1024 * 1024), headers=headers)
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+
+
+async def test_a_response_over_6_mb_is_502(echo_cloud: LocalCloud) -> None:
+    status, _, body = await call(echo_cloud, "GET", "/shape/huge")
+    assert (status, json.loads(body)) == (502, {"message": "Internal Server Error"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import boto3
@@ -17,20 +18,35 @@ from localcloud.resources import (
     plan_resources,
     queue_url,
     resource_environment,
+    unique_suffix,
 )
 
 
 def test_names_follow_the_definition_and_buckets_are_valid_s3_names() -> None:
     stack = load_stack_file("dev")
-    names = {p.resource.logical: p.name for p in plan_resources(APP, stack)}
+    plans = plan_resources(APP, stack, bucket_suffix=unique_suffix())
+    names = {p.resource.logical: p.name for p in plans}
     assert names["results_table"] == physical_name("fhr", "dev", "results_table")
     assert names["items_table"] == physical_name("fhr", "dev", "items_table")
     assert names["jobs_queue"] == physical_name("fhr", "dev", "jobs_queue")
-    assert names["ecg_bucket"] == "fhr-dev-ecg-bucket"
-    env = resource_environment(APP, stack, "http://moto:1")
-    assert env["ECG_BUCKET"] == "fhr-dev-ecg-bucket"
+    assert re.fullmatch(r"fhr-dev-ecg-bucket-\d{18}[0-9a-f]{8}", names["ecg_bucket"]), names["ecg_bucket"]
+    assert 3 <= len(names["ecg_bucket"]) <= 63, "a valid S3 bucket name"
+    env = resource_environment(plans, "http://moto:1")
+    assert env["ECG_BUCKET"] == names["ecg_bucket"]
     assert env["JOBS_QUEUE_URL"] == queue_url("http://moto:1", "fhr-dev-jobs_queue")  # queues travel as URLs
     assert set(env) == {res.env_var for res in APP.resources}
+
+
+def test_every_plan_gets_a_new_bucket_suffix_as_pulumi_names_a_new_bucket() -> None:
+    """Like ``bucket_prefix``: no code may count on the name, since each stack (and each local cloud) differs."""
+    stack = load_stack_file("dev")
+    buckets = {
+        plan.name for _ in range(50) for plan in plan_resources(APP, stack, unique_suffix()) if plan.kind == "bucket"
+    }
+    assert len(buckets) == 50
+    assert all(
+        name.startswith("fhr-dev-ecg-bucket-") and len(name) == len("fhr-dev-ecg-bucket-") + 26 for name in buckets
+    )
 
 
 def unique(plans: list[PlannedResource], suffix: str) -> list[PlannedResource]:
@@ -79,6 +95,7 @@ def test_tables_bucket_queues_and_settings_on_moto(moto_endpoint: str, stage: st
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             assert int(attributes["VisibilityTimeout"]) == res.visibility_timeout_s
             assert int(attributes["MessageRetentionPeriod"]) == res.retention_s
+            assert int(attributes["MaximumMessageSize"]) == res.max_message_bytes == 256 * 1024  # not moto's 1 MiB
             if res.dead_letter:
                 redrive = json.loads(attributes["RedrivePolicy"])
                 assert redrive["maxReceiveCount"] == res.max_receives

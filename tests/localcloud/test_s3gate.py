@@ -166,3 +166,23 @@ async def test_sigv2_is_refused_for_buckets_made_since_2020_as_s3_does(moto_endp
         with pytest.raises(s3.exceptions.ClientError, match="InvalidRequest"):
             s3.list_objects_v2(Bucket=bucket)  # SigV2 header auth on an ordinary request
         assert client(gate.url, "s3v4").list_objects_v2(Bucket=bucket).get("Contents") is None  # nothing stored
+
+
+async def test_a_presigned_get_works_until_it_expires(moto_endpoint: str) -> None:
+    """moto serves expired SigV4 presigned URLs; S3 does not, and the gate answers as S3 does."""
+    with running_gate(moto_endpoint, "s3v4", legacy=False) as (_, s3, bucket):
+        s3.put_object(Bucket=bucket, Key="r/p.csv", Body=b"42")
+        short = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "r/p.csv"}, ExpiresIn=1)
+        assert "X-Amz-Expires=1" in short
+        async with aiohttp.ClientSession() as session:
+            async with session.get(short) as fresh:
+                assert (fresh.status, await fresh.read()) == (200, b"42")
+            await asyncio.sleep(2.1)  # past X-Amz-Date + 1 s (the date has a one-second resolution)
+            async with session.get(short) as late:
+                body = await late.text()
+                assert late.status == 403 and "<Code>AccessDenied</Code>" in body and "Request has expired" in body
+            too_long = s3.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": "r/p.csv"}, ExpiresIn=8 * 24 * 3600
+            )
+            async with session.get(too_long) as refused:
+                assert refused.status == 400 and "AuthorizationQueryParametersError" in await refused.text()

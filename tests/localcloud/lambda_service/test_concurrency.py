@@ -7,9 +7,11 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from fhrapp.definition import warm_payload
 from localcloud.lambda_service import FunctionSpec, TooManyRequests
 
 Ric = Callable[..., FunctionSpec]
@@ -69,20 +71,36 @@ async def test_350_at_once_against_reserved_400_with_cap_2_serves_all_in_fifo_or
     assert service.pool.live == 2
 
 
-async def test_a_cap_of_one_is_shared_fairly_between_functions_in_arrival_order(start_service, ric: Ric) -> None:
-    """With one worker slot, alternating calls to two functions are served alternately (evicting each time)."""
-    service = await start_service([ric("fx-a", "basic.echo"), ric("fx-b", "basic.echo")], worker_cap=1)
-    calls = [(index, name) for index, name in enumerate(["fx-a", "fx-b"] * 3)]
-    finished: list[tuple[int, str]] = []
+async def alternate(service: Any, rounds: int = 3) -> list[bool]:
+    """Alternating concurrent calls to fx-a and fx-b: checks arrival order; returns which were cold."""
+    calls = [(index, name) for index, name in enumerate(["fx-a", "fx-b"] * rounds)]
+    finished: list[tuple[int, str, bool]] = []
 
     async def call(index: int, name: str) -> None:
         result = await service.invoke(name, json.dumps({"index": index}).encode())
-        assert result.function_error is None and result.cold_start
-        finished.append((json.loads(result.payload)["event"]["index"], json.loads(result.payload)["function_name"]))
+        assert result.function_error is None
+        body = json.loads(result.payload)
+        finished.append((body["event"]["index"], body["function_name"], result.cold_start))
 
     await asyncio.gather(*(call(index, name) for index, name in calls))
-    assert finished == calls
-    assert service.pool.evictions == len(calls) - 1
+    assert [(index, name) for index, name, _ in finished] == calls, "served in arrival order"
+    return [cold for _, _, cold in finished]
+
+
+async def test_a_cap_of_one_is_shared_fairly_between_functions_in_arrival_order(start_service, ric: Ric) -> None:
+    """One running worker at a time, room for one live worker: each switch of function evicts the other."""
+    functions = [ric("fx-a", "basic.echo"), ric("fx-b", "basic.echo")]
+    service = await start_service(functions, worker_cap=1, live_cap=1)
+    assert all(await alternate(service))
+    assert service.pool.evictions == 5
+
+
+async def test_idle_frozen_environments_stay_warm_beyond_the_running_cap(start_service, ric: Ric) -> None:
+    """One running at a time, but both functions' environments stay alive (frozen) in between, as on AWS."""
+    functions = [ric("fx-a", "basic.echo"), ric("fx-b", "basic.echo")]
+    service = await start_service(functions, worker_cap=1, live_cap=4)
+    assert await alternate(service) == [True, True, False, False, False, False]
+    assert service.pool.evictions == 0 and service.pool.live == 2
 
 
 async def test_throttled_in_process_call_raises_too_many_requests(start_service, ric: Ric) -> None:
@@ -94,3 +112,26 @@ async def test_throttled_in_process_call_raises_too_many_requests(start_service,
     else:
         raise AssertionError("reserved concurrency 0 must throttle every call")
     assert service.live_worker_pids() == []
+
+
+async def test_keep_warm_fan_out_wider_than_the_cap_does_not_stall(start_service, unused_tcp_port: int) -> None:
+    """A worker waiting on its own synchronous self-invocations borrows slots beyond the cap.
+
+    Cap 1, fan-out 4 (the scheduled event plus 3 self-invocations): the caller holds the only slot while
+    it waits, so without borrowing its copies would queue until its own timeout killed it.
+    """
+    warm = FunctionSpec(
+        name="fx-warm",
+        handler="asyncy.handler",  # keep-warm events are answered by our runtime itself
+        timeout_s=20,
+        code_root=Path(__file__).resolve().parent / "fixtures_handlers",
+        environment={"AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{unused_tcp_port}"},
+    )
+    service = await start_service([warm], worker_cap=1, port=unused_tcp_port)
+    result = await service.invoke("fx-warm", json.dumps(warm_payload(4)).encode())
+    assert result.function_error is None, result.payload
+    fanout = json.loads(result.payload)["fanout"]
+    assert (fanout["requested"], fanout["succeeded"]) == (3, 3)
+    assert service.pool.borrowed >= 1
+    later = await service.invoke("fx-warm", b'{"n": 1}')  # the pool is back under its cap and serves on
+    assert later.function_error is None

@@ -103,8 +103,14 @@ async def test_errors_are_the_modelled_aws_exceptions(service: LambdaService) ->
     assert bad_json["ResponseMetadata"]["HTTPStatusCode"] == 400
 
     too_big = await client_error(client, "invoke", FunctionName="fx-echo", Payload=b"1" * (MAX_PAYLOAD_BYTES + 1))
-    assert too_big["Error"]["Code"] == "RequestTooLargeException"
+    assert too_big["Error"]["Code"] == "RequestEntityTooLargeException"  # what AWS answers, not the modelled one
+    assert too_big["Error"]["Message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
     assert too_big["ResponseMetadata"]["HTTPStatusCode"] == 413
+    event_too_big = await client_error(
+        client, "invoke", FunctionName="fx-echo", InvocationType="Event", Payload=b"1" * (1024 * 1024 + 1)
+    )
+    assert event_too_big["Error"]["Code"] == "RequestEntityTooLargeException"
+    assert "too large for the Event invocation type (limit 1048576 bytes)" in event_too_big["Error"]["Message"]
 
     throttled = await client_error(client, "invoke", FunctionName="fx-throttled", Payload=b"{}")
     assert throttled["Error"]["Code"] == "TooManyRequestsException"
@@ -212,3 +218,14 @@ async def test_aioboto3_invokes_through_the_same_api(service: LambdaService) -> 
         with pytest.raises(ClientError) as caught:
             await client.invoke(FunctionName="fx-nope", Payload=b"{}")
         assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+async def test_update_configuration_refuses_an_environment_over_4_kb(service: LambdaService) -> None:
+    """As Lambda: ``InvalidParameterValueException`` quoting its limit, and nothing changed."""
+    variables = {f"VARIABLE_{index:03d}": "v" * 40 for index in range(80)}
+    client = lambda_client(service)
+    update = {"FunctionName": "fx-fail", "Environment": {"Variables": variables}}
+    refused = await client_error(client, "update_function_configuration", **update)
+    assert refused["Error"]["Code"] == "InvalidParameterValueException"
+    assert "4KB limit" in refused["Error"]["Message"]
+    assert service.configuration("fx-fail")["Environment"] == {"Variables": {}}, "nothing was changed"

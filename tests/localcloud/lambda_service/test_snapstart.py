@@ -7,7 +7,10 @@ import json
 import os
 from typing import Any
 
-from localcloud.lambda_service import FunctionSpec, LambdaService
+import pytest
+
+from localcloud.lambda_service import FunctionSpec, LambdaService, limits
+from localcloud.lambda_service.sandbox import probe
 from tests.localcloud.lambda_service.conftest import FIXTURES, StartService
 
 
@@ -19,6 +22,11 @@ def snap_function(**overrides: Any) -> FunctionSpec:
 async def invoke(service: LambdaService, qualifier: str = "1") -> tuple[dict[str, Any], Any]:
     result = await service.invoke("snap", b"{}", qualifier=qualifier, log_tail=True)
     return json.loads(result.payload), result
+
+
+def process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
 
 
 def report_line(service: LambdaService) -> str:
@@ -42,6 +50,26 @@ async def test_environments_of_a_version_are_restored_from_its_one_init(start_se
     assert "\tRestore Duration: " in report_line(service) and "Init Duration" not in report_line(service)
     warm, result = await invoke(service)
     assert warm["pid"] in pids and not result.cold_start
+
+
+@pytest.mark.skipif(not probe(), reason="the worker sandbox needs root and util-linux here")
+async def test_restored_environments_keep_the_snapshots_sandbox_and_are_frozen_when_idle(
+    start_service: StartService,
+) -> None:
+    service = await start_service([snap_function()], sandbox="on", freeze=True)
+    service.publish_version("snap")
+    body, _ = await invoke(service)
+    assert body["uid"] != 0 and body["tmpdir"] not in (None, "/tmp")  # the snapshot's uid and TMPDIR
+    for _ in range(500):  # parked on /next after its answer: the whole restored tree is stopped
+        idle = service.pool.idle_workers()
+        if idle and idle[0].frozen and all(process_state(pid) == "T" for pid in limits.tree_pids(body["pid"])):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the restored environment was never frozen")
+    assert idle[0].restored and idle[0].pid == body["pid"]
+    again, _ = await invoke(service)  # thawed for the next event
+    assert again["pid"] == body["pid"] and idle[0].freezes >= 1
 
 
 async def test_latest_is_never_snapshotted(start_service: StartService) -> None:

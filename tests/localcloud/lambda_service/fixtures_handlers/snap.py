@@ -30,4 +30,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "version": context.function_version,
         "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
         "log_stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+        "uid": os.getuid(),
+        "tmpdir": os.environ.get("TMPDIR"),
     }
