@@ -118,6 +118,11 @@ def _error_response(status: int, error_type: str, message: str) -> web.Response:
     return web.json_response({"errorMessage": message, "errorType": error_type}, status=status)
 
 
+# Events up to this size fit in loopback's socket buffers, so they can be written in full to a frozen
+# runtime before it is thawed (it then wakes once, to a ready event); larger ones thaw it first.
+THAW_AFTER_WRITE_MAX_BYTES = 64 * 1024
+
+
 class RuntimeApiServer:
     """The Runtime API of one execution environment: a queue of events and their pending outcomes."""
 
@@ -262,10 +267,16 @@ class RuntimeApiServer:
         invocation.delivered_at = time.perf_counter()
         self.deliveries += 1
         response = web.Response(body=invocation.payload, headers=invocation.headers())
-        if self._on_delivered is not None:
-            await response.prepare(request)  # the event is on its way before the runtime is woken: it
-            await response.write_eof()  # wakes once, to a ready event (a frozen one is thawed just now)
+        if self._on_delivered is None:
+            return response
+        if len(invocation.payload) > THAW_AFTER_WRITE_MAX_BYTES:
+            # A frozen runtime cannot read: an event larger than the socket buffers would never finish
+            # writing, so it is woken first and reads the event as it arrives.
             self._on_delivered()
+            return response
+        await response.prepare(request)  # the event is on its way before the runtime is woken: it
+        await response.write_eof()  # wakes once, to a ready event (a frozen one is thawed just now)
+        self._on_delivered()
         return response
 
     def _pending(self, request_id: str) -> Invocation | web.Response:

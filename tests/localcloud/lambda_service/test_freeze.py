@@ -86,6 +86,19 @@ async def test_background_work_gets_no_cpu_between_invocations_and_resumes_in_th
     assert await gone(child), "the whole environment ends with it, the escaped child too"
 
 
+async def test_an_event_larger_than_the_socket_buffers_reaches_a_frozen_environment(start_service) -> None:
+    """A 5 MB event cannot be written in full to a runtime that cannot read: it is thawed first (this
+    hung until the function's timeout when the thaw waited for the write)."""
+    service = await start_service([background_function()])
+    first = await started_in_background(service)
+    await idle_worker(service, frozen=True)
+    padding = "p" * (5 * 1024 * 1024)
+    result = await asyncio.wait_for(
+        service.invoke("fx-bg", json.dumps({"op": "progress", "padding": padding}).encode()), timeout=8
+    )
+    assert result.function_error is None and json.loads(result.payload)["pid"] == first["pid"]
+
+
 async def gone(pid: int) -> bool:
     for _ in range(300):
         try:
