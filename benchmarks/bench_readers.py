@@ -21,7 +21,9 @@ parsing the same in-memory bytes in the same run; every figure is also given as 
   (PhysioNet's own export of set-a: time in seconds ``0.000``, millivolts ``-0.500``, both unquoted, so
   pandas parses every column as a number) - with two worker threads, and with one worker thread on
   one CPU (the process pinned to a core, FFTW on one thread: a function under 1,769 MB has one vCPU).
-  ``numpy_path`` repeats the parse without the native parser (``csvparse.c``), for comparison.
+  ``numpy_path`` repeats the parse without the native parser (``csvparse.c``), for comparison. pandas, our
+  parse and our pipeline are timed in turn, round after round (medians of 7), so load that comes and goes
+  on a shared machine weighs on both sides of the ratio.
 
 pyarrow was not added: its wheel unpacks to well over 100 MB, too much beside numpy (~73 MB) and
 botocore (~28 MB) in a 250 MB Lambda bundle; ../shared/PLATFORM.md measured ``pyarrow.csv`` at 0.48 s
@@ -43,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import median_seconds, write_report
+from benchmarks.common import alternating_medians, median_seconds, write_report
 
 MINUTES, CHANNELS, FS = 30, 4, 1000.0
 SET_A = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "challenge2013-set-a"
@@ -226,13 +228,16 @@ def _layout_figures(layouts: dict[str, bytes]) -> dict[str, dict[str, float]]:
         for threads in (2, 1):
             pinned = one_cpu() if threads == 1 else contextlib.nullcontext()
             with pinned, parse_threads(threads):
-                pandas_s = median_seconds(
-                    lambda csv=csv: pd.read_csv(io.BytesIO(csv), skiprows=[1], quotechar="'"), repeat=5
+                # Alternated round by round: this machine is shared, and its load moves during a run.
+                timed = alternating_medians(
+                    {
+                        "pandas": lambda csv=csv: pd.read_csv(io.BytesIO(csv), skiprows=[1], quotechar="'"),
+                        "parse": lambda csv=csv: read_bytes(csv, "rec.csv"),
+                        "pipeline": lambda csv=csv, n=threads: estimate(read_bytes(csv, "rec.csv"), {"threads": n}),
+                    },
+                    rounds=7,
                 )
-                parse_s = median_seconds(lambda csv=csv: read_bytes(csv, "rec.csv"), repeat=7)
-                pipeline_s = median_seconds(
-                    lambda csv=csv, n=threads: estimate(read_bytes(csv, "rec.csv"), {"threads": n}), repeat=5
-                )
+                pandas_s, parse_s, pipeline_s = timed["pandas"], timed["parse"], timed["pipeline"]
                 with numpy_parser():
                     numpy_s = median_seconds(lambda csv=csv: read_bytes(csv, "rec.csv"), repeat=3)
             row.update(

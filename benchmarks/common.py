@@ -24,6 +24,21 @@ def median_seconds(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> f
     return statistics.median(samples)
 
 
+def alternating_medians(fns: dict[str, Callable[[], Any]], rounds: int = 7, warmup: int = 1) -> dict[str, float]:
+    """Median wall time of each of ``fns``, timed in turn round after round (A, B, A, B, ...), so a change
+    in the machine's load during the run weighs on every candidate alike and their ratio stays fair."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
 def write_report(name: str, figures: dict[str, Any]) -> Path:
     """Write ``figures`` to ``out/bench/<name>.json`` and print them, so a run leaves a record."""
     OUT_DIR.mkdir(parents=True, exist_ok=True)
