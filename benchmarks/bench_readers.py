@@ -23,7 +23,8 @@ parsing the same in-memory bytes in the same run; every figure is also given as 
   one CPU (the process pinned to a core, FFTW on one thread: a function under 1,769 MB has one vCPU).
   ``numpy_path`` repeats the parse without the native parser (``csvparse.c``), for comparison. pandas, our
   parse and our pipeline are timed in turn, round after round (medians of 7), so load that comes and goes
-  on a shared machine weighs on both sides of the ratio.
+  on a shared machine weighs on both sides of the ratio; ``_cpu`` is the same ratio in CPU time, which other
+  processes' load barely moves (on one pinned CPU it approximates the wall-time ratio of an idle machine).
 
 pyarrow was not added: its wheel unpacks to well over 100 MB, too much beside numpy (~73 MB) and
 botocore (~28 MB) in a 250 MB Lambda bundle; ../shared/PLATFORM.md measured ``pyarrow.csv`` at 0.48 s
@@ -40,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -75,9 +75,7 @@ def _csv_figures(csv: bytes, figures: dict[str, float]) -> float:
     ours = median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=7)
     figures.update(csv_bytes=len(csv), pandas_read_csv_s=round(pandas_s, 4), ours_2threads_s=round(ours, 4))
 
-    two_threads = text._executor
-    text._executor = ThreadPoolExecutor(max_workers=1)
-    try:
+    with text.parse_threads(1):
         figures["ours_1thread_s"] = round(median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=5), 4)
         block_bytes = text.BLOCK_BYTES
         text.BLOCK_BYTES = len(csv)
@@ -85,8 +83,6 @@ def _csv_figures(csv: bytes, figures: dict[str, float]) -> float:
             figures["ours_one_block_s"] = round(median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=1), 4)
         finally:
             text.BLOCK_BYTES = block_bytes
-    finally:
-        text._executor = two_threads
 
     layout = text.sniff_layout(csv, "rec.csv", physionet=True)
     body = csv[layout.data_start :]
@@ -191,19 +187,6 @@ def one_cpu() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def parse_threads(count: int) -> Iterator[None]:
-    from handlers.fhr.readers import text
-
-    saved = text._executor
-    text._executor = ThreadPoolExecutor(max_workers=count, thread_name_prefix="bench-parse")
-    try:
-        yield
-    finally:
-        text._executor.shutdown()
-        text._executor = saved
-
-
-@contextlib.contextmanager
 def numpy_parser() -> Iterator[None]:
     from handlers.fhr.readers import native
 
@@ -220,16 +203,16 @@ def _layout_figures(layouts: dict[str, bytes]) -> dict[str, dict[str, float]]:
     import pandas as pd
 
     from handlers.fhr import estimate
-    from handlers.fhr.readers import native, read_bytes
+    from handlers.fhr.readers import native, read_bytes, text
 
     figures: dict[str, dict[str, float]] = {}
     for name, csv in layouts.items():
         row: dict[str, float] = {"bytes": len(csv), "native_parser": native.parser() is not None}  # type: ignore[dict-item]
         for threads in (2, 1):
             pinned = one_cpu() if threads == 1 else contextlib.nullcontext()
-            with pinned, parse_threads(threads):
+            with pinned, text.parse_threads(threads):
                 # Alternated round by round: this machine is shared, and its load moves during a run.
-                timed = alternating_medians(
+                timed, cpu = alternating_medians(
                     {
                         "pandas": lambda csv=csv: pd.read_csv(io.BytesIO(csv), skiprows=[1], quotechar="'"),
                         "parse": lambda csv=csv: read_bytes(csv, "rec.csv"),
@@ -248,6 +231,7 @@ def _layout_figures(layouts: dict[str, bytes]) -> dict[str, dict[str, float]]:
                     f"{threads}t_numpy_path_parse_s": round(numpy_s, 4),
                     f"{threads}t_parse_vs_pandas": round(parse_s / pandas_s, 3),
                     f"{threads}t_pipeline_vs_pandas": round(pipeline_s / pandas_s, 3),
+                    f"{threads}t_pipeline_vs_pandas_cpu": round(cpu["pipeline"] / cpu["pandas"], 3),
                 }
             )
         figures[name] = row
