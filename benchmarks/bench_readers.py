@@ -1,6 +1,7 @@
 """Benchmark: parsing a 30-minute, 4-channel, 1 kHz record (PhysioNet CSV ~66 MB, WFDB, EDF).
 
-Run: ``venv/bin/python -m benchmarks.bench_readers``. The yardstick is ``pandas.read_csv`` (C engine)
+Run: ``venv/bin/python -m benchmarks.bench_readers`` (``--layouts``: the layout table only). The yardstick
+is ``pandas.read_csv`` (C engine)
 parsing the same in-memory bytes in the same run; every figure is also given as a ratio to it:
 
 - ``pandas_numeric_columns_only``: pandas skipping the quoted time column, a stricter yardstick;
@@ -14,7 +15,16 @@ parsing the same in-memory bytes in the same run; every figure is also given as 
 - WFDB format 16 and EDF parse of the same record; set-a a01 (60 s) from disk;
 - ``pipeline``: bytes -> ``read_bytes`` -> ``handlers.fhr.estimate`` (the issue's goal: <= 1.0x pandas);
 - peak RSS of a fresh process doing that pipeline on the CSV (budget 300 MB), and of one that only
-  imports numpy and the package (its floor).
+  imports numpy and the package (its floor);
+- ``layouts``: the goal table (issue 13: bytes -> full result <= 0.8x ``pandas.read_csv`` of the same bytes)
+  on both text layouts - ``generated`` (our writer: quoted clock time ``'0:00.000'``) and ``physionet``
+  (PhysioNet's own export of set-a: time in seconds ``0.000``, millivolts ``-0.500``, both unquoted, so
+  pandas parses every column as a number) - with two worker threads, and with one worker thread on
+  one CPU (the process pinned to a core, FFTW on one thread: a function under 1,769 MB has one vCPU).
+  ``numpy_path`` repeats the parse without the native parser (``csvparse.c``), for comparison. pandas, our
+  parse and our pipeline are timed in turn, round after round (medians of 7), so load that comes and goes
+  on a shared machine weighs on both sides of the ratio; ``_cpu`` is the same ratio in CPU time, which other
+  processes' load barely moves (on one pinned CPU it approximates the wall-time ratio of an idle machine).
 
 pyarrow was not added: its wheel unpacks to well over 100 MB, too much beside numpy (~73 MB) and
 botocore (~28 MB) in a 250 MB Lambda bundle; ../shared/PLATFORM.md measured ``pyarrow.csv`` at 0.48 s
@@ -23,17 +33,19 @@ on this layout, slower than pandas here anyway.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import median_seconds, write_report
+from benchmarks.common import alternating_medians, median_seconds, write_report
 
 MINUTES, CHANNELS, FS = 30, 4, 1000.0
 SET_A = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "challenge2013-set-a"
@@ -63,9 +75,7 @@ def _csv_figures(csv: bytes, figures: dict[str, float]) -> float:
     ours = median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=7)
     figures.update(csv_bytes=len(csv), pandas_read_csv_s=round(pandas_s, 4), ours_2threads_s=round(ours, 4))
 
-    two_threads = text._executor
-    text._executor = ThreadPoolExecutor(max_workers=1)
-    try:
+    with text.parse_threads(1):
         figures["ours_1thread_s"] = round(median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=5), 4)
         block_bytes = text.BLOCK_BYTES
         text.BLOCK_BYTES = len(csv)
@@ -73,8 +83,6 @@ def _csv_figures(csv: bytes, figures: dict[str, float]) -> float:
             figures["ours_one_block_s"] = round(median_seconds(lambda: read_bytes(csv, "rec.csv"), repeat=1), 4)
         finally:
             text.BLOCK_BYTES = block_bytes
-    finally:
-        text._executor = two_threads
 
     layout = text.sniff_layout(csv, "rec.csv", physionet=True)
     body = csv[layout.data_start :]
@@ -149,6 +157,87 @@ def _pipeline_figures(csv: bytes, record, pandas_s: float, figures: dict[str, fl
     )
 
 
+def physionet_text(record) -> bytes:
+    """PhysioNet's text export of set-a: elapsed seconds and millivolts, three decimals, '-' for invalid."""
+    seconds = np.arange(record.signals.shape[0]) / record.fs
+    millivolts = record.signals.astype(np.float64) / 1000.0
+    head = "'Elapsed time'," + ",".join(f"'{name}'" for name in record.channels)
+    units = "'seconds'," + ",".join("'mV'" for _ in record.channels)
+    body = io.StringIO()
+    np.savetxt(body, np.column_stack([seconds, millivolts]), fmt="%.3f", delimiter=",")
+    text = body.getvalue().replace("nan", "-").replace("-0.000", "0.000")
+    return f"{head}\n{units}\n".encode() + text.encode()
+
+
+@contextlib.contextmanager
+def one_cpu() -> Iterator[None]:
+    """Every thread of this process (and those it starts) on one core, as on a one-vCPU function."""
+    tasks = [int(tid) for tid in os.listdir("/proc/self/task")]
+    saved = {tid: os.sched_getaffinity(tid) for tid in tasks}
+    core = {min(os.sched_getaffinity(0))}
+    for tid in tasks:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(tid, core)
+    try:
+        yield
+    finally:
+        for tid, cpus in saved.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cpus)
+
+
+@contextlib.contextmanager
+def numpy_parser() -> Iterator[None]:
+    from handlers.fhr.readers import native
+
+    saved = native._PARSER, native._LOADED
+    native._PARSER, native._LOADED = None, True
+    try:
+        yield
+    finally:
+        native._PARSER, native._LOADED = saved
+
+
+def _layout_figures(layouts: dict[str, bytes]) -> dict[str, dict[str, float]]:
+    """Per layout and thread count: pandas, our parse, our pipeline, and the goal ratio (pipeline / pandas)."""
+    import pandas as pd
+
+    from handlers.fhr import estimate
+    from handlers.fhr.readers import native, read_bytes, text
+
+    figures: dict[str, dict[str, float]] = {}
+    for name, csv in layouts.items():
+        row: dict[str, float] = {"bytes": len(csv), "native_parser": native.parser() is not None}  # type: ignore[dict-item]
+        for threads in (2, 1):
+            pinned = one_cpu() if threads == 1 else contextlib.nullcontext()
+            with pinned, text.parse_threads(threads):
+                # Alternated round by round: this machine is shared, and its load moves during a run.
+                timed, cpu = alternating_medians(
+                    {
+                        "pandas": lambda csv=csv: pd.read_csv(io.BytesIO(csv), skiprows=[1], quotechar="'"),
+                        "parse": lambda csv=csv: read_bytes(csv, "rec.csv"),
+                        "pipeline": lambda csv=csv, n=threads: estimate(read_bytes(csv, "rec.csv"), {"threads": n}),
+                    },
+                    rounds=7,
+                )
+                pandas_s, parse_s, pipeline_s = timed["pandas"], timed["parse"], timed["pipeline"]
+                with numpy_parser():
+                    numpy_s = median_seconds(lambda csv=csv: read_bytes(csv, "rec.csv"), repeat=3)
+            row.update(
+                {
+                    f"{threads}t_pandas_s": round(pandas_s, 4),
+                    f"{threads}t_parse_s": round(parse_s, 4),
+                    f"{threads}t_pipeline_s": round(pipeline_s, 4),
+                    f"{threads}t_numpy_path_parse_s": round(numpy_s, 4),
+                    f"{threads}t_parse_vs_pandas": round(parse_s / pandas_s, 3),
+                    f"{threads}t_pipeline_vs_pandas": round(pipeline_s / pandas_s, 3),
+                    f"{threads}t_pipeline_vs_pandas_cpu": round(cpu["pipeline"] / cpu["pandas"], 3),
+                }
+            )
+        figures[name] = row
+    return figures
+
+
 def _peak_rss(csv: bytes, figures: dict[str, float]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rec.csv"
@@ -182,12 +271,17 @@ def _rss_child(mode: str, path: str) -> None:
     print(json.dumps({"peak_rss_mb": round(peak_kb / 1024, 1)}))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     figures: dict[str, float] = {}
     record = _record()
     from handlers.fhr import writers
 
     csv = writers.to_physionet_csv(record)
+    layouts = _layout_figures({"generated": csv, "physionet": physionet_text(record)})
+    figures["layouts"] = layouts  # type: ignore[assignment]
+    if argv and "--layouts" in argv:
+        write_report("readers", figures)
+        return
     pandas_s = _csv_figures(csv, figures)
     _binary_figures(record, pandas_s, figures)
     try:
@@ -202,4 +296,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--rss-child":
         _rss_child(sys.argv[2], sys.argv[3])
     else:
-        main()
+        main(sys.argv[1:])

@@ -2,7 +2,8 @@
 
 Lambda redeploys a function when its ``source_code_hash`` changes, so an archive must not depend on
 when or where it was built: entries are sorted, timestamps fixed, permissions normalised (0644, or
-0755 for executables such as the exec wrapper), and bytecode caches left out.
+0755 for executables such as the exec wrapper), and bytecode caches left out - except the
+deterministic CPython 3.12 ``.pyc`` files :mod:`bundler.bytecode` wrote on purpose.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import hashlib
 import os
 import stat
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from bundler.bytecode import is_shipped_bytecode
 
 FIXED_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
@@ -39,26 +42,41 @@ class ArchiveDigest:
     zipped_bytes: int
 
 
-def collect(root: Path, prefix: str, skip_top: frozenset[str] = frozenset()) -> list[Entry]:
+def collect(
+    root: Path,
+    prefix: str,
+    skip_top: frozenset[str] = frozenset(),
+    *,
+    bytecode: bool = False,
+    leave_out: Callable[[str], bool] | None = None,
+) -> list[Entry]:
     """Every shippable file below ``root``, named ``<prefix>/<relative path>``, sorted by name.
 
     ``skip_top`` names first-level entries of ``root`` to leave out (e.g. pip's ``bin/`` scripts,
-    whose shebangs point at the build machine's interpreter).
+    whose shebangs point at the build machine's interpreter). ``bytecode`` keeps the ``.pyc`` files
+    :func:`bundler.bytecode.compile_tree` wrote (any other bytecode is left out); ``leave_out`` is
+    asked about every relative path (e.g. botocore data of services the handlers never call).
     """
     entries = [
         Entry(f"{prefix}/{rel}" if prefix else rel, path, st.st_size, bool(st.st_mode & 0o111))
-        for rel, path, st in _walk(root, skip_top)
+        for rel, path, st in _walk(root, skip_top, bytecode)
+        if leave_out is None or not leave_out(rel)
     ]
     return sorted(entries, key=lambda e: e.arcname)
 
 
-def _walk(root: Path, skip_top: frozenset[str]) -> Iterator[tuple[str, Path, os.stat_result]]:
+def _walk(root: Path, skip_top: frozenset[str], bytecode: bool) -> Iterator[tuple[str, Path, os.stat_result]]:
     for path in root.rglob("*"):
         rel = path.relative_to(root)
-        if rel.parts[0] in skip_top or any(part in EXCLUDED_DIRS or part.startswith(".") for part in rel.parts):
+        if rel.parts[0] in skip_top or any(part.startswith(".") for part in rel.parts):
+            continue
+        shipped = bytecode and is_shipped_bytecode(rel.as_posix())
+        if not shipped and (any(part in EXCLUDED_DIRS for part in rel.parts) or path.suffix in EXCLUDED_SUFFIXES):
+            continue
+        if shipped and any(part in EXCLUDED_DIRS and part != "__pycache__" for part in rel.parts):
             continue
         st = path.lstat()
-        if not stat.S_ISREG(st.st_mode) or path.suffix in EXCLUDED_SUFFIXES:
+        if not stat.S_ISREG(st.st_mode):
             continue
         yield rel.as_posix(), path, st
 

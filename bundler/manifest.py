@@ -7,8 +7,9 @@
       "runtime": "python3.12", "architecture": "x86_64",
       "limit_bytes": 262144000, "total_unzipped_bytes": ...,
       "code":  {"path": "code.zip", "sha256": hex, "sha256_b64": ..., "zipped_bytes": ...,
-                "unzipped_bytes": ..., "files": ..., "packages": {"handlers.fhr": bytes, ...}},
-      "layer": {... same keys ..., "requirements_sha256": hex} | null
+                "unzipped_bytes": ..., "files": ..., "packages": {"handlers.fhr": bytes, ...},
+                "bytecode": "cpython-312 unchecked-hash" | null, "native": "_csvparse.x86_64.so" | null},
+      "layer": {... same keys ..., "requirements_sha256": hex, "botocore_services": [...] | null} | null
     }
 
 Paths are relative to the manifest's directory. This module is light (json, hashlib) because the
@@ -41,6 +42,9 @@ class ArchiveInfo:
     files: int
     packages: dict[str, int]
     requirements_sha256: str | None = None
+    bytecode: str | None = None  # "cpython-312 unchecked-hash" when the archive ships .pyc files
+    botocore_services: list[str] | None = None  # layer: the services whose SDK data it keeps (None: all)
+    native: str | None = None  # code: the native CSV parser's library, when built
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,9 @@ def _archive(data: dict[str, Any]) -> ArchiveInfo:
         files=int(data["files"]),
         packages={str(k): int(v) for k, v in data["packages"].items()},
         requirements_sha256=data.get("requirements_sha256"),
+        bytecode=data.get("bytecode"),
+        botocore_services=data.get("botocore_services"),
+        native=data.get("native"),
     )
 
 

@@ -46,10 +46,10 @@ class HttpApi(pulumi.ComponentResource):
         name: str,
         app: AppDefinition,
         config: StackConfig,
-        functions: Mapping[str, aws.lambda_.Function],
+        functions: Mapping[str, aws.lambda_.Alias],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """``functions`` maps each logical function name to its deployed Lambda function."""
+        """``functions`` maps each logical function name to the alias of it the API invokes."""
         super().__init__("fhr:api:HttpApi", name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self)
         self.api = aws.apigatewayv2.Api(
@@ -72,7 +72,8 @@ class HttpApi(pulumi.ComponentResource):
                 f"{name}-invoke-{logical}",
                 statement_id="InvokeFromHttpApi",  # alphanumeric, as IAM statement ids are (autonames have '-')
                 action="lambda:InvokeFunction",
-                function=function.name,
+                function=function.function_name,
+                qualifier=function.name,
                 principal="apigateway.amazonaws.com",
                 source_arn=self.api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
                 opts=self._child,
@@ -108,7 +109,7 @@ class HttpApi(pulumi.ComponentResource):
         )
 
     def _integration(
-        self, name: str, logical: str, function: aws.lambda_.Function, config: StackConfig
+        self, name: str, logical: str, function: aws.lambda_.Alias, config: StackConfig
     ) -> aws.apigatewayv2.Integration:
         timeout_ms = min(MAX_INTEGRATION_TIMEOUT_MS, (config.function(logical).timeout_s + 1) * 1000)
         return aws.apigatewayv2.Integration(

@@ -7,6 +7,11 @@ log group, and, for functions that fan out to themselves, ``lambda:InvokeFunctio
 A function with a queue trigger also gets its SQS event source mapping (batches, a batching window,
 a concurrency cap, and per-item failure reporting so one poison message does not fail its batch),
 created only once the role can consume the queue.
+
+Every deploy publishes a version and points the ``live`` alias at it; everything that invokes the
+function (API integrations, keep-warm rules, the event source mapping) goes through the alias. SnapStart
+needs that (it snapshots published versions, never ``$LATEST``), and so does provisioned concurrency;
+a function with ``snapStart: true`` gets ``SnapStart.ApplyOn = PublishedVersions``.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ import pulumi_aws as aws
 
 from components.policies import assume_role_policy, function_policy, invoke_self_policy, missing_actions
 from fhrapp.config import FunctionConfig
-from fhrapp.definition import AppDefinition, Function, QueueTrigger, Tenancy, function_environment
+from fhrapp.definition import SERVING_ALIAS, AppDefinition, Function, QueueTrigger, Tenancy, function_environment
 
 RUNTIME = aws.lambda_.Runtime.PYTHON3D12
 EXEC_WRAPPER = "/var/task/handlers/runtime/exec_wrapper.sh"
+ALIAS = SERVING_ALIAS
 # What Lambda's SQS poller calls with the function's role; without them the mapping never delivers.
 QUEUE_CONSUMER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 
@@ -66,6 +72,7 @@ def deployed_environment(
 
 class LambdaFunction(pulumi.ComponentResource):
     function: aws.lambda_.Function
+    alias: aws.lambda_.Alias
     role: aws.iam.Role
     log_group: aws.cloudwatch.LogGroup
 
@@ -112,11 +119,32 @@ class LambdaFunction(pulumi.ComponentResource):
             timeout=settings.sizing.timeout_s,
             reserved_concurrent_executions=settings.sizing.reserved_concurrency,
             architectures=[settings.sizing.architecture],
+            ephemeral_storage=aws.lambda_.FunctionEphemeralStorageArgs(size=settings.sizing.ephemeral_storage_mb),
+            publish=True,
+            snap_start=(
+                aws.lambda_.FunctionSnapStartArgs(apply_on="PublishedVersions") if settings.sizing.snap_start else None
+            ),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=self._environment(app, fn, settings, data)),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=self.log_group.name),
             # The role must hold its permissions before the first (keep-warm) invocation.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access, self.log_group]),
         )
+        self.alias = aws.lambda_.Alias(
+            f"{name}-{ALIAS}",
+            name=ALIAS,
+            function_name=self.function.name,
+            function_version=self.function.version,
+            description=f"The version of {name} this stack serves",
+            opts=child,
+        )
+        if settings.sizing.provisioned_concurrency:
+            aws.lambda_.ProvisionedConcurrencyConfig(
+                f"{name}-provisioned",
+                function_name=self.function.name,
+                qualifier=self.alias.name,
+                provisioned_concurrent_executions=settings.sizing.provisioned_concurrency,
+                opts=child,
+            )
         if fn.invokes_self:
             # A separate policy created after the function: the role cannot name an ARN that does not exist yet.
             aws.iam.RolePolicy(
@@ -128,7 +156,9 @@ class LambdaFunction(pulumi.ComponentResource):
         self.event_source: aws.lambda_.EventSourceMapping | None = None
         if fn.trigger is not None:
             self.event_source = self._event_source(name, fn, fn.trigger, data, access)
-        self.register_outputs({"name": self.function.name, "arn": self.function.arn, "role": self.role.arn})
+        self.register_outputs(
+            {"name": self.function.name, "arn": self.function.arn, "alias": self.alias.arn, "role": self.role.arn}
+        )
 
     def _event_source(
         self, name: str, fn: Function, trigger: QueueTrigger, data: DataRefs, access: aws.iam.RolePolicy
@@ -139,7 +169,7 @@ class LambdaFunction(pulumi.ComponentResource):
         return aws.lambda_.EventSourceMapping(
             f"{name}-{trigger.queue}",
             event_source_arn=data.arns[trigger.queue],
-            function_name=self.function.arn,
+            function_name=self.alias.arn,
             batch_size=trigger.batch_size,
             maximum_batching_window_in_seconds=trigger.max_batching_window_s,
             function_response_types=["ReportBatchItemFailures"],

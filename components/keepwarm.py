@@ -23,11 +23,11 @@ class KeepWarm(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        functions: Mapping[str, aws.lambda_.Function],
+        functions: Mapping[str, aws.lambda_.Alias],
         config: KeepWarmConfig,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """``functions`` maps deployed function names to the functions to keep warm."""
+        """``functions`` maps deployed function names to the alias to keep warm (what the API invokes)."""
         super().__init__("fhr:keepwarm:KeepWarm", name, None, opts)
         self.rules = {}
         if config.enabled:
@@ -37,7 +37,7 @@ class KeepWarm(pulumi.ComponentResource):
         self.register_outputs({"rules": {fn: rule.name for fn, rule in self.rules.items()}})
 
     def _warm(
-        self, function_name: str, function: aws.lambda_.Function, schedule: str, payload: str
+        self, function_name: str, function: aws.lambda_.Alias, schedule: str, payload: str
     ) -> aws.cloudwatch.EventRule:
         child = pulumi.ResourceOptions(parent=self)
         rule = aws.cloudwatch.EventRule(
@@ -59,7 +59,8 @@ class KeepWarm(pulumi.ComponentResource):
             f"{function_name}-keep-warm",
             statement_id="InvokeFromKeepWarmRule",  # alphanumeric, as IAM statement ids are (autonames have '-')
             action="lambda:InvokeFunction",
-            function=function.name,
+            function=function.function_name,
+            qualifier=function.name,
             principal="events.amazonaws.com",
             source_arn=rule.arn,
             opts=child,

@@ -113,8 +113,10 @@ def _prefix_is_pinned(prefix: str) -> bool:
 
 
 def invoke_self_policy(function_arn: str) -> dict[str, Any]:
-    """Lets a function invoke itself only (keep-warm fan-out, async jobs)."""
-    return {"Version": POLICY_VERSION, "Statement": [_allow("InvokeSelf", ("lambda:InvokeFunction",), [function_arn])]}
+    """Lets a function invoke itself only (keep-warm fan-out, async jobs): unqualified, or a version or
+    alias of itself (the fan-out invokes the version that is running, the one the ``live`` alias serves)."""
+    resources = [function_arn, f"{function_arn}:*"]
+    return {"Version": POLICY_VERSION, "Statement": [_allow("InvokeSelf", ("lambda:InvokeFunction",), resources)]}
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict[str, Any]:

@@ -100,10 +100,11 @@ class FhrService(pulumi.ComponentResource):
             for fn in app.functions
         }
         lambdas = {logical: component.function for logical, component in self.functions.items()}
-        self.api = HttpApi(physical_name(PROJECT, config.stage, "api"), app, config, lambdas, opts=child)
+        aliases = {logical: component.alias for logical, component in self.functions.items()}
+        self.api = HttpApi(physical_name(PROJECT, config.stage, "api"), app, config, aliases, opts=child)
         for physical, storage in self.storage.items():
             storage.allow_browser_access(physical, config.api.cors_origins, self.api.url)
-        warmed = {physical_name(PROJECT, config.stage, fn.name): lambdas[fn.name] for fn in app.warmed_functions}
+        warmed = {physical_name(PROJECT, config.stage, fn.name): aliases[fn.name] for fn in app.warmed_functions}
         KeepWarm(physical_name(PROJECT, config.stage, "keep-warm"), warmed, config.keep_warm, opts=child)
         self.observability = Observability(
             physical_name(PROJECT, config.stage, "observability"),

@@ -109,6 +109,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if typ == "aws:lambda/function:Function":
             arn = f"arn:aws:lambda:{region}:{account}:function:{given}"
             invoke = f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+            version = "1" if state.get("publish") else "$LATEST"
+            return {
+                "arn": arn,
+                "invokeArn": invoke,
+                "name": given,
+                "version": version,
+                "qualifiedArn": f"{arn}:{version}",
+            }
+        if typ == "aws:lambda/alias:Alias":
+            arn = f"arn:aws:lambda:{region}:{account}:function:{state['functionName']}:{given}"
+            invoke = f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
             return {"arn": arn, "invokeArn": invoke, "name": given}
         if typ == "aws:lambda/layerVersion:LayerVersion":
             return {"arn": f"arn:aws:lambda:{region}:{account}:layer:{state.get('layerName', name)}:1"}

@@ -67,12 +67,31 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: config key '{PROJECT}:{key}' {problem}")
 
 
+# SnapStart (python3.12+) excludes these (AWS Lambda developer guide, "Supported features and limitations"):
+# provisioned concurrency, ephemeral storage over 512 MB, Amazon EFS (no function here mounts one), and
+# two Regions. It applies to published versions only: the program publishes one per deploy behind an alias.
+SNAPSTART_MAX_EPHEMERAL_MB = 512
+SNAPSTART_UNSUPPORTED_REGIONS = ("ap-southeast-6", "ap-east-2")  # Asia Pacific (New Zealand), (Taipei)
+FUNCTION_KEYS = (
+    "memory",
+    "timeout",
+    "reservedConcurrency",
+    "architecture",
+    "snapStart",
+    "ephemeralStorage",
+    "provisionedConcurrency",
+)
+
+
 @dataclass(frozen=True)
 class FunctionConfig:
     memory_mb: int
     timeout_s: int
     reserved_concurrency: int
     architecture: Literal["x86_64", "arm64"] = "x86_64"
+    snap_start: bool = False
+    ephemeral_storage_mb: int = 512
+    provisioned_concurrency: int = 0
 
 
 @dataclass(frozen=True)
@@ -230,7 +249,7 @@ def _maybe_json(value: Any) -> Any:
     return value
 
 
-def _functions(r: _Reader, app: AppDefinition) -> dict[str, FunctionConfig]:
+def _functions(r: _Reader, app: AppDefinition, region: str) -> dict[str, FunctionConfig]:
     section = r.section("functions")
     r.check_keys("functions", section, tuple(fn.name for fn in app.functions))
     result = {}
@@ -241,19 +260,51 @@ def _functions(r: _Reader, app: AppDefinition) -> dict[str, FunctionConfig]:
         entry = _maybe_json(section[fn.name])
         if not isinstance(entry, dict):
             raise r.fail(key, "must be a mapping")
-        r.check_keys(key, entry, ("memory", "timeout", "reservedConcurrency", "architecture"))
+        r.check_keys(key, entry, FUNCTION_KEYS)
         if "reservedConcurrency" not in entry:
             raise r.fail(f"{key}.reservedConcurrency", "is missing")
         arch = entry.get("architecture", "x86_64")
         if arch not in ARCHITECTURES:
             raise r.fail(f"{key}.architecture", f"must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
-        result[fn.name] = FunctionConfig(
-            memory_mb=r.integer(f"{key}.memory", entry.get("memory", fn.memory_mb), 128, 10240),
-            timeout_s=r.integer(f"{key}.timeout", entry.get("timeout", fn.timeout_s), 1, 900),
-            reserved_concurrency=r.integer(f"{key}.reservedConcurrency", entry["reservedConcurrency"], 0, 10000),
-            architecture=arch,
+        reserved = r.integer(f"{key}.reservedConcurrency", entry["reservedConcurrency"], 0, 10000)
+        result[fn.name] = _snap_start_checked(
+            r,
+            key,
+            region,
+            FunctionConfig(
+                memory_mb=r.integer(f"{key}.memory", entry.get("memory", fn.memory_mb), 128, 10240),
+                timeout_s=r.integer(f"{key}.timeout", entry.get("timeout", fn.timeout_s), 1, 900),
+                reserved_concurrency=reserved,
+                architecture=arch,
+                snap_start=r.boolean(f"{key}.snapStart", entry.get("snapStart", False)),
+                ephemeral_storage_mb=r.integer(
+                    f"{key}.ephemeralStorage", entry.get("ephemeralStorage", 512), 512, 10240
+                ),
+                # Lambda refuses provisioned concurrency above the function's reserved concurrency.
+                provisioned_concurrency=r.integer(
+                    f"{key}.provisionedConcurrency", entry.get("provisionedConcurrency", 0), 0, reserved
+                ),
+            ),
         )
     return result
+
+
+def _snap_start_checked(r: _Reader, key: str, region: str, function: FunctionConfig) -> FunctionConfig:
+    """Refuse what Lambda would refuse for a SnapStart function, naming the key that conflicts."""
+    if not function.snap_start:
+        return function
+    if function.provisioned_concurrency:
+        raise r.fail(
+            f"{key}.provisionedConcurrency", "must be 0 with snapStart: SnapStart excludes provisioned concurrency"
+        )
+    if function.ephemeral_storage_mb > SNAPSTART_MAX_EPHEMERAL_MB:
+        raise r.fail(
+            f"{key}.ephemeralStorage",
+            f"is {function.ephemeral_storage_mb} MB; with snapStart it may be at most {SNAPSTART_MAX_EPHEMERAL_MB} MB",
+        )
+    if region in SNAPSTART_UNSUPPORTED_REGIONS:
+        raise r.fail(f"{key}.snapStart", f"is not available in {region}")
+    return function
 
 
 def _keep_warm(r: _Reader) -> KeepWarmConfig:
@@ -398,7 +449,7 @@ def parse_stack_config(
     return StackConfig(
         stage=stage,
         region=region,
-        functions=_functions(r, app),
+        functions=_functions(r, app, region),
         log_retention_days=retention,
         keep_warm=_keep_warm(r),
         api=_api(r),

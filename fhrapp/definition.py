@@ -302,6 +302,9 @@ def api_routes_json(app: AppDefinition) -> str:
     return json.dumps(table, separators=(",", ":"))
 
 
+# Every deploy publishes a version behind this alias; whatever invokes a function (API, keep-warm rules,
+# queue mappings) invokes the alias, on AWS as in the local cloud (SnapStart serves published versions only).
+SERVING_ALIAS = "live"
 # CORS of the HTTP API (API Gateway's cors_configuration, and the local front door's preflight answers).
 API_CORS_HEADERS = ("authorization", "content-type")
 API_CORS_MAX_AGE_S = 300

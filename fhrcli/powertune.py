@@ -150,6 +150,8 @@ def tune(spec: Any, outputs: Any, args: argparse.Namespace) -> int:
 
 
 def format_table(report: dict[str, Any]) -> str:
+    from powertune.tuner import all_cache_hits
+
     lines = [f"{'memory MB':>10} {'duration ms':>12} {'billed ms':>10} {'cost USD':>12} {'cold':>5}"]
     for row in report["results"]:
         if "error" in row:
@@ -166,6 +168,15 @@ def format_table(report: dict[str, Any]) -> str:
     }
     if odd:
         lines.append(f"warning: answers other than HTTP 200 (not the work being tuned?): {odd}")
+    if all_cache_hits(report):
+        lines.append(
+            'warning: every response timed was a cache hit ("cached": true): these durations are a table read, '
+            "not the work being tuned; tune with --set-env RESULT_TTL_S=0 and options no cached entry has"
+        )
+    else:
+        hits = {row["memory_mb"]: row["cache_hits"] for row in report["results"] if row.get("cache_hits")}
+        if hits:
+            lines.append(f"warning: some responses were cache hits (memory MB: hits): {hits}")
     for name, pick in report["best"].items():
         lines.append(
             f"best for {name}: {pick['memory_mb']} MB ({pick['duration_ms']:.1f} ms, {pick['cost_usd']:.3e} USD)"

@@ -6,7 +6,10 @@ keep-warm schedule come from the stack's :class:`~fhrapp.config.StackConfig` (``
 
 Start-up is ordered for time to ready: the moto server starts and the resources are created in a
 thread while the Lambda service, the front door and (in JWT mode) the local issuer start on the loop.
-No worker process is spawned at start: the first invocation of a function is its cold start.
+No worker process is spawned at start: the first invocation of a function is its cold start. As
+``pulumi up`` does, each function gets a published version behind the ``live`` alias, which the front
+door, the keep-warm schedule and the queue pollers invoke; a ``snapStart`` function's version is
+initialised once, at start, and its environments are restored from that snapshot.
 
 Every AWS behaviour the local cloud emulates is on by default (docs/FIDELITY.md lists them): frozen,
 sandboxed execution environments with an AWS-like lifecycle, Pulumi-style bucket names, Lambda's 4 KB
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from fhrapp.config import ConfigError, StackConfig
 from fhrapp.definition import (
     APP,
+    SERVING_ALIAS,
     AppDefinition,
     Function,
     dashboard_name,
@@ -154,6 +158,10 @@ class LocalCloud:
     def function_name(self, logical: str) -> str:
         return physical_name(self.app.name, self.stack.stage, logical)
 
+    def served_name(self, logical: str) -> str:
+        """What callers invoke: the function's serving alias, as the deployed API, rules and mappings do."""
+        return f"{self.function_name(logical)}:{SERVING_ALIAS}"
+
     @property
     def default_tenant(self) -> str:
         """The tenant of a caller without a chosen identity: the open tenant, or the issuer's default token's."""
@@ -232,6 +240,9 @@ class LocalCloud:
             sandbox=self.options.sandbox,
         )
         await self.lambdas.start()
+        for fn in self.app.functions:  # as a deploy: a version, and the serving alias on it
+            version = self.lambdas.publish_version(self.function_name(fn.name))["Version"]
+            self.lambdas.put_alias(self.function_name(fn.name), SERVING_ALIAS, version, None, create=True)
 
     def _function_spec(self, spec_type: Any, fn: Function, lambda_url: str) -> Any:
         config = self.stack.functions.get(fn.name)
@@ -246,6 +257,8 @@ class LocalCloud:
             environment=function_environment(self.app, fn, self.stack.stage, self._values(), self.stack.auth.tenancy),
             local_environment=self._local_environment(fn, lambda_url),
             code_root=self.options.code_root,
+            ephemeral_storage_mb=config.ephemeral_storage_mb if config else 512,
+            snap_start=config.snap_start if config else False,
         )
 
     def _values(self) -> dict[str, str]:
@@ -309,10 +322,7 @@ class LocalCloud:
             authorizer = JwtAuthorizer(self.issuer.issuer, self.issuer.audience, self.issuer.jwks)
         assert self.lambdas is not None
         self.front_door = FrontDoor(
-            [
-                RouteTarget(r.method, r.path, self.function_name(r.function), r.public, r.scopes)
-                for r in self.app.routes
-            ],
+            [RouteTarget(r.method, r.path, self.served_name(r.function), r.public, r.scopes) for r in self.app.routes],
             self.lambdas,
             throttle=TokenBucket(api.throttle_burst, api.throttle_rate),
             cors=CorsPolicy(api.cors_origins, tuple(methods)) if api.cors_origins else None,
@@ -333,7 +343,7 @@ class LocalCloud:
             Job(
                 name=f"{self.function_name(fn.name)}-keep-warm",
                 schedule=parse_schedule(warm.schedule, origin=clock.now()),
-                callback=self._warm_target(self.function_name(fn.name), warm.concurrency),
+                callback=self._warm_target(self.served_name(fn.name), warm.concurrency),
             )
             for fn in self.app.warmed_functions
         ]
@@ -354,7 +364,7 @@ class LocalCloud:
             name = physical_name(self.app.name, self.stack.stage, fn.trigger.queue)
             arn = queue_arn(self.stack.region, name)
             mapping = QueueMapping(
-                values[fn.trigger.queue], arn, self.function_name(fn.name), fn.trigger, self.stack.region
+                values[fn.trigger.queue], arn, self.served_name(fn.name), fn.trigger, self.stack.region
             )
             poller = QueuePoller(mapping, self.lambdas, self.moto.url)
             await poller.start()

@@ -12,6 +12,7 @@ _FIELDS = {
     "memory_mb": r"Memory Size: (\d+) MB",
     "max_memory_mb": r"Max Memory Used: (\d+) MB",
     "init_ms": r"Init Duration: ([\d.]+) ms",
+    "restore_ms": r"(?<!Billed )Restore Duration: ([\d.]+) ms",  # SnapStart: an environment restored, not initialised
 }
 
 
@@ -26,10 +27,12 @@ class Report:
     memory_mb: int
     max_memory_mb: int | None
     init_ms: float | None
+    restore_ms: float | None = None
 
     @property
     def cold_start(self) -> bool:
-        return self.init_ms is not None
+        """A new environment: initialised (``Init Duration``) or restored from a snapshot (``Restore Duration``)."""
+        return self.init_ms is not None or self.restore_ms is not None
 
 
 def parse_log_result(log_result_b64: str) -> Report:
@@ -56,4 +59,5 @@ def parse_report_line(line: str) -> Report:
         memory_mb=int(found["memory_mb"]),
         max_memory_mb=None if found["max_memory_mb"] is None else int(found["max_memory_mb"]),
         init_ms=None if found["init_ms"] is None else float(found["init_ms"]),
+        restore_ms=None if found["restore_ms"] is None else float(found["restore_ms"]),
     )

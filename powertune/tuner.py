@@ -9,6 +9,11 @@ deleted. With ``only_cold_starts`` every invocation gets a fresh version (an env
 AWS Lambda Power Tuning does, so each one is a cold start. ``environment`` adds variables to the tuned
 versions only (e.g. ``RESULT_TTL_S=0`` so a caching function computes on every invocation).
 
+Each answer's ``cached`` flag (the FHR API says whether it served a stored result) is counted per size
+(``cache_hits``): a run in which every timed response was a cache hit timed a table read, not the work
+being tuned, and the CLI says so. Cold starts are invocations whose REPORT line has an ``Init Duration``
+or, for SnapStart functions, a ``Restore Duration``.
+
 A function error aborts the tuning (after the restore), as in AWS Lambda Power Tuning, unless
 ``keep_going``: then that size is reported with its error (e.g. killed for memory at 128 MB) and
 left out of the bests.
@@ -71,6 +76,7 @@ class SizeResult:
     memory_mb: int
     reports: list[Report] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
+    cache_hits: int = 0  # answers that said "cached": true
     duration_ms: float = 0.0
     billed_ms: float = 0.0
     cost_usd: float = 0.0
@@ -91,7 +97,9 @@ class SizeResult:
             "cold_starts": self.cold_starts,
             "invocations": len(self.reports),
             "http_statuses": dict(self.statuses),
+            "cache_hits": self.cache_hits,
             "init_ms": [r.init_ms for r in self.reports if r.init_ms is not None],
+            "restore_ms": [r.restore_ms for r in self.reports if r.restore_ms is not None],
             "max_memory_used_mb": max((r.max_memory_mb or 0) for r in self.reports) if self.reports else None,
         }
 
@@ -143,10 +151,11 @@ class PowerTuner:
         for i in range(self.spec.num):
             if self.spec.only_cold_starts:
                 self._deploy(memory, alias, nonce=uuid.uuid4().hex)
-            report, status = self._invoke(alias)
+            report, (status, cached) = self._invoke(alias)
             result.reports.append(report)
             if status is not None:
                 result.statuses[status] = result.statuses.get(status, 0) + 1
+            result.cache_hits += cached is True
             self.progress(f"{memory} MB: {i + 1}/{self.spec.num}")
         durations = [r.duration_ms for r in result.reports]
         billed = [r.billed_ms for r in result.reports]
@@ -175,11 +184,11 @@ class PowerTuner:
             self.client.create_alias(FunctionName=self.spec.function_name, Name=alias, FunctionVersion=version)
             self._aliases.append(alias)
 
-    def _invoke(self, alias: str) -> tuple[Report, str | None]:
-        """One invocation's REPORT, and its HTTP status when the function answers API Gateway.
+    def _invoke(self, alias: str) -> tuple[Report, tuple[str | None, bool | None]]:
+        """One invocation's REPORT, and its HTTP status and cache flag when the function answers API Gateway.
 
-        A 4xx or a 202 is a successful invocation to Lambda but not the work being tuned, so the
-        status is kept and reported (``http_statuses``) rather than hidden in the durations.
+        A 4xx, a 202 or a cache hit is a successful invocation to Lambda but not the work being tuned, so
+        they are kept and reported (``http_statuses``, ``cache_hits``) rather than hidden in the durations.
         """
         response = self.client.invoke(
             FunctionName=self.spec.function_name, Qualifier=alias, Payload=self.spec.payload, LogType="Tail"
@@ -187,7 +196,7 @@ class PowerTuner:
         body = response["Payload"].read()
         if response.get("FunctionError"):
             raise TuningError(f"{self.spec.function_name}:{alias} failed: {body[:500].decode('utf-8', 'replace')}")
-        return parse_log_result(response["LogResult"]), http_status(body)
+        return parse_log_result(response["LogResult"]), proxy_answer(body)
 
     def _restore(self, original: dict[str, Any]) -> None:
         """Put memory, timeout and environment back and delete what tuning created, even after a failure.
@@ -273,12 +282,25 @@ def payload_json(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
 
 
-def http_status(body: bytes) -> str | None:
-    """``statusCode`` of an API Gateway proxy response, None for any other answer."""
+def proxy_answer(body: bytes) -> tuple[str | None, bool | None]:
+    """``statusCode`` of an API Gateway proxy response and the ``cached`` flag of its JSON body (or None)."""
+    answer = _json(body)
+    if not isinstance(answer, dict) or not isinstance(answer.get("statusCode"), int):
+        return None, None
+    inner = answer.get("body")
+    inner = _json(inner) if isinstance(inner, str | bytes) else inner
+    cached = inner.get("cached") if isinstance(inner, dict) else None
+    return str(answer["statusCode"]), cached if isinstance(cached, bool) else None
+
+
+def _json(text: str | bytes) -> Any:
     try:
-        answer = json.loads(body)
+        return json.loads(text)
     except ValueError:
         return None
-    if isinstance(answer, dict) and isinstance(answer.get("statusCode"), int):
-        return str(answer["statusCode"])
-    return None
+
+
+def all_cache_hits(report: Mapping[str, Any]) -> bool:
+    """Whether every response timed (over every size that ran) was served from the function's cache."""
+    rows = [row for row in report["results"] if "error" not in row and row["invocations"]]
+    return bool(rows) and all(row["cache_hits"] == row["invocations"] for row in rows)

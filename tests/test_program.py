@@ -47,6 +47,7 @@ QUEUE = "aws:sqs/queue:Queue"
 REDRIVE_ALLOW = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
+ALIAS = "aws:lambda/alias:Alias"
 BUCKET_CORS = "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -74,6 +75,7 @@ COMMON_COUNTS = {
     REDRIVE_ALLOW: 1,  # on the dead-letter queue
     LAYER: 1,
     FUNCTION: 4,
+    ALIAS: 4,  # "live", on the version each deploy publishes
     ROLE: 4,
     ROLE_POLICY: 6,  # access per function + invoke-self for fhr and items
     LOG_GROUP: 5,  # four functions + API access logs
@@ -112,6 +114,7 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "authorization": "NONE",
         "tenancy": {"FHR_OPEN_TENANT": "open"},
         "warm_concurrency": 2,
+        "snap_start": set(),
         "transition_days": 30,
         "alarms": {"errors": 10, "throttles": 10, "p99": 25000, "dlq": 0, "period": 300, "evaluations": 3},
         "alarm_email": None,
@@ -128,6 +131,7 @@ EXPECTED_STAGE_VALUES: dict[str, dict[str, Any]] = {
         "authorization": "JWT",
         "tenancy": {"FHR_TENANT_CLAIM": "sub"},
         "warm_concurrency": 10,
+        "snap_start": {"fhr"},
         "transition_days": 90,
         "alarms": {"errors": 1, "throttles": 0, "p99": 15000, "dlq": 0, "period": 60, "evaluations": 2},
         "alarm_email": "oncall@fhr.example.org",
@@ -192,9 +196,9 @@ def check_routes(graph: Graph, stage: str) -> None:
         assert wired.inputs["apiId"] == api.id
         assert wired.inputs["target"].startswith("integrations/")
         integration = graph.by_id[wired.inputs["target"].removeprefix("integrations/")]
-        function = graph.one(FUNCTION, fn_name(stage, route.function))
+        alias = live_alias(graph, stage, route.function)
         assert integration.typ == INTEGRATION
-        assert integration.inputs["integrationUri"] == function.state["invokeArn"], route.route_key
+        assert integration.inputs["integrationUri"] == alias.state["invokeArn"], route.route_key
         assert integration.inputs["apiId"] == api.id
         assert integration.inputs["integrationType"] == "AWS_PROXY"
         assert integration.inputs["payloadFormatVersion"] == "2.0"
@@ -204,19 +208,30 @@ def check_routes(graph: Graph, stage: str) -> None:
         assert wired.inputs.get("authorizationScopes") == expected_scopes, route.route_key
 
 
+def live_alias(graph: Graph, stage: str, logical: str) -> Registered:
+    """The ``live`` alias of a function: on the version its deploy published."""
+    function = graph.one(FUNCTION, fn_name(stage, logical))
+    alias = graph.one(ALIAS, f"{fn_name(stage, logical)}-live")
+    assert alias.inputs["name"] == "live" and alias.inputs["functionName"] == function.state["name"]
+    assert alias.inputs["functionVersion"] == function.state["version"] != "$LATEST"
+    return alias
+
+
 def check_keep_warm(graph: Graph, stage: str) -> None:
     payload = warm_payload(EXPECTED_STAGE_VALUES[stage]["warm_concurrency"])
     targets = {t.inputs["rule"]: t for t in graph.of_type(TARGET)}
     for fn in APP.warmed_functions:
         function = graph.one(FUNCTION, fn_name(stage, fn.name))
+        alias = live_alias(graph, stage, fn.name)
         rule = graph.one(RULE, f"{fn_name(stage, fn.name)}-keep-warm")
         assert rule.inputs["scheduleExpression"] == "rate(5 minutes)"
         target = targets[rule.state["name"]]
-        assert target.inputs["arn"] == function.state["arn"]
+        assert target.inputs["arn"] == alias.state["arn"]  # warms the environments the API's calls land on
         assert json.loads(target.inputs["input"]) == payload
         permissions = [p for p in graph.of_type(PERMISSION) if p.inputs.get("sourceArn") == rule.state["arn"]]
         assert len(permissions) == 1
         assert permissions[0].inputs["function"] == function.state["name"]
+        assert permissions[0].inputs["qualifier"] == "live"
         assert permissions[0].inputs["principal"] == "events.amazonaws.com"
         assert permissions[0].inputs["action"] == "lambda:InvokeFunction"
 
@@ -329,7 +344,7 @@ def check_iam(graph: Graph, stage: str) -> None:
                 "Sid": "InvokeSelf",
                 "Effect": "Allow",
                 "Action": ["lambda:InvokeFunction"],
-                "Resource": [function.state["arn"]],
+                "Resource": [function.state["arn"], f"{function.state['arn']}:*"],
             }
         ]
     assert len(role_arns) == len(APP.functions)  # one role per function
@@ -383,7 +398,7 @@ def check_event_source(graph: Graph, stage: str) -> None:
     mapping = mappings[0]
     assert mapping.inputs == {
         "eventSourceArn": graph.one(QUEUE, fn_name(stage, "jobs_queue")).state["arn"],
-        "functionName": worker.state["arn"],
+        "functionName": live_alias(graph, stage, "worker").state["arn"],
         "batchSize": trigger.batch_size,
         "maximumBatchingWindowInSeconds": trigger.max_batching_window_s,
         "functionResponseTypes": ["ReportBatchItemFailures"],
@@ -606,6 +621,11 @@ def test_functions_run_our_runtime_with_their_config_and_the_bundle(
         assert inputs["sourceCodeHash"] == manifest.code.sha256_b64
         assert inputs["code"].path == str(manifest.code_path)
         assert inputs["loggingConfig"]["logGroup"] == f"/aws/lambda/{fn_name(stage, fn.name)}"
+        assert inputs["publish"] is True and inputs["ephemeralStorage"] == {"size": 512}
+        if fn.name in expected["snap_start"]:
+            assert inputs["snapStart"] == {"applyOn": "PublishedVersions"}, fn.name
+        else:
+            assert "snapStart" not in inputs, fn.name
         resource_env = {APP.resource(r).env_var: names[APP.resource(r).env_var] for r in fn.resources}
         route_table = {"FHR_API_ROUTES": api_routes_json(APP)} if fn.name == "web" else {}  # serves /openapi.json
         assert inputs["environment"]["variables"] == {
@@ -647,6 +667,7 @@ def test_api_gateway_may_invoke_each_function_from_this_api_only(graphs: dict[st
             "statementId": "InvokeFromHttpApi",
             "action": "lambda:InvokeFunction",
             "function": fn_name(stage, logical),
+            "qualifier": "live",
             "principal": "apigateway.amazonaws.com",
             "sourceArn": f"{api.state['executionArn']}/*/*",
         }
@@ -955,6 +976,20 @@ def map_without_waiting_for_the_role(g: Graph) -> None:
     mapping.dependencies = tuple(d for d in mapping.dependencies if d != access)
 
 
+def integrate_latest(g: Graph) -> None:
+    """The API calling $LATEST instead of the alias: SnapStart and provisioned concurrency would not apply."""
+    integration = g.one(INTEGRATION, "fhr-dev-api-fhr")
+    integration.inputs["integrationUri"] = g.one(FUNCTION, "fhr-dev-fhr").state["invokeArn"]
+
+
+def map_latest(g: Graph) -> None:
+    g.of_type(MAPPING)[0].inputs["functionName"] = g.one(FUNCTION, "fhr-dev-worker").state["arn"]
+
+
+def alias_latest(g: Graph) -> None:
+    g.one(ALIAS, "fhr-dev-fhr-live").inputs["functionVersion"] = "$LATEST"
+
+
 def drop_partial_batch_failures(g: Graph) -> None:
     del g.of_type(MAPPING)[0].inputs["functionResponseTypes"]
 
@@ -1006,6 +1041,9 @@ def cors_for_any_method(g: Graph) -> None:
         (check_event_source, map_the_dlq),
         (check_event_source, map_without_waiting_for_the_role),
         (check_event_source, drop_partial_batch_failures),
+        (check_event_source, map_latest),
+        (check_routes, integrate_latest),
+        (check_routes, alias_latest),
         (check_bucket_cors, drop(BUCKET_CORS, "fhr-dev-ecg_bucket-cors")),
         (check_bucket_cors, cors_for_any_method),
         (check_alarms, drop(ALARM, "fhr-dev-jobs_dlq-depth")),

@@ -1,4 +1,4 @@
-"""aioboto3 clients, created once per execution environment and kept warm across invocations.
+"""aioboto3's async clients, created once per execution environment and kept warm across invocations.
 
 A handler module's ``init()`` opens the services it needs; later invocations reuse the same
 clients (and their connection pools). Endpoints come from the standard ``AWS_ENDPOINT_URL_<SERVICE>``
@@ -6,6 +6,11 @@ variables, so the same code talks to AWS, to the local cloud and to a test's mot
 
 Clients belong to the event loop that created them (aiohttp sessions do); if a caller arrives on a
 different loop — a test suite gives each test its own — the pool is rebuilt instead of failing.
+
+The clients are the ones aioboto3 hands out (aiobotocore's), made from aiobotocore's session directly:
+``aioboto3.Session`` would also import boto3, s3transfer and multiprocessing and copy boto3's event
+handlers into every client (resources and managed transfers, which no handler uses), ~30-60 ms of
+cold start (``benchmarks/bench_coldstart.py``).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ def _client_config(service: str, endpoint: str | None) -> Any:
 
 
 class ClientPool:
-    """One aioboto3 session and at most one client per service, bound to one event loop."""
+    """One SDK session and at most one client per service, bound to one event loop."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = environ
@@ -74,18 +79,42 @@ class ClientPool:
         return self._clients[service]
 
     async def _open(self, service: str) -> Any:
-        import aioboto3
+        from handlers.runtime.tls import import_aiohttp
+
+        import_aiohttp()  # before aiobotocore imports it: aiohttp's unused default TLS contexts load lazily
+        from aiobotocore.session import get_session
 
         if self._stack is None:
             self._stack = AsyncExitStack()
         if self._session is None:
             # One session for every service: its loader caches the shared botocore data (endpoints,
             # partitions), so the second and third clients cost ~10 ms instead of ~50 (measured).
-            self._session = aioboto3.Session(region_name=region(self._environ))
+            self._session = get_session()
         endpoint = endpoint_for(service, self._environ)
         return await self._stack.enter_async_context(
-            self._session.client(service, endpoint_url=endpoint, config=_client_config(service, endpoint))
+            self._session.create_client(
+                service,
+                region_name=region(self._environ),
+                endpoint_url=endpoint,
+                config=_client_config(service, endpoint),
+            )
         )
+
+    async def drop_connections(self) -> None:
+        """Close every client's pooled connections (its HTTP session), keeping the clients themselves.
+
+        A client opens a new session on its next request, on whatever loop runs it then.
+        """
+        for client in self._clients.values():
+            http = getattr(getattr(client, "_endpoint", None), "http_session", None)
+            if http is not None:
+                await http.close()
+
+    def adopt_running_loop(self) -> None:
+        """Keep the clients for the loop now running: right only when none holds a connection
+        (after :meth:`drop_connections`, across a SnapStart snapshot and restore)."""
+        self._loop = asyncio.get_running_loop()
+        self._lock = asyncio.Lock()
 
     def _reset_for(self, loop: asyncio.AbstractEventLoop) -> None:
         # Clients of a closed loop cannot be closed from this one; drop them and start afresh.
@@ -119,3 +148,22 @@ async def open_services(*services: str) -> None:
 async def close() -> None:
     """Close every client (``shutdown()`` of a handler module, and tests between event loops)."""
     await _POOL.close()
+
+
+def reopen_after_restore(*services: str) -> None:
+    """SnapStart: no connection goes into the snapshot, and each restored environment opens its own.
+
+    Before the snapshot every client's connections are closed; after each restore the clients (their
+    service models and credential providers, costly to rebuild: 15-30 ms in a restored copy) are kept
+    for the runtime's new event loop and open new connections on first use; ``services`` missing then
+    are opened. Registering costs nothing without SnapStart: the hooks only run with it.
+    """
+    from handlers.runtime import snapstart
+
+    snapstart.register_before_snapshot(_POOL.drop_connections)
+    snapstart.register_after_restore(_resume, *services)
+
+
+async def _resume(*services: str) -> None:
+    _POOL.adopt_running_loop()
+    await open_services(*services)

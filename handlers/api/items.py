@@ -93,6 +93,7 @@ _key_schemas: dict[str, tuple[tuple[str, str], ...]] = {}
 async def init() -> None:
     """Open the DynamoDB client before the first request (the runtime calls this once)."""
     await clients.open_services("dynamodb")
+    clients.reopen_after_restore("dynamodb")  # SnapStart only
 
 
 async def shutdown() -> None:

@@ -34,6 +34,8 @@ from handlers.api.http import ApiError
 from handlers.api.jobs import JobMessage, JobStore
 from handlers.api.settings import Settings
 from handlers.api.tenancy import Caller, bind
+from handlers.fhr.preload import preload
+from handlers.runtime.snapstart import register_before_snapshot
 
 logger = logging.getLogger("handlers.api.worker")
 
@@ -44,6 +46,8 @@ PARALLEL_MESSAGES = 2  # the estimator is CPU-bound; one vCPU at 1769 MB, two th
 
 async def init() -> None:
     await clients.open_services("s3", "dynamodb", "sqs")
+    clients.reopen_after_restore("s3", "dynamodb", "sqs")  # SnapStart only (see handlers.api.fhr.init)
+    register_before_snapshot(preload)
 
 
 async def shutdown() -> None:

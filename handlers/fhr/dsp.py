@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.fhr import fftplan
+from handlers.fhr.blocks import block_geometry, block_starts
 
 TARGET_FS = 250.0
 POWERLINE_HZ = (50.0, 60.0)
@@ -82,30 +83,6 @@ def detect_powerline(spectrum: np.ndarray, freqs: np.ndarray, nyquist: float) ->
         if line > 4.0 * float(np.median(around)) and line > 1e-5 * strongest:
             found.append(mains)
     return tuple(found)
-
-
-# Block geometry of the overlap-save filtering. Every filter here has an impulse response of a few
-# seconds at most (raised-cosine edges >= 1.2 Hz wide), so discarding 4 s at each end of a block
-# leaves exactly the samples a transform of the whole record would give, up to float32 rounding.
-BLOCK_SECONDS = 65.536
-MARGIN_SECONDS = 4.096
-
-
-def block_geometry(fs: float, factor: int = 1) -> tuple[int, int]:
-    """(block, margin) in samples at ``fs``: ``factor`` times powers of two, near 65.5 s and 4.1 s.
-
-    Multiples of the decimation ``factor``, so every block's kept bins are an exact lower-rate
-    spectrum and every block starts on an output sample.
-    """
-    block = factor << max(8, int(round(np.log2(BLOCK_SECONDS * fs / factor))))
-    margin = factor << max(4, int(round(np.log2(MARGIN_SECONDS * fs / factor))))
-    return block, margin
-
-
-def block_starts(n: int, block: int, margin: int) -> range:
-    """First sample of every block (negative: zero-padded before the record); block ``b`` keeps
-    ``[start + margin, start + block - margin)``, so the kept parts tile ``[0, n)``."""
-    return range(-margin, max(n - margin, 1 - margin), block - 2 * margin)
 
 
 def condition(

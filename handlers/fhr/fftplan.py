@@ -4,8 +4,11 @@ Why a cache: an FFTW plan is expensive to make and cheap to run, and a warm Lamb
 record lengths again and again (30-min records, 1-min records), so each distinct transform is
 planned once. Planning uses ``FFTW_ESTIMATE`` only: ``FFTW_MEASURE`` costs 20-100 s on this class
 of machine (see ../shared/PLATFORM.md), far more than any record takes to process. The fixed-size
-block transforms get measured plans anyway, from wisdom shipped with the bundle (:mod:`fftwisdom`,
-loaded before the first plan).
+block transforms get measured plans anyway, from wisdom shipped with the bundle (``fftw_wisdom.json``
+beside this module, loaded before the first plan; :mod:`fftwisdom` makes it offline).
+
+This module imports nothing else of the package: :mod:`dsp` and :mod:`fetal` plan through it, and
+:mod:`fftwisdom` (the offline generator) builds its plans with :func:`build`, so there is no cycle.
 
 The arrays a plan returns are its own output buffers: they are overwritten by the next call of the
 same plan, so callers use (or copy) a result before transforming again with the same shape.
@@ -13,9 +16,11 @@ same plan, so callers use (or copy) a result before transforming again with the 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,7 +76,7 @@ def _plan(kind: str, shape: tuple[int, ...], dtype: np.dtype, n: int, threads: i
         if plan is not None:
             _plans.move_to_end(key)
             return plan
-        _load_wisdom_once()
+        load_wisdom_once()
         plan = build(kind, shape, dtype, n, threads)
         _plans[key] = plan
         _created += 1
@@ -91,18 +96,37 @@ def build(
     return builder(template, n=n, axis=-1, threads=threads, planner_effort=effort)
 
 
+# Next to this module, so setuptools package data ("*.json") and the Lambda bundle both carry it.
+WISDOM_PATH = Path(__file__).with_name("fftw_wisdom.json")
+WISDOM_PRECISIONS = ("double", "single", "long_double")
 _wisdom_loaded = False
 
 
-def _load_wisdom_once() -> None:
+def load_wisdom(path: Path = WISDOM_PATH) -> bool:
+    """Import the shipped wisdom into FFTW if it was made by this FFTW version; True if imported.
+
+    Wisdom is only a hint: on another FFTW version it is not loaded, on another CPU FFTW still makes
+    a valid (maybe slower) plan.
+    """
+    import pyfftw
+
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if stored.get("fftw_version") != pyfftw.fftw_version:
+        return False
+    imported = pyfftw.import_wisdom(tuple(stored[name].encode("ascii") for name in WISDOM_PRECISIONS))
+    return bool(any(imported))
+
+
+def load_wisdom_once() -> None:
     """Import the shipped wisdom before the first plan, so the block transforms get measured plans
     while planning at ESTIMATE cost (FFTW uses wisdom made with at least the requested rigour)."""
     global _wisdom_loaded
     if not _wisdom_loaded:
         _wisdom_loaded = True
-        from handlers.fhr import fftwisdom
-
-        fftwisdom.load()
+        load_wisdom()
 
 
 def rfft_into(shape: tuple[int, ...], dtype: np.dtype, n: int, threads: int = _DEFAULT_THREADS) -> Any:

@@ -6,7 +6,13 @@ One event loop, one Runtime API client (one kept-alive HTTP session) and whateve
 - 0: SIGTERM/SIGINT, after the handler's ``shutdown()`` hook ran;
 - 1: the handler could not be imported or its ``init()`` raised (reported on ``/runtime/init/error``);
 - 2: the environment lacks ``AWS_LAMBDA_RUNTIME_API`` or ``_HANDLER`` (nothing to report to);
-- 3: the Runtime API answered 5xx or stayed unreachable (its contract says: exit promptly).
+- 3: the Runtime API answered 5xx or stayed unreachable (its contract says: exit promptly);
+- 64 / 65: SnapStart only, a before-snapshot / after-restore hook raised (reported on
+  ``/runtime/init/error`` / ``/runtime/restore/error``; the codes awslambdaric uses).
+
+With ``AWS_LAMBDA_INITIALIZATION_TYPE=snap-start`` the process has two event loops: the first runs
+init and the before-snapshot hooks and is closed before ``/restore/next`` (see
+``handlers.runtime.snapstart``), the second runs the after-restore hooks and serves.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +40,8 @@ EXIT_OK = 0
 EXIT_INIT_ERROR = 1
 EXIT_BAD_ENVIRONMENT = 2
 EXIT_RUNTIME_API_ERROR = 3
+EXIT_BEFORE_SNAPSHOT_ERROR = 64
+EXIT_AFTER_RESTORE_ERROR = 65
 #: The Runtime API transport: "streams" (raw asyncio, default) or "aiohttp" (one ClientSession). Streams
 #: won on both figures that matter here (benchmarks/bench_runtime.py): no-op round trip within 1.1x of
 #: awslambdaric's C++ client where aiohttp was 1.7-2x, and ~150 ms less cold start when the handler does
@@ -53,6 +62,7 @@ class RuntimeSettings:
     task_root: str | None
     transport: str
     loop: str
+    snap_start: bool = False
 
     @classmethod
     def from_environ(cls) -> RuntimeSettings | None:
@@ -61,7 +71,8 @@ class RuntimeSettings:
             return None
         transport = os.environ.get("FHR_RUNTIME_TRANSPORT", DEFAULT_TRANSPORT)
         loop = os.environ.get("FHR_RUNTIME_LOOP", "auto")
-        return cls(api, handler, os.environ.get("LAMBDA_TASK_ROOT"), transport, loop)
+        snap_start = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"
+        return cls(api, handler, os.environ.get("LAMBDA_TASK_ROOT"), transport, loop, snap_start)
 
 
 def make_runtime_api(settings: RuntimeSettings) -> RuntimeApi:
@@ -220,26 +231,71 @@ async def initialise(api: RuntimeApi, settings: RuntimeSettings) -> LoadedHandle
             await call_hook(handler.init)
         return handler
     except Exception as exc:  # noqa: BLE001 - any init failure is reported, then the process exits
-        payload = error_body(exc)
-        _log_error(payload, prefix="init failed: ")
-        with contextlib.suppress(RuntimeApiError):
-            await api.post_init_error(encode_error(payload), payload["errorType"])
+        await _report_failure(exc, "init failed: ", api.post_init_error)
         return None
 
 
-async def run(settings: RuntimeSettings) -> int:
-    """The whole process life; returns the exit code."""
+async def _report_failure(exc: BaseException, prefix: str, post: Callable[[bytes, str], Awaitable[None]]) -> None:
+    """Log a failure before serving and post its body (a refused post changes nothing: the runtime exits)."""
+    payload = error_body(exc)
+    _log_error(payload, prefix=prefix)
+    with contextlib.suppress(RuntimeApiError):
+        await post(encode_error(payload), payload["errorType"])
+
+
+async def run(settings: RuntimeSettings, handler: LoadedHandler | None = None) -> int:
+    """Init (unless ``handler`` was initialised before a snapshot), then serve; returns the exit code."""
     api = make_runtime_api(settings)
     try:
-        handler = await initialise(api, settings)
         if handler is None:
-            return EXIT_INIT_ERROR
+            handler = await initialise(api, settings)
+            if handler is None:
+                return EXIT_INIT_ERROR
+        else:
+            code = await _after_restore(settings)
+            if code != EXIT_OK:
+                return code
         loop = InvocationLoop(api, handler, FunctionInfo.from_environ())
         code = await _serve_until_signal(loop)
         await _shutdown(loop)
         return code
     finally:
         await api.close()
+
+
+async def prepare_snapshot(settings: RuntimeSettings) -> tuple[LoadedHandler | None, int]:
+    """SnapStart, before the snapshot: init, then the before-snapshot hooks; the Runtime API connection
+    is closed before returning (with the event loop, by the caller)."""
+    from handlers.runtime import snapstart
+
+    api = make_runtime_api(settings)
+    try:
+        handler = await initialise(api, settings)
+        if handler is None:
+            return None, EXIT_INIT_ERROR
+        try:
+            await snapstart.run_before_snapshot()
+        except snapstart.BeforeSnapshotError as exc:
+            await _report_failure(exc, "before-snapshot hook failed: ", api.post_init_error)
+            return None, EXIT_BEFORE_SNAPSHOT_ERROR
+        return handler, EXIT_OK
+    finally:
+        await api.close()
+
+
+async def _after_restore(settings: RuntimeSettings) -> int:
+    """SnapStart, in each restored environment: the after-restore hooks (a failure is reported and fatal)."""
+    from handlers.runtime import snapstart
+
+    async def post_restore_error(body: bytes, _error_type: str) -> None:
+        await asyncio.to_thread(snapstart.report_restore_error, settings.runtime_api, body)
+
+    try:
+        await snapstart.run_after_restore()
+    except snapstart.AfterRestoreError as exc:
+        await _report_failure(exc, "after-restore hook failed: ", post_restore_error)
+        return EXIT_AFTER_RESTORE_ERROR
+    return EXIT_OK
 
 
 async def _serve_until_signal(loop: InvocationLoop) -> int:
@@ -281,8 +337,30 @@ def main() -> int:
     if settings is None:
         log.error("AWS_LAMBDA_RUNTIME_API and _HANDLER must be set")
         return EXIT_BAD_ENVIRONMENT
+    handler = None
+    if settings.snap_start:
+        with asyncio.Runner(loop_factory=_loop_factory(settings.loop)) as runner:
+            handler, code = runner.run(prepare_snapshot(settings))
+        if handler is None:
+            return code
+        restored = _wait_for_restore(settings)
+        if restored is None:
+            return EXIT_RUNTIME_API_ERROR
+        settings = restored
     with asyncio.Runner(loop_factory=_loop_factory(settings.loop)) as runner:
-        return runner.run(run(settings))
+        return runner.run(run(settings, handler))
+
+
+def _wait_for_restore(settings: RuntimeSettings) -> RuntimeSettings | None:
+    """Block on ``/restore/next`` with no event loop alive; the settings of the restored environment."""
+    from handlers.runtime import snapstart
+
+    try:
+        snapstart.wait_for_restore(settings.runtime_api)
+    except RuntimeApiError as exc:
+        log.error("Runtime API failure while waiting for restore, exiting: %s", exc)
+        return None
+    return RuntimeSettings.from_environ() or settings
 
 
 def _loop_factory(name: str) -> Any:

@@ -7,9 +7,9 @@ served it, whether that was its first invocation, its uptime and how many invoca
 
 With N > 1 the environment fans out N-1 concurrent ``RequestResponse`` self-invocations, each with
 ``concurrency`` 1 and ``"fanout": true`` (as serverless-plugin-warmup does): because each of them holds
-an environment busy while the others arrive, Lambda has to run N environments. aioboto3 is imported,
-and its session and Lambda client created, only the first time a fan-out is asked for; the client is
-then kept for the process life.
+an environment busy while the others arrive, Lambda has to run N environments. The SDK (aiobotocore,
+aioboto3's engine) is imported, and its session and Lambda client created, only the first time a
+fan-out is asked for; the client is then kept for the process life.
 """
 
 from __future__ import annotations
@@ -59,10 +59,19 @@ class EnvironmentStats:
 
 
 class SelfInvoker:
-    """Invokes this function through the Lambda API for fan-out; the aioboto3 client is made once, lazily."""
+    """Invokes this function through the Lambda API for fan-out; the async SDK client is made once, lazily."""
 
-    def __init__(self, function_name: str, endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        function_name: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        version: str | None = None,
+    ) -> None:
         self._function_name = function_name
+        # The running version: a published one when the stack's alias invoked us (its environments are the
+        # ones to keep warm, SnapStart's restores among them); None for $LATEST.
+        self._qualifier = version if version and version != "$LATEST" else None
         self._endpoint_url = endpoint_url
         self._region = region
         self._stack: contextlib.AsyncExitStack | None = None
@@ -75,12 +84,16 @@ class SelfInvoker:
             os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
             os.environ.get("AWS_ENDPOINT_URL_LAMBDA") or None,
             os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+            os.environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
         )
 
     async def _lambda_client(self) -> Any:
         async with self._lock:
             if self._client is None:
-                import aioboto3  # heavy (~0.3 s): only environments asked to fan out pay for it
+                from handlers.runtime.tls import import_aiohttp
+
+                import_aiohttp()
+                from aiobotocore.session import get_session  # heavy: only environments asked to fan out pay
                 from botocore.config import Config
 
                 config = Config(
@@ -90,9 +103,10 @@ class SelfInvoker:
                     max_pool_connections=MAX_FANOUT,
                 )
                 stack = contextlib.AsyncExitStack()
-                session = aioboto3.Session(region_name=self._region)
                 self._client = await stack.enter_async_context(
-                    session.client("lambda", endpoint_url=self._endpoint_url, config=config)
+                    get_session().create_client(
+                        "lambda", region_name=self._region, endpoint_url=self._endpoint_url, config=config
+                    )
                 )
                 self._stack = stack
             return self._client
@@ -101,8 +115,9 @@ class SelfInvoker:
         """One self-invocation; returns the environment id that answered, or ``None`` if it failed."""
         try:
             client = await self._lambda_client()
+            qualified = {"Qualifier": self._qualifier} if self._qualifier else {}
             resp = await client.invoke(
-                FunctionName=self._function_name, InvocationType="RequestResponse", Payload=payload
+                FunctionName=self._function_name, InvocationType="RequestResponse", Payload=payload, **qualified
             )
             body = await resp["Payload"].read()
             if resp.get("FunctionError"):

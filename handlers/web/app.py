@@ -108,6 +108,7 @@ async def init() -> None:
     except AssetsMissing as exc:
         logger.warning("%s", exc)
     await clients.open_services("s3")
+    clients.reopen_after_restore("s3")  # SnapStart only
 
 
 async def shutdown() -> None:

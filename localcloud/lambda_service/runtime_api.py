@@ -17,6 +17,10 @@ is 403 ``InvalidStateTransition``. ``fail_next`` makes the server answer 5xx on 
 prove it survives a broken Runtime API. ``on_waiting`` is called when the runtime parks on ``/next``
 with nothing queued and every event answered: the moment Lambda freezes an environment (the worker
 uses it to do the same); ``on_delivered`` once an event is written to the runtime (to thaw it).
+
+SnapStart: ``GET /restore/next`` (the runtime waits there while the snapshot is taken) is answered 200
+once the owner calls ``restore()`` (at once with ``restore_at_once=True``, for environments that are
+already restored copies); ``POST /restore/error`` records an after-restore failure in ``restore_error``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES, read_capped
 API_PREFIX = "/2018-06-01/runtime"
 ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 RESPONSE_TOO_LARGE_TYPE = "Function.ResponseSizeTooLarge"
-FaultRoute = Literal["next", "response", "error", "init_error"]
+FaultRoute = Literal["next", "response", "error", "init_error", "restore_next", "restore_error"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class RuntimeApiServer:
         max_response_bytes: int = MAX_PAYLOAD_BYTES,
         on_waiting: Callable[[], None] | None = None,
         on_delivered: Callable[[], None] | None = None,
+        restore_at_once: bool = False,
     ) -> None:
         self.function_arn = function_arn
         self._on_waiting = on_waiting
@@ -149,6 +154,11 @@ class RuntimeApiServer:
         self.first_poll_at: float | None = None
         self.init_error: asyncio.Future[InitError] = asyncio.get_running_loop().create_future()
         self.polls = 0
+        self.restore_requested = asyncio.Event()  # the runtime is waiting on /restore/next: snapshot time
+        self._restored = asyncio.Event()
+        if restore_at_once:
+            self._restored.set()
+        self.restore_error: asyncio.Future[InitError] = asyncio.get_running_loop().create_future()
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -158,6 +168,8 @@ class RuntimeApiServer:
         app.router.add_post(f"{prefix}/invocation/{{request_id}}/response", self._response)
         app.router.add_post(f"{prefix}/invocation/{{request_id}}/error", self._error)
         app.router.add_post(f"{prefix}/init/error", self._init_error)
+        app.router.add_get(f"{prefix}/restore/next", self._restore_next)
+        app.router.add_post(f"{prefix}/restore/error", self._restore_error)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port)
@@ -218,6 +230,10 @@ class RuntimeApiServer:
     def abandon(self, invocation: Invocation) -> None:
         """Forget an invocation whose environment was killed: a late answer for it is then a 400."""
         self._in_flight.pop(invocation.request_id, None)
+
+    def restore(self) -> None:
+        """Answer the runtime's ``/restore/next`` (now, or as soon as it asks): it is a restored environment."""
+        self._restored.set()
 
     def fail_next(self, route: FaultRoute, status: int = 500, times: int = 1) -> None:
         """Answer the next ``times`` requests on ``route`` with ``status`` (a broken Runtime API, for tests)."""
@@ -305,15 +321,42 @@ class RuntimeApiServer:
         return web.json_response({"status": "OK"}, status=202)
 
     async def _init_error(self, request: web.Request) -> web.Response:
-        fault = self._injected_fault("init_error")
+        late = self.first_poll.is_set() or self.init_error.done()
+        return await self._record_failure(request, "init_error", self.init_error, late, "after initialisation finished")
+
+    async def _record_failure(
+        self, request: web.Request, route: FaultRoute, into: asyncio.Future[InitError], refused: bool, why: str
+    ) -> web.Response:
+        """An init or restore error: its body and ``errorType`` kept in ``into`` (once; later ones are 403)."""
+        fault = self._injected_fault(route)
         if fault is not None:
             return fault
-        if self.first_poll.is_set() or self.init_error.done():
-            return _error_response(403, "InvalidStateTransition", "init error after initialisation finished")
+        if refused:
+            return _error_response(403, "InvalidStateTransition", f"{route.replace('_', ' ')} {why}")
         body = await read_capped(request, self.max_response_bytes) or b""
         error_type = request.headers.get(ERROR_TYPE_HEADER) or _error_type_from(body) or "Runtime.Unknown"
-        self.init_error.set_result(InitError(body, error_type))
+        into.set_result(InitError(body, error_type))
         return web.json_response({"status": "OK"}, status=202)
+
+    async def _restore_next(self, request: web.Request) -> web.Response:
+        fault = self._injected_fault("restore_next")
+        if fault is not None:
+            return fault
+        if self.first_poll.is_set():
+            return _error_response(403, "InvalidStateTransition", "restore/next after the first invocation/next")
+        self.restore_requested.set()
+        task = asyncio.current_task()
+        assert task is not None
+        self._polls_waiting.add(task)
+        try:
+            await self._restored.wait()
+        finally:
+            self._polls_waiting.discard(task)
+        return web.Response(status=200)
+
+    async def _restore_error(self, request: web.Request) -> web.Response:
+        done = self.restore_error.done()
+        return await self._record_failure(request, "restore_error", self.restore_error, done, "already reported")
 
 
 def _error_type_from(body: bytes) -> str | None:

@@ -37,6 +37,7 @@ from localcloud.lambda_service.lifecycle import Lifecycle
 from localcloud.lambda_service.payloads import MAX_EVENT_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES
 from localcloud.lambda_service.pool import Admission, PoolKey, WorkerPool
 from localcloud.lambda_service.sandbox import Sandbox, SandboxMode
+from localcloud.lambda_service.snapstart import Snapshots, SnapshotTemplate
 from localcloud.lambda_service.spec import (
     LATEST,
     FunctionSpec,
@@ -175,6 +176,7 @@ class LambdaService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: Any = None
         self._stopping = False
+        self.snapshots = Snapshots()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -196,6 +198,7 @@ class LambdaService:
         idle = await self.pool.close()
         await asyncio.gather(*(worker.stop() for worker in [*idle, *self._busy]), return_exceptions=True)
         await self.pool.close()
+        await self.snapshots.stop()  # after the environments forked from them
         if self.cpu_governor is not None:
             self.cpu_governor.close()
         if self.cfs_dir is not None:
@@ -266,7 +269,25 @@ class LambdaService:
         version = str(state.next_version)
         state.next_version += 1
         state.versions[version] = state.spec
+        if state.spec.snap_start:  # SnapStart: the version is initialised once, now, and snapshotted
+            self.snapshots.take((name, version), self._snapshot_template(name, version))
         return self.configuration(name, version)
+
+    def _snapshot_template(self, name: str, version: str) -> SnapshotTemplate:
+        """The version's template, in a sandbox environment of its own that its restored copies share."""
+        spec = self.state(name).spec_for(version)
+        sandboxed = self.sandbox.environment(f"snapshot-{uuid.uuid4().hex}", spec.ephemeral_storage_mb)
+        env = worker_environment(spec, base_env=self.base_env, version=version, region=self.region)
+        group = self.logs.setdefault(spec.name, deque(maxlen=LOG_LINES_KEPT))
+        return SnapshotTemplate(
+            sandboxed.wrap(spec.worker_command()),
+            env | sandboxed.environment(),
+            str(spec.code_root),
+            function_arn=self.function_arn(name, version),
+            init_timeout_s=self.init_timeout_s,
+            log=group.append,
+            on_stopped=lambda: self.sandbox.discard(sandboxed),
+        )
 
     def delete_version(self, name: str, version: str) -> None:
         state = self.state(name)
@@ -277,6 +298,7 @@ class LambdaService:
             raise InvalidParameterValue(f"version {version} is used by alias(es) {', '.join(in_use)}")
         del state.versions[version]
         self.pool.retire(lambda key: key[:2] == (name, version))
+        self._track(self.snapshots.discard((name, version)))
 
     def put_alias(self, name: str, alias: str, version: str | None, description: str | None, create: bool) -> dict:
         state = self.state(name)
@@ -464,7 +486,12 @@ class LambdaService:
             f"Billed Duration: {max(1, math.ceil(report.duration_ms))} ms\tMemory Size: {spec.memory_mb} MB\t"
             f"Max Memory Used: {report.max_memory_mb} MB"
         )
-        if cold and worker.init_duration_ms is not None:
+        if cold and worker.init_duration_ms is not None and worker.restored:  # SnapStart's restore, not an init
+            restore_ms = f"{worker.init_duration_ms:.2f}"
+            report_line += (
+                f"\tRestore Duration: {restore_ms} ms\tBilled Restore Duration: {math.ceil(float(restore_ms))} ms"
+            )
+        elif cold and worker.init_duration_ms is not None:
             report_line += f"\tInit Duration: {worker.init_duration_ms:.2f} ms"
         report_line += _report_status(report.outcome.error_type)
         lines = [
@@ -509,6 +536,7 @@ class LambdaService:
             stop_grace_s=self.stop_grace_s,
             sandbox=self.sandbox,
             freeze=self.freeze,
+            restore_from=self.snapshots.get((name, version)),
         )
         await worker.start()
         worker.exited.add_done_callback(lambda _: self._on_worker_exit(worker))

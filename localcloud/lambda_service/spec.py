@@ -35,7 +35,9 @@ class FunctionSpec:
     account-wide limit applies). ``environment`` is the function's configuration (Lambda's 4 KB limit
     applies to it, GetFunctionConfiguration reports it); ``local_environment`` holds what only the
     local cloud adds (its endpoints, dummy credentials): set before the function's own variables,
-    neither counted nor reported, as AWS's own credentials are not.
+    neither counted nor reported, as AWS's own credentials are not. ``snap_start``: its published
+    versions are initialised once and their environments restored from that snapshot
+    (``snapstart.py``); ``$LATEST`` initialises as usual.
     """
 
     name: str
@@ -49,6 +51,7 @@ class FunctionSpec:
     command: tuple[str, ...] | None = None
     description: str = ""
     ephemeral_storage_mb: int = MIN_EPHEMERAL_MB
+    snap_start: bool = False
 
     def __post_init__(self) -> None:
         validate_memory(self.memory_mb)

@@ -28,11 +28,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from localcloud.lambda_service import limits
-from localcloud.lambda_service.runtime_api import InvocationOutcome, RuntimeApiServer
+from localcloud.lambda_service.runtime_api import InitError, InvocationOutcome, RuntimeApiServer
 from localcloud.lambda_service.sandbox import Environment, Sandbox
+from localcloud.lambda_service.snapstart import SnapshotFailed, SnapshotTemplate
 from localcloud.lambda_service.spec import FunctionSpec
 
 INIT_TIMEOUT_S = 10.0
@@ -79,8 +80,11 @@ class Worker:
         stop_grace_s: float = STOP_GRACE_S,
         sandbox: Sandbox | None = None,
         freeze: bool = True,
+        restore_from: SnapshotTemplate | None = None,
     ) -> None:
+        """``restore_from``: a SnapStart version's snapshot; the worker is forked from it, not started."""
         self.spec = spec
+        self.restore_from = restore_from
         self.stop_grace_s = stop_grace_s
         self.key = key
         self.worker_id = uuid.uuid4().hex
@@ -124,6 +128,11 @@ class Worker:
         return self.process.pid if self.process else None
 
     @property
+    def restored(self) -> bool:
+        """Restored from a SnapStart snapshot (a fork of its template) rather than initialised."""
+        return self.restore_from is not None
+
+    @property
     def alive(self) -> bool:
         return self.state != "dead" and not self.exited.done()
 
@@ -133,7 +142,10 @@ class Worker:
         self.state = "starting"
         self._capture = []
         self.server = RuntimeApiServer(
-            function_arn=self.function_arn, on_waiting=self._on_waiting, on_delivered=self.thaw
+            function_arn=self.function_arn,
+            on_waiting=self._on_waiting,
+            on_delivered=self.thaw,
+            restore_at_once=self.restored,
         )
         await self.server.start()
         env = {
@@ -145,21 +157,18 @@ class Worker:
         if shutil.which(command[0]) is None:  # checked here: inside the sandbox's wrapper it is only an exit code
             self._no_bootstrap(FileNotFoundError(2, "No such file or directory"))
             return
-        if self._sandbox is not None:
+        if self._sandbox is not None and not self.restored:  # a restored copy keeps its snapshot's sandbox
             self.environment = self._sandbox.environment(self.worker_id, self.spec.ephemeral_storage_mb)
             env |= self.environment.environment()
             command = self.environment.wrap(command)
         self._spawned_at = time.perf_counter()
         try:
-            self.process = await asyncio.create_subprocess_exec(
-                *command,
-                env=env,
-                cwd=str(self.spec.code_root),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            self.process = await self._spawn(command, env)
+        except SnapshotFailed as failed:  # the snapshot's init failed: every restore reports that error
+            self.state = "dead"
+            self.server.init_error.set_result(InitError(failed.payload, failed.error_type))
+            self.exited.set_result(1)
+            return
         except OSError as exc:
             self._no_bootstrap(exc)
             return
@@ -171,6 +180,22 @@ class Worker:
             asyncio.create_task(self._watch_exit()),
             asyncio.create_task(self._guard_memory()),
         ]
+
+    async def _spawn(self, command: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+        """The runtime process: started, or (SnapStart) forked from the version's snapshot, whose
+        ``RestoredProcess`` offers what this class uses of a process (pid, returncode, wait, pipes)."""
+        if self.restore_from is not None:
+            restored = await self.restore_from.restore({"AWS_LAMBDA_RUNTIME_API": env["AWS_LAMBDA_RUNTIME_API"]})
+            return cast(asyncio.subprocess.Process, restored)
+        return await asyncio.create_subprocess_exec(
+            *command,
+            env=env,
+            cwd=str(self.spec.code_root),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
 
     def _no_bootstrap(self, exc: OSError) -> None:
         self.state = "dead"
@@ -284,14 +309,14 @@ class Worker:
             return None
         self.init_duration_ms = (time.perf_counter() - self._spawned_at) * 1000
         await self._drain_output()
-        if self.process is None:
-            message = f"Couldn't find valid bootstrap(s): {self.spec.worker_command()[0]}"
-            return InvocationOutcome(error_payload("Runtime.InvalidEntrypoint", message), "Runtime.InvalidEntrypoint")
         if self.server.init_error.done():
             init_error = self.server.init_error.result()
             return InvocationOutcome(
                 init_error.payload or error_payload(init_error.error_type, ""), init_error.error_type
             )
+        if self.process is None:
+            message = f"Couldn't find valid bootstrap(s): {self.spec.worker_command()[0]}"
+            return InvocationOutcome(error_payload("Runtime.InvalidEntrypoint", message), "Runtime.InvalidEntrypoint")
         if not done:
             self.kill()
             message = f"Init timed out after {timeout_s:.2f} seconds"

@@ -40,6 +40,8 @@ def make_wheel(directory: Path, name: str = "tinydep", version: str = "1.0") -> 
         f"{name}/data.txt": b"x" * 4096,
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        # a console script: pip writes bin/tinydep with a shebang naming the build machine's interpreter
+        f"{dist_info}/entry_points.txt": f"[console_scripts]\n{name} = {name}:main\n".encode(),
     }
     record_lines = []
     for path, data in files.items():

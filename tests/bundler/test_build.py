@@ -18,11 +18,16 @@ from bundler.manifest import LAMBDA_UNZIPPED_LIMIT, MANIFEST_NAME, read_manifest
 from bundler.smoke import SmokeCheckFailed, smoke_check
 
 
-def sources(tmp_path: Path, handlers: Path, requirements: str, wheelhouse: Path | None = None) -> BundleSources:
+def sources(
+    tmp_path: Path, handlers: Path, requirements: str, wheelhouse: Path | None = None, python: Path | None = None
+) -> BundleSources:
+    """Sources only, unless a CPython 3.12 is given for the bytecode (its own tests below)."""
     req = tmp_path / "requirements.txt"
     req.write_text(requirements)
     extra = ("--no-index", "--find-links", str(wheelhouse)) if wheelhouse else ("--no-index",)
-    return BundleSources(handlers=handlers, requirements=req, cache=tmp_path / "cache", extra_pip_args=extra)
+    return BundleSources(
+        handlers=handlers, requirements=req, cache=tmp_path / "cache", extra_pip_args=extra, python=python
+    )
 
 
 def test_two_builds_of_the_same_inputs_have_the_same_hash(tmp_path: Path, handler_tree: Path) -> None:
@@ -89,6 +94,9 @@ def test_layer_installs_requirements_under_python_for_the_lambda_platform(
     assert "python/tinydep/__init__.py" in names and "python/tinydep/data.txt" in names
     assert all(name.startswith("python/") for name in names)
     assert not [name for name in names if name.endswith(".pyc") or "__pycache__" in name]
+    # pip's RECORD hashes the bin/ scripts, whose shebangs name the interpreter that ran pip: not shipped,
+    # or the layer's hash would depend on how the build was started.
+    assert not [name for name in names if name.startswith("python/bin/") or name.endswith("/RECORD")]
     assert manifest.layer.packages["tinydep"] == len("VERSION = '1.0'\n") + 4096
     assert "layer" in size_report(manifest) and "tinydep" in size_report(manifest)
 
@@ -154,13 +162,37 @@ def test_reading_a_missing_or_stale_manifest(tmp_path: Path, handler_tree: Path)
 
 def test_the_real_handlers_bundle_ships_the_exec_wrapper(tmp_path: Path, repo_root: Path) -> None:
     """Interface 2: the wrapper Lambda's AWS_LAMBDA_EXEC_WRAPPER names must be in the code zip, executable."""
-    src = BundleSources(handlers=repo_root / "handlers", requirements=tmp_path / "none.txt", cache=tmp_path / "c")
+    src = BundleSources(
+        handlers=repo_root / "handlers", requirements=tmp_path / "none.txt", cache=tmp_path / "c", python=None
+    )
     src.requirements.write_text("")
     manifest = build_bundle(tmp_path / "out", src)
     with zipfile.ZipFile(manifest.code_path) as zf:
         info = zf.getinfo("handlers/runtime/exec_wrapper.sh")
         assert (info.external_attr >> 16) & 0o111
         assert all(name.startswith("handlers/") for name in zf.namelist())
+
+
+def test_the_code_zip_ships_a_native_parser_built_from_its_source(tmp_path: Path, repo_root: Path) -> None:
+    """Built fresh from the shipped source (a stale library in the checkout is never taken), or absent."""
+    from bundler import native
+
+    handlers = tmp_path / "checkout" / "handlers"
+    shutil.copytree(repo_root / "handlers", handlers, ignore=shutil.ignore_patterns("__pycache__", "_csvparse.*"))
+    stale = handlers / "fhr" / "readers" / native.library_name()
+    stale.write_bytes(b"a library built from an older csvparse.c")
+    src = BundleSources(handlers=handlers, requirements=tmp_path / "none.txt", cache=tmp_path / "c", python=None)
+    src.requirements.write_text("")
+    manifest = build_bundle(tmp_path / "out", src)
+    with zipfile.ZipFile(manifest.code_path) as zf:
+        names = zf.namelist()
+        shipped = zf.read(f"handlers/fhr/readers/{native.library_name()}") if manifest.code.native else None
+    assert "handlers/fhr/readers/csvparse.c" in names
+    if native.compiler() is None:
+        assert manifest.code.native is None and not [n for n in names if n.endswith(".so")]
+        return
+    assert manifest.code.native == native.library_name()
+    assert shipped is not None and shipped.startswith(b"\x7fELF") and b"older" not in shipped
 
 
 def test_smoke_check_imports_from_the_unpacked_bundle(tmp_path: Path, handler_tree: Path, wheelhouse: Path) -> None:

@@ -191,9 +191,11 @@ def test_trigger_mapping_follows_the_definition_and_waits_for_the_role(small_man
     [mapping] = graph.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
     assert mapping.name == "fhr-dev-consumer-fast" and mapping.parent_type == "fhr:function:Function"
     assert mapping.depends_on(graph.one("aws:iam/rolePolicy:RolePolicy", "fhr-dev-consumer-access"))
+    alias = graph.one("aws:lambda/alias:Alias", "fhr-dev-consumer-live")
+    assert alias.inputs["functionVersion"] == function.state["version"]
     assert mapping.inputs == {
         "eventSourceArn": fast.state["arn"],
-        "functionName": function.state["arn"],
+        "functionName": alias.state["arn"],  # the published version the alias serves, never $LATEST
         "batchSize": 10,
         "maximumBatchingWindowInSeconds": 0,
         "functionResponseTypes": ["ReportBatchItemFailures"],
@@ -204,6 +206,78 @@ def test_trigger_mapping_follows_the_definition_and_waits_for_the_role(small_man
         function.inputs["environment"]["variables"]["LONE_URL"]
         == graph.one("aws:sqs/queue:Queue", "fhr-dev-lone").state["url"]
     )
+
+
+SNAPSTART_FHR = {"memory": 3008, "reservedConcurrency": 50, "snapStart": True}
+
+
+@pytest.mark.parametrize("snap_start", [True, False])
+def test_snap_start_applies_to_the_published_version_the_alias_serves(
+    small_manifest: Manifest, snap_start: bool
+) -> None:
+    raw, _ = stack_raw("dev")
+    functions = {**raw["functions"], "fhr": {**SNAPSTART_FHR, "snapStart": snap_start}}
+    graph = deploy(APP, config_for("dev", functions=functions), small_manifest)
+    function = graph.one("aws:lambda/function:Function", "fhr-dev-fhr")
+    alias = graph.one("aws:lambda/alias:Alias", "fhr-dev-fhr-live")
+    assert function.inputs["publish"] is True
+    assert function.inputs.get("snapStart") == ({"applyOn": "PublishedVersions"} if snap_start else None)
+    assert (alias.inputs["functionName"], alias.inputs["functionVersion"]) == ("fhr-dev-fhr", function.state["version"])
+    integration = graph.one("aws:apigatewayv2/integration:Integration", "fhr-dev-api-fhr")
+    assert integration.inputs["integrationUri"] == alias.state["invokeArn"]
+    target = graph.one("aws:cloudwatch/eventTarget:EventTarget", "fhr-dev-fhr-keep-warm")
+    assert target.inputs["arn"] == alias.state["arn"]
+    fhr_permissions = [
+        p.inputs for p in graph.of_type("aws:lambda/permission:Permission") if "fhr-dev-fhr" in p.inputs["function"]
+    ]
+    assert {(p["principal"], p["qualifier"]) for p in fhr_permissions} == {
+        ("apigateway.amazonaws.com", "live"),
+        ("events.amazonaws.com", "live"),
+    }
+    assert not graph.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+
+
+def test_provisioned_concurrency_and_ephemeral_storage_without_snap_start(small_manifest: Manifest) -> None:
+    raw, _ = stack_raw("dev")
+    fhr = {"reservedConcurrency": 50, "provisionedConcurrency": 4, "ephemeralStorage": 2048}
+    graph = deploy(APP, config_for("dev", functions={**raw["functions"], "fhr": fhr}), small_manifest)
+    [provisioned] = graph.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+    assert provisioned.inputs == {
+        "functionName": "fhr-dev-fhr",
+        "qualifier": "live",  # provisioned on the alias, like SnapStart never on $LATEST
+        "provisionedConcurrentExecutions": 4,
+    }
+    function = graph.one("aws:lambda/function:Function", "fhr-dev-fhr")
+    assert function.inputs["ephemeralStorage"] == {"size": 2048} and "snapStart" not in function.inputs
+
+
+@pytest.mark.parametrize(
+    ("change", "region", "message"),
+    [
+        (
+            {"provisionedConcurrency": 2},
+            "eu-west-1",
+            "'fhr:functions.fhr.provisionedConcurrency' must be 0 with snapStart",
+        ),
+        ({"ephemeralStorage": 1024}, "eu-west-1", "'fhr:functions.fhr.ephemeralStorage' is 1024 MB; with snapStart"),
+        ({}, "ap-southeast-6", "'fhr:functions.fhr.snapStart' is not available in ap-southeast-6"),
+        ({"snapStart": "yes"}, "eu-west-1", "'fhr:functions.fhr.snapStart' must be true or false"),
+        ({"snapStart": False, "provisionedConcurrency": 60}, "eu-west-1", "must be between 0 and 50, got 60"),
+    ],
+)
+def test_config_refuses_what_snap_start_excludes(change: dict[str, Any], region: str, message: str) -> None:
+    raw, _ = stack_raw("prod")
+    raw = copy.deepcopy(raw)
+    raw["functions"]["fhr"] = {**SNAPSTART_FHR, **change}
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config("prod", raw, region, "Pulumi.prod.yaml")
+    assert message in str(err.value) and str(err.value).startswith("Pulumi.prod.yaml: ")
+
+
+def test_the_prod_stack_starts_the_fhr_function_from_snapshots() -> None:
+    prod, dev = config_for("prod"), config_for("dev")
+    assert prod.function("fhr").snap_start and not dev.function("fhr").snap_start
+    assert [name for name, fn in prod.functions.items() if fn.snap_start] == ["fhr"]
 
 
 def test_a_trigger_without_consume_grants_is_refused(small_manifest: Manifest) -> None:

@@ -188,7 +188,7 @@ def test_function_policy_starts_with_its_own_log_group() -> None:
 def test_invoke_self_and_trust_policies() -> None:
     arn = "arn:aws:lambda:eu-west-1:123456789012:function:fhr-dev-fhr"
     assert invoke_self_policy(arn)["Statement"] == [
-        {"Sid": "InvokeSelf", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [arn]}
+        {"Sid": "InvokeSelf", "Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [arn, f"{arn}:*"]}
     ]
     assert assume_role_policy("lambda.amazonaws.com")["Statement"][0]["Principal"] == {
         "Service": "lambda.amazonaws.com"

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import boto3
+import pytest
 
 from fhrapp.config import ApiConfig, AuthConfig, FunctionConfig, KeepWarmConfig, load_stack_file
 from fhrapp.definition import APP, physical_name
@@ -152,7 +153,8 @@ async def test_keep_warm_fires_on_the_schedule_with_the_stacks_payload(cloud_fac
         async with asyncio.timeout(20):
             while sum(line.startswith("REPORT") for line in cloud.lambdas.logs.get(name, ())) < 2:
                 await asyncio.sleep(0.05)
-        reply = await cloud.lambdas.invoke(name, json.dumps({"source": "fhr.keep-warm"}).encode())
+        # warm where callers land: the serving alias (the deployed rule, too, targets the alias)
+        reply = await cloud.lambdas.invoke(cloud.served_name("echo"), json.dumps({"source": "fhr.keep-warm"}).encode())
         assert reply.function_error is None and reply.cold_start is False
 
 
@@ -276,6 +278,25 @@ def describe_with_boto3(outputs: dict[str, Any]) -> dict[str, Any]:
             name: lambda_client.get_function_configuration(FunctionName=name) for name in outputs["functions"].values()
         },
     }
+
+
+@pytest.mark.parametrize("snap_start", [False, True])
+async def test_the_api_calls_the_published_version_restored_from_its_snapshot_when_snapstart_is_on(
+    cloud_factory: Any, snap_start: bool
+) -> None:
+    """As deployed: a version behind the live alias; with snapStart its environments are restored, not initialised."""
+    sizing = FunctionConfig(memory_mb=256, timeout_s=10, reserved_concurrency=10, snap_start=snap_start)
+    plain = FunctionConfig(memory_mb=256, timeout_s=10, reserved_concurrency=10)
+    async with cloud_factory({"functions": {"echo": sizing, "echo_worker": plain}}) as cloud:
+        assert cloud.lambdas is not None
+        name = physical_name("fhrtest", "dev", "echo")
+        assert cloud.lambdas.alias_configuration(name, "live")["FunctionVersion"] == "1"
+        status, _, _ = await call(cloud.outputs()["api_url"] + "/echo")
+        assert status == 200
+        start, *_, report = [line for line in cloud.lambdas.logs[name] if line.startswith(("START", "REPORT"))]
+        assert start.endswith("Version: 1")
+        assert ("\tRestore Duration: " in report) is snap_start and ("\tInit Duration: " in report) is not snap_start
+        assert (cloud.lambdas.snapshots.get((name, "1")) is not None) is snap_start
 
 
 # ---- timeouts as a client of the HTTP API sees them (a throttle: see the 500 test above)

@@ -59,6 +59,22 @@ async def test_cli_wraps_the_body_as_the_routes_event_and_writes_json_png_html(
     assert service.functions["t-fhr"].spec.memory_mb == 128 and service.functions["t-fhr"].aliases == {}
 
 
+async def test_cli_warns_when_every_timed_response_was_a_cache_hit(
+    service: LambdaService, tmp_path: Path, capsys: Any
+) -> None:
+    """The test handler echoes the body: a body saying "cached": true stands for a cached FHR result."""
+    outputs = write_outputs(tmp_path, service)
+    for cached, warned in ((True, True), (False, False)):
+        payload = tmp_path / "body.json"
+        payload.write_text(json.dumps({"cpu_s": 0.0, "cached": cached}))
+        report_path = tmp_path / "pt.json"
+        argv = cli_args(outputs, payload, "--memory", "256", "--num", "2", "--json", str(report_path))
+        assert await asyncio.to_thread(main, argv) == 0
+        out = capsys.readouterr().out
+        assert ("every response timed was a cache hit" in out) is warned, out
+        assert json.loads(report_path.read_text())["results"][0]["cache_hits"] == (2 if cached else 0)
+
+
 async def test_cli_failure_exits_nonzero_and_restores(service: LambdaService, tmp_path: Path, capsys: Any) -> None:
     payload = tmp_path / "body.json"
     payload.write_text(json.dumps({"no_cpu_s": True}))  # the handler's KeyError: a function error

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import base64
+import json
+from typing import Any
 
 import pytest
 
 from powertune.pricing import invocation_cost, price_for
 from powertune.reportline import ReportLineMissing, parse_log_result, parse_report_line
-from powertune.tuner import SizeResult, TuneSpec, choose_best, trimmed_mean
+from powertune.tuner import SizeResult, TuneSpec, all_cache_hits, choose_best, proxy_answer, trimmed_mean
 
 COLD = (
     "REPORT RequestId: 3f1c\tDuration: 102.25 ms\tBilled Duration: 103 ms\tMemory Size: 512 MB\t"
@@ -27,6 +29,45 @@ def test_report_line_fields_are_not_confused_with_each_other() -> None:
     assert cold.cold_start
     warm = parse_report_line(WARM)
     assert warm.duration_ms == 2.25 and warm.init_ms is None and not warm.cold_start
+
+
+RESTORED = (
+    "REPORT RequestId: 9b\tDuration: 40.50 ms\tBilled Duration: 41 ms\tMemory Size: 3008 MB\tMax Memory Used: 150 MB"
+    "\tRestore Duration: 212.30 ms\tBilled Restore Duration: 118 ms"
+)
+
+
+def test_a_snapstart_restore_is_a_cold_start_without_an_init_duration() -> None:
+    restored = parse_report_line(RESTORED)
+    assert (restored.init_ms, restored.restore_ms, restored.duration_ms) == (None, 212.3, 40.5)
+    assert restored.cold_start
+
+
+def test_proxy_answers_give_status_and_cache_flag() -> None:
+    hit = json.dumps({"statusCode": 200, "body": json.dumps({"fhr": {}, "cached": True})}).encode()
+    miss = json.dumps({"statusCode": 200, "body": json.dumps({"fhr": {}, "cached": False})}).encode()
+    deferred = json.dumps({"statusCode": 202, "body": json.dumps({"jobId": "x"})}).encode()
+    assert [proxy_answer(b) for b in (hit, miss, deferred, b'{"memory": 128}', b"not json")] == [
+        ("200", True),
+        ("200", False),
+        ("202", None),
+        (None, None),
+        (None, None),
+    ]
+
+
+def test_the_all_cache_hits_warning_needs_every_timed_response_to_be_a_hit() -> None:
+    def report(*rows: tuple[int, int]) -> dict[str, Any]:
+        return {
+            "results": [
+                {"memory_mb": 128 * (i + 1), "invocations": n, "cache_hits": h} for i, (n, h) in enumerate(rows)
+            ]
+        }
+
+    assert all_cache_hits(report((3, 3), (3, 3)))
+    assert not all_cache_hits(report((3, 3), (3, 2)))
+    assert not all_cache_hits(report((3, 0)))
+    assert not all_cache_hits({"results": []})
 
 
 def test_log_result_takes_the_last_report_line() -> None:

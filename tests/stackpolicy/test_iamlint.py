@@ -54,7 +54,7 @@ def test_lambda_permissions_are_linted_as_the_statement_lambda_adds(stack_graphs
             "Effect": "Allow",
             "Principal": {"Service": "apigateway.amazonaws.com"},
             "Action": "lambda:InvokeFunction",
-            "Resource": function.state["arn"],
+            "Resource": f"{function.state['arn']}:live",  # on the alias the API invokes
             "Condition": {"ArnLike": {"AWS:SourceArn": permission.inputs["sourceArn"]}},
         }
     ]

@@ -146,7 +146,7 @@ def integration_waits_past_30_s(g: Graph) -> None:
 
 
 def integration_no_route_uses(g: Graph) -> None:
-    integration = first(g, INTEGRATION, lambda i: i.inputs["integrationUri"].endswith("-web/invocations"))
+    integration = first(g, INTEGRATION, lambda i: i.inputs["integrationUri"].endswith("-web:live/invocations"))
     for route in [r for r in g.of_type(ROUTE) if r.inputs["target"] == f"integrations/{integration.id}"]:
         g.resources.remove(route)
 
@@ -193,7 +193,7 @@ def permission_for_a_principal_nothing_checks(g: Graph) -> None:
 
 
 def permission_on_an_alias_the_api_does_not_call(g: Graph) -> None:
-    first(g, PERMISSION, lambda p: p.inputs["principal"] == "apigateway.amazonaws.com").inputs["qualifier"] = "live"
+    first(g, PERMISSION, lambda p: p.inputs["principal"] == "apigateway.amazonaws.com").inputs["qualifier"] = "canary"
 
 
 def unprotected(typ: str) -> Callable[[Graph], None]:

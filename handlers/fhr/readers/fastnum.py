@@ -16,6 +16,10 @@ with SWAR arithmetic (several digits per 64-bit integer operation) over numpy ar
 
 Blocks are ~1 MiB of whole lines, so the temporary arrays stay in cache and two blocks can be
 parsed on two threads (numpy releases the GIL inside each operation).
+
+When the native parser is built (:mod:`handlers.fhr.readers.native`, ``csvparse.c``), blocks go to it
+first: one pass over the bytes, ~4x faster, the same float32 bits; whatever it does not take (odd
+fields, malformed rows) comes back here unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handlers.fhr.errors import CorruptRecord
+from handlers.fhr.readers.native import parser as native_parser
 
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ZEROS = np.uint64(0x3030303030303030)
@@ -76,12 +81,29 @@ def parse_block(buffer: bytes | bytearray | memoryview, lo: int, hi: int, spec: 
 
     Raises :class:`RowProblem` for a ragged row or text in a numeric column.
     """
+    native = native_parser()
+    if native is not None and isinstance(buffer, bytes):
+        out = np.empty((native.count_lines(buffer, lo, hi), len(spec.value_columns)), dtype=np.float32)
+        if native.parse_into(buffer, lo, hi, spec, out) == out.shape[0]:
+            return out
+    return parse_block_numpy(buffer, lo, hi, spec)
+
+
+def parse_block_into(buffer: bytes, lo: int, hi: int, spec: BlockSpec, out: np.ndarray) -> None:
+    """:func:`parse_block` straight into ``out``, which has exactly one row per line of the block."""
+    native = native_parser()
+    if native is None or native.parse_into(buffer, lo, hi, spec, out) != out.shape[0]:
+        out[...] = parse_block_numpy(buffer, lo, hi, spec)
+
+
+def parse_block_numpy(buffer: bytes | bytearray | memoryview, lo: int, hi: int, spec: BlockSpec) -> np.ndarray:
+    """:func:`parse_block` on numpy alone (the SWAR path, then the slower ones for what it cannot take)."""
     if lo < 8 < hi:  # the 64-bit path reads 8 bytes before each delimiter: start it on a later line
         cut = bytes(buffer[lo:hi]).find(b"\n") + lo + 1
         if cut < hi:
             head = parse_block_generic(bytes(buffer[lo:cut]), spec)
             try:
-                rest = parse_block(buffer, cut, hi, spec)
+                rest = parse_block_numpy(buffer, cut, hi, spec)
             except RowProblem as problem:
                 raise RowProblem(problem.row_offset + head.shape[0], problem.detail) from None
             return np.concatenate([head, rest])

@@ -82,6 +82,18 @@ async def test_keep_warm_fans_out_concurrent_self_invocations_to_keep_n_environm
         assert answer["cold"] is True and answer["invocations"] == 1
 
 
+async def test_a_published_version_fans_out_to_its_own_environments():
+    """Invoked through the stack's alias, the fan-out warms that version, not $LATEST (SnapStart's pool)."""
+    async with warm_service(reserved=None) as service:
+        service.publish_version("warm-fn")
+        service.put_alias("warm-fn", "live", "1", None, create=True)
+        result = await service.invoke("warm-fn", json.dumps(warm_payload(3)).encode(), qualifier="live")
+        assert result.executed_version == "1"
+        assert json.loads(result.payload)["fanout"]["succeeded"] == 2
+        versions = [worker.key[1] for worker in service.pool.idle_workers()]
+        assert versions == ["1", "1", "1"]
+
+
 async def test_fan_out_reports_self_invocations_refused_by_reserved_concurrency():
     async with warm_service(reserved=2) as service:
         result = await service.invoke("warm-fn", json.dumps(warm_payload(4)).encode())

@@ -45,6 +45,43 @@ def test_multi_block_file_keeps_row_order(physionet_csv, monkeypatch: pytest.Mon
     np.testing.assert_allclose(record.signals, _microvolts(expected), atol=1e-3)
 
 
+def irregular_csv(rows: int = 40_000) -> bytes:
+    """Long lines first, short ones later (the one-thread reader's room estimate falls short and grows), an
+    exponent in the middle (a block the native parser leaves to numpy) and a last line without a newline."""
+    long = [f"{k / 1000:.3f},{k % 7 / 7:.6f},-{k % 5 / 5:.6f}" for k in range(rows // 4)]
+    lines = long + [f"{k / 1000:.3f},{k % 3},-1" for k in range(rows // 4, rows)]
+    lines[rows // 2] = f"{rows // 2 / 1000:.3f},1e-3,2"
+    return ("time,ECG1 [mV],ECG2 [mV]\n" + "\n".join(lines)).encode()
+
+
+def test_one_thread_and_two_threads_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread parses block after block into an estimated room; two count lines first and share blocks."""
+    from handlers.fhr.readers import text
+
+    monkeypatch.setattr(text, "BLOCK_BYTES", 16 * 1024)
+    data = irregular_csv()
+    records = {}
+    for threads in (1, 2):
+        with text.parse_threads(threads):
+            records[threads] = read_bytes(data, "x.csv").signals
+    one, two = records[1], records[2]
+    assert one.shape == two.shape == (40_000, 2)
+    assert np.array_equal(one.view(np.uint32), two.view(np.uint32))
+    assert one[20_000].tolist() == [1.0, 2000.0] and one[-1].tolist() == [1000.0 * (39_999 % 3), -1000.0]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_bad_line_is_named_whatever_the_threads(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    from handlers.fhr.errors import CorruptRecord
+    from handlers.fhr.readers import text
+
+    monkeypatch.setattr(text, "BLOCK_BYTES", 16 * 1024)
+    lines = irregular_csv().split(b"\n")
+    lines[30_001] = b"30.000,oops,1"  # line 30,002 of the file (after the header)
+    with text.parse_threads(threads), pytest.raises(CorruptRecord, match=r"line 30002, column 2: 'oops'"):
+        read_bytes(b"\n".join(lines), "x.csv")
+
+
 def test_crlf_line_ends(physionet_csv) -> None:
     data, expected = physionet_csv(newline="\r\n")
     np.testing.assert_allclose(read_bytes(data, "win.csv").signals, _microvolts(expected), atol=1e-3)
