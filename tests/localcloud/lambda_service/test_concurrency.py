@@ -135,3 +135,44 @@ async def test_keep_warm_fan_out_wider_than_the_cap_does_not_stall(start_service
     assert service.pool.borrowed >= 1
     later = await service.invoke("fx-warm", b'{"n": 1}')  # the pool is back under its cap and serves on
     assert later.function_error is None
+
+
+async def test_a_reserved_slot_is_given_back_after_every_kind_of_end(start_service, ric: Ric) -> None:
+    """Reserved concurrency 1: calls one after another all run (each gives its slot back), whether the
+    handler answered or raised, called synchronously or queued; nothing stays in flight afterwards."""
+    functions = [
+        ric("fx-one", "basic.echo", reserved_concurrency=1),
+        ric("fx-err", "basic.fail", reserved_concurrency=1),
+    ]
+    service = await start_service(functions)
+    admission = service.functions["fx-one"].admission
+    for _ in range(3):
+        result = await service.invoke("fx-one", b"{}")
+        assert result.function_error is None
+        assert (admission.in_flight, admission.waiting) == (0, 0), "the slot went back when the call ended"
+    for _ in range(2):
+        assert (await service.invoke("fx-err", b"{}")).function_error == "Unhandled"
+    assert service.functions["fx-err"].admission.in_flight == 0
+    event = await service.invoke("fx-one", b"{}", "Event")
+    assert event.status_code == 202
+    for _ in range(500):
+        if admission.in_flight == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert admission.in_flight == 0, "the queued (Event) call gave its slot back"
+    assert (await service.invoke("fx-one", b"{}")).function_error is None
+
+
+async def test_admission_hands_a_slot_to_the_next_waiter_or_frees_it() -> None:
+    from localcloud.lambda_service.pool import Admission
+
+    admission = Admission(1)
+    assert admission.try_enter() and not admission.try_enter()
+    waiter = asyncio.ensure_future(admission.enter())
+    await asyncio.sleep(0)
+    assert (admission.in_flight, admission.waiting) == (1, 1)
+    admission.leave()  # passes straight to the waiter
+    await asyncio.wait_for(waiter, 1.0)
+    assert (admission.in_flight, admission.waiting) == (1, 0)
+    admission.leave()
+    assert admission.in_flight == 0 and admission.try_enter()
