@@ -202,19 +202,29 @@ async def test_job_pages(fhr_stack: Any, make_event: Any, parse_body: Any, conte
         assert (status, body["code"]) == (400, "invalid_page"), query
 
 
-async def test_large_batch_writes_every_file_and_message(
+async def test_the_documented_1000_file_batch_is_accepted_whole_and_1001_refused(
     fhr_stack: Any, boto: Any, scan: Any, make_event: Any, parse_body: Any, context: Any
 ) -> None:
-    """250 files: 10 BatchWriteItem and 25 SendMessageBatch calls. (1,000 works too, but moto's SQS
-    takes ~14 ms per message, too slow for the default suite; the 1,001 refusal is in the corpus.)"""
-    names = [f"s3://{fhr_stack.bucket}/{MINE}many/r{i:04d}.hea" for i in range(250)]
+    """Exactly the documented limit (1,000 files): 40 BatchWriteItem and 100 SendMessageBatch calls, every
+    file and message written (~10 s, moto's SQS takes ~10 ms a message). One more is refused with
+    ``too_many_files`` before anything is written."""
+    names = [f"s3://{fhr_stack.bucket}/{MINE}many/r{i:04d}.hea" for i in range(1000)]
     job_id = await start_batch(make_event, parse_body, context, names)
     files = [i for i in scan(boto, fhr_stack.results_table) if i["pk"]["S"].startswith(f"job#{job_id}#")]
     assert sorted(i["filename"]["S"] for i in files) == names
     attributes = boto("sqs").get_queue_attributes(
         QueueUrl=fhr_stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]
-    assert attributes["ApproximateNumberOfMessages"] == "250"
+    assert attributes["ApproximateNumberOfMessages"] == "1000"
     status, page = await get_job(make_event, parse_body, context, job_id, limit="1000")
-    assert (page["total"], page["pending"], len(page["files"]), page["nextOffset"]) == (250, 250, 250, None)
+    assert (page["total"], page["pending"], len(page["files"]), page["nextOffset"]) == (1000, 1000, 1000, None)
     assert [f["filename"] for f in page["files"]] == names
+    before = len(scan(boto, fhr_stack.results_table))
+    one_more = names + [f"s3://{fhr_stack.bucket}/{MINE}many/r1000.hea"]
+    response = await handler(make_event("POST", "/fhr/batch", body={"filenames": one_more}), context)
+    assert (response["statusCode"], parse_body(response)["code"]) == (400, "too_many_files")
+    assert len(scan(boto, fhr_stack.results_table)) == before
+    attributes = boto("sqs").get_queue_attributes(
+        QueueUrl=fhr_stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "1000"
