@@ -53,6 +53,8 @@ class RuntimeApiPeer:
         self.max_payload = MAX_PAYLOAD  # a smaller limit makes the server answer 413 sooner
         self.chunked_events = False  # send /next bodies with Transfer-Encoding: chunked
         self.close_after_answer = False  # answer posts with Connection: close (drops pipelined requests)
+        self.answer_failure_status: int | None = None  # answer response/error posts with this status (e.g. 500)
+        self.answer_posts = 0
         self._runner: web.AppRunner | None = None
         self.address = ""
 
@@ -107,6 +109,7 @@ class RuntimeApiPeer:
             "Content-Type": "application/json",
             **pending.headers,
         }
+        headers = {name: value for name, value in headers.items() if value is not None}  # None: header omitted
         if not self.chunked_events:
             return web.Response(body=pending.body, headers=headers)
         stream = web.StreamResponse(headers=headers)
@@ -118,6 +121,9 @@ class RuntimeApiPeer:
         return stream
 
     def _settle(self, request: web.Request, outcome: Outcome) -> web.Response:
+        self.answer_posts += 1
+        if self.answer_failure_status is not None:
+            return web.json_response({"errorType": "InjectedFailure"}, status=self.answer_failure_status)
         pending = self._pending.pop(request.match_info["rid"], None)
         if pending is None:
             return web.json_response({"errorType": "InvalidRequestID"}, status=400)

@@ -111,3 +111,33 @@ async def test_chunked_events_and_servers_that_close_after_each_answer(raw_peer,
         outcome = await raw_peer.invoke(event)
         assert outcome.kind == "response" and outcome.json()["event"] == event
     assert raw_peer.next_calls >= 4
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_tenant_id_reaches_the_context_and_a_missing_trace_id_clears_the_last_one(raw_peer, launch, variant):
+    """``Lambda-Runtime-Aws-Tenant-Id`` becomes ``context.tenant_id``; an invocation whose ``/next`` carries
+    no ``Lambda-Runtime-Trace-Id`` (or no tenant) must not see the previous invocation's values."""
+    await launch(raw_peer.address, "rt_handlers.context_fields", **variant)
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+    first = await raw_peer.invoke({}, {"Lambda-Runtime-Aws-Tenant-Id": "t-alice", "Lambda-Runtime-Trace-Id": trace})
+    assert (first.json()["tenant_id"], first.json()["trace_id"]) == ("t-alice", trace)
+    bare = (await raw_peer.invoke({}, {"Lambda-Runtime-Trace-Id": None})).json()
+    assert (bare["tenant_id"], bare["trace_id"]) == (None, None), "stale tenant or trace id left over"
+    other = (await raw_peer.invoke({}, {"Lambda-Runtime-Aws-Tenant-Id": "t-bob"})).json()
+    assert other["tenant_id"] == "t-bob" and other["trace_id"] not in (None, trace)
+
+
+@pytest.mark.parametrize("handler", ["rt_handlers.async_echo", "rt_handlers.raises"], ids=["response", "error"])
+@pytest.mark.parametrize("variant", VARIANTS)
+async def test_a_5xx_on_posting_an_answer_makes_the_runtime_exit_with_code_3(raw_peer, launch, variant, handler):
+    """The Runtime API contract: a 5xx is "container error, non-recoverable"; the runtime must exit, not
+    poll ``/next`` again (on the streams transport the pipelined ``/next`` goes out with the answer)."""
+    raw_peer.answer_failure_status = 500
+    process = await launch(raw_peer.address, handler, **variant)
+    pending = asyncio.ensure_future(raw_peer.invoke({"n": 1}))
+    try:
+        assert await process.wait() == 3
+    finally:
+        pending.cancel()
+    assert raw_peer.answer_posts == 1
+    assert raw_peer.next_calls <= 2, "the runtime polled on after a fatal answer"

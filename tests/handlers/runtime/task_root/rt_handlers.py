@@ -50,6 +50,7 @@ def context_fields(event: Any, context: Any) -> dict[str, Any]:
         "cognito_identity_id": context.identity.cognito_identity_id if context.identity else None,
         "remaining_ms": context.get_remaining_time_in_millis(),
         "trace_id": os.environ.get("_X_AMZN_TRACE_ID"),
+        "tenant_id": context.tenant_id,
         "has_log": callable(getattr(context, "log", None)),
     }
 
