@@ -6,17 +6,14 @@ import asyncio
 import csv
 import json
 import os
-import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUST = Path(sys.executable).with_name("locust")
-pytestmark = pytest.mark.skipif(not LOCUST.exists() and not shutil.which("locust"), reason="locust not installed")
 
 
 async def start_api(seen: Counter, bodies: list) -> tuple[web.AppRunner, str]:

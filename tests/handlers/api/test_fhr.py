@@ -18,11 +18,6 @@ import pytest
 from handlers.api.cache import decode_result
 from handlers.api.fhr import handler
 
-pytest.importorskip("handlers.storage.s3stream", reason="the S3 streaming reader has not landed yet")
-if not hasattr(pytest.importorskip("handlers.fhr"), "estimate"):
-    pytest.skip("the estimator (handlers.fhr.estimate) has not landed yet", allow_module_level=True)
-
-
 MINE = "tenants/t-test/"  # the open tenant's prefix (conftest.open_tenancy): where the caller's objects live
 
 

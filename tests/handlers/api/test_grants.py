@@ -21,10 +21,6 @@ import pytest
 from fhrapp.definition import APP
 from handlers.api import clients, fhr, items, worker
 
-pytest.importorskip("handlers.storage.s3stream")
-if not hasattr(pytest.importorskip("handlers.fhr"), "estimate"):
-    pytest.skip("the estimator (handlers.fhr.estimate) has not landed yet", allow_module_level=True)
-
 Call = tuple[str, str, dict[str, Any]]
 
 TRANSACTION_ACTIONS = {

@@ -21,8 +21,6 @@ from handlers.api import fhr, items, tenancy
 from handlers.api.http import Forbidden, InternalError
 from handlers.api.tenancy import Caller, Unauthenticated, caller_of, key_ref, redact, tenant_id
 
-pytest.importorskip("handlers.storage.s3stream")
-
 EVERY_SCOPE = ["fhr/read", "fhr/write", "items/read", "items/write"]
 JOB_ROUTE = "GET /fhr/jobs/{id}"
 
