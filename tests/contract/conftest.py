@@ -172,9 +172,41 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         pytest.fail(str(exc))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "target_with(auth=None, mints_tokens=None): generated only for targets with these facts "
+        "(auth 'open' or 'jwt'; mints_tokens: the local cloud of a JWT stack, its own issuer)",
+    )
+
+
+def target_facts(param: str) -> dict[str, Any]:
+    """What a target is, known before it starts: its stage's auth mode, and whether it mints tokens."""
+    if param == "given":
+        outputs = load(os.environ["FHR_STACK_OUTPUTS"])
+        return {"auth": load_stack_file(outputs["stage"]).auth.mode, "mints_tokens": "local_issuer_url" in outputs}
+    mode = load_stack_file(param).auth.mode
+    return {"auth": mode, "mints_tokens": mode == "jwt"}  # the local cloud of a JWT stack is its issuer
+
+
+def _applies(item: pytest.Item, facts: dict[str, dict[str, Any]]) -> bool:
+    marker, param = item.get_closest_marker("target_with"), _target_param(item)
+    if marker is None or param is None:
+        return True
+    if param not in facts:
+        facts[param] = target_facts(param)
+    return all(facts[param][name] == wanted for name, wanted in marker.kwargs.items())
+
+
 @pytest.hookimpl(trylast=True)  # after pytest grouped the items by target, so no cloud starts twice
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move ``last_per_target`` tests behind the last other test of the same target."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop ``target_with`` tests generated for targets they do not apply to (rather than skip them
+    there), then move ``last_per_target`` tests behind the last other test of the same target."""
+    facts: dict[str, dict[str, Any]] = {}
+    dropped = [item for item in items if not _applies(item, facts)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in set(dropped)]
     for item in [i for i in items if i.get_closest_marker("last_per_target")]:
         param = _target_param(item)
         items.remove(item)
