@@ -7,6 +7,7 @@ Runs against the local cloud by default and unchanged against a deployed stage
 from __future__ import annotations
 
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,6 +102,60 @@ async def test_fhr_of_a_set_a_record_then_cached(target: Any, seeded_record: str
     assert valid and all(50 <= bpm <= 250 for bpm in valid)
     status, _, again = await target.request("GET", path)
     assert (status, again.get("cached")) == (200, True)
+
+
+SERVED_RECORDS = ("a05", "a12")  # dev records, uploaded under patient-like names beside a01 (seeded_record)
+
+
+@pytest.fixture(scope="module")
+def served_records(target: Any, seeded_record: str, set_a_dir: Path) -> dict[str, str]:
+    """record name -> the s3:// URI a client uploaded it to (a01 is ``seeded_record``)."""
+    prefix, bucket = target.prefix(), target.outputs["ecg_bucket"]
+    uris = {"a01": seeded_record}
+    for name in SERVED_RECORDS:
+        stem = f"Roe_Mary_1990-0{SERVED_RECORDS.index(name) + 1}-15_{name[1:]}"  # a patient-like name: never logged
+        for suffix in (".hea", ".dat"):
+            body = (set_a_dir / f"{name}{suffix}").read_bytes()
+            if suffix == ".hea":
+                body = body.replace(f"{name}.dat".encode(), f"{stem}.dat".encode()).replace(
+                    f"{name} ".encode(), f"{stem} ".encode(), 1
+                )
+            target.put(f"{prefix}contract/{stem}{suffix}", body)
+        uris[name] = f"s3://{bucket}/{prefix}contract/{stem}.hea"
+    return uris
+
+
+@pytest.mark.parametrize("name", ["a01", *SERVED_RECORDS])
+async def test_the_served_fhr_of_dev_records_matches_their_reference_beats(
+    target: Any, served_records: dict[str, str], set_a_dir: Path, name: str
+) -> None:
+    """The number a client receives, scored (SCORING.md) against the record's reference fetal beats.
+
+    Measured (``venv/bin/fhr evaluate ../shared/data/challenge2013-set-a --records a01,a05,a12``): MSE
+    0.186 / 0.001 / 0.019 bpm^2, signed error -0.144 / +0.003 / +0.053 bpm, coverage 1.0. One bpm of bias
+    on every value gives MSE > 0.85 and a signed error > 0.85 on each, past the bounds."""
+    from handlers.fhr import scoring
+
+    status, _, result = await target.request(
+        "GET", "/fhr?" + urllib.parse.urlencode({"filename": served_records[name]})
+    )
+    assert status == 200, result
+    trace = result["fhr"]
+    bpm = [float("nan") if value is None else value for value in trace["bpm"]]
+    reference = scoring.read_reference_beats(set_a_dir, name)
+    score = scoring.score_record(name, reference, result["record"]["duration_s"], bpm, t0=trace["t0"], fs=trace["fs"])
+    errors = [test - ref for test, ref in zip(score.test_bpm, score.reference_bpm, strict=True) if test is not None]
+    assert score.windows >= 15 and score.coverage == 1.0, score
+    assert abs(sum(errors) / len(errors)) <= 0.5 and score.mse <= 0.35, score
+    mhr = [value for value in result["mhr"]["bpm"] if value is not None]
+    assert abs(sorted(mhr)[len(mhr) // 2] - result["summary"]["mhr_median_bpm"]) <= 0.1
+    assert abs(result["summary"]["mhr_median_bpm"] - 60.0 / _median_rr(reference)) >= 30.0, "maternal, not fetal"
+
+
+def _median_rr(beats: Any) -> float:
+    import numpy as np
+
+    return float(np.median(np.diff(beats)))
 
 
 async def test_fhr_errors_are_typed(target: Any) -> None:
