@@ -481,10 +481,20 @@ class Worker:
             self._sandbox.discard(self.environment)
 
 
+# The checkout this service runs from: workers import our runtime (``python -m handlers.runtime``) from
+# here, not from wherever the venv's editable install points (another worktree, or the original of a
+# mutation run's copy).
+RUNNING_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
 def worker_environment(spec: FunctionSpec, *, base_env: Mapping[str, str], version: str, region: str) -> dict[str, str]:
-    """The environment Lambda gives a function, over ``base_env``, under the function's own variables."""
+    """The environment Lambda gives a function, over ``base_env``, under the function's own variables.
+
+    ``PYTHONPATH``: the function's code first (as ``/var/task`` on Lambda), then the running checkout
+    (the runtime the worker command starts), then whatever the base environment had."""
     code_root = str(spec.code_root)
-    python_path = os.pathsep.join(p for p in (code_root, base_env.get("PYTHONPATH", "")) if p)
+    parts = (code_root, str(RUNNING_CHECKOUT), base_env.get("PYTHONPATH", ""))
+    python_path = os.pathsep.join(dict.fromkeys(p for p in parts if p))
     return {
         **base_env,
         "_HANDLER": spec.handler,

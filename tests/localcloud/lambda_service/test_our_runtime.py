@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +106,20 @@ async def test_a_runtime_api_500_makes_our_runtime_exit_and_the_caller_sees_it(s
     assert json.loads(broken.payload)["errorType"] == "Runtime.ExitError"
     recovered = await service.invoke("fx-echo", b'{"after": 1}')
     assert recovered.cold_start and json.loads(recovered.payload)["event"] == {"after": 1}
+
+
+async def test_workers_run_the_runtime_of_the_checkout_under_test(start_service, ric: Ric, tmp_path: Path) -> None:
+    """The worker's ``python -m handlers.runtime`` comes from the checkout these tests belong to, even
+    when another ``handlers`` package is on the inherited path (another worktree, the venv's editable
+    install of a different checkout, the original of a mutation run's copy): here a decoy that exits."""
+    decoy = tmp_path / "other-checkout" / "handlers" / "runtime"
+    decoy.mkdir(parents=True)
+    (decoy.parent / "__init__.py").write_text("")
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy runtime was imported')\n")
+    (decoy / "__main__.py").write_text("raise SystemExit(7)\n")
+    base_env = {**os.environ, "PYTHONPATH": str(decoy.parents[1])}
+    service = await start_service([ours(ric, "fx-origin", "basic.runtime_origin")], base_env=base_env)
+    result = await service.invoke("fx-origin", b"{}")
+    assert result.function_error is None, result.payload
+    checkout = Path(__file__).resolve().parents[3]
+    assert Path(json.loads(result.payload)["runtime"]) == checkout / "handlers" / "runtime" / "__init__.py"

@@ -82,3 +82,11 @@ def spawn(event, context):
 
     child = subprocess.Popen(["sleep", "60"])
     return {"child": child.pid, "pid": os.getpid()}
+
+
+def runtime_origin(event, context):
+    """Where the worker's runtime and the ``handlers`` package were imported from."""
+    import sys
+
+    runtime = sys.modules.get("handlers.runtime")
+    return {"runtime": getattr(runtime, "__file__", None)}
