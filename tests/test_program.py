@@ -763,10 +763,15 @@ def test_storage_and_tables_follow_the_stack(graphs: dict[str, Graph], stage: st
     )
     lifecycle = graph.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0].inputs
     assert lifecycle["bucket"] == name
-    assert lifecycle["rules"][0]["status"] == "Enabled"
-    assert lifecycle["rules"][0]["transitions"] == [
+    rules = {rule["id"]: rule for rule in lifecycle["rules"]}
+    assert all(rule["status"] == "Enabled" for rule in rules.values())
+    assert rules["recordings-to-infrequent-access"]["transitions"] == [
         {"days": expected["transition_days"], "storageClass": "STANDARD_IA"}
     ]
+    # Result objects (tenants/<t>/results/, tagged) expire with the result TTL: 7 days, +1 for S3's midnight rounding.
+    expiring = rules["results-expire-with-their-ttl"]
+    assert expiring["filter"] == {"tag": {"key": "fhr-data", "value": "result"}}
+    assert expiring["expiration"] == {"days": 8}
     results = graph.one(TABLE, fn_name(stage, "results_table")).inputs
     items = graph.one(TABLE, fn_name(stage, "items_table")).inputs
     assert results["hashKey"] == "pk" and results["attributes"] == [{"name": "pk", "type": "S"}]
