@@ -21,9 +21,10 @@ error class (both modules hold only exception classes: importing them stays chea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -223,6 +224,15 @@ class Throughput:
         rate = size / seconds
         self.observed = rate if self.observed is None else (1 - self.weight) * self.observed + self.weight * rate
 
+    @contextlib.asynccontextmanager
+    async def timing(self, size: int) -> AsyncIterator[None]:
+        """Learn from the work inside the block, timed by the invocation clock (frozen gaps excluded)."""
+        from handlers.runtime.clock import invocation_time
+
+        started = invocation_time()
+        yield
+        self.observe(size, invocation_time() - started)
+
     def predict_s(self, size: int, settings: Settings) -> float:
         rate = settings.throughput_bytes_per_s
         if self.observed is not None:
@@ -255,11 +265,8 @@ async def analyse(
     predicted = THROUGHPUT.predict_s(objects.size, settings)
     if budget_s is not None and predicted > budget_s:
         return Outcome(None, cached=False, pk=pk, size=objects.size, deferred=True, predicted_s=predicted)
-    from handlers.runtime.clock import invocation_time
-
-    started = invocation_time()
-    result = await read_and_estimate(s3, settings, objects, options)
-    THROUGHPUT.observe(objects.size, invocation_time() - started)
+    async with THROUGHPUT.timing(objects.size):
+        result = await read_and_estimate(s3, settings, objects, options)
     meta = {
         "tenant": tenant,
         "bucket": target.bucket,
