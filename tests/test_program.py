@@ -248,6 +248,12 @@ def check_iam(graph: Graph, stage: str) -> None:
         "Resource": [f"{bucket}/tenants/*"],
     }
     list_recordings = {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket]}
+    write_results = {  # results over the DynamoDB item limit, tagged for their lifecycle rule; no recording's key
+        "Sid": "EcgBucketTenantsResultsObjects",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:PutObjectTagging"],
+        "Resource": [f"{bucket}/tenants/*/results/*"],
+    }
     cache = {
         "Sid": "ResultsTable",
         "Effect": "Allow",
@@ -270,12 +276,14 @@ def check_iam(graph: Graph, stage: str) -> None:
         "fhr": [
             read_recordings,
             list_recordings,
+            write_results,
             jobs_table,
             {"Sid": "JobsQueue", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [jobs]},
         ],
         "worker": [
             read_recordings,
             list_recordings,
+            write_results,
             cache,
             {
                 "Sid": "JobsQueue",
