@@ -20,9 +20,8 @@ import pulumi_aws as aws
 
 from components.policies import tls_only_bucket_policy
 from fhrapp.config import BucketConfig
-from fhrapp.definition import ABORT_INCOMPLETE_UPLOADS_DAYS, DataResource, bucket_name
+from fhrapp.definition import DataResource, bucket_lifecycle_rules, bucket_name
 
-TRANSITION_STORAGE_CLASS = "STANDARD_IA"  # S3 accepts it only from 30 days on; the config enforces that
 BROWSER_METHODS = ("GET", "HEAD", "POST")  # presigned POST uploads, presigned GET downloads
 BROWSER_EXPOSED_HEADERS = ("ETag", "Location")  # a POST upload answers with both
 CORS_MAX_AGE_S = 3000
@@ -90,8 +89,7 @@ class EcgStorage(pulumi.ComponentResource):
                 versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
                 opts=child,
             )
-        if config.transition_days is not None:
-            self._lifecycle(name, config.transition_days, child)
+        self._lifecycle(name, config.transition_days, child)
         self.register_outputs({"bucket": self.bucket.bucket, "arn": self.bucket.arn})
 
     def allow_browser_access(self, name: str, configured: tuple[str, ...], api_origin: pulumi.Input[str]) -> None:
@@ -118,24 +116,41 @@ class EcgStorage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _lifecycle(self, name: str, days: int, opts: pulumi.ResourceOptions) -> None:
+    def _lifecycle(self, name: str, transition_days: int | None, opts: pulumi.ResourceOptions) -> None:
+        """The rules of :func:`fhrapp.definition.bucket_lifecycle_rules` (the local cloud applies the same):
+        result objects expire with the result TTL; recordings move to infrequent access if configured."""
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="recordings-to-infrequent-access",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    transitions=[
-                        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                            days=days, storage_class=TRANSITION_STORAGE_CLASS
-                        )
-                    ],
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=ABORT_INCOMPLETE_UPLOADS_DAYS
-                    ),
-                )
-            ],
+            rules=[_rule_args(rule) for rule in bucket_lifecycle_rules(transition_days)],
             opts=opts,
         )
+
+
+def _rule_args(rule: dict) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """One rule of S3's API shape as Pulumi's arguments."""
+    given = rule["Filter"]
+    tag = given.get("Tag")
+    rule_filter = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
+        prefix=given.get("Prefix"),
+        tag=aws.s3.BucketLifecycleConfigurationRuleFilterTagArgs(key=tag["Key"], value=tag["Value"]) if tag else None,
+    )
+    transitions = [
+        aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=t["Days"], storage_class=t["StorageClass"])
+        for t in rule.get("Transitions", [])
+    ]
+    expiration = rule.get("Expiration")
+    expires = aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expiration["Days"]) if expiration else None
+    abort = rule.get("AbortIncompleteMultipartUpload")
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=rule["ID"],
+        status=rule["Status"],
+        filter=rule_filter,
+        transitions=transitions or None,
+        expiration=expires,
+        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=abort["DaysAfterInitiation"]
+        )
+        if abort
+        else None,
+    )

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 ResourceKind = Literal["bucket", "table", "queue"]
 _SCOPE_RE = re.compile(r"[a-z][a-z0-9_-]*/[a-z][a-z0-9_-]*")
@@ -310,6 +310,44 @@ API_CORS_HEADERS = ("authorization", "content-type")
 API_CORS_MAX_AGE_S = 300
 # Incomplete multipart uploads to the ECG bucket are aborted after this many days.
 ABORT_INCOMPLETE_UPLOADS_DAYS = 7
+# How long a result (cache entry, job records, result object) lives: the FHR functions' RESULT_TTL_S.
+RESULT_TTL_S = 7 * 24 * 3600
+# A result too large for its DynamoDB item is an object tenants/<tenant>/results/<id>.json.gz
+# (handlers/api/results.py), tagged so that one lifecycle rule expires it: S3 filters take no wildcard,
+# so a per-tenant prefix cannot name them all. The handlers hold the same values (a test checks).
+RESULT_OBJECTS_PREFIX = "tenants/*/results/"
+RESULT_OBJECT_TAG = ("fhr-data", "result")
+
+
+def result_object_expiry_days(ttl_s: int = RESULT_TTL_S) -> int:
+    """Days after which S3 deletes a result object: its TTL rounded up, plus one day because S3 counts
+    from the next midnight UTC; the cache item stops pointing at it before (reads check its expiry)."""
+    return -(-ttl_s // 86400) + 1
+
+
+def bucket_lifecycle_rules(transition_days: int | None, result_ttl_s: int = RESULT_TTL_S) -> list[dict[str, Any]]:
+    """The ECG bucket's lifecycle rules in S3's API shape: Pulumi (components/storage.py) and the local
+    cloud (localcloud/resources.py) both apply exactly these."""
+    key, value = RESULT_OBJECT_TAG
+    rules: list[dict[str, Any]] = [
+        {
+            "ID": "results-expire-with-their-ttl",
+            "Status": "Enabled",
+            "Filter": {"Tag": {"Key": key, "Value": value}},
+            "Expiration": {"Days": result_object_expiry_days(result_ttl_s)},
+        }
+    ]
+    if transition_days:
+        rules.append(
+            {
+                "ID": "recordings-to-infrequent-access",
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "Transitions": [{"Days": transition_days, "StorageClass": "STANDARD_IA"}],
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_UPLOADS_DAYS},
+            }
+        )
+    return rules
 
 
 ECG_BUCKET = DataResource("ecg_bucket", "bucket", "ECG_BUCKET", description="ECG recordings uploaded by clients")
@@ -350,6 +388,8 @@ TENANTS_PREFIX = "tenants/"
 # Browsers upload to tenants/<tenant>/uploads/...; the presigned POST policy pins the exact key.
 TENANT_UPLOADS_PREFIX = "tenants/*/uploads/"
 S3_READ = ("s3:GetObject",)
+# Writing a result object with its expiry tag needs both actions (S3 checks PutObjectTagging for x-amz-tagging).
+S3_WRITE_RESULTS = ("s3:PutObject", "s3:PutObjectTagging")
 # Without s3:ListBucket, S3 answers a missing key with 403, and the API could not tell the caller 404.
 S3_LIST = ("s3:ListBucket",)
 QUEUE_SEND = ("sqs:SendMessage",)
@@ -389,13 +429,14 @@ FHR_FUNCTION = Function(
     grants=(
         Grant("ecg_bucket", S3_READ, prefix=TENANTS_PREFIX),
         Grant("ecg_bucket", S3_LIST),
+        Grant("ecg_bucket", S3_WRITE_RESULTS, prefix=RESULT_OBJECTS_PREFIX),
         Grant("results_table", TABLE_JOBS),
         Grant("jobs_queue", QUEUE_SEND),
     ),
     resources=("ecg_bucket", "results_table", "jobs_queue"),
     keep_warm=True,
     invokes_self=True,
-    extra_env=ANALYSIS_ENV,
+    extra_env={"RESULT_TTL_S": str(RESULT_TTL_S), **ANALYSIS_ENV},
 )
 WORKER_FUNCTION = Function(
     name="worker",
@@ -406,11 +447,12 @@ WORKER_FUNCTION = Function(
     grants=(
         Grant("ecg_bucket", S3_READ, prefix=TENANTS_PREFIX),
         Grant("ecg_bucket", S3_LIST),
+        Grant("ecg_bucket", S3_WRITE_RESULTS, prefix=RESULT_OBJECTS_PREFIX),
         Grant("results_table", TABLE_CACHE),
         Grant("jobs_queue", QUEUE_CONSUME),
     ),
     resources=("ecg_bucket", "results_table", "jobs_queue"),
-    extra_env={"JOBS_MAX_RECEIVES": str(JOBS_QUEUE.max_receives), **ANALYSIS_ENV},
+    extra_env={"JOBS_MAX_RECEIVES": str(JOBS_QUEUE.max_receives), "RESULT_TTL_S": str(RESULT_TTL_S), **ANALYSIS_ENV},
     trigger=QueueTrigger("jobs_queue"),
 )
 WEB_FUNCTION = Function(

@@ -118,7 +118,8 @@ def check_environment_sizes(app: AppDefinition, stack: StackConfig, plans: list[
 
 
 def hands_out_uploads(fn: Function) -> bool:
-    """A function granted ``s3:PutObject`` presigns browser uploads (the web function)."""
+    """A function granted ``s3:PutObject`` hands browsers presigned URLs (web: uploads; fhr, worker: result links),
+    so its S3 endpoint is the gate, which enforces their expiry and refuses SigV2."""
     return any("s3:PutObject" in grant.actions for grant in fn.grants)
 
 

@@ -20,7 +20,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhrapp.config import StackConfig
-from fhrapp.definition import ABORT_INCOMPLETE_UPLOADS_DAYS, AppDefinition, DataResource, bucket_name, physical_name
+from fhrapp.definition import (
+    RESULT_TTL_S,
+    AppDefinition,
+    DataResource,
+    bucket_lifecycle_rules,
+    bucket_name,
+    physical_name,
+)
 from localcloud.moto import ACCOUNT_ID
 
 _SUFFIX_COUNTER = itertools.count(int.from_bytes(os.urandom(2), "big"))
@@ -65,6 +72,7 @@ def plan_resources(app: AppDefinition, stack: StackConfig, bucket_suffix: str | 
             settings: dict[str, Any] = {
                 "versioning": stack.bucket.versioning,
                 "transition_days": stack.bucket.transition_days,
+                "result_ttl_s": RESULT_TTL_S,
             }
         elif resource.kind == "table":
             settings = {
@@ -124,16 +132,8 @@ def _create_bucket(s3: Any, plan: PlannedResource, region: str) -> None:
     )
     if plan.settings.get("versioning"):
         s3.put_bucket_versioning(Bucket=plan.name, VersioningConfiguration={"Status": "Enabled"})
-    days = plan.settings.get("transition_days")
-    if days:
-        rule = {
-            "ID": "recordings-to-infrequent-access",
-            "Status": "Enabled",
-            "Filter": {"Prefix": ""},
-            "Transitions": [{"Days": days, "StorageClass": "STANDARD_IA"}],
-            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_UPLOADS_DAYS},
-        }
-        s3.put_bucket_lifecycle_configuration(Bucket=plan.name, LifecycleConfiguration={"Rules": [rule]})
+    rules = bucket_lifecycle_rules(plan.settings.get("transition_days"), plan.settings["result_ttl_s"])
+    s3.put_bucket_lifecycle_configuration(Bucket=plan.name, LifecycleConfiguration={"Rules": rules})
 
 
 def _create_table(dynamodb: Any, plan: PlannedResource) -> None:

@@ -248,6 +248,12 @@ def check_iam(graph: Graph, stage: str) -> None:
         "Resource": [f"{bucket}/tenants/*"],
     }
     list_recordings = {"Sid": "EcgBucketBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket]}
+    write_results = {  # results over the DynamoDB item limit, tagged for their lifecycle rule; no recording's key
+        "Sid": "EcgBucketTenantsResultsObjects",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject", "s3:PutObjectTagging"],
+        "Resource": [f"{bucket}/tenants/*/results/*"],
+    }
     cache = {
         "Sid": "ResultsTable",
         "Effect": "Allow",
@@ -270,12 +276,14 @@ def check_iam(graph: Graph, stage: str) -> None:
         "fhr": [
             read_recordings,
             list_recordings,
+            write_results,
             jobs_table,
             {"Sid": "JobsQueue", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [jobs]},
         ],
         "worker": [
             read_recordings,
             list_recordings,
+            write_results,
             cache,
             {
                 "Sid": "JobsQueue",
@@ -763,10 +771,15 @@ def test_storage_and_tables_follow_the_stack(graphs: dict[str, Graph], stage: st
     )
     lifecycle = graph.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[0].inputs
     assert lifecycle["bucket"] == name
-    assert lifecycle["rules"][0]["status"] == "Enabled"
-    assert lifecycle["rules"][0]["transitions"] == [
+    rules = {rule["id"]: rule for rule in lifecycle["rules"]}
+    assert all(rule["status"] == "Enabled" for rule in rules.values())
+    assert rules["recordings-to-infrequent-access"]["transitions"] == [
         {"days": expected["transition_days"], "storageClass": "STANDARD_IA"}
     ]
+    # Result objects (tenants/<t>/results/, tagged) expire with the result TTL: 7 days, +1 for S3's midnight rounding.
+    expiring = rules["results-expire-with-their-ttl"]
+    assert expiring["filter"] == {"tag": {"key": "fhr-data", "value": "result"}}
+    assert expiring["expiration"] == {"days": 8}
     results = graph.one(TABLE, fn_name(stage, "results_table")).inputs
     items = graph.one(TABLE, fn_name(stage, "items_table")).inputs
     assert results["hashKey"] == "pk" and results["attributes"] == [{"name": "pk", "type": "S"}]

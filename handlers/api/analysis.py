@@ -21,9 +21,10 @@ error class (both modules hold only exception classes: importing them stays chea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-import time
-from collections.abc import Awaitable
+import threading
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,6 +41,7 @@ from handlers.api.http import (
     Unprocessable,
 )
 from handlers.api.inputs import JSON_ERRORS, check_object_key
+from handlers.api.results import StoredResult
 from handlers.api.settings import Settings
 from handlers.fhr import errors as science_errors
 from handlers.storage import errors as storage_errors
@@ -116,7 +118,10 @@ class S3Target:
 
 @dataclass
 class Outcome:
-    """What one analysis produced: a result (fresh or cached), or a request to defer it."""
+    """What one analysis produced: a result (fresh or cached), or a request to defer it.
+
+    A cached result kept in S3 is not read: ``result`` is ``None`` and ``stored_result`` says where it is
+    (its size and summary with it); a fresh one written to S3 has both."""
 
     result: dict[str, Any] | None
     cached: bool
@@ -125,6 +130,13 @@ class Outcome:
     deferred: bool = False
     predicted_s: float = 0.0
     stored: bool = False
+    stored_result: StoredResult | None = None
+
+    @property
+    def summary(self) -> Any:
+        if self.result is not None:
+            return self.result.get("summary")
+        return self.stored_result.summary if self.stored_result is not None else None
 
 
 def parse_filename(value: Any, allowed_bucket: str) -> S3Target:
@@ -197,7 +209,10 @@ async def resolve_objects(s3: Any, settings: Settings, target: S3Target) -> Reco
 
 
 class Throughput:
-    """Bytes per second this environment achieved (EWMA); predictions use the slower of it and config."""
+    """Bytes per second this environment achieved (EWMA); predictions use the slower of it and config.
+
+    Learnt from time measured inside invocations (:func:`handlers.runtime.clock.invocation_time`): an
+    environment is frozen between them, and wall time across a freeze is not time spent analysing."""
 
     def __init__(self, weight: float = 0.3) -> None:
         self.weight = weight
@@ -208,6 +223,15 @@ class Throughput:
             return
         rate = size / seconds
         self.observed = rate if self.observed is None else (1 - self.weight) * self.observed + self.weight * rate
+
+    @contextlib.asynccontextmanager
+    async def timing(self, size: int) -> AsyncIterator[None]:
+        """Learn from the work inside the block, timed by the invocation clock (frozen gaps excluded)."""
+        from handlers.runtime.clock import invocation_time
+
+        started = invocation_time()
+        yield
+        self.observe(size, invocation_time() - started)
 
     def predict_s(self, size: int, settings: Settings) -> float:
         rate = settings.throughput_bytes_per_s
@@ -233,15 +257,16 @@ async def analyse(
     objects = await resolve_objects(s3, settings, target)
     digest = options_hash(options)
     pk = cache_key(tenant, target.bucket, target.key, objects.etags, digest)
-    hit = await cache.get(pk, tenant)
+    hit = await cache.lookup(pk, tenant)
+    if isinstance(hit, StoredResult):
+        return Outcome(None, cached=True, pk=pk, size=objects.size, stored=True, stored_result=hit)
     if hit is not None:
         return Outcome(hit, cached=True, pk=pk, size=objects.size)
     predicted = THROUGHPUT.predict_s(objects.size, settings)
     if budget_s is not None and predicted > budget_s:
         return Outcome(None, cached=False, pk=pk, size=objects.size, deferred=True, predicted_s=predicted)
-    started = time.perf_counter()
-    result = await read_and_estimate(s3, settings, objects, options)
-    THROUGHPUT.observe(objects.size, time.perf_counter() - started)
+    async with THROUGHPUT.timing(objects.size):
+        result = await read_and_estimate(s3, settings, objects, options)
     meta = {
         "tenant": tenant,
         "bucket": target.bucket,
@@ -250,7 +275,8 @@ async def analyse(
         "options_hash": digest,
     }
     stored = await cache.put(pk, result, meta)
-    return Outcome(result, cached=False, pk=pk, size=objects.size, stored=stored)
+    where = stored if isinstance(stored, StoredResult) else None
+    return Outcome(result, cached=False, pk=pk, size=objects.size, stored=bool(stored), stored_result=where)
 
 
 async def read_and_estimate(
@@ -271,5 +297,27 @@ async def read_and_estimate(
             objects=objects,
         )
     )
-    result = await _mapped(asyncio.to_thread(estimate, record, options))
+    result = await _mapped(_stoppable(estimate, record, options))
     return compact_result(result)
+
+
+async def _stoppable(estimate: Any, record: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Run the estimator in a thread that stops at its next stage when this task is cancelled.
+
+    A thread cannot be killed: without this, an analysis abandoned at its request's deadline would go on
+    computing in the background, frozen with the environment and resumed inside the next caller's
+    invocation (competing with it). The estimator checks :func:`handlers.fhr.estimator.stop_requested`
+    between stages (contextvars follow ``asyncio.to_thread``)."""
+    from handlers.fhr.estimator import STOP
+
+    stop = threading.Event()
+
+    def run() -> dict[str, Any]:
+        STOP.set(stop)
+        return estimate(record, options)
+
+    try:
+        return await asyncio.to_thread(run)
+    except asyncio.CancelledError:
+        stop.set()
+        raise

@@ -11,8 +11,9 @@ Size: a DynamoDB item holds at most 400 KB. A 30-min result at 4 Hz is 7,200 poi
 ~250 KB as JSON, so results are stored as a zlib-compressed binary attribute (~4-6x smaller, the
 traces being smooth). Before storing or returning, :func:`compact_result` rounds rates to 0.1 bpm
 and qualities to 0.001 (below any clinical resolution), so a cached answer is byte-for-byte the
-fresh one. If a result is still over the limit compressed (a multi-hour record), it is returned
-but not cached: the function's role may only read the bucket, so there is no S3 overflow area.
+fresh one. If a result is still over the limit compressed (a record of more than about 5 hours), it
+is written as an S3 object under the tenant's results prefix and the entry points at it
+(:mod:`handlers.api.results`: ``result_ref``, ``result_bytes`` and the small ``summary``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.api.dynamo import MAX_ITEM_BYTES
+from handlers.api.results import ResultObjects, StoredResult
 
 CACHE_SCHEMA = "v3"  # v2: keyed by tenant; v3: beats and variability. Bump when the output changes meaning
 RESULT_PREFIX = "result#"
@@ -80,38 +82,66 @@ def decode_result(blob: bytes) -> dict[str, Any]:
 
 
 class ResultCache:
-    """Get and put compressed results in the results table through a passed-in DynamoDB client."""
+    """Get and put results in the results table through a passed-in DynamoDB client; results too large
+    for an item go to S3 through ``objects`` (without it they are returned but not cached)."""
 
-    def __init__(self, dynamodb: Any, table: str, ttl_s: int) -> None:
+    def __init__(self, dynamodb: Any, table: str, ttl_s: int, objects: ResultObjects | None = None) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.ttl_s = ttl_s
+        self.objects = objects
 
-    async def get(self, pk: str, tenant: str) -> dict[str, Any] | None:
-        """The live entry ``pk`` if ``tenant`` owns it (a key of another tenant's entry reads as a miss)."""
+    async def lookup(self, pk: str, tenant: str) -> dict[str, Any] | StoredResult | None:
+        """The live entry ``pk`` if ``tenant`` owns it: the result, or where it is stored (another
+        tenant's entry, or a pointer outside the tenant's results prefix, reads as a miss)."""
         response = await self.dynamodb.get_item(
-            TableName=self.table, Key={"pk": {"S": pk}}, ProjectionExpression="result_z, expires_at, tenant"
+            TableName=self.table,
+            Key={"pk": {"S": pk}},
+            ProjectionExpression="result_z, result_ref, result_bytes, summary, expires_at, tenant",
         )
         item = response.get("Item")
-        if not item or "result_z" not in item or item.get("tenant", {}).get("S") != tenant:
+        if not item or item.get("tenant", {}).get("S") != tenant:
             return None
         if int(item.get("expires_at", {}).get("N", "0")) <= int(time.time()):
             return None
-        return decode_result(item["result_z"]["B"])
+        if "result_z" in item:
+            return decode_result(item["result_z"]["B"])
+        if "result_ref" not in item or self.objects is None:
+            return None
+        summary = json.loads(item["summary"]["S"]) if "summary" in item else None
+        stored = StoredResult(self.objects.bucket, item["result_ref"]["S"], int(item["result_bytes"]["N"]), summary)
+        return stored if ResultObjects.owned(stored, tenant) else None
 
-    async def put(self, pk: str, result: dict[str, Any], meta: dict[str, str]) -> bool:
-        """Store ``result`` (``meta`` names its ``tenant``); ``False`` (nothing written) if too large compressed."""
+    async def get(self, pk: str, tenant: str) -> dict[str, Any] | None:
+        """The result of the live entry ``pk`` owned by ``tenant``, read from S3 if it is stored there."""
+        found = await self.lookup(pk, tenant)
+        if isinstance(found, StoredResult):
+            assert self.objects is not None
+            return await self.objects.load(found)
+        return found
+
+    async def put(self, pk: str, result: dict[str, Any], meta: dict[str, str]) -> bool | StoredResult:
+        """Store ``result`` (``meta`` names its ``tenant``): ``True`` inline, the :class:`StoredResult` if it
+        went to S3, ``False`` (nothing written) if too large for an item and there is no bucket to use."""
         blob = encode_result(result)
-        if len(blob) > MAX_ITEM_BYTES - ITEM_HEADROOM:
-            return False
         now = int(time.time())
         item: dict[str, Any] = {
             "pk": {"S": pk},
             "kind": {"S": "result"},
-            "result_z": {"B": blob},
             "created_at": {"N": str(now)},
             "expires_at": {"N": str(now + self.ttl_s)},
         }
         item.update({name: {"S": value} for name, value in meta.items() if value})
+        stored: bool | StoredResult = True
+        if len(blob) <= MAX_ITEM_BYTES - ITEM_HEADROOM:
+            item["result_z"] = {"B": blob}
+        elif self.objects is None:
+            return False
+        else:
+            text = json.dumps(result, separators=(",", ":"), allow_nan=False)
+            summary = json.dumps(result.get("summary"), separators=(",", ":"), allow_nan=False)
+            stored = await self.objects.put(meta["tenant"], pk.removeprefix(RESULT_PREFIX), text)
+            stored = StoredResult(stored.bucket, stored.key, stored.size, result.get("summary"))
+            item.update(result_ref={"S": stored.key}, result_bytes={"N": str(stored.size)}, summary={"S": summary})
         await self.dynamodb.put_item(TableName=self.table, Item=item)
-        return True
+        return stored

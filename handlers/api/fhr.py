@@ -60,15 +60,17 @@ from handlers.api.http import (
     NotFound,
     Request,
     api_handler,
+    dumps,
     json_response,
 )
 from handlers.api.inputs import JSON_BODY_ERRORS, REQUEST_ERRORS, UNKNOWN_FIELD, parse_json
 from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
+from handlers.api.results import INLINE_RESULT_MAX_BYTES, PAGE_MAX_BYTES, ResultObjects, StoredResult, escaped_size
 from handlers.api.settings import API_LIMIT_S, Settings
 from handlers.api.tenancy import CALLER_ERRORS, OWNER_ERRORS, Caller
 from handlers.fhr.options import options_schema
 from handlers.fhr.preload import preload
-from handlers.fhr.result_schema import RESULT_SCHEMA
+from handlers.fhr.result_schema import RESULT_LINK_SCHEMA, RESULT_SCHEMA
 from handlers.metrics import emit as emit_metrics
 from handlers.runtime import snapstart
 
@@ -92,31 +94,30 @@ async def init() -> None:
 
 
 async def shutdown() -> None:
-    """Let analyses that outlived their request finish (they fill the cache), then close the clients."""
+    """Let analyses being abandoned finish stopping, then close the clients."""
     await drain(timeout_s=2.0)
     await clients.close()
 
 
-_BACKGROUND: set[asyncio.Task[Any]] = set()
+_ABANDONED: set[asyncio.Task[Any]] = set()
 
 
-def _keep_in_background(task: asyncio.Task[Any]) -> None:
-    """An analysis that missed its request's deadline still finishes and caches its result, so the
-    queued job that replaces it usually finds a cache hit instead of computing twice."""
-    _BACKGROUND.add(task)
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """Stop an analysis that missed its request's deadline: its record is handed to the queue worker.
 
-    def finished(done: asyncio.Task[Any]) -> None:
-        _BACKGROUND.discard(done)
-        if not done.cancelled() and done.exception() is not None:
-            logger.warning("background analysis failed: %s", done.exception())
-
-    task.add_done_callback(finished)
+    Kept running, it would be frozen with the environment once the 202 is answered and resume inside
+    the next caller's invocation, competing with it (and, finishing there, teaching the throughput
+    estimate a speed that includes the freeze). Cancelling also stops the estimator's thread at its
+    next stage (handlers.api.analysis._stoppable)."""
+    task.cancel()
+    _ABANDONED.add(task)
+    task.add_done_callback(_ABANDONED.discard)
 
 
 async def drain(timeout_s: float | None = None) -> None:
-    """Wait for analyses still running after their request was answered 202."""
-    if _BACKGROUND:
-        await asyncio.wait(set(_BACKGROUND), timeout=timeout_s)
+    """Wait for abandoned analyses to finish stopping (their threads reach their next stage)."""
+    if _ABANDONED:
+        await asyncio.wait(set(_ABANDONED), timeout=timeout_s)
 
 
 @api_handler
@@ -167,7 +168,7 @@ async def _analyse_one(caller: Caller, filename: Any, raw_options: Any, context:
     target = _owned_target(caller, filename, settings)
     options = parse_options(raw_options)
     s3, dynamodb = await clients.client("s3"), await clients.client("dynamodb")
-    cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
+    cache = result_cache(settings, dynamodb, s3)
     budget = budget_s(context, settings) if settings.jobs_queue_url else None
     started = time.perf_counter()
     work = asyncio.ensure_future(analyse(s3, cache, settings, target, options, tenant=caller.tenant, budget_s=budget))
@@ -178,13 +179,27 @@ async def _analyse_one(caller: Caller, filename: Any, raw_options: Any, context:
             # The prediction can be wrong (a loaded machine, a slow read): the deadline is enforced too.
             outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(budget, 0.0))
         except TimeoutError:
-            _keep_in_background(work)
+            _abandon(work)
             return await _defer(settings, caller, target, options, budget, job_id=new_job_id())
     if outcome.deferred:
         return await _defer(settings, caller, target, options, outcome.predicted_s, job_id=job_id_for(outcome.pk))
-    assert outcome.result is not None
     _emit_outcome(outcome, (time.perf_counter() - started) * 1000, getattr(context, "aws_request_id", None))
-    return json_response(200, {**outcome.result, "cached": outcome.cached})
+    return json_response(200, await _served(outcome, cache))
+
+
+def result_cache(settings: Settings, dynamodb: Any, s3: Any) -> ResultCache:
+    """The results cache, with the stack's bucket for results too large for a DynamoDB item."""
+    return ResultCache(dynamodb, settings.results_table, settings.result_ttl_s, ResultObjects(s3, settings.ecg_bucket))
+
+
+async def _served(outcome: Any, cache: ResultCache) -> dict[str, Any]:
+    """The 200 body: the result inline while it fits a response, else a link to its S3 object."""
+    stored, objects = outcome.stored_result, cache.objects
+    assert objects is not None
+    if stored is None or stored.size <= INLINE_RESULT_MAX_BYTES:
+        result = outcome.result if outcome.result is not None else await objects.load(stored)
+        return {**result, "cached": outcome.cached}
+    return {"resultLink": await objects.link(stored), "summary": outcome.summary, "cached": outcome.cached}
 
 
 def _emit_outcome(outcome: Any, elapsed_ms: float, request_id: str | None) -> None:
@@ -277,9 +292,17 @@ async def get_job(request: Request, context: Any) -> dict[str, Any]:
     with_results = total == 1 or "results" in request.query
     indexes = list(range(min(offset, total), min(offset + limit, total)))
     files = await store.files(job_id, indexes)
-    cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
-    entries = [await _file_entry(index, files.get(index), cache, with_results, caller) for index in indexes]
-    return json_response(200, _job_body(job_id, job, entries, offset, limit))
+    cache = result_cache(settings, dynamodb, await clients.client("s3"))
+    entries: list[dict[str, Any]] = []
+    room = PAGE_MAX_BYTES  # Lambda answers at most 6 MB: the page ends before the entry that would not fit
+    for index in indexes:
+        entry = await _file_entry(index, files.get(index), cache, with_results, caller, room)
+        size = escaped_size(dumps(entry)) + 1
+        if entries and size > room:
+            break
+        entries.append(entry)
+        room -= size
+    return json_response(200, _job_body(job_id, job, entries, offset))
 
 
 def _page(query: dict[str, str], with_results: bool) -> tuple[int, int]:
@@ -289,7 +312,7 @@ def _page(query: dict[str, str], with_results: bool) -> tuple[int, int]:
 
 
 async def _file_entry(
-    index: int, item: dict[str, Any] | None, cache: ResultCache, with_results: bool, caller: Caller
+    index: int, item: dict[str, Any] | None, cache: ResultCache, with_results: bool, caller: Caller, room: int
 ) -> dict[str, Any]:
     if item is None:
         return {"index": index, "status": "unknown"}
@@ -301,13 +324,19 @@ async def _file_entry(
     if "error" in item:
         entry["error"] = json.loads(item["error"]["S"])
     if with_results and "result_pk" in item:
-        entry["result"] = await cache.get(item["result_pk"]["S"], caller.tenant)
+        found = await cache.lookup(item["result_pk"]["S"], caller.tenant)
+        if isinstance(found, StoredResult):
+            assert cache.objects is not None
+            if found.size <= min(room, INLINE_RESULT_MAX_BYTES):
+                entry["result"] = await cache.objects.load(found)
+            else:
+                entry["resultLink"] = await cache.objects.link(found)
+        else:
+            entry["result"] = found
     return entry
 
 
-def _job_body(
-    job_id: str, job: dict[str, Any], entries: list[dict[str, Any]], offset: int, limit: int
-) -> dict[str, Any]:
+def _job_body(job_id: str, job: dict[str, Any], entries: list[dict[str, Any]], offset: int) -> dict[str, Any]:
     total = int(job["total"]["N"])
     done, failed = int(job["done_count"]["N"]), int(job["failed_count"]["N"])
     pending = max(total - done - failed, 0)
@@ -321,11 +350,13 @@ def _job_body(
         "pending": pending,
         "offset": offset,
         "files": entries,
-        "nextOffset": offset + limit if offset + limit < total else None,
+        "nextOffset": offset + len(entries) if offset + len(entries) < total else None,
     }
     if total == 1 and entries:
         body["result"] = entries[0].pop("result", None)
         body["error"] = entries[0].get("error")
+        if "resultLink" in entries[0]:
+            body["resultLink"] = entries[0].pop("resultLink")
     return body
 
 
@@ -349,6 +380,16 @@ FHR_ANSWER = component(
         "required": [*RESULT_SCHEMA["required"], "cached"],
     },
 )
+RESULT_LINK = component("ResultLink", RESULT_LINK_SCHEMA)
+FHR_LINKED_ANSWER = component(
+    "FhrLinkedAnswer",
+    obj(
+        "a result too large for a response (Lambda answers at most 6 MB): its summary, and a link to fetch it",
+        resultLink=RESULT_LINK,
+        summary=RESULT_SCHEMA["properties"]["summary"],
+        cached=boolean("served from the cache"),
+    ),
+)
 OPTIONS = component("Options", options_schema())
 JOB_ID = string("32 lowercase hex digits", pattern="^[0-9a-f]{32}$")
 LOCATION = string("where the job is served: /fhr/jobs/{id}")
@@ -369,7 +410,7 @@ DEFERRED = component(
     ),
 )
 ANALYSE_REPLIES = (
-    Reply(200, "the FHR result", FHR_ANSWER),
+    Reply(200, "the FHR result, inline or (over 4 MB) as a link", {"oneOf": [FHR_ANSWER, FHR_LINKED_ANSWER]}),
     Reply(202, "deferred to a job: poll its location", DEFERRED, headers={"location": "/fhr/jobs/{id}"}),
 )
 ANALYSE_ERRORS = (*CALLER_ERRORS, *OWNER_ERRORS, *FILENAME_ERRORS, *OPTIONS_ERRORS, *RECORD_ERRORS, *HANDLER_ERRORS)
@@ -389,6 +430,7 @@ JOB_FILE = obj(
     summary=RESULT_SCHEMA["properties"]["summary"],
     error=FILE_ERROR,
     result=nullable(FHR_RESULT),
+    resultLink=RESULT_LINK,
 )
 JOB = component(
     "Job",
@@ -407,6 +449,7 @@ JOB = component(
         files=array(JOB_FILE),
         nextOffset=nullable(integer("the offset of the next page", minimum=1)),
         result=nullable(FHR_RESULT),
+        resultLink=RESULT_LINK,
         error=nullable(FILE_ERROR),
     ),
 )
@@ -467,7 +510,9 @@ POST_BATCH = Operation(
 )
 GET_JOB = Operation(
     summary="A job's status and results",
-    description="Counts and one page of files; a one-file job (a deferred record) carries its result. Another "
+    description="Counts and one page of files; a one-file job (a deferred record) carries its result. A result "
+    "over 4 MB of JSON comes as a resultLink (a presigned GET) instead; a page ends before the file that would take "
+    "it over 5 MB (Lambda answers at most 6 MB), so limit is a maximum and nextOffset says where to go on. Another "
     "tenant's job answers 404 as a missing one does.",
     params=(
         Param("id", "path", "the job id", JOB_ID),
@@ -475,7 +520,8 @@ GET_JOB = Operation(
         Param(
             "limit",
             "query",
-            f"files per page (at most {MAX_JOB_PAGE_WITH_RESULTS} with results=full)",
+            f"files per page at most (at most {MAX_JOB_PAGE_WITH_RESULTS} with results=full; fewer when their "
+            "results would take the page over 5 MB)",
             integer(minimum=1, maximum=MAX_JOB_PAGE, default=100),
         ),
         Param("results", "query", "full: every file's result inline", string(enum=["full"])),

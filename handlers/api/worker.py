@@ -32,6 +32,7 @@ from handlers.api.analysis import analyse, parse_filename, parse_options
 from handlers.api.cache import ResultCache
 from handlers.api.http import ApiError
 from handlers.api.jobs import JobMessage, JobStore
+from handlers.api.results import ResultObjects
 from handlers.api.settings import Settings
 from handlers.api.tenancy import Caller, bind
 from handlers.fhr.preload import preload
@@ -118,10 +119,10 @@ async def _analyse(message: JobMessage, settings: Settings, dynamodb: Any) -> di
     target = parse_filename(message.filename, settings.ecg_bucket)
     Caller(message.tenant).check_owns(target.key)
     options = parse_options(message.options)
-    cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s)
-    outcome = await analyse(await clients.client("s3"), cache, settings, target, options, tenant=message.tenant)
-    assert outcome.result is not None
-    recorded: dict[str, Any] = {"status": "done", "cached": outcome.cached, "summary": outcome.result.get("summary")}
+    s3 = await clients.client("s3")
+    cache = ResultCache(dynamodb, settings.results_table, settings.result_ttl_s, ResultObjects(s3, settings.ecg_bucket))
+    outcome = await analyse(s3, cache, settings, target, options, tenant=message.tenant)
+    recorded: dict[str, Any] = {"status": "done", "cached": outcome.cached, "summary": outcome.summary}
     if outcome.cached or outcome.stored:
         recorded["result_pk"] = outcome.pk
     return recorded

@@ -24,6 +24,7 @@ Then the 4 Hz traces, quality indices and summary are assembled into the documen
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from dataclasses import dataclass
@@ -86,14 +87,30 @@ class Analysis:
     timings_ms: dict[str, float]
 
 
+# Set by a caller that may abandon the analysis (handlers.api.analysis): checked between stages.
+STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("fhr_estimator_stop", default=None)
+
+
+class AnalysisStopped(Exception):
+    """The caller abandoned the analysis (its STOP event is set): nothing is returned."""
+
+
+def check_stop() -> None:
+    stop = STOP.get()
+    if stop is not None and stop.is_set():
+        raise AnalysisStopped("the analysis was abandoned by its caller")
+
+
 class _Stopwatch:
-    """Stage timings in ms, for the result's ``timings_ms``."""
+    """Stage timings in ms, for the result's ``timings_ms``; each lap is a point where a caller's STOP
+    takes effect."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
+        check_stop()
         now = time.perf_counter()
         self.timings[stage] = round((now - self._last) * 1000.0, 3)
         self._last = now
@@ -109,6 +126,7 @@ def analyse(record: Record, options: dict | Options | None = None) -> Analysis:
     """Run the pipeline on ``record`` and return the 4 Hz traces and intermediate facts."""
     opts = options if isinstance(options, Options) else parse_options(options, record.n_channels)
     with _PIPELINE_LOCK:
+        check_stop()  # abandoned while waiting for the pipeline: never start
         return _analyse(record, opts)
 
 

@@ -159,3 +159,10 @@ RESULT_SCHEMA: Schema = _obj(
         "additionalProperties": _num("ms", **NON_NEGATIVE),
     },
 )
+RESULT_LINK_SCHEMA: Schema = _obj(
+    "a result too large to answer inline (over 4 MB of JSON): a presigned SigV4 GET of the stored result, whose body "
+    "is the result's JSON (Content-Encoding gzip)",
+    url=_str("HTTPS GET URL, signed with SigV4; it stops working at expiresAt"),
+    expiresAt=_int("unix time (s) after which the URL is refused", **NON_NEGATIVE),
+    bytes=_int("size of the result's JSON, bytes", **NON_NEGATIVE),
+)

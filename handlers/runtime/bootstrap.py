@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.metrics import emit as emit_metrics
+from handlers.runtime import clock
 from handlers.runtime import logging as runtime_logging
 from handlers.runtime.context import FunctionInfo, LambdaContext
 from handlers.runtime.errors import ResponseSizeTooLarge, RuntimeApiError
@@ -120,6 +121,7 @@ class InvocationLoop:
 
     def on_answered(self) -> None:
         self.busy = False
+        clock.answered()
         if self.stopping and self._task is not None:
             self._task.cancel()  # SIGTERM came while busy: stop instead of waiting on /next
 
@@ -131,6 +133,7 @@ class InvocationLoop:
 
     async def process(self, invocation: Invocation) -> Answer:
         """Run one invocation to its answer; never raises for anything the handler or the event did."""
+        clock.next_event()
         request_id = invocation.request_id
         runtime_logging.set_request_id(request_id)
         set_trace_id(invocation.trace_id)

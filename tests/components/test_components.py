@@ -107,13 +107,14 @@ def test_disabled_keep_warm_registers_no_rules(small_manifest: Manifest) -> None
     assert principals == ["apigateway.amazonaws.com"] * len({route.function for route in APP.routes})
 
 
-def test_no_cors_no_lifecycle_and_short_integration_timeout(small_manifest: Manifest) -> None:
+def test_no_cors_no_transition_and_short_integration_timeout(small_manifest: Manifest) -> None:
     raw, _ = stack_raw("dev")
     api = {**raw["api"], "corsOrigins": []}
     bucket = {"versioning": False, "forceDestroy": False}
     graph = deploy(APP, config_for("dev", api=api, bucket=bucket), small_manifest)
     assert "corsConfiguration" not in graph.one("aws:apigatewayv2/api:Api", "fhr-dev-api").inputs
-    assert not graph.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    (lifecycle,) = graph.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert [rule["id"] for rule in lifecycle.inputs["rules"]] == ["results-expire-with-their-ttl"]  # no transition
     assert graph.one("aws:s3/bucket:Bucket", "fhr-dev-ecg_bucket").inputs["forceDestroy"] is False
     items = graph.one("aws:apigatewayv2/integration:Integration", "fhr-dev-api-items")
     assert items.inputs["timeoutMilliseconds"] == 11_000  # the function's 10 s timeout plus one

@@ -180,9 +180,13 @@ def test_function_policy_starts_with_its_own_log_group() -> None:
         "WriteOwnLogs",
         "EcgBucketTenantsObjects",
         "EcgBucketBucket",
+        "EcgBucketTenantsResultsObjects",
         "ResultsTable",
         "JobsQueue",
     ]
+    results = next(s for s in document["Statement"] if s["Sid"] == "EcgBucketTenantsResultsObjects")
+    assert results["Action"] == ["s3:PutObject", "s3:PutObjectTagging"]  # results over the item limit, tagged
+    assert results["Resource"] == [f"{BUCKET_ARN}/tenants/*/results/*"]  # never a recording's key
 
 
 def test_invoke_self_and_trust_policies() -> None:

@@ -87,8 +87,11 @@ def test_tables_bucket_queues_and_settings_on_moto(moto_endpoint: str, stage: st
         elif res.kind == "bucket":
             versioning = s3.get_bucket_versioning(Bucket=plan.name).get("Status")
             assert versioning == ("Enabled" if stack.bucket.versioning else None)
-            rules = s3.get_bucket_lifecycle_configuration(Bucket=plan.name)["Rules"]
-            assert rules[0]["Transitions"][0]["Days"] == stack.bucket.transition_days
+            rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=plan.name)["Rules"]}
+            assert rules["recordings-to-infrequent-access"]["Transitions"][0]["Days"] == stack.bucket.transition_days
+            expiring = rules["results-expire-with-their-ttl"]  # the rule Pulumi declares (tests/test_program.py)
+            assert expiring["Filter"] == {"Tag": {"Key": "fhr-data", "Value": "result"}}
+            assert expiring["Expiration"]["Days"] == 8
         else:
             url = queue_url(moto_endpoint, plan.name)
             assert sqs.get_queue_url(QueueName=plan.name)["QueueUrl"] == url

@@ -146,12 +146,21 @@
     try {
       let { status, body } = await api("GET", `${route("getFhr")}?filename=${encodeURIComponent(filename)}`);
       if (status === 202) body = await waitForJob(body, key, started);
+      if (body.resultLink) body = { ...await fetchLinked(body.resultLink), cached: body.cached };
       render(key, body);
       showStatus(`${key}: done in ${((performance.now() - started) / 1000).toFixed(1)} s` +
                  (body.cached ? " (cached)" : ""));
     } catch (err) {
       showError(err);
     }
+  }
+
+  /* A result too large for an API answer comes as a presigned S3 GET (no API token: the URL is signed). */
+  async function fetchLinked(link) {
+    const response = await fetch(link.url);
+    if (!response.ok) throw new ApiError(response.status, { code: "result_unavailable",
+      message: `the stored result could not be fetched (HTTP ${response.status}); ask again for a fresh link` });
+    return response.json();
   }
 
   async function waitForJob(accepted, key, started) {
@@ -161,7 +170,11 @@
       const { body } = await api("GET", location);
       const secs = ((performance.now() - started) / 1000).toFixed(0);
       showStatus(`${key}: ${body.status} (${secs} s)${body.progress != null ? ` — ${Math.round(body.progress * 100)} %` : ""}`);
-      if (body.status === "done") return body.result || (body.files && body.files[0] && body.files[0].result);
+      if (body.status === "done") {
+        const file = (body.files && body.files[0]) || {};
+        const link = body.resultLink || file.resultLink;
+        return body.result || file.result || (link && { resultLink: link, cached: file.cached });
+      }
       if (body.status === "failed") {
         const error = body.error || (body.files && body.files[0] && body.files[0].error) || {};
         throw new ApiError(422, error);

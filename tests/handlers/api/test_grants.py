@@ -54,11 +54,10 @@ def needed(call: Call, resource_of: Callable[[str, dict[str, Any]], str]) -> set
     service, operation, params = call
     resource = resource_of(service, params)
     if service == "s3":
-        return (
-            {(resource, "s3:GetObject")}
-            if operation in ("HeadObject", "GetObject")
-            else {(resource, f"s3:{operation}")}
-        )
+        if operation in ("HeadObject", "GetObject"):
+            return {(resource, "s3:GetObject")}
+        tagging = {(resource, "s3:PutObjectTagging")} if operation == "PutObject" and "Tagging" in params else set()
+        return {(resource, f"s3:{operation}")} | tagging
     if service == "dynamodb" and operation == "TransactWriteItems":
         kinds = {kind for item in params["TransactItems"] for kind in item}
         return {(resource, f"dynamodb:{TRANSACTION_ACTIONS[kind]}") for kind in kinds}
@@ -215,3 +214,42 @@ def test_missing_objects_can_be_told_from_forbidden_ones() -> None:
     """Without s3:ListBucket, S3 answers HEAD on a missing key with 403, and the API could not say 404."""
     for function in ("fhr", "worker"):
         assert ("ecg_bucket", "s3:ListBucket") in granted(function), function
+
+
+async def test_results_stored_in_s3_are_granted(
+    fhr_stack: Any,
+    boto: Any,
+    set_a_dir: Path,
+    make_event: Any,
+    parse_body: Any,
+    context: Any,
+    drive_worker: Any,
+    resource_of: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Results over the item limit are S3 objects (PutObject with its expiry tag) under tenants/*/results/."""
+    from handlers.api import cache
+
+    monkeypatch.setattr(cache, "MAX_ITEM_BYTES", cache.ITEM_HEADROOM + 100)
+    monkeypatch.setattr(fhr, "INLINE_RESULT_MAX_BYTES", 1000)  # answered as links
+    calls = await observe()
+    a02 = upload(boto, fhr_stack.bucket, set_a_dir, "a02")
+    for _ in range(2):
+        assert (await fhr.handler(make_event("GET", "/fhr", query={"filename": a02}), context))["statusCode"] == 200
+    assert "PutObject" in {op for _, op, _ in calls}
+    fhr_needs = set().union(*(needed(c, resource_of) for c in calls))
+    assert fhr_needs <= granted("fhr"), sorted(fhr_needs - granted("fhr"))
+    assert objects_outside_grants("fhr", calls) == []
+
+    batch = parse_body(
+        await fhr.handler(
+            make_event("POST", "/fhr/batch", body={"filenames": [a02], "options": {"refine": False}}), context
+        )
+    )
+    assert batch["total"] == 1
+    calls.clear()
+    await drive_worker(fhr_stack.queue_url, context)
+    assert "PutObject" in {op for _, op, _ in calls}
+    worker_needs = set().union(*(needed(c, resource_of) for c in calls))
+    assert worker_needs <= granted("worker"), sorted(worker_needs - granted("worker"))
+    assert objects_outside_grants("worker", calls) == []

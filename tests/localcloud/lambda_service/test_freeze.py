@@ -152,3 +152,20 @@ async def test_a_frozen_environment_is_continued_before_it_is_stopped(start_serv
     await idle_worker(service, frozen=True)
     await service.stop()
     assert await gone(first["pid"]) and await gone(first["children"][0])
+
+
+async def test_the_speed_estimate_does_not_learn_from_frozen_wall_time(start_service) -> None:
+    """Work started in one invocation and finished in the next (0.2 s of it in the first, then frozen
+    for 2 s) teaches handlers.api.analysis.Throughput the time spent inside invocations only. Timed by
+    wall time (perf_counter, as before) it learnt ~2.2 s for 1 MB: every later record predicted 10x
+    slower, answered 202 instead of 200."""
+    spec = FunctionSpec(name="fx-learn", handler="learning.handler", memory_mb=1769, timeout_s=10, code_root=FIXTURES)
+    service = await start_service([spec])
+    started = await service.invoke("fx-learn", b'{"op": "start", "size": 1000000, "work_s": 0.2}')
+    assert started.function_error is None, started.payload
+    await idle_worker(service, frozen=True)
+    await asyncio.sleep(2.0)  # frozen: no invocation, no time for the analysis
+    learnt = json.loads((await service.invoke("fx-learn", b'{"op": "learnt", "hold_s": 0.3}')).payload)
+    assert learnt["observed"] is not None, "the work finished inside the second invocation"
+    seconds = 1_000_000 / learnt["observed"]
+    assert seconds < 1.0, f"learnt {seconds:.2f} s for 0.2 s of work: the frozen gap was counted"
