@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -228,8 +228,13 @@ async def analyse(
     *,
     tenant: str,
     budget_s: float | None = None,
+    queued: Callable[[str], Awaitable[bool]] | None = None,
 ) -> Outcome:
-    """Analyse ``target`` for ``tenant`` (who must own it: callers check with ``Caller.check_owns``)."""
+    """Analyse ``target`` for ``tenant`` (who must own it: callers check with ``Caller.check_owns``).
+
+    ``queued(pk)`` (the API's) tells whether a job already computes that result: a retried request
+    then joins it (a deferred outcome) instead of starting a second analysis beside the queued one.
+    """
     objects = await resolve_objects(s3, settings, target)
     digest = options_hash(options)
     pk = cache_key(tenant, target.bucket, target.key, objects.etags, digest)
@@ -237,7 +242,7 @@ async def analyse(
     if hit is not None:
         return Outcome(hit, cached=True, pk=pk, size=objects.size)
     predicted = THROUGHPUT.predict_s(objects.size, settings)
-    if budget_s is not None and predicted > budget_s:
+    if (budget_s is not None and predicted > budget_s) or (queued is not None and await queued(pk)):
         return Outcome(None, cached=False, pk=pk, size=objects.size, deferred=True, predicted_s=predicted)
     started = time.perf_counter()
     result = await read_and_estimate(s3, settings, objects, options)

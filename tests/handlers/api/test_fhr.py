@@ -245,7 +245,9 @@ async def test_deadline_is_enforced_while_computing(
     context = make_context(timeout_s=0.02)
     status, accepted = await get_fhr(make_event, parse_body, context, uri)
     assert status == 202 and accepted["status"] == "pending"
-    await fhr.drain()  # the interrupted analysis finished in the background and cached its result
+    await fhr.drain()  # the interrupted analysis finished in the background (computed, or left to the job)
     assert await drive_worker(fhr_stack.queue_url, make_context()) == (1, [])
     job = parse_body(await handler(job_event(make_event, accepted["jobId"]), make_context()))
-    assert job["status"] == "done" and job["files"][0]["cached"] is True
+    # One computation either way: the background analysis cached its result before the worker ran (a hit),
+    # or it found the job queued for the same cache key and left the work to it (issue 11 §3).
+    assert job["status"] == "done" and job["done"] == 1
