@@ -213,3 +213,44 @@ async def test_worker_deadline_comes_from_the_context(
 
 def _job_event(make_event: Any, job_id: str) -> dict[str, Any]:
     return make_event("GET", f"/fhr/jobs/{job_id}", route_key="GET /fhr/jobs/{id}", path_params={"id": job_id})
+
+
+async def test_sweeper_requeues_a_lost_file_then_marks_it_stuck(
+    fhr_stack: Any,
+    boto: Any,
+    aws_env: str,
+    make_event: Any,
+    parse_body: Any,
+    context: Any,
+    sqs_down: Any,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from handlers.api import sweeper
+    from handlers.api.settings import Settings
+
+    names = [f"s3://{fhr_stack.bucket}/{MINE}secret-name-{i}.hea" for i in range(3)]
+    await sqs_down()
+    response = await handler(make_event("POST", "/fhr/batch", body={"filenames": names}), context)
+    assert response["statusCode"] == 503  # records written, no message: nobody retries this request
+    await restore(monkeypatch, aws_env)
+    settings, now = Settings.from_env(), int(time.time())
+    assert await sweeper.sweep(settings, now, stuck_after=1000, unsent_grace=120) == {
+        "pending": 3,
+        "requeued": 0,
+        "failed": 0,
+    }  # within the grace: its request may still be running
+    later = now + 121
+    assert (await sweeper.sweep(settings, later, 1000, 120))["requeued"] == 3
+    assert (await sweeper.sweep(settings, later + 10, 1000, 120))["requeued"] == 0  # once per file
+    sent = bodies(boto, fhr_stack.queue_url)
+    assert sorted(m["index"] for m in sent) == [0, 1, 2] and {m["tenant"] for m in sent} == {"t-test"}
+    counts = await sweeper.sweep(settings, later + 1001, 1000, 120)
+    assert counts == {"pending": 3, "requeued": 0, "failed": 3}
+    job_id = sent[0]["jobId"]
+    job = parse_body(await handler(_job_event(make_event, job_id), context))
+    assert (job["pending"], job["failed"]) == (0, 3)
+    assert {f["error"]["code"] for f in job["files"]} == {"stuck"}
+    assert not any("secret-name" in r.getMessage() for r in caplog.records)
