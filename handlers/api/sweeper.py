@@ -35,12 +35,8 @@ logger = logging.getLogger("handlers.api.sweeper")
 DEFAULT_UNSENT_GRACE_S = 120
 
 
-async def init() -> None:
-    await clients.open_services("dynamodb", "sqs")
-
-
-async def shutdown() -> None:
-    await clients.close()
+# Invoked by the worker's handler for the schedule's event (fhrapp.definition.SWEEP_SCHEDULE): the worker
+# already holds the queue, the table and their clients.
 
 
 def stuck_after_s(environ: Any = None) -> int:

@@ -100,7 +100,14 @@ async def shutdown() -> None:
     await clients.close()
 
 
+SWEEP_SOURCE = "fhr.jobs-sweeper"  # fhrapp.definition.SWEEP_SOURCE (tests check they agree)
+
+
 async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("source") == SWEEP_SOURCE:
+        from handlers.api import sweeper
+
+        return await sweeper.handler(event, context)
     records = (event.get("Records") or []) if isinstance(event, dict) else []
     settings = worker_settings()
     deadline = deadline_of(context)

@@ -254,3 +254,12 @@ async def test_sweeper_requeues_a_lost_file_then_marks_it_stuck(
     assert (job["pending"], job["failed"]) == (0, 3)
     assert {f["error"]["code"] for f in job["files"]} == {"stuck"}
     assert not any("secret-name" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_schedule_event_runs_the_sweeper_in_the_worker(fhr_stack: Any, context: Any) -> None:
+    from fhrapp.definition import APP, SWEEP_SCHEDULE, SWEEP_SOURCE
+
+    assert worker.SWEEP_SOURCE == SWEEP_SOURCE and SWEEP_SCHEDULE in APP.schedules
+    assert SWEEP_SCHEDULE.function == "worker"
+    counts = await worker.handler(dict(SWEEP_SCHEDULE.payload), context)
+    assert counts == {"pending": 0, "requeued": 0, "failed": 0}
