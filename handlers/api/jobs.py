@@ -304,8 +304,9 @@ class JobStore:
         file_update = {
             "TableName": self.table,
             "Key": {"pk": {"S": file_pk(job_id, index)}},
-            "UpdateExpression": "SET #status = :pending, reopened = if_not_exists(reopened, :zero) + :one "
-            "REMOVE #error, error_code, finished_at",
+            # swept_at restarts the sweeper's clock: a file reopened long after it was swept is not "stuck" at once
+            "UpdateExpression": "SET #status = :pending, reopened = if_not_exists(reopened, :zero) + :one, "
+            "swept_at = :now REMOVE #error, error_code, finished_at",
             "ConditionExpression": "#status = :failed AND error_code = :code",
             "ExpressionAttributeNames": {"#status": "status", "#error": "error"},
             "ExpressionAttributeValues": {
@@ -314,6 +315,7 @@ class JobStore:
                 ":code": {"S": code},
                 ":zero": {"N": "0"},
                 ":one": {"N": "1"},
+                ":now": {"N": str(int(time.time()))},
             },
         }
         job_update = {

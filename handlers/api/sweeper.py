@@ -73,8 +73,7 @@ async def sweep(settings: Settings, now: int, stuck_after: int, unsent_grace: in
             continue  # a job item not written yet (its request is still running) or not this file's owner
         since = int(job.get("enqueued_at", job.get("created_at", {"N": str(now)}))["N"])
         sweeps = int(item.get("sweeps", {"N": "0"})["N"])
-        if sweeps:
-            since = max(since, int(item.get("swept_at", {"N": "0"})["N"]))
+        since = max(since, int(item.get("swept_at", {"N": "0"})["N"]))  # swept, or reopened by a redrive
         limit = stuck_after if "enqueued_at" in job or sweeps else unsent_grace
         if now - since <= limit:
             continue
