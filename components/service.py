@@ -22,6 +22,7 @@ from components.function import DataRefs, FunctionCode, FunctionSettings, Lambda
 from components.keepwarm import KeepWarm
 from components.observability import Observability, check_alarms
 from components.queues import Queues
+from components.schedules import Schedules
 from components.storage import EcgStorage
 from components.tables import Tables
 from fhrapp.config import PROJECT, ConfigError, StackConfig
@@ -106,6 +107,8 @@ class FhrService(pulumi.ComponentResource):
             storage.allow_browser_access(physical, config.api.cors_origins, self.api.url)
         warmed = {physical_name(PROJECT, config.stage, fn.name): aliases[fn.name] for fn in app.warmed_functions}
         KeepWarm(physical_name(PROJECT, config.stage, "keep-warm"), warmed, config.keep_warm, opts=child)
+        scheduled = {physical_name(PROJECT, config.stage, t.name): (t, aliases[t.function]) for t in app.schedules}
+        Schedules(physical_name(PROJECT, config.stage, "schedules"), scheduled, opts=child)
         self.observability = Observability(
             physical_name(PROJECT, config.stage, "observability"),
             config,

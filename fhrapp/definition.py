@@ -128,6 +128,18 @@ class Function:
 
 
 @dataclass(frozen=True)
+class ScheduledTask:
+    """An EventBridge schedule that invokes ``function``'s serving alias with ``payload`` (e.g. the jobs
+    sweeper). Pulumi deploys a rule, a target and a permission (components/schedules.py); the local cloud
+    fires the same expression with its scheduler."""
+
+    name: str
+    function: str
+    expression: str
+    payload: dict[str, str]
+
+
+@dataclass(frozen=True)
 class AppDefinition:
     """The whole service: what every stack deploys and every local cloud runs."""
 
@@ -135,6 +147,7 @@ class AppDefinition:
     functions: tuple[Function, ...]
     routes: tuple[Route, ...]
     resources: tuple[DataResource, ...]
+    schedules: tuple[ScheduledTask, ...] = ()
 
     def function(self, name: str) -> Function:
         for fn in self.functions:
@@ -201,6 +214,9 @@ class AppDefinition:
         for resource in self.resources:
             if resource.dead_letter is not None and self.resource(resource.dead_letter).kind != "queue":
                 raise ValueError(f"{resource.logical}'s dead-letter target {resource.dead_letter!r} is not a queue")
+        for task in self.schedules:
+            if task.function not in names:
+                raise ValueError(f"schedule {task.name} names unknown function {task.function!r}")
         keys = [r.route_key for r in self.routes]
         if len(keys) != len(set(keys)):
             raise ValueError("duplicate route keys in the app definition")
@@ -400,6 +416,9 @@ QUEUE_CONSUME = (
     "sqs:ChangeMessageVisibility",
 )
 TABLE_CACHE = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# The worker also sweeps: it finds pending job files with a filtered Scan, records their outcome in a
+# transaction (TransactWriteItems needs the item actions) and re-enqueues them.
+TABLE_SWEEP = (*TABLE_CACHE, "dynamodb:Scan")
 # Batch jobs write one item per file and read them back page by page.
 TABLE_JOBS = (*TABLE_CACHE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")
 # ``list`` queries the caller's own partition: no Scan, which would page through every tenant's items.
@@ -448,11 +467,16 @@ WORKER_FUNCTION = Function(
         Grant("ecg_bucket", S3_READ, prefix=TENANTS_PREFIX),
         Grant("ecg_bucket", S3_LIST),
         Grant("ecg_bucket", S3_WRITE_RESULTS, prefix=RESULT_OBJECTS_PREFIX),
-        Grant("results_table", TABLE_CACHE),
-        Grant("jobs_queue", QUEUE_CONSUME),
+        Grant("results_table", TABLE_SWEEP),
+        Grant("jobs_queue", (*QUEUE_CONSUME, *QUEUE_SEND)),
     ),
     resources=("ecg_bucket", "results_table", "jobs_queue"),
-    extra_env={"JOBS_MAX_RECEIVES": str(JOBS_QUEUE.max_receives), "RESULT_TTL_S": str(RESULT_TTL_S), **ANALYSIS_ENV},
+    extra_env={
+        "JOBS_MAX_RECEIVES": str(JOBS_QUEUE.max_receives),
+        "JOBS_VISIBILITY_TIMEOUT_S": str(JOBS_QUEUE.visibility_timeout_s),
+        "RESULT_TTL_S": str(RESULT_TTL_S),
+        **ANALYSIS_ENV,
+    },
     trigger=QueueTrigger("jobs_queue"),
 )
 WEB_FUNCTION = Function(
@@ -477,6 +501,10 @@ ITEMS_FUNCTION = Function(
     invokes_self=True,
 )
 
+# The jobs sweeper (handlers/api/sweeper.py) runs in the worker, which owns the queue and the job records.
+SWEEP_SOURCE = "fhr.jobs-sweeper"
+SWEEP_SCHEDULE = ScheduledTask("jobs-sweeper", "worker", "rate(15 minutes)", {"source": SWEEP_SOURCE})
+
 APP = AppDefinition(
     name="fhr",
     functions=(FHR_FUNCTION, ITEMS_FUNCTION, WORKER_FUNCTION, WEB_FUNCTION),
@@ -496,6 +524,7 @@ APP = AppDefinition(
         Route("GET", "/openapi.json", "web", public=True, operation="getOpenApi"),
     ),
     resources=(ECG_BUCKET, RESULTS_TABLE, ITEMS_TABLE, JOBS_DLQ, JOBS_QUEUE),
+    schedules=(SWEEP_SCHEDULE,),
 )
 APP.validate()
 

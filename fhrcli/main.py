@@ -28,6 +28,7 @@ SUBCOMMANDS = (
     "fhrcli.demo",
     "fhrcli.synth",
     "fhrcli.openapi",
+    "fhrcli.jobs",
 )
 
 

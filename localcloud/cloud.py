@@ -336,9 +336,9 @@ class LocalCloud:
         await self.front_door.start()
 
     def _start_schedules(self) -> None:
-        warm = self.stack.keep_warm
-        if not (warm.enabled and self.options.schedules and self.app.warmed_functions):
+        if not self.options.schedules:
             return
+        warm = self.stack.keep_warm
         clock = self.options.clock
         jobs = [
             Job(
@@ -346,8 +346,18 @@ class LocalCloud:
                 schedule=parse_schedule(warm.schedule, origin=clock.now()),
                 callback=self._warm_target(self.served_name(fn.name), warm.concurrency),
             )
-            for fn in self.app.warmed_functions
+            for fn in (self.app.warmed_functions if warm.enabled else ())
         ]
+        jobs += [
+            Job(
+                name=self.function_name(task.name),
+                schedule=parse_schedule(task.expression, origin=clock.now()),
+                callback=self._event_target(self.served_name(task.function), task.payload),
+            )
+            for task in self.app.schedules
+        ]
+        if not jobs:
+            return
         self.scheduler = Scheduler(jobs, clock)
         self.scheduler.start()
 
@@ -381,6 +391,18 @@ class LocalCloud:
             result = await self.lambdas.invoke(function_name, payload, invocation_type="Event")
             self.fired.append((rule, due, result))
             log.info("keep-warm %s -> %s (%s)", rule, function_name, getattr(result, "status_code", "?"))
+
+        return fire
+
+    def _event_target(self, function_name: str, event: Mapping[str, Any]) -> Any:
+        import json
+
+        payload = json.dumps(dict(event)).encode()
+
+        async def fire(rule: str, due: Any) -> None:
+            assert self.lambdas is not None
+            result = await self.lambdas.invoke(function_name, payload, invocation_type="Event")
+            self.fired.append((rule, due, result))
 
         return fire
 

@@ -6,7 +6,10 @@ reaches through ``AWS_ENDPOINT_URL_*``. moto is imported only when the server st
 
 Where moto is laxer than AWS in a way our code could come to rely on, the server is made strict before
 it starts (``enforce_sqs_message_sizes``): SQS counts a message's size in bytes, attributes included,
-against the queue's MaximumMessageSize; moto counts the body's characters only.
+against the queue's MaximumMessageSize; moto counts the body's characters only. DynamoDB evaluates a
+write's condition and applies it atomically (a transaction as a whole); moto's threaded server checks
+and writes without a lock, so two concurrent conditional writes can both pass
+(``serialize_dynamodb_writes``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class MotoServer:
         from moto.server import ThreadedMotoServer
 
         enforce_sqs_message_sizes()
+        serialize_dynamodb_writes()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request otherwise
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
@@ -115,3 +119,45 @@ def enforce_sqs_message_sizes() -> None:
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
     SQSBackend.send_message_batch = send_message_batch  # type: ignore[method-assign]
     SQSBackend._localcloud_sizes = True  # type: ignore[attr-defined]
+
+
+_DYNAMODB_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+    "get_item",
+    "transact_get_items",
+)
+
+
+def serialize_dynamodb_writes() -> None:
+    """Make moto's DynamoDB check-and-write atomic, as DynamoDB is (idempotent, process-wide).
+
+    moto evaluates a ``ConditionExpression`` and then writes, with nothing between the two keeping
+    another request thread of the ThreadedMotoServer out: two concurrent ``TransactWriteItems``
+    conditioned on ``status = pending`` could both commit (a file counted twice), which DynamoDB never
+    allows. One lock around every item read and write gives DynamoDB's guarantee (and more: DynamoDB
+    serialises per item, not per table; the local cloud is not measured for DynamoDB throughput).
+    """
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend, "_localcloud_atomic", False):
+        return
+    lock = threading.RLock()
+
+    def locked(method: Any) -> Any:
+        @functools.wraps(method)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
+
+        return run
+
+    for name in _DYNAMODB_WRITES:
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+    DynamoDBBackend._localcloud_atomic = True  # type: ignore[attr-defined]

@@ -62,6 +62,7 @@ COMMON_COUNTS = {
     "fhr:function:Function": 4,
     "fhr:api:HttpApi": 1,
     "fhr:keepwarm:KeepWarm": 1,
+    "fhr:schedules:Schedules": 1,  # the jobs sweeper
     "fhr:observability:Observability": 1,
     BUCKET: 1,
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
@@ -79,14 +80,14 @@ COMMON_COUNTS = {
     ROLE: 4,
     ROLE_POLICY: 6,  # access per function + invoke-self for fhr and items
     LOG_GROUP: 5,  # four functions + API access logs
-    PERMISSION: 5,  # API Gateway per routed function (not the worker) + EventBridge per warmed function
+    PERMISSION: 6,  # API Gateway per routed function (not the worker) + EventBridge per warmed function + sweeper
     MAPPING: 1,  # jobs queue -> worker
     API: 1,
     INTEGRATION: 3,  # one per function that serves a route
     ROUTE: 9,
     STAGE: 1,
-    RULE: 2,
-    TARGET: 2,
+    RULE: 3,  # keep-warm per warmed function + the jobs sweeper
+    TARGET: 3,
     DASHBOARD: 1,
     ALARM: 10,  # errors + throttles per function, fhr p99 duration, dead-letter depth
 }
@@ -284,7 +285,7 @@ def check_iam(graph: Graph, stage: str) -> None:
             read_recordings,
             list_recordings,
             write_results,
-            cache,
+            {**cache, "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"]},
             {
                 "Sid": "JobsQueue",
                 "Effect": "Allow",
@@ -293,6 +294,7 @@ def check_iam(graph: Graph, stage: str) -> None:
                     "sqs:DeleteMessage",
                     "sqs:GetQueueAttributes",
                     "sqs:ReceiveMessage",
+                    "sqs:SendMessage",  # the sweeper re-enqueues
                 ],
                 "Resource": [jobs],
             },
@@ -568,7 +570,7 @@ def test_every_resource_is_a_child_of_the_service_and_its_component(graphs: dict
     assert {t.parent_type for t in graph.of_type(TABLE)} == {"fhr:tables:Tables"}
     assert {f.parent_type for f in graph.of_type(FUNCTION)} == {"fhr:function:Function"}
     assert {r.parent_type for r in graph.of_type(ROUTE)} == {"fhr:api:HttpApi"}
-    assert {r.parent_type for r in graph.of_type(RULE)} == {"fhr:keepwarm:KeepWarm"}
+    assert {r.parent_type for r in graph.of_type(RULE)} == {"fhr:keepwarm:KeepWarm", "fhr:schedules:Schedules"}
 
 
 @pytest.mark.parametrize("stage", STAGES)

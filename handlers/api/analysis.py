@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -252,8 +252,13 @@ async def analyse(
     *,
     tenant: str,
     budget_s: float | None = None,
+    queued: Callable[[str], Awaitable[bool]] | None = None,
 ) -> Outcome:
-    """Analyse ``target`` for ``tenant`` (who must own it: callers check with ``Caller.check_owns``)."""
+    """Analyse ``target`` for ``tenant`` (who must own it: callers check with ``Caller.check_owns``).
+
+    ``queued(pk)`` (the API's) tells whether a job already computes that result: a retried request
+    then joins it (a deferred outcome) instead of starting a second analysis beside the queued one.
+    """
     objects = await resolve_objects(s3, settings, target)
     digest = options_hash(options)
     pk = cache_key(tenant, target.bucket, target.key, objects.etags, digest)
@@ -263,7 +268,7 @@ async def analyse(
     if hit is not None:
         return Outcome(hit, cached=True, pk=pk, size=objects.size)
     predicted = THROUGHPUT.predict_s(objects.size, settings)
-    if budget_s is not None and predicted > budget_s:
+    if (budget_s is not None and predicted > budget_s) or (queued is not None and await queued(pk)):
         return Outcome(None, cached=False, pk=pk, size=objects.size, deferred=True, predicted_s=predicted)
     async with THROUGHPUT.timing(objects.size):
         result = await read_and_estimate(s3, settings, objects, options)

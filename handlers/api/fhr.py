@@ -10,6 +10,12 @@ finished by the queue worker (:mod:`handlers.api.worker`); ``GET /fhr/jobs/{id}`
 anything is written (one bad name fails the whole request with its index), then one job record,
 one record per file and one queue message per file are written.
 
+No job is lost or doubled by a retry (:mod:`handlers.api.jobs`): a one-file job is named after its
+cache key, and a batch sent with an ``Idempotency-Key`` header after that key (per tenant), so the
+same request again finds its job, and re-sends the messages a request that died half-way never sent.
+A retried request whose record is already being computed by a job (or, in this environment, by the
+background analysis a timed-out request left) joins it instead of starting a second one.
+
 Tenancy (:mod:`handlers.api.tenancy`): every ``filename`` must lie under the caller's prefix
 ``tenants/<tenant>/`` (403 ``forbidden`` before any S3 call otherwise, the same for an object that
 exists and one that does not); results are cached and jobs recorded for the caller's tenant only, and
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -35,7 +42,7 @@ from handlers.api.analysis import (
     parse_filename,
     parse_options,
 )
-from handlers.api.cache import ResultCache
+from handlers.api.cache import ResultCache, options_hash
 from handlers.api.contract import (
     HANDLER_ERRORS,
     Body,
@@ -59,12 +66,25 @@ from handlers.api.http import (
     MethodNotAllowed,
     NotFound,
     Request,
+    ServiceUnavailable,
+    Unprocessable,
     api_handler,
     dumps,
     json_response,
 )
 from handlers.api.inputs import JSON_BODY_ERRORS, REQUEST_ERRORS, UNKNOWN_FIELD, parse_json
-from handlers.api.jobs import MAX_BATCH_FILES, JobMessage, JobStore, enqueue, is_job_id, job_id_for, new_job_id
+from handlers.api.jobs import (
+    MAX_BATCH_FILES,
+    IdempotencyConflict,
+    JobMessage,
+    JobStore,
+    batch_job_id,
+    enqueue,
+    is_job_id,
+    job_id_for,
+    new_job_id,
+    request_hash,
+)
 from handlers.api.results import INLINE_RESULT_MAX_BYTES, PAGE_MAX_BYTES, ResultObjects, StoredResult, escaped_size
 from handlers.api.settings import API_LIMIT_S, Settings
 from handlers.api.tenancy import CALLER_ERRORS, OWNER_ERRORS, Caller
@@ -78,6 +98,8 @@ logger = logging.getLogger("handlers.api.fhr")
 
 MAX_JOB_PAGE = 1000
 MAX_JOB_PAGE_WITH_RESULTS = 10
+IDEMPOTENCY_HEADER = "idempotency-key"
+_IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces, as Stripe's keys
 
 
 async def init() -> None:
@@ -100,6 +122,8 @@ async def shutdown() -> None:
 
 
 _ABANDONED: set[asyncio.Task[Any]] = set()
+# Analyses of this environment still running, by (tenant, uri, options hash): a concurrent request joins one.
+_IN_FLIGHT: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
 
 
 def _abandon(task: asyncio.Task[Any]) -> None:
@@ -110,6 +134,8 @@ def _abandon(task: asyncio.Task[Any]) -> None:
     estimate a speed that includes the freeze). Cancelling also stops the estimator's thread at its
     next stage (handlers.api.analysis._stoppable)."""
     task.cancel()
+    for key in [key for key, running in _IN_FLIGHT.items() if running is task]:
+        del _IN_FLIGHT[key]  # a later request must not join an analysis that is stopping
     _ABANDONED.add(task)
     task.add_done_callback(_ABANDONED.discard)
 
@@ -171,16 +197,17 @@ async def _analyse_one(caller: Caller, filename: Any, raw_options: Any, context:
     cache = result_cache(settings, dynamodb, s3)
     budget = budget_s(context, settings) if settings.jobs_queue_url else None
     started = time.perf_counter()
-    work = asyncio.ensure_future(analyse(s3, cache, settings, target, options, tenant=caller.tenant, budget_s=budget))
     if budget is None:
-        outcome = await work
+        outcome = await analyse(s3, cache, settings, target, options, tenant=caller.tenant)
     else:
+        work = _joined_analysis(s3, cache, settings, target, options, caller.tenant, budget)
         try:
             # The prediction can be wrong (a loaded machine, a slow read): the deadline is enforced too.
             outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(budget, 0.0))
         except TimeoutError:
             _abandon(work)
-            return await _defer(settings, caller, target, options, budget, job_id=new_job_id())
+            pk = await _record_pk(s3, settings, target, options, caller.tenant)
+            return await _defer(settings, caller, target, options, budget, job_id=job_id_for(pk))
     if outcome.deferred:
         return await _defer(settings, caller, target, options, outcome.predicted_s, job_id=job_id_for(outcome.pk))
     _emit_outcome(outcome, (time.perf_counter() - started) * 1000, getattr(context, "aws_request_id", None))
@@ -200,6 +227,43 @@ async def _served(outcome: Any, cache: ResultCache) -> dict[str, Any]:
         result = outcome.result if outcome.result is not None else await objects.load(stored)
         return {**result, "cached": outcome.cached}
     return {"resultLink": await objects.link(stored), "summary": outcome.summary, "cached": outcome.cached}
+
+
+def _joined_analysis(
+    s3: Any,
+    cache: ResultCache,
+    settings: Settings,
+    target: S3Target,
+    options: dict[str, Any],
+    tenant: str,
+    budget: float,
+) -> asyncio.Future[Any]:
+    """The analysis of this record for this tenant: the one already running in this environment (a
+    request that timed out left it in the background), else a new one that joins a queued job if any."""
+    key = (tenant, target.uri, options_hash(options))
+    running = _IN_FLIGHT.get(key)
+    if running is not None and not running.done():
+        return running
+    store = JobStore(cache.dynamodb, settings.results_table, settings.result_ttl_s)
+
+    async def queued(pk: str) -> bool:
+        return await store.file_status(job_id_for(pk), 0) == "pending"
+
+    work = asyncio.ensure_future(
+        analyse(s3, cache, settings, target, options, tenant=tenant, budget_s=budget, queued=queued)
+    )
+    _IN_FLIGHT[key] = work
+    work.add_done_callback(lambda done: _IN_FLIGHT.pop(key, None) if _IN_FLIGHT.get(key) is done else None)
+    return work
+
+
+async def _record_pk(s3: Any, settings: Settings, target: S3Target, options: dict[str, Any], tenant: str) -> str:
+    """The cache key of the record as it is now (its objects' ETags): what names its one-file job."""
+    from handlers.api.analysis import resolve_objects
+    from handlers.api.cache import cache_key
+
+    objects = await resolve_objects(s3, settings, target)
+    return cache_key(tenant, target.bucket, target.key, objects.etags, options_hash(options))
 
 
 def _emit_outcome(outcome: Any, elapsed_ms: float, request_id: str | None) -> None:
@@ -229,26 +293,65 @@ async def _defer(
     store = JobStore(await clients.client("dynamodb"), settings.results_table, settings.result_ttl_s)
     if await store.create_single(job_id, target.uri, options, caller.tenant):
         message = JobMessage(job_id, 0, target.uri, options, caller.tenant)
-        await enqueue(await clients.client("sqs"), settings.jobs_queue_url, [message])
+        await _send(settings, [message])
+        await store.mark_enqueued(job_id)
     location = f"/fhr/jobs/{job_id}"
     body = {"jobId": job_id, "status": "pending", "location": location, "predictedSeconds": round(predicted_s, 1)}
     return json_response(202, body, headers={"location": location})
 
 
 async def _start_job(
-    settings: Settings, caller: Caller, job_id: str, uris: list[str], options: dict[str, Any], kind: str
+    settings: Settings,
+    caller: Caller,
+    job_id: str,
+    uris: list[str],
+    options: dict[str, Any],
+    kind: str,
+    request: str | None = None,
 ) -> None:
+    """Create (or find and repair) the job, send the messages of its files not known sent, mark it sent."""
     if not settings.jobs_queue_url:
         raise InternalError("the function is not configured with a jobs queue")
     store = JobStore(await clients.client("dynamodb"), settings.results_table, settings.result_ttl_s)
-    await store.create(job_id, uris, options, kind, caller.tenant)
-    messages = [JobMessage(job_id, index, uri, options, caller.tenant) for index, uri in enumerate(uris)]
-    await enqueue(await clients.client("sqs"), settings.jobs_queue_url, messages)
+    try:
+        unsent = await store.create(job_id, uris, options, kind, caller.tenant, request=request)
+    except IdempotencyConflict:
+        raise Unprocessable(
+            "this Idempotency-Key was used for another request: send a new key for a new batch",
+            code="idempotency_key_reused",
+        ) from None
+    if unsent:
+        messages = [JobMessage(job_id, index, uris[index], options, caller.tenant) for index in unsent]
+        await _send(settings, messages)
+    await store.mark_enqueued(job_id)
+
+
+async def _send(settings: Settings, messages: list[JobMessage]) -> None:
+    """Queue the messages; SQS trouble is a 503 the client may retry: the same request repairs the job."""
+    try:
+        await enqueue(await clients.client("sqs"), settings.jobs_queue_url, messages)
+    except Exception as exc:
+        logger.warning("could not queue %d job message(s): %s", len(messages), type(exc).__name__)
+        raise ServiceUnavailable(
+            "the job is recorded but could not be queued yet: send the same request again", code="queue_unavailable"
+        ) from None
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise BadRequest(
+            "Idempotency-Key must be 1-255 printable ASCII characters without spaces", code="invalid_idempotency_key"
+        )
+    return key
 
 
 async def post_batch(request: Request, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     caller = request.caller
+    key = _idempotency_key(request)
     body = request.json_object()
     POST_BATCH.check_body(body)
     filenames = body.get("filenames")
@@ -258,8 +361,10 @@ async def post_batch(request: Request, context: Any) -> dict[str, Any]:
         raise BadRequest(f"at most {MAX_BATCH_FILES} filenames per batch, got {len(filenames)}", code="too_many_files")
     targets = [_indexed(index, name, caller, settings) for index, name in enumerate(filenames)]
     options = parse_options(body.get("options"))
-    job_id = new_job_id()
-    await _start_job(settings, caller, job_id, [t.uri for t in targets], options, kind="batch")
+    uris = [t.uri for t in targets]
+    job_id = new_job_id() if key is None else batch_job_id(caller.tenant, key)
+    request_digest = None if key is None else request_hash(uris, options)
+    await _start_job(settings, caller, job_id, uris, options, kind="batch", request=request_digest)
     location = f"/fhr/jobs/{job_id}"
     answer = {"jobId": job_id, "status": "pending", "total": len(targets), "location": location}
     return json_response(202, answer, headers={"location": location})
@@ -413,7 +518,16 @@ ANALYSE_REPLIES = (
     Reply(200, "the FHR result, inline or (over 4 MB) as a link", {"oneOf": [FHR_ANSWER, FHR_LINKED_ANSWER]}),
     Reply(202, "deferred to a job: poll its location", DEFERRED, headers={"location": "/fhr/jobs/{id}"}),
 )
-ANALYSE_ERRORS = (*CALLER_ERRORS, *OWNER_ERRORS, *FILENAME_ERRORS, *OPTIONS_ERRORS, *RECORD_ERRORS, *HANDLER_ERRORS)
+QUEUE_ERRORS = codes(503, queue_unavailable="the job was recorded but not queued: send the same request again")
+ANALYSE_ERRORS = (
+    *CALLER_ERRORS,
+    *OWNER_ERRORS,
+    *FILENAME_ERRORS,
+    *OPTIONS_ERRORS,
+    *RECORD_ERRORS,
+    *QUEUE_ERRORS,
+    *HANDLER_ERRORS,
+)
 FILE_ERROR = obj(
     "why a file failed: the code and status its request would have answered (retries_exhausted: every delivery failed)",
     code=string(),
@@ -476,7 +590,17 @@ POST_FHR = Operation(
 POST_BATCH = Operation(
     summary="A batch job over many records",
     description=f"Every filename is checked before anything is written (one bad name fails the request, with its "
-    f"index); then one queue message per file. At most {MAX_BATCH_FILES} files.",
+    f"index); then one queue message per file. At most {MAX_BATCH_FILES} files. With an Idempotency-Key the same "
+    "request again answers the same job (and re-sends what a request that died half-way did not send); the same "
+    "key with another body is refused (422 idempotency_key_reused). Keys are per tenant and live as long as the job.",
+    params=(
+        Param(
+            "Idempotency-Key",
+            "header",
+            "makes a retried request find its job instead of creating another (1-255 printable ASCII characters)",
+            string(pattern="^[\\x21-\\x7e]{1,255}$", maxLength=255),
+        ),
+    ),
     body=Body(
         obj(
             required=("filenames",),
@@ -498,8 +622,13 @@ POST_BATCH = Operation(
         *JSON_BODY_ERRORS,
         *UNKNOWN_FIELD,
         *codes(
-            400, invalid_filenames="filenames is not a non-empty list", too_many_files=f"over {MAX_BATCH_FILES} files"
+            400,
+            invalid_filenames="filenames is not a non-empty list",
+            too_many_files=f"over {MAX_BATCH_FILES} files",
+            invalid_idempotency_key="the Idempotency-Key header is not 1-255 printable ASCII characters",
         ),
+        *codes(422, idempotency_key_reused="the Idempotency-Key was sent before with another body"),
+        *QUEUE_ERRORS,
         *CALLER_ERRORS,
         *OWNER_ERRORS,
         *FILENAME_ERRORS,

@@ -3,15 +3,27 @@
 Items (hash key ``pk`` only; every item carries ``expires_at`` like the cache):
 
 - ``job#<id>``: ``tenant`` (the owner), ``total``, ``done_count``, ``failed_count``, ``options`` (JSON),
-  ``created_at``. Only its owner sees it: :meth:`JobStore.job` reads another tenant's job as missing.
-- ``job#<id>#<index>``: one per file: ``tenant``, ``filename``, ``status`` (pending | done | failed), and
-  when finished ``result_pk`` (the cache entry), ``summary`` (JSON) and ``cached``, or ``error`` (JSON).
+  ``created_at``, ``enqueued_at`` once every file's message was sent, and ``request_hash`` for a batch
+  created under an ``Idempotency-Key``. Only its owner sees it: :meth:`JobStore.job` reads another
+  tenant's job as missing.
+- ``job#<id>#<index>``: one per file: ``tenant``, ``filename``, ``status`` (pending | done | failed),
+  ``created_at``, ``sweeps`` (how often the sweeper re-enqueued it), and when finished ``result_pk``
+  (the cache entry), ``summary`` (JSON) and ``cached``, or ``error`` (JSON).
 
 Queue messages carry the owner too, so the worker analyses (and caches) each file as its tenant.
 
 Idempotency: a file leaves ``pending`` exactly once. :func:`record_outcome` writes the file's new
 status and the job's counter in ONE DynamoDB transaction conditioned on ``status = pending``, so a
 duplicated or retried SQS message can neither count twice nor leave a counter behind a crash.
+A file failed for a reason that was not the record's (``retries_exhausted``, ``stuck``) can be
+:meth:`JobStore.reopen`-ed by a redriven message: back to ``pending`` and its failure uncounted, in one
+transaction conditioned on that very failure, so a redrive is counted once however often it is delivered.
+
+Self-healing creation: records first, messages next, ``enqueued_at`` last. A request that died between
+them leaves a job without ``enqueued_at``; the same request again (the same one-file job id, or the
+same ``Idempotency-Key``) finds it and sends the messages of its still-pending files, and the sweeper
+(:mod:`handlers.api.sweeper`) does the same for a client that never retries. A message sent twice this
+way is harmless: the worker counts each file once.
 """
 
 from __future__ import annotations
@@ -45,6 +57,25 @@ def job_id_for(result_pk: str) -> str:
     """The one-file job that computes the cache entry ``result_pk``: the same record, options and ETag
     always name the same job."""
     return hashlib.sha256(f"single|{result_pk}".encode()).hexdigest()[:32]
+
+
+def batch_job_id(tenant: str, idempotency_key: str) -> str:
+    """The batch job an ``Idempotency-Key`` names: per tenant, so two tenants' keys never meet."""
+    return hashlib.sha256(f"batch|{tenant}|{idempotency_key}".encode()).hexdigest()[:32]
+
+
+def request_hash(filenames: Sequence[str], options: dict[str, Any]) -> str:
+    """What a batch asked for; the same key with another body is a client error, not a retry."""
+    text = json.dumps({"filenames": list(filenames), "options": options}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Failures that were not the record's fault: a redriven message (or the sweeper's) may run the file again.
+REOPENABLE_FAILURES = frozenset({"retries_exhausted", "stuck"})
+
+
+class IdempotencyConflict(Exception):
+    """The ``Idempotency-Key`` already names a job of this tenant created from another request body."""
 
 
 def is_job_id(value: str) -> bool:
@@ -124,19 +155,63 @@ class JobStore:
         return {"N": str(int(time.time()) + self.ttl_s)}
 
     async def create(
-        self, job_id: str, filenames: Sequence[str], options: dict[str, Any], kind: str, tenant: str
-    ) -> None:
-        """The file items first, then the job item, so a reader never sees a job whose files are missing."""
-        files = [self._file_item(job_id, index, filename, tenant) for index, filename in enumerate(filenames)]
-        await _bounded(self._write_batch(chunk) for chunk in _chunks(files, _WRITE_BATCH))
-        job = self._job_item(job_id, len(filenames), options, kind, tenant)
-        await self.dynamodb.put_item(TableName=self.table, Item=job)
+        self,
+        job_id: str,
+        filenames: Sequence[str],
+        options: dict[str, Any],
+        kind: str,
+        tenant: str,
+        request: str | None = None,
+    ) -> list[int]:
+        """Create the job (files first, then the job item) and return the indexes whose messages to send.
+
+        A job id that exists already (the same ``Idempotency-Key`` again) is not created twice: if
+        its messages were all sent (``enqueued_at``) nothing is to be sent; if the request that made it
+        died before that, its still-pending files are returned to be sent again. ``request`` (a
+        :func:`request_hash`) must match the existing job's, else :class:`IdempotencyConflict`.
+        """
+        existing = await self._raw_job(job_id)
+        if existing is None:
+            files = [self._file_item(job_id, i, filename, tenant) for i, filename in enumerate(filenames)]
+            # No message of this id was ever sent (messages follow the job item), so files are overwritten safely.
+            await _bounded(self._write_batch(chunk) for chunk in _chunks(files, _WRITE_BATCH))
+            job = self._job_item(job_id, len(filenames), options, kind, tenant)
+            if request is not None:
+                job["request_hash"] = {"S": request}
+            if await self._put_new(job):
+                return list(range(len(filenames)))
+            existing = await self._raw_job(job_id)  # a concurrent twin made it first
+            assert existing is not None
+        if existing.get("tenant", {}).get("S") != tenant or existing.get("request_hash", {}).get("S") != request:
+            raise IdempotencyConflict(job_id)
+        return await self.unsent(job_id, existing)
+
+    async def unsent(self, job_id: str, job: dict[str, Any]) -> list[int]:
+        """The pending files of a job whose messages may not all have been sent (none if they were)."""
+        if "enqueued_at" in job:
+            return []
+        total = int(job["total"]["N"])
+        files = await self.files(job_id, range(total))
+        return [i for i in range(total) if i in files and files[i]["status"]["S"] == "pending"]
+
+    async def mark_enqueued(self, job_id: str) -> None:
+        """Every message of the job was sent: a retry of its request has nothing left to repair."""
+        await self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": job_pk(job_id)}},
+            UpdateExpression="SET enqueued_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":now": {"N": str(int(time.time()))}},
+        )
 
     async def create_single(self, job_id: str, filename: str, options: dict[str, Any], tenant: str) -> bool:
-        """Start the one-file job ``job_id`` unless it is already pending or done (then ``False``).
+        """Start the one-file job ``job_id`` unless it is already running or done (then ``False``).
 
         Deferred requests name their job after the cache key, so a client retrying a slow record
         joins the job already queued instead of queueing the same work again; a failed job restarts.
+        ``True`` means: send its message (then :meth:`mark_enqueued`). That is also the answer for a
+        pending job whose message was never confirmed sent (its first request died in between): the
+        retry repairs it instead of answering 202 forever.
         """
         try:
             await self.dynamodb.put_item(
@@ -147,11 +222,35 @@ class JobStore:
                 ExpressionAttributeValues={":failed": {"S": "failed"}},
             )
         except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            job = await self._raw_job(job_id)
+            if job is not None:
+                return bool(await self.unsent(job_id, job))
+            # The file exists but its job item does not: the first request died in between.
+            status = await self.file_status(job_id, 0)
+            if status != "pending":
+                return False
+            return await self._put_new(self._job_item(job_id, 1, options, "single", tenant)) or True
+        await self.dynamodb.put_item(TableName=self.table, Item=self._job_item(job_id, 1, options, "single", tenant))
+        return True
+
+    async def _put_new(self, item: dict[str, Any]) -> bool:
+        try:
+            await self.dynamodb.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+        except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
-        await self.dynamodb.put_item(TableName=self.table, Item=self._job_item(job_id, 1, options, "single", tenant))
         return True
+
+    async def _raw_job(self, job_id: str) -> dict[str, Any] | None:
+        response = await self.dynamodb.get_item(
+            TableName=self.table, Key={"pk": {"S": job_pk(job_id)}}, ConsistentRead=True
+        )
+        return response.get("Item")
 
     def _file_item(self, job_id: str, index: int, filename: str, tenant: str) -> dict[str, Any]:
         return {
@@ -160,6 +259,7 @@ class JobStore:
             "tenant": {"S": tenant},
             "filename": {"S": filename},
             "status": {"S": "pending"},
+            "created_at": {"N": str(int(time.time()))},
             "expires_at": self._expiry(),
         }
 
@@ -187,15 +287,51 @@ class JobStore:
         raise RuntimeError("DynamoDB left items unprocessed after retries")
 
     async def file_status(self, job_id: str, index: int) -> str | None:
-        response = await self.dynamodb.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": file_pk(job_id, index)}},
-            ProjectionExpression="#s",
-            ExpressionAttributeNames={"#s": "status"},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = await self.file(job_id, index)
         return item["status"]["S"] if item else None
+
+    async def file(self, job_id: str, index: int) -> dict[str, Any] | None:
+        response = await self.dynamodb.get_item(
+            TableName=self.table, Key={"pk": {"S": file_pk(job_id, index)}}, ConsistentRead=True
+        )
+        return response.get("Item")
+
+    async def reopen(self, job_id: str, index: int, code: str) -> bool:
+        """A file failed with ``code`` (one of :data:`REOPENABLE_FAILURES`) goes back to ``pending`` and its
+        failure is uncounted, atomically; ``False`` if it no longer is in that state (reopened already)."""
+        if code not in REOPENABLE_FAILURES:
+            return False
+        file_update = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": file_pk(job_id, index)}},
+            # swept_at restarts the sweeper's clock: a file reopened long after it was swept is not "stuck" at once
+            "UpdateExpression": "SET #status = :pending, reopened = if_not_exists(reopened, :zero) + :one, "
+            "swept_at = :now REMOVE #error, error_code, finished_at",
+            "ConditionExpression": "#status = :failed AND error_code = :code",
+            "ExpressionAttributeNames": {"#status": "status", "#error": "error"},
+            "ExpressionAttributeValues": {
+                ":pending": {"S": "pending"},
+                ":failed": {"S": "failed"},
+                ":code": {"S": code},
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+                ":now": {"N": str(int(time.time()))},
+            },
+        }
+        job_update = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": job_pk(job_id)}},
+            "UpdateExpression": "ADD failed_count :minus",
+            "ConditionExpression": "attribute_exists(pk) AND failed_count > :zero",
+            "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+        }
+        try:
+            await self.dynamodb.transact_write_items(TransactItems=[{"Update": file_update}, {"Update": job_update}])
+        except Exception as exc:
+            if error_code(exc) == "TransactionCanceledException" and _first_condition_failed(exc):
+                return False
+            raise
+        return True
 
     async def record_outcome(self, job_id: str, index: int, outcome: dict[str, Any]) -> bool:
         """Move one file out of ``pending`` and count it, atomically. ``False``: already recorded."""
@@ -211,6 +347,10 @@ class JobStore:
                 names[f"#{name}"] = name
                 text = outcome[name] if isinstance(outcome[name], str) else json.dumps(outcome[name])
                 values[f":{name}"] = {"S": text}
+        error = outcome.get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            names["#error_code"] = "error_code"  # what a redrive's reopen() is conditioned on
+            values[":error_code"] = {"S": error["code"]}
         if "cached" in outcome:
             names["#cached"] = "cached"
             values[":cached"] = {"BOOL": bool(outcome["cached"])}
@@ -249,7 +389,7 @@ class JobStore:
             return None
         return item
 
-    async def files(self, job_id: str, indexes: Sequence[int]) -> dict[int, dict[str, Any]]:
+    async def files(self, job_id: str, indexes: Iterable[int]) -> dict[int, dict[str, Any]]:
         """File items by index, fetched in BatchGetItem pages."""
         pages = await _bounded(self._get_batch(job_id, chunk) for chunk in _chunks(list(indexes), _GET_BATCH))
         found: dict[int, dict[str, Any]] = {}

@@ -4,7 +4,10 @@ Returns ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`` (the map
 ``ReportBatchItemFailures``), so one bad message does not redeliver its whole batch.
 
 Per message:
-- a file no longer ``pending`` (a duplicate, or a retry after success) is acknowledged at once;
+- a file no longer ``pending`` (a duplicate, or a retry after success) is acknowledged at once, except
+  one that failed for a reason that was not the record's (``retries_exhausted``, ``stuck``): that is a
+  redriven message (from the dead-letter queue, by ``fhr jobs redrive`` or the console), so the file is
+  reopened (:meth:`JobStore.reopen`, once however often the message comes) and analysed again;
 - bad input (a 4xx: missing object, other bucket, unusable record) is final: the file is recorded
   ``failed`` with its code and the message acknowledged — retrying cannot help;
 - anything else is transient: the message is reported failed and hidden for an exponentially
@@ -14,6 +17,12 @@ Per message:
   it to the dead-letter queue for inspection;
 - a body no producer of ours could have sent (a poison message) is reported failed every time and so
   ends in the dead-letter queue.
+
+Limits: the invocation's deadline comes from its context (``get_remaining_time_in_millis``, less
+``JOBS_DEADLINE_MARGIN_S``): a message still running then is reported failed (transient, backed off)
+before Lambda would kill the whole batch. A record over :func:`record_limit_bytes` (what the function's
+memory can decode with ``PARALLEL_MESSAGES`` in flight) is refused from its size, before anything is
+read or decoded: a permanent ``object_too_large``/``record_too_large`` failure.
 The analysis goes through the ETag cache, so a retried file whose result was already computed costs
 two small calls, and :meth:`JobStore.record_outcome` counts each file exactly once.
 
@@ -24,14 +33,17 @@ as the API did) and its result is cached for that tenant; every log line of the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
+import time
 from typing import Any
 
 from handlers.api import clients
 from handlers.api.analysis import analyse, parse_filename, parse_options
 from handlers.api.cache import ResultCache
 from handlers.api.http import ApiError
-from handlers.api.jobs import JobMessage, JobStore
+from handlers.api.jobs import REOPENABLE_FAILURES, JobMessage, JobStore
 from handlers.api.results import ResultObjects
 from handlers.api.settings import Settings
 from handlers.api.tenancy import Caller, bind
@@ -43,6 +55,40 @@ logger = logging.getLogger("handlers.api.worker")
 MAX_VISIBILITY_S = 900
 RETRYABLE_CODES = frozenset({"object_changed"})  # 4xx for a caller, but a second read will be consistent
 PARALLEL_MESSAGES = 2  # the estimator is CPU-bound; one vCPU at 1769 MB, two threads overlap I/O
+# Bytes of memory one byte of record may need while decoded and estimated: format 212 packs 1.5 bytes a
+# sample that become 4 (float32) and the estimator's float64 working copies (a 256 MB upload ~680 MB
+# decoded); 8x leaves the runtime and the other message room.
+DECODE_EXPANSION = 8
+DEFAULT_DEADLINE_MARGIN_S = 10.0
+
+
+def record_limit_bytes(memory_mb: int, parallel: int = PARALLEL_MESSAGES) -> int:
+    """The largest record a worker of ``memory_mb`` takes, ``parallel`` records decoding at once."""
+    return memory_mb * 1024 * 1024 // (parallel * DECODE_EXPANSION)
+
+
+def worker_settings() -> Settings:
+    """The API's settings with the record limit lowered to what this function's memory can decode."""
+    settings = Settings.from_env()
+    try:
+        memory_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0"))
+    except ValueError:
+        memory_mb = 0
+    if memory_mb <= 0:
+        return settings
+    return dataclasses.replace(settings, max_record_bytes=min(settings.max_record_bytes, record_limit_bytes(memory_mb)))
+
+
+def deadline_of(context: Any) -> float | None:
+    """The monotonic time by which every message must be settled (``None``: no context deadline)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    try:
+        margin = float(os.environ.get("JOBS_DEADLINE_MARGIN_S", DEFAULT_DEADLINE_MARGIN_S))
+    except ValueError:
+        margin = DEFAULT_DEADLINE_MARGIN_S
+    return time.monotonic() + remaining() / 1000.0 - margin
 
 
 async def init() -> None:
@@ -55,15 +101,23 @@ async def shutdown() -> None:
     await clients.close()
 
 
+SWEEP_SOURCE = "fhr.jobs-sweeper"  # fhrapp.definition.SWEEP_SOURCE (tests check they agree)
+
+
 async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("source") == SWEEP_SOURCE:
+        from handlers.api import sweeper
+
+        return await sweeper.handler(event, context)
     records = (event.get("Records") or []) if isinstance(event, dict) else []
-    settings = Settings.from_env()
+    settings = worker_settings()
+    deadline = deadline_of(context)
     gate = asyncio.Semaphore(PARALLEL_MESSAGES)
 
     async def guarded(record: dict[str, Any]) -> bool:
         async with gate:
             try:
-                return await process(record, settings)
+                return await process(record, settings, deadline)
             except Exception:
                 logger.exception("message %s failed unexpectedly", record.get("messageId"))
                 return False
@@ -75,7 +129,7 @@ async def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"batchItemFailures": failures}
 
 
-async def process(record: dict[str, Any], settings: Settings) -> bool:
+async def process(record: dict[str, Any], settings: Settings, deadline: float | None = None) -> bool:
     """Handle one SQS record; ``True`` acknowledges it, ``False`` asks SQS to redeliver it."""
     message_id = record.get("messageId")
     try:
@@ -86,14 +140,20 @@ async def process(record: dict[str, Any], settings: Settings) -> bool:
     bind(message.tenant)  # this message's task only: each runs in its own context
     dynamodb = await clients.client("dynamodb")
     store = JobStore(dynamodb, settings.results_table, settings.result_ttl_s)
-    status = await store.file_status(message.job_id, message.index)
-    if status is None:
+    item = await store.file(message.job_id, message.index)
+    if item is None:
         logger.error("message %s names an unknown job file %s#%s", message_id, message.job_id, message.index)
         return False
-    if status != "pending":
+    if not await _runnable(store, message, item):
         return True
     try:
-        outcome = await _analyse(message, settings, dynamodb)
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError("the invocation's deadline came before this message started")
+        outcome = await asyncio.wait_for(_analyse(message, settings, dynamodb), timeout=remaining)
+    except TimeoutError as exc:
+        logger.warning("job %s file %s: the invocation's deadline came first", message.job_id, message.index)
+        return await _transient(record, message, store, settings, exc)
     except ApiError as error:
         if error.status >= 500 or error.code in RETRYABLE_CODES:
             return await _transient(record, message, store, settings, error)
@@ -107,6 +167,21 @@ async def process(record: dict[str, Any], settings: Settings) -> bool:
     await store.record_outcome(message.job_id, message.index, outcome)
     _log_outcome(message, "done", None)
     return True
+
+
+async def _runnable(store: JobStore, message: JobMessage, item: dict[str, Any]) -> bool:
+    """Is the file to be analysed now? Pending: yes. Failed for a reason that was not the record's: a
+    redrive, so reopen it (once: the reopen is conditioned on that failure). Anything else: a duplicate."""
+    status = item["status"]["S"]
+    if status == "pending":
+        return True
+    code = item.get("error_code", {}).get("S")
+    if status == "failed" and code in REOPENABLE_FAILURES:
+        if await store.reopen(message.job_id, message.index, code):
+            logger.info("job %s file %s reopened by a redriven message (%s)", message.job_id, message.index, code)
+            return True
+        return await store.file_status(message.job_id, message.index) == "pending"  # reopened by a twin
+    return False
 
 
 def _log_outcome(message: JobMessage, status: str, code: str | None) -> None:

@@ -18,7 +18,18 @@ from components.stackconfig import configured_keys, load_stack_config
 from components.storage import browser_origins
 from components.testing import Graph, run_pulumi, stack_file_config
 from fhrapp.config import ConfigError, StackConfig, parse_stack_config, split_namespaced
-from fhrapp.definition import APP, QUEUE_CONSUME, AppDefinition, DataResource, Function, Grant, QueueTrigger, Route
+from fhrapp.definition import (
+    APP,
+    QUEUE_CONSUME,
+    SWEEP_SCHEDULE,
+    SWEEP_SOURCE,
+    AppDefinition,
+    DataResource,
+    Function,
+    Grant,
+    QueueTrigger,
+    Route,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pulumi_aws warns about its own V2 aliases
 
@@ -101,10 +112,33 @@ def test_a_definition_with_other_grants_gets_exactly_those(small_manifest: Manif
 def test_disabled_keep_warm_registers_no_rules(small_manifest: Manifest) -> None:
     config = config_for("dev", keepWarm={"enabled": False})
     graph = deploy(APP, config, small_manifest)
-    assert not graph.of_type("aws:cloudwatch/eventRule:EventRule")
-    assert not graph.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    sweeper = f"fhr-dev-{SWEEP_SCHEDULE.name}"  # the app's own schedules stay
+    assert [r.name for r in graph.of_type("aws:cloudwatch/eventRule:EventRule")] == [sweeper]
+    assert [t.name for t in graph.of_type("aws:cloudwatch/eventTarget:EventTarget")] == [sweeper]
     principals = [p.inputs["principal"] for p in graph.of_type("aws:lambda/permission:Permission")]
-    assert principals == ["apigateway.amazonaws.com"] * len({route.function for route in APP.routes})
+    assert sorted(principals) == ["apigateway.amazonaws.com"] * len({route.function for route in APP.routes}) + [
+        "events.amazonaws.com"
+    ]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_jobs_sweeper_is_scheduled_on_the_worker_alias(stage: str, small_manifest: Manifest) -> None:
+    graph = deploy(APP, config_for(stage), small_manifest)
+    name = f"fhr-{stage}-{SWEEP_SCHEDULE.name}"
+    rule = graph.one("aws:cloudwatch/eventRule:EventRule", name)
+    assert rule.inputs["scheduleExpression"] == SWEEP_SCHEDULE.expression
+    target = graph.one("aws:cloudwatch/eventTarget:EventTarget", name)
+    assert json.loads(target.inputs["input"]) == {"source": SWEEP_SOURCE}
+    alias = next(
+        a for a in graph.of_type("aws:lambda/alias:Alias") if a.inputs["functionName"] == f"fhr-{stage}-worker"
+    )
+    assert target.inputs["arn"] == alias.state["arn"]
+    permission = graph.one("aws:lambda/permission:Permission", name)
+    assert (permission.inputs["principal"], permission.inputs["qualifier"]) == ("events.amazonaws.com", "live")
+    assert permission.inputs["sourceArn"] == rule.state["arn"]
+    worker = graph.one("aws:lambda/function:Function", f"fhr-{stage}-worker")
+    env = worker.inputs["environment"]["variables"]
+    assert int(env["JOBS_VISIBILITY_TIMEOUT_S"]) >= 6 * worker.inputs["timeout"]  # the stack rule's 6x
 
 
 def test_no_cors_no_transition_and_short_integration_timeout(small_manifest: Manifest) -> None:

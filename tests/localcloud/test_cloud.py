@@ -371,3 +371,21 @@ async def until_fired(cloud: LocalCloud, count: int) -> None:
     async with asyncio.timeout(60):
         while len(cloud.fired) < count:
             await asyncio.sleep(0.05)
+
+
+async def test_the_apps_own_schedules_fire_with_their_payload_even_without_keep_warm(cloud_factory: Any) -> None:
+    """An app's ScheduledTask (the FHR app's jobs sweeper) fires through the same scheduler as keep-warm."""
+    import dataclasses
+
+    from fhrapp.definition import ScheduledTask
+    from fhrcli.local import load_app
+    from tests.localcloud.conftest import ECHO_APP_SPEC, echo_stack
+
+    app = load_app(ECHO_APP_SPEC)
+    task = ScheduledTask("sweep", "echo", "rate(1 minute)", {"source": "fhrtest.sweep"})
+    app = dataclasses.replace(app, schedules=(task,))
+    options = LocalCloudOptions(clock=ScaledClock(speed=300.0))
+    async with LocalCloud(echo_stack(), app, options) as cloud:  # keep-warm off
+        await until_fired(cloud, 2)
+        assert {rule for rule, _, _ in cloud.fired} == {physical_name("fhrtest", "dev", "sweep")}
+        assert all(result.status_code == 202 for _, _, result in cloud.fired)
