@@ -4,7 +4,7 @@ VENV := venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint bench fuzz bundle clean
+.PHONY: demo test venv lint bench fuzz bundle mutants clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,8 +32,17 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	$(BIN)/python -m benchmarks.fuzz_api
 
+# Mutation testing (mutation/README.md): every configured module, or one with MODULE=name. Long; outside `make test`.
+MUTANTS_STAMP := $(VENV)/.mutants-installed
+$(MUTANTS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[dev,mutants]'
+	touch $(MUTANTS_STAMP)
+
+mutants: $(MUTANTS_STAMP)
+	$(BIN)/python -m mutation.run $(MODULE)
+
 bundle: $(STAMP)
 	$(BIN)/fhr bundle
 
 clean:
-	rm -rf dist build .pytest_cache
+	rm -rf dist build .pytest_cache .mutants
