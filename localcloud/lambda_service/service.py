@@ -520,6 +520,8 @@ class LambdaService:
     async def _start_worker(self, key: PoolKey) -> Worker:
         name, version, _ = key
         state = self.state(name)
+        if version != LATEST and version not in state.versions:  # deleted while the call waited for a worker
+            raise ResourceNotFound(f"Function not found: {self.function_arn(name, version)}")
         spec = state.spec_for(version)
         env = worker_environment(spec, base_env=self.base_env, version=version, region=self.region)
         worker = Worker(
