@@ -122,6 +122,30 @@ async def test_stop_waits_for_environments_being_shut_down_in_the_background(sta
     assert process_gone(pid)
 
 
+async def test_a_call_arriving_while_another_runs_gets_its_own_environment_when_the_cap_allows(
+    start_service, ric: Ric, tmp_path: Path
+) -> None:
+    """Cap 2, one call blocked in its handler: a second call over HTTP (checked for being a nested call, since
+    a worker is busy) runs at once in a second environment; checking takes no slot and no environment."""
+    gate, free = tmp_path / "open", tmp_path / "free"
+    free.write_text("")
+    service = await start_service([ric("fx-gate", "basic.gate")], worker_cap=2)
+    client = lambda_client(service)
+    blocked = asyncio.ensure_future(
+        call(client, "invoke", FunctionName="fx-gate", Payload=json.dumps({"gate": str(gate)}).encode())
+    )
+    await until(lambda: len(service.live_worker_pids()) == 1)
+    beside = await asyncio.wait_for(
+        call(client, "invoke", FunctionName="fx-gate", Payload=json.dumps({"gate": str(free)}).encode()), 30
+    )
+    assert beside["StatusCode"] == 200 and "FunctionError" not in beside
+    assert not blocked.done(), "it ran beside the blocked call"
+    gate.write_text("go")
+    first = json.loads((await blocked)["Payload"].read())
+    assert first["pid"] != json.loads(beside["Payload"].read())["pid"]
+    assert (service.pool.running, service.pool.live, len(service.pool.idle_workers())) == (0, 2, 2)
+
+
 # -- cancellation: reachable through the service only while it stops ---------------------------------------------
 async def test_admission_a_cancelled_waiter_gives_up_its_place_not_someone_elses_slot() -> None:
     admission = Admission(1)
@@ -234,3 +258,16 @@ def test_pool_a_cap_below_one_is_refused() -> None:
         with pytest.raises(ValueError, match="at least 1"):
             WorkerPool(cap, never, lambda key: True)
     assert WorkerPool(1, never, lambda key: True).cap == 1
+
+
+async def test_pool_close_fails_the_invocations_still_waiting(start_service, ric: Ric) -> None:
+    service = await start_service([ric("fx-echo", "basic.echo")], worker_cap=1)
+    await warm_pid(service, "fx-echo")
+    pool, key = service.pool, service.resolve("fx-echo").key
+    worker, _ = await pool.acquire(key)
+    waiting = asyncio.ensure_future(pool.acquire(key))
+    await asyncio.sleep(0)
+    assert await pool.close() == [], "the only environment is busy"
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 5)
+    pool.release(worker, reusable=True)
