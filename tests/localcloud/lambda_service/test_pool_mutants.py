@@ -146,6 +146,33 @@ async def test_a_call_arriving_while_another_runs_gets_its_own_environment_when_
     assert (service.pool.running, service.pool.live, len(service.pool.idle_workers())) == (0, 2, 2)
 
 
+async def test_at_the_live_cap_a_new_function_evicts_an_idle_environment_of_another(
+    start_service, ric: Ric, tmp_path: Path
+) -> None:
+    """Room for two live workers, both used: fx-a's (now busy again) and fx-b's (idle). A call to fx-c stops
+    fx-b's idle environment to start its own, passing over fx-a's pool, which has none idle right now."""
+    gate = tmp_path / "open"
+    functions = [ric("fx-a", "basic.gate"), ric("fx-b", "basic.echo"), ric("fx-c", "basic.echo")]
+    service = await start_service(functions, worker_cap=2, live_cap=2)
+    client = lambda_client(service)
+    free = tmp_path / "free"
+    free.write_text("")
+    await call(client, "invoke", FunctionName="fx-a", Payload=json.dumps({"gate": str(free)}).encode())
+    b_pid = json.loads((await call(client, "invoke", FunctionName="fx-b", Payload=b"{}"))["Payload"].read())["pid"]
+    busy_a = asyncio.ensure_future(
+        call(client, "invoke", FunctionName="fx-a", Payload=json.dumps({"gate": str(gate)}).encode())
+    )
+    await until(lambda: service.pool.running == 1)
+
+    c = await asyncio.wait_for(call(client, "invoke", FunctionName="fx-c", Payload=b"{}", LogType="Tail"), 30)
+    assert c["StatusCode"] == 200 and "FunctionError" not in c
+    assert "\tInit Duration: " in report_line(c)
+    await until(lambda: process_gone(b_pid))
+    assert service.pool.evictions == 1 and not busy_a.done()
+    gate.write_text("go")
+    assert (await busy_a)["StatusCode"] == 200
+
+
 # -- cancellation: reachable through the service only while it stops ---------------------------------------------
 async def test_admission_a_cancelled_waiter_gives_up_its_place_not_someone_elses_slot() -> None:
     admission = Admission(1)
