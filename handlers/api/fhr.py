@@ -381,7 +381,7 @@ def _indexed(index: int, name: Any, caller: Caller, settings: Settings) -> S3Tar
 async def get_job(request: Request, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     caller = request.caller
-    job_id = request.path_params.get("id") or request.path.rsplit("/", 1)[-1]
+    job_id = request.path_params.get("id") or request.path.rstrip("/").rsplit("/", 1)[-1]  # as _resolve reads it
     if not is_job_id(job_id):
         raise BadRequest("a job id is 32 lowercase hex digits", code="invalid_job_id")
     GET_JOB.check_query(request.query)

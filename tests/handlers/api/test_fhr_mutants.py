@@ -1,0 +1,241 @@
+"""The FHR routes at their edges, found by mutation testing (``make mutants MODULE=api_fhr``).
+
+What a client receives, on the session's moto server: routes reached through a ``$default`` route as well as
+by route key, a job's pages at their bounds (the default of 100 files, 1 and 1000, offsets to 1000, 10 with
+results), a job's status from its counts, the batch size limit at its boundary, the predicted seconds of a
+deferred record, a result exactly at the inline limit, the metrics a request emits, and every answer
+checked against the published OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apicontract.validate import ResponseChecker
+from fhrapp.definition import APP, api_routes_json
+from handlers.api import analysis, fhr
+from handlers.api import cache as cache_module
+from handlers.api.fhr import handler
+from handlers.api.jobs import job_pk
+from handlers.api.openapi import document, routes_from_json
+
+MINE = "tenants/t-test/"
+DOC = document(routes_from_json(api_routes_json(APP)), jwt=False, server="https://api.example.org")
+
+
+@pytest.fixture(scope="module")
+def checker() -> ResponseChecker:
+    return ResponseChecker(DOC)
+
+
+@pytest.fixture
+def call(make_event: Any, context: Any, parse_body: Any, checker: ResponseChecker):
+    """A request as a client makes it; every answer is checked against the document as it arrives."""
+
+    async def run(method: str, path: str, *, ctx: Any = None, **event: Any) -> tuple[int, Any, dict[str, Any]]:
+        response = await handler(make_event(method, path, **event), ctx or context)
+        checker.check(method, path, response["statusCode"], response["headers"], response["body"].encode())
+        return response["statusCode"], parse_body(response), response["headers"]
+
+    return run
+
+
+def upload(boto: Any, bucket: str, set_a_dir: Path, record: str, stem: str) -> str:
+    for suffix in ("hea", "dat"):
+        body = (set_a_dir / f"{record}.{suffix}").read_bytes()
+        if suffix == "hea":
+            body = body.replace(f"{record}.dat".encode(), f"{Path(stem).name}.dat".encode())
+        boto("s3").put_object(Bucket=bucket, Key=f"{MINE}{stem}.{suffix}", Body=body)
+    return f"s3://{bucket}/{MINE}{stem}.hea"
+
+
+def put_job(boto: Any, table: str, job_id: str, total: int, done: int = 0, failed: int = 0) -> None:
+    """A job record without file records (they expired first, or the test needs none): files read "unknown"."""
+    boto("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": job_pk(job_id)},
+            "kind": {"S": "job-batch"},
+            "tenant": {"S": "t-test"},
+            "total": {"N": str(total)},
+            "done_count": {"N": str(done)},
+            "failed_count": {"N": str(failed)},
+            "options": {"S": "{}"},
+            "created_at": {"N": str(int(time.time()))},
+        },
+    )
+
+
+def job_path(job_id: str) -> dict[str, Any]:
+    return {"route_key": "GET /fhr/jobs/{id}", "path_params": {"id": job_id}}
+
+
+async def test_a_jobs_pages_at_their_bounds(fhr_stack: Any, boto: Any, call: Any) -> None:
+    job_id = "d" * 32
+    put_job(boto, fhr_stack.results_table, job_id, total=1001)
+    path = f"/fhr/jobs/{job_id}"
+
+    async def page(**query: str) -> tuple[int, Any]:
+        status, body, _ = await call("GET", path, query=query or None, **job_path(job_id))
+        return status, body
+
+    status, body = await page()
+    assert status == 200 and (len(body["files"]), body["offset"], body["nextOffset"]) == (100, 0, 100)
+    assert body["files"][0] == {"index": 0, "status": "unknown"} and body["files"][-1]["index"] == 99
+    status, body = await page(limit="1")
+    assert (len(body["files"]), body["nextOffset"]) == (1, 1)
+    status, body = await page(limit="1000")
+    assert (len(body["files"]), body["nextOffset"]) == (1000, 1000)
+    status, body = await page(offset="1000")
+    assert [f["index"] for f in body["files"]] == [1000] and body["nextOffset"] is None
+    status, body = await page(results="full")
+    assert (len(body["files"]), body["nextOffset"]) == (10, 10)
+    status, body = await page(results="full", limit="10", offset="995")
+    assert [f["index"] for f in body["files"]] == list(range(995, 1001)) and body["nextOffset"] is None
+    for bad in ({"limit": "1001"}, {"offset": "1001"}, {"limit": "11", "results": "full"}, {"offset": "-1"}):
+        status, body = await page(**bad)
+        assert (status, body["code"]) == (400, "invalid_page"), bad
+    status, body = await page(results="partial")
+    assert (status, body["code"]) == (400, "invalid_results")
+
+
+@pytest.mark.parametrize(
+    ("total", "done", "failed", "status", "pending"),
+    [
+        (3, 0, 0, "pending", 3),
+        (3, 2, 0, "pending", 1),
+        (3, 0, 3, "failed", 0),
+        (3, 1, 2, "done", 0),
+        (3, 3, 0, "done", 0),
+        (1, 0, 1, "failed", 0),
+    ],
+)
+async def test_a_jobs_status_follows_its_counts(
+    fhr_stack: Any, boto: Any, call: Any, total: int, done: int, failed: int, status: str, pending: int
+) -> None:
+    job_id = "e" * 32
+    put_job(boto, fhr_stack.results_table, job_id, total=total, done=done, failed=failed)
+    code, body, _ = await call("GET", f"/fhr/jobs/{job_id}", **job_path(job_id))
+    assert code == 200
+    assert (body["status"], body["total"], body["done"], body["failed"], body["pending"]) == (
+        status,
+        total,
+        done,
+        failed,
+        pending,
+    )
+    assert ("result" in body) == (total == 1)  # a one-file job always says what became of its one file
+
+
+async def test_every_route_is_reached_through_a_default_route_too(
+    fhr_stack: Any, boto: Any, call: Any, make_event: Any, context: Any, parse_body: Any
+) -> None:
+    """Behind a ``$default`` route (a plain proxy) the route comes from the method and path."""
+    job_id = "f" * 32
+    put_job(boto, fhr_stack.results_table, job_id, total=2)
+    bucket = fhr_stack.bucket
+
+    async def proxied(method: str, path: str, **event: Any) -> tuple[int, Any]:
+        response = await handler(make_event(method, path, route_key="$default", **event), context)
+        return response["statusCode"], parse_body(response)
+
+    status, body = await proxied("GET", f"/fhr/jobs/{job_id}")
+    assert (status, body["jobId"], body["total"]) == (200, job_id, 2)
+    status, body = await proxied("GET", f"/fhr/jobs/{job_id}/")
+    assert (status, body["jobId"]) == (200, job_id)
+    status, body = await proxied("GET", "/fhr/", query={"filename": f"s3://{bucket}/{MINE}nothing.hea"})
+    assert (status, body["code"]) == (404, "object_not_found")  # GET /fhr, trailing slash and all
+    status, body = await proxied("POST", "/fhr", body={"filename": f"s3://{bucket}/{MINE}nothing.hea"})
+    assert (status, body["code"]) == (404, "object_not_found")
+    status, body = await proxied("POST", "/fhr/batch", body={"filenames": []})
+    assert (status, body["code"]) == (400, "invalid_filenames")
+    status, body = await proxied("DELETE", f"/fhr/jobs/{job_id}")
+    assert (status, body["code"]) == (405, "method_not_allowed")
+    status, body = await proxied("PUT", "/fhr/batch")
+    assert (status, body["code"]) == (405, "method_not_allowed")
+    status, body = await proxied("GET", "/fhr/jobs")
+    assert (status, body["code"]) == (404, "route_not_found")
+    status, body = await proxied("GET", "/fhrx")
+    assert (status, body["code"]) == (404, "route_not_found")
+
+
+async def test_the_batch_limit_is_inclusive(
+    fhr_stack: Any, call: Any, boto: Any, scan: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit (1000, lowered here to 3 so the test writes three files, not a thousand) is a number a batch
+    may have; one more is refused before anything is written."""
+    monkeypatch.setattr(fhr, "MAX_BATCH_FILES", 3)
+    names = [f"s3://{fhr_stack.bucket}/{MINE}lim/r{i}.hea" for i in range(4)]
+    status, body, headers = await call("POST", "/fhr/batch", body={"filenames": names[:3]})
+    assert (status, body["total"], body["status"]) == (202, 3, "pending")
+    assert headers["location"] == body["location"] == f"/fhr/jobs/{body['jobId']}"
+    before = scan(boto, fhr_stack.results_table)
+    status, body, _ = await call("POST", "/fhr/batch", body={"filenames": names})
+    assert (status, body["code"]) == (400, "too_many_files") and "at most 3" in body["message"]
+    assert scan(boto, fhr_stack.results_table) == before
+
+
+async def test_a_deferred_record_says_how_long_it_is_predicted_to_take(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analysis.THROUGHPUT, "observed", None)  # what earlier tests measured is not this test's
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1000")
+    monkeypatch.setenv("FHR_FIXED_OVERHEAD_S", "0.5")
+    uri = upload(boto, fhr_stack.bucket, set_a_dir, "a01", "pred/a01")
+    size = sum((set_a_dir / f"a01.{s}").stat().st_size for s in ("hea", "dat"))
+    status, body, headers = await call("GET", "/fhr", query={"filename": uri})
+    assert status == 202 and body["predictedSeconds"] == round(0.5 + size / 1000, 1)
+    assert headers["location"] == body["location"] == f"/fhr/jobs/{body['jobId']}"
+    status, job, _ = await call("GET", body["location"], **job_path(body["jobId"]))
+    assert status == 200 and job["status"] == "pending" and job["result"] is None and job["error"] is None
+
+
+async def test_a_result_exactly_at_the_inline_limit_is_answered_inline(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "MAX_ITEM_BYTES", cache_module.ITEM_HEADROOM + 100)  # stored in S3
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1e12")
+    uri = upload(boto, fhr_stack.bucket, set_a_dir, "a03", "inline/a03")
+    status, fresh, _ = await call("GET", "/fhr", query={"filename": uri})
+    assert status == 200 and fresh["cached"] is False
+    monkeypatch.setattr(fhr, "INLINE_RESULT_MAX_BYTES", 1000)
+    status, linked, _ = await call("GET", "/fhr", query={"filename": uri})
+    size = linked["resultLink"]["bytes"]
+    monkeypatch.setattr(fhr, "INLINE_RESULT_MAX_BYTES", size)
+    status, inline, _ = await call("GET", "/fhr", query={"filename": uri})
+    assert status == 200 and inline == {**fresh, "cached": True}
+    monkeypatch.setattr(fhr, "INLINE_RESULT_MAX_BYTES", size - 1)
+    status, linked, _ = await call("GET", "/fhr", query={"filename": uri})
+    assert status == 200 and set(linked) == {"resultLink", "summary", "cached"}
+
+
+def metric_lines(text: str) -> list[dict[str, Any]]:
+    return [line for line in map(json.loads, filter(None, text.splitlines())) if "_aws" in line]
+
+
+async def test_a_miss_and_a_hit_emit_their_metrics(
+    fhr_stack: Any,
+    boto: Any,
+    set_a_dir: Path,
+    call: Any,
+    context: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1e12")
+    uri = upload(boto, fhr_stack.bucket, set_a_dir, "a02", "emf/a02")
+    size = sum((set_a_dir / f"a02.{s}").stat().st_size for s in ("hea", "dat"))
+    capsys.readouterr()
+    assert (await call("GET", "/fhr", query={"filename": uri}))[0] == 200
+    [miss] = metric_lines(capsys.readouterr().out)
+    assert miss["CacheMisses"] == 1 and "CacheHits" not in miss and miss["BytesStreamed"] == size
+    assert miss["FhrDurationMs"] > 0 and miss["requestId"] == context.aws_request_id
+    assert (await call("GET", "/fhr", query={"filename": uri}))[0] == 200
+    [hit] = metric_lines(capsys.readouterr().out)
+    assert hit["CacheHits"] == 1 and "CacheMisses" not in hit and "FhrDurationMs" not in hit
+    assert hit["requestId"] == context.aws_request_id

@@ -1,0 +1,275 @@
+"""Job records and messages at their edges, found by mutation testing (``make mutants MODULE=api_jobs``).
+
+What lands in DynamoDB and SQS for a batch and a deferred record (every attribute, its expiry, the options
+as canonical JSON), the batch APIs' limits crossed (25 items a BatchWriteItem, 100 keys a BatchGetItem, 10
+messages a SendMessageBatch), a repair that sends only what is still pending, a retried batch whose options
+come in another key order, and the message bodies the worker refuses, on the session's moto server.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from handlers.api import clients, worker
+from handlers.api.fhr import handler
+from handlers.api.jobs import batch_job_id, file_pk, job_pk
+
+MINE = "tenants/t-test/"
+TTL_S = 3600
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch, aws_env: str) -> Any:
+    """``await sqs(False)``: the handlers' SQS endpoint is a closed port (sending fails); ``await sqs(True)``: back."""
+
+    async def switch(up: bool) -> None:
+        await clients.close()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", aws_env if up else f"http://127.0.0.1:{closed_port()}")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+    return switch
+
+
+def messages(boto: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every message body in the queue, received (and so hidden) once each."""
+    found: list[dict[str, Any]] = []
+    while batch := boto("sqs").receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        found.extend(json.loads(m["Body"]) for m in batch)
+    return found
+
+
+def item(boto: Any, table: str, pk: str) -> dict[str, Any] | None:
+    return boto("dynamodb").get_item(TableName=table, Key={"pk": {"S": pk}}, ConsistentRead=True).get("Item")
+
+
+async def post_batch(make_event: Any, context: Any, body: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    headers = {"idempotency-key": key} if key else None
+    return await handler(make_event("POST", "/fhr/batch", body=body, headers=headers), context)
+
+
+async def test_a_batch_stores_exactly_its_records_and_sends_exactly_its_messages(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESULT_TTL_S", str(TTL_S))
+    names = [f"s3://{fhr_stack.bucket}/{MINE}b/r{i}.hea" for i in range(2)]
+    options = {"window_s": 8.0, "refine": False}
+    before = int(time.time())
+    response = await post_batch(make_event, context, {"filenames": names, "options": options})
+    after = int(time.time())
+    job_id = parse_body(response)["jobId"]
+    job = item(boto, fhr_stack.results_table, job_pk(job_id))
+    assert job is not None
+    assert set(job) == {"pk", "kind", "tenant", "total", "done_count", "failed_count", "options", "created_at"} | {
+        "expires_at",
+        "enqueued_at",
+    }
+    assert (job["kind"], job["tenant"], job["total"]) == ({"S": "job-batch"}, {"S": "t-test"}, {"N": "2"})
+    assert (job["done_count"], job["failed_count"]) == ({"N": "0"}, {"N": "0"})
+    assert job["options"] == {"S": '{"refine":false,"window_s":8}'}  # canonical: sorted keys, no spaces
+    assert before <= int(job["created_at"]["N"]) <= int(job["enqueued_at"]["N"]) <= after
+    assert before + TTL_S <= int(job["expires_at"]["N"]) <= after + TTL_S
+    for index, name in enumerate(names):
+        stored = item(boto, fhr_stack.results_table, file_pk(job_id, index))
+        assert stored is not None and set(stored) == {"pk", "kind", "tenant", "filename", "status", "created_at"} | {
+            "expires_at"
+        }
+        assert (stored["kind"], stored["tenant"], stored["filename"], stored["status"]) == (
+            {"S": "job-file"},
+            {"S": "t-test"},
+            {"S": name},
+            {"S": "pending"},
+        )
+        assert before <= int(stored["created_at"]["N"]) <= after
+        assert before + TTL_S <= int(stored["expires_at"]["N"]) <= after + TTL_S
+    sent = sorted(messages(boto, fhr_stack.queue_url), key=lambda m: m["index"])
+    assert sent == [
+        {"jobId": job_id, "index": i, "filename": name, "options": options, "tenant": "t-test"}
+        for i, name in enumerate(names)
+    ]
+
+
+async def test_a_batch_over_every_batch_api_limit_is_written_sent_and_listed_whole(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    """101 files: five BatchWriteItem calls (25 a call), eleven SendMessageBatch calls (10 a call), and a page of
+    101 files read in two BatchGetItem calls (100 a call). Every file once, in order."""
+    names = [f"s3://{fhr_stack.bucket}/{MINE}many/r{i:03d}.hea" for i in range(101)]
+    response = await post_batch(make_event, context, {"filenames": names})
+    assert response["statusCode"] == 202, parse_body(response)
+    job_id = parse_body(response)["jobId"]
+    sent = messages(boto, fhr_stack.queue_url)
+    assert sorted(m["index"] for m in sent) == list(range(101))
+    assert {m["index"]: m["filename"] for m in sent} == dict(enumerate(names))
+    event = make_event(
+        "GET",
+        f"/fhr/jobs/{job_id}",
+        route_key="GET /fhr/jobs/{id}",
+        path_params={"id": job_id},
+        query={"limit": "101"},
+    )
+    page = parse_body(await handler(event, context))
+    assert [(f["index"], f["filename"], f["status"]) for f in page["files"]] == [
+        (i, name, "pending") for i, name in enumerate(names)
+    ]
+    assert (page["total"], page["pending"], page["nextOffset"]) == (101, 101, None)
+
+
+async def test_a_repair_sends_only_the_files_still_pending_over_two_key_pages(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, sqs: Any
+) -> None:
+    """A batch whose request died before its messages went out; meanwhile some files finished (the sweeper's
+    messages). The same request again sends the pending ones only, read back over two BatchGetItem pages."""
+    names = [f"s3://{fhr_stack.bucket}/{MINE}repair/r{i:03d}.hea" for i in range(102)]
+    await sqs(False)
+    response = await post_batch(make_event, context, {"filenames": names}, key="repair-1")
+    assert response["statusCode"] == 503
+    job_id = batch_job_id("t-test", "repair-1")
+    finished = {0: "done", 1: "failed", 100: "done", 101: "failed"}
+    for index, status in finished.items():
+        boto("dynamodb").update_item(
+            TableName=fhr_stack.results_table,
+            Key={"pk": {"S": file_pk(job_id, index)}},
+            UpdateExpression="SET #s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}},
+        )
+    await sqs(True)
+    response = await post_batch(make_event, context, {"filenames": names}, key="repair-1")
+    assert (response["statusCode"], parse_body(response)["jobId"]) == (202, job_id)
+    sent = messages(boto, fhr_stack.queue_url)
+    assert sorted(m["index"] for m in sent) == [i for i in range(102) if i not in finished]
+    again = await post_batch(make_event, context, {"filenames": names}, key="repair-1")
+    assert again["statusCode"] == 202 and messages(boto, fhr_stack.queue_url) == []  # repaired: nothing more
+
+
+async def test_a_retried_batch_is_the_same_request_whatever_the_order_of_its_option_keys(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    names = [f"s3://{fhr_stack.bucket}/{MINE}order/r.hea"]
+    first = await post_batch(
+        make_event, context, {"filenames": names, "options": {"refine": False, "window_s": 8}}, "k"
+    )
+    second = await post_batch(
+        make_event, context, {"filenames": names, "options": {"window_s": 8, "refine": False}}, "k"
+    )
+    assert first["statusCode"] == second["statusCode"] == 202
+    assert parse_body(first)["jobId"] == parse_body(second)["jobId"]
+    assert len(messages(boto, fhr_stack.queue_url)) == 1
+    status = make_event(
+        "GET",
+        f"/fhr/jobs/{parse_body(first)['jobId']}",
+        route_key="GET /fhr/jobs/{id}",
+        path_params={"id": parse_body(first)["jobId"]},
+    )
+    assert (await handler(status, context))["statusCode"] == 200  # the id an Idempotency-Key names is a job id
+
+
+async def test_a_deferred_record_whose_job_item_was_never_written_is_repaired(
+    fhr_stack: Any,
+    boto: Any,
+    set_a_dir: Any,
+    make_event: Any,
+    parse_body: Any,
+    context: Any,
+    sqs: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first request wrote the one-file job's file record and died before its job record: a retry writes the
+    job record, sends the message once, and the job is served."""
+    for suffix in ("hea", "dat"):
+        body = (set_a_dir / f"a01.{suffix}").read_bytes()
+        boto("s3").put_object(Bucket=fhr_stack.bucket, Key=f"{MINE}set-a/a01.{suffix}", Body=body)
+    uri = f"s3://{fhr_stack.bucket}/{MINE}set-a/a01.hea"
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1000")  # deferred
+    await sqs(False)
+    first = await handler(make_event("GET", "/fhr", query={"filename": uri}), context)
+    assert first["statusCode"] == 503
+    [job] = [
+        i for i in boto("dynamodb").scan(TableName=fhr_stack.results_table)["Items"] if i["kind"]["S"] == "job-single"
+    ]
+    boto("dynamodb").delete_item(TableName=fhr_stack.results_table, Key={"pk": job["pk"]})
+    await sqs(True)
+    answers = [parse_body(await handler(make_event("GET", "/fhr", query={"filename": uri}), context)) for _ in range(2)]
+    job_id = job["pk"]["S"][4:]
+    assert [a["jobId"] for a in answers] == [job_id, job_id]
+    assert [m["jobId"] for m in messages(boto, fhr_stack.queue_url)] == [job_id]
+    stored = item(boto, fhr_stack.results_table, job_pk(job_id))
+    assert stored is not None and (stored["kind"], stored["total"]) == ({"S": "job-single"}, {"N": "1"})
+
+
+def put_job(boto: Any, table: str, job_id: str, total: int, indexes: list[int], bucket: str) -> None:
+    """A job of ``total`` files with the file records ``indexes`` (pending), as the API writes them."""
+    now = str(int(time.time()))
+    boto("dynamodb").put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": job_pk(job_id)},
+            "kind": {"S": "job-batch"},
+            "tenant": {"S": "t-test"},
+            "total": {"N": str(total)},
+            "done_count": {"N": "0"},
+            "failed_count": {"N": "0"},
+            "options": {"S": "{}"},
+            "created_at": {"N": now},
+            "enqueued_at": {"N": now},
+        },
+    )
+    for index in indexes:
+        boto("dynamodb").put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": file_pk(job_id, index)},
+                "kind": {"S": "job-file"},
+                "tenant": {"S": "t-test"},
+                "filename": {"S": f"s3://{bucket}/{MINE}missing/{index}.hea"},
+                "status": {"S": "pending"},
+                "created_at": {"N": now},
+            },
+        )
+
+
+def record(body: Any, message_id: str = "m-1") -> dict[str, Any]:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return {"messageId": message_id, "body": text, "attributes": {"ApproximateReceiveCount": "1"}}
+
+
+async def test_the_last_index_a_batch_can_have_is_999(fhr_stack: Any, boto: Any, context: Any) -> None:
+    job_id = "c" * 32
+    put_job(boto, fhr_stack.results_table, job_id, 1001, [0, 999, 1000], fhr_stack.bucket)
+
+    def body(index: Any, **extra: Any) -> dict[str, Any]:
+        filename = f"s3://{fhr_stack.bucket}/{MINE}missing/{index}.hea"
+        return {"jobId": job_id, "index": index, "filename": filename, "options": None, "tenant": "t-test", **extra}
+
+    assert await worker.handler({"Records": [record(body(999))]}, context) == {"batchItemFailures": []}
+    assert await worker.handler({"Records": [record(body(0))]}, context) == {"batchItemFailures": []}
+    refused = [
+        body(1000),
+        body(-1),
+        body(True),
+        body("5"),
+        body(0, tenant=""),
+        body(0, tenant=None),
+        body(0, filename=7),
+        body(0, options=[1]),
+        body(0, jobId="C" * 32),
+        [body(0)],
+    ]
+    for bad in refused:
+        answer = await worker.handler({"Records": [record(bad, "poison")]}, context)
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "poison"}]}, bad
+    statuses = {i: item(boto, fhr_stack.results_table, file_pk(job_id, i))["status"]["S"] for i in (0, 999, 1000)}
+    assert statuses == {0: "failed", 999: "failed", 1000: "pending"}
+    job = item(boto, fhr_stack.results_table, job_pk(job_id))
+    assert job is not None and job["failed_count"] == {"N": "2"}
