@@ -246,7 +246,7 @@ def record(body: Any, message_id: str = "m-1") -> dict[str, Any]:
 
 async def test_the_last_index_a_batch_can_have_is_999(fhr_stack: Any, boto: Any, context: Any) -> None:
     job_id = "c" * 32
-    put_job(boto, fhr_stack.results_table, job_id, 1001, [0, 999, 1000], fhr_stack.bucket)
+    put_job(boto, fhr_stack.results_table, job_id, 1001, [0, 1, 5, 999, 1000], fhr_stack.bucket)
 
     def body(index: Any, **extra: Any) -> dict[str, Any]:
         filename = f"s3://{fhr_stack.bucket}/{MINE}missing/{index}.hea"
@@ -269,7 +269,9 @@ async def test_the_last_index_a_batch_can_have_is_999(fhr_stack: Any, boto: Any,
     for bad in refused:
         answer = await worker.handler({"Records": [record(bad, "poison")]}, context)
         assert answer == {"batchItemFailures": [{"itemIdentifier": "poison"}]}, bad
-    statuses = {i: item(boto, fhr_stack.results_table, file_pk(job_id, i))["status"]["S"] for i in (0, 999, 1000)}
-    assert statuses == {0: "failed", 999: "failed", 1000: "pending"}
+    # True is no index (JSON true, not 1) and "5" no number: files 1 and 5 are untouched, as is 1000
+    indexes = (0, 1, 5, 999, 1000)
+    statuses = {i: item(boto, fhr_stack.results_table, file_pk(job_id, i))["status"]["S"] for i in indexes}
+    assert statuses == {0: "failed", 1: "pending", 5: "pending", 999: "failed", 1000: "pending"}
     job = item(boto, fhr_stack.results_table, job_pk(job_id))
     assert job is not None and job["failed_count"] == {"N": "2"}
