@@ -275,3 +275,164 @@ async def test_the_last_index_a_batch_can_have_is_999(fhr_stack: Any, boto: Any,
     assert statuses == {0: "failed", 1: "pending", 5: "pending", 999: "failed", 1000: "pending"}
     job = item(boto, fhr_stack.results_table, job_pk(job_id))
     assert job is not None and job["failed_count"] == {"N": "2"}
+
+
+# ---- DynamoDB and SQS answering "not this time": a real proxy in front of moto ----------------------------------
+#
+# DynamoDB may leave part of a batch unprocessed (UnprocessedItems / UnprocessedKeys) and SQS may fail some entries
+# of a SendMessageBatch; moto never does. The proxy forwards every request to moto and, for the operation under
+# test, holds back part (or all) of a batch and answers it as the service would, so the retries are exercised
+# over HTTP with the handlers' real clients.
+
+
+class Faults:
+    """Which batch operation to disturb, how often, and when each of its calls arrived."""
+
+    def __init__(self, target: str, *, calls: int, everything: bool = False) -> None:
+        self.target = target  # e.g. "DynamoDB_20120810.BatchWriteItem"
+        self.left = calls  # calls still to disturb
+        self.everything = everything  # hold back the whole batch, not its last entry
+        self.arrivals: list[float] = []
+
+
+def _disturb(target: str, body: dict[str, Any], faults: Faults) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what to forward to moto, what to add to moto's answer) for one disturbed call."""
+    if target.endswith("BatchWriteItem"):
+        (table, requests), held = next(iter(body["RequestItems"].items())), []
+        held, kept = (requests, []) if faults.everything else (requests[-1:], requests[:-1])
+        return {"RequestItems": {table: kept}} if kept else {}, {"UnprocessedItems": {table: held}}
+    if target.endswith("BatchGetItem"):
+        table, request = next(iter(body["RequestItems"].items()))
+        keys = request["Keys"]
+        held, kept = (keys, []) if faults.everything else (keys[-1:], keys[:-1])
+        forward = {"RequestItems": {table: {**request, "Keys": kept}}} if kept else {}
+        return forward, {"UnprocessedKeys": {table: {**request, "Keys": held}}}
+    entries = body["Entries"]  # AmazonSQS.SendMessageBatch
+    held, kept = (entries, []) if faults.everything else (entries[-1:], entries[:-1])
+    failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "try again"} for e in held]
+    return ({**body, "Entries": kept} if kept else {}), {"Failed": failed}
+
+
+@pytest.fixture
+async def faulty(aws_env: str, monkeypatch: pytest.MonkeyPatch):
+    """``await faulty(Faults(...))``: the handlers' DynamoDB and SQS clients go through a proxy that disturbs it."""
+    import aiohttp
+    from aiohttp import web
+
+    state: dict[str, Faults | None] = {"faults": None}
+    session = aiohttp.ClientSession(auto_decompress=False)
+
+    async def forward(request: web.Request) -> web.Response:
+        raw = await request.read()
+        target = request.headers.get("X-Amz-Target", "")
+        faults = state["faults"]
+        extra: dict[str, Any] = {}
+        if faults is not None and target == faults.target:
+            faults.arrivals.append(time.monotonic())
+            if faults.left > 0:
+                faults.left -= 1
+                body, extra = _disturb(target, json.loads(raw), faults)
+                if not body:  # nothing left to forward: answer as the service would
+                    empty = {"UnprocessedItems": {}} if "Write" in target else {"Responses": {}, "Successful": []}
+                    return web.json_response({**empty, **extra}, content_type="application/x-amz-json-1.0")
+                raw = json.dumps(body).encode()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with session.request(request.method, aws_env + request.path_qs, data=raw, headers=headers) as answer:
+            payload = await answer.read()
+            if extra:
+                payload = json.dumps({**json.loads(payload), **extra}).encode()
+            dropped = ("content-length", "transfer-encoding", "x-amz-crc32")  # the body's checksum, if changed
+            kept = {k: v for k, v in answer.headers.items() if k.lower() not in dropped[: 3 if extra else 2]}
+            return web.Response(status=answer.status, body=payload, headers=kept)
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def install(faults: Faults) -> Faults:
+        await clients.close()
+        for service in ("DYNAMODB", "SQS"):
+            monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", f"http://127.0.0.1:{port}")
+        state["faults"] = faults
+        return faults
+
+    yield install
+    await clients.close()
+    await session.close()
+    await runner.cleanup()
+
+
+def gaps(arrivals: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+
+
+def backed_off(arrivals: list[float], base: float, cap: float) -> bool:
+    """Each retry came no sooner than base x 2^attempt (at most cap) after the call before it."""
+    return all(gap >= min(base * 2**attempt, cap) - 0.005 for attempt, gap in enumerate(gaps(arrivals)))
+
+
+async def test_a_batch_write_left_unprocessed_is_retried_until_every_file_is_stored(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, faulty: Any
+) -> None:
+    faults = await faulty(Faults("DynamoDB_20120810.BatchWriteItem", calls=3))
+    names = [f"s3://{fhr_stack.bucket}/{MINE}w/r{i}.hea" for i in range(3)]
+    response = await post_batch(make_event, context, {"filenames": names})
+    assert response["statusCode"] == 202, parse_body(response)
+    job_id = parse_body(response)["jobId"]
+    stored = [item(boto, fhr_stack.results_table, file_pk(job_id, i)) for i in range(3)]
+    assert [s["filename"]["S"] for s in stored if s] == names
+    assert len(faults.arrivals) == 4 and backed_off(faults.arrivals, 0.05, 1.0)
+
+
+async def test_a_batch_write_never_processed_gives_up_after_8_calls(
+    fhr_stack: Any, make_event: Any, parse_body: Any, context: Any, faulty: Any
+) -> None:
+    faults = await faulty(Faults("DynamoDB_20120810.BatchWriteItem", calls=99, everything=True))
+    names = [f"s3://{fhr_stack.bucket}/{MINE}w/r{i}.hea" for i in range(2)]
+    response = await post_batch(make_event, context, {"filenames": names})
+    assert (response["statusCode"], parse_body(response)["code"]) == (500, "internal_error")
+    assert len(faults.arrivals) == 8 and backed_off(faults.arrivals, 0.05, 1.0)
+
+
+async def test_keys_left_unprocessed_are_read_again_until_the_page_is_whole(
+    fhr_stack: Any, make_event: Any, parse_body: Any, context: Any, faulty: Any
+) -> None:
+    names = [f"s3://{fhr_stack.bucket}/{MINE}g/r{i}.hea" for i in range(3)]
+    job_id = parse_body(await post_batch(make_event, context, {"filenames": names}))["jobId"]
+    faults = await faulty(Faults("DynamoDB_20120810.BatchGetItem", calls=3))
+    event = make_event("GET", f"/fhr/jobs/{job_id}", route_key="GET /fhr/jobs/{id}", path_params={"id": job_id})
+    page = parse_body(await handler(event, context))
+    assert [(f["index"], f["filename"], f["status"]) for f in page["files"]] == [
+        (i, name, "pending") for i, name in enumerate(names)
+    ]
+    assert len(faults.arrivals) == 4 and backed_off(faults.arrivals, 0.05, 1.0)
+    faults = await faulty(Faults("DynamoDB_20120810.BatchGetItem", calls=99, everything=True))
+    response = await handler(event, context)
+    assert (response["statusCode"], parse_body(response)["code"]) == (500, "internal_error")
+    assert len(faults.arrivals) == 8 and backed_off(faults.arrivals, 0.05, 1.0)
+
+
+async def test_messages_sqs_failed_are_sent_again_once_each(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, faulty: Any
+) -> None:
+    faults = await faulty(Faults("AmazonSQS.SendMessageBatch", calls=3))
+    names = [f"s3://{fhr_stack.bucket}/{MINE}s/r{i}.hea" for i in range(3)]
+    response = await post_batch(make_event, context, {"filenames": names})
+    assert response["statusCode"] == 202, parse_body(response)
+    assert sorted(m["index"] for m in messages(boto, fhr_stack.queue_url)) == [0, 1, 2]  # each once
+    assert len(faults.arrivals) == 4 and backed_off(faults.arrivals, 0.1, 2.0)
+
+
+async def test_messages_sqs_never_takes_are_a_503_after_5_calls(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, faulty: Any
+) -> None:
+    faults = await faulty(Faults("AmazonSQS.SendMessageBatch", calls=99, everything=True))
+    names = [f"s3://{fhr_stack.bucket}/{MINE}s/r{i}.hea" for i in range(2)]
+    response = await post_batch(make_event, context, {"filenames": names})
+    assert (response["statusCode"], parse_body(response)["code"]) == (503, "queue_unavailable")
+    assert len(faults.arrivals) == 5 and backed_off(faults.arrivals, 0.1, 2.0)
+    assert messages(boto, fhr_stack.queue_url) == []
