@@ -436,3 +436,51 @@ async def test_messages_sqs_never_takes_are_a_503_after_5_calls(
     assert (response["statusCode"], parse_body(response)["code"]) == (503, "queue_unavailable")
     assert len(faults.arrivals) == 5 and backed_off(faults.arrivals, 0.1, 2.0)
     assert messages(boto, fhr_stack.queue_url) == []
+
+
+async def test_every_read_of_a_job_record_is_strongly_consistent(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any, receive_sqs_event: Any
+) -> None:
+    """Job records are read right after they are written (a retry's repair, a page after a batch, the worker's
+    check of a file): an eventually consistent read could miss them. Seen on the handlers' own client."""
+    sent: list[tuple[str, bool]] = []
+    dynamodb = await clients.client("dynamodb")
+    for operation in ("GetItem", "BatchGetItem"):
+
+        def record_read(params: dict[str, Any], operation: str = operation, **_: Any) -> None:
+            consistent = params.get("ConsistentRead")
+            if consistent is None:  # BatchGetItem: per table
+                consistent = all(t.get("ConsistentRead") for t in params["RequestItems"].values())
+            sent.append((operation, bool(consistent)))
+
+        dynamodb.meta.events.register(f"provide-client-params.dynamodb.{operation}", record_read)
+    names = [f"s3://{fhr_stack.bucket}/{MINE}c/r{i}.hea" for i in range(2)]
+    response = await post_batch(make_event, context, {"filenames": names}, key="consistent")
+    job_id = parse_body(response)["jobId"]
+    await post_batch(make_event, context, {"filenames": names}, key="consistent")  # the retry reads the job
+    event = make_event("GET", f"/fhr/jobs/{job_id}", route_key="GET /fhr/jobs/{id}", path_params={"id": job_id})
+    assert (await handler(event, context))["statusCode"] == 200
+    assert await worker.handler(receive_sqs_event(boto, fhr_stack.queue_url), context) == {"batchItemFailures": []}
+    assert {operation for operation, _ in sent} == {"GetItem", "BatchGetItem"}
+    assert all(consistent for _, consistent in sent), sent
+
+
+async def test_an_outcome_for_a_file_whose_job_record_is_gone_is_not_taken_for_a_duplicate(
+    fhr_stack: Any, boto: Any, context: Any
+) -> None:
+    """The file's transaction is cancelled by the JOB's condition (its record is gone), not the file's: that is
+    no duplicate to acknowledge; the message is reported so SQS delivers it again (or dead-letters it)."""
+    job_id = "b" * 32
+    put_job(boto, fhr_stack.results_table, job_id, 1, [0], fhr_stack.bucket)
+    boto("dynamodb").delete_item(TableName=fhr_stack.results_table, Key={"pk": {"S": job_pk(job_id)}})
+    body = {
+        "jobId": job_id,
+        "index": 0,
+        "filename": f"s3://{fhr_stack.bucket}/{MINE}missing/0.hea",
+        "options": {},
+        "tenant": "t-test",
+    }
+    assert await worker.handler({"Records": [record(body, "orphan")]}, context) == {
+        "batchItemFailures": [{"itemIdentifier": "orphan"}]
+    }
+    assert item(boto, fhr_stack.results_table, file_pk(job_id, 0))["status"] == {"S": "pending"}
