@@ -239,3 +239,35 @@ async def test_a_miss_and_a_hit_emit_their_metrics(
     [hit] = metric_lines(capsys.readouterr().out)
     assert hit["CacheHits"] == 1 and "CacheMisses" not in hit and "FhrDurationMs" not in hit
     assert hit["requestId"] == context.aws_request_id
+
+
+async def test_a_reused_key_a_long_key_and_a_queue_down_answer_as_documented(
+    fhr_stack: Any, call: Any, aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from jsonschema import Draft202012Validator
+
+    from handlers.api import clients
+
+    [param] = [p for p in DOC["paths"]["/fhr/batch"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    documented = Draft202012Validator(param["schema"])
+    names = [f"s3://{fhr_stack.bucket}/{MINE}keys/r{i}.hea" for i in range(2)]
+    longest, too_long = "k" * 255, "k" * 256
+    assert documented.is_valid(longest) and not documented.is_valid(too_long)
+    status, body, _ = await call(
+        "POST", "/fhr/batch", body={"filenames": names[:1]}, headers={"idempotency-key": longest}
+    )
+    assert status == 202
+    status, body, _ = await call("POST", "/fhr/batch", body={"filenames": names}, headers={"idempotency-key": longest})
+    assert (status, body["code"]) == (422, "idempotency_key_reused")
+    status, body, _ = await call("POST", "/fhr/batch", body={"filenames": names}, headers={"idempotency-key": too_long})
+    assert (status, body["code"]) == (400, "invalid_idempotency_key")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    await clients.close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    status, body, _ = await call("POST", "/fhr/batch", body={"filenames": names})
+    assert (status, body["code"]) == (503, "queue_unavailable")
