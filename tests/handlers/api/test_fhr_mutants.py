@@ -271,3 +271,45 @@ async def test_a_reused_key_a_long_key_and_a_queue_down_answer_as_documented(
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     status, body, _ = await call("POST", "/fhr/batch", body={"filenames": names})
     assert (status, body["code"]) == (503, "queue_unavailable")
+
+
+async def test_a_retry_of_a_queued_record_joins_its_job_even_when_it_would_now_fit(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, call: Any, queue_depth: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record is queued (predicted too slow); the prediction changes (the environment learnt a faster rate): a
+    retry joins the queued job rather than computing the same record beside it."""
+    monkeypatch.setattr(analysis.THROUGHPUT, "observed", None)
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1000")
+    uri = upload(boto, fhr_stack.bucket, set_a_dir, "a01", "join/a01")
+    status, first, _ = await call("GET", "/fhr", query={"filename": uri})
+    assert status == 202
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1e12")
+    status, again, _ = await call("GET", "/fhr", query={"filename": uri})
+    assert (status, again["jobId"]) == (202, first["jobId"])
+    assert queue_depth(boto, fhr_stack.queue_url) == 1
+
+
+async def test_a_retry_after_an_abandoned_analysis_joins_the_job_not_the_stopping_analysis(
+    fhr_stack: Any,
+    boto: Any,
+    set_a_dir: Path,
+    call: Any,
+    make_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request's deadline came mid-analysis: the analysis is stopped and the record queued (202). A retry at once
+    must not join the analysis being stopped (it would end cancelled, not answered): it joins the queued job."""
+    monkeypatch.setattr(analysis.THROUGHPUT, "observed", None)
+    for name, value in {
+        "FHR_THROUGHPUT_BYTES_PER_S": "1e12",
+        "FHR_FIXED_OVERHEAD_S": "0",
+        "FHR_SAFETY_MARGIN_S": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    uri = upload(boto, fhr_stack.bucket, set_a_dir, "a01", "abandon/a01")
+    await fhr.init()
+    status, first, _ = await call("GET", "/fhr", query={"filename": uri}, ctx=make_context(timeout_s=0.02))
+    assert status == 202
+    status, again, _ = await call("GET", "/fhr", query={"filename": uri}, ctx=make_context())
+    assert (status, again["jobId"]) == (202, first["jobId"])
+    await fhr.drain()

@@ -484,3 +484,44 @@ async def test_an_outcome_for_a_file_whose_job_record_is_gone_is_not_taken_for_a
         "batchItemFailures": [{"itemIdentifier": "orphan"}]
     }
     assert item(boto, fhr_stack.results_table, file_pk(job_id, 0))["status"] == {"S": "pending"}
+
+
+async def test_twin_requests_with_one_key_at_once_answer_the_same_job(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    """Both find no job, both write it; the second's conditional put finds the first's, and joins it."""
+    import asyncio
+
+    names = [f"s3://{fhr_stack.bucket}/{MINE}twin/r{i}.hea" for i in range(2)]
+    answers = await asyncio.gather(*(post_batch(make_event, context, {"filenames": names}, key="twin") for _ in "ab"))
+    assert [a["statusCode"] for a in answers] == [202, 202], [parse_body(a) for a in answers]
+    assert parse_body(answers[0])["jobId"] == parse_body(answers[1])["jobId"] == batch_job_id("t-test", "twin")
+    assert {m["index"] for m in messages(boto, fhr_stack.queue_url)} == {0, 1}  # sent, maybe twice: counted once
+
+
+async def test_a_redrive_whose_job_record_is_gone_is_reported_not_acknowledged(
+    fhr_stack: Any, boto: Any, context: Any
+) -> None:
+    """A file failed with retries_exhausted; its job record is gone. The redriven message cannot reopen it (the
+    JOB's condition fails, not the file's): it is reported, and the file keeps its failure."""
+    job_id = "a" * 31 + "b"
+    put_job(boto, fhr_stack.results_table, job_id, 1, [0], fhr_stack.bucket)
+    boto("dynamodb").update_item(
+        TableName=fhr_stack.results_table,
+        Key={"pk": {"S": file_pk(job_id, 0)}},
+        UpdateExpression="SET #s = :failed, error_code = :code",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":failed": {"S": "failed"}, ":code": {"S": "retries_exhausted"}},
+    )
+    boto("dynamodb").delete_item(TableName=fhr_stack.results_table, Key={"pk": {"S": job_pk(job_id)}})
+    body = {
+        "jobId": job_id,
+        "index": 0,
+        "filename": f"s3://{fhr_stack.bucket}/{MINE}missing/0.hea",
+        "options": {},
+        "tenant": "t-test",
+    }
+    assert await worker.handler({"Records": [record(body, "redriven")]}, context) == {
+        "batchItemFailures": [{"itemIdentifier": "redriven"}]
+    }
+    assert item(boto, fhr_stack.results_table, file_pk(job_id, 0))["status"] == {"S": "failed"}
