@@ -231,10 +231,12 @@ async def test_a_miss_and_a_hit_emit_their_metrics(
     uri = upload(boto, fhr_stack.bucket, set_a_dir, "a02", "emf/a02")
     size = sum((set_a_dir / f"a02.{s}").stat().st_size for s in ("hea", "dat"))
     capsys.readouterr()
+    started = time.perf_counter()
     assert (await call("GET", "/fhr", query={"filename": uri}))[0] == 200
+    wall_ms = (time.perf_counter() - started) * 1000
     [miss] = metric_lines(capsys.readouterr().out)
     assert miss["CacheMisses"] == 1 and "CacheHits" not in miss and miss["BytesStreamed"] == size
-    assert miss["FhrDurationMs"] > 0 and miss["requestId"] == context.aws_request_id
+    assert 0 < miss["FhrDurationMs"] <= wall_ms and miss["requestId"] == context.aws_request_id
     assert (await call("GET", "/fhr", query={"filename": uri}))[0] == 200
     [hit] = metric_lines(capsys.readouterr().out)
     assert hit["CacheHits"] == 1 and "CacheMisses" not in hit and "FhrDurationMs" not in hit
@@ -313,3 +315,55 @@ async def test_a_retry_after_an_abandoned_analysis_joins_the_job_not_the_stoppin
     status, again, _ = await call("GET", "/fhr", query={"filename": uri}, ctx=make_context())
     assert (status, again["jobId"]) == (202, first["jobId"])
     await fhr.drain()
+
+
+@pytest.mark.parametrize(
+    ("room", "files"),
+    [
+        ("2 entries", 2),  # two entries and their separators fill it exactly
+        ("3 entries less 1", 2),  # a third would need one byte more, separator included
+        ("3 entries", 3),
+        ("1 byte", 1),  # a page always carries its first file, however large
+    ],
+)
+async def test_a_page_holds_the_entries_that_fit_its_bytes_with_their_separators(
+    fhr_stack: Any, boto: Any, call: Any, monkeypatch: pytest.MonkeyPatch, room: str, files: int
+) -> None:
+    from handlers.api.http import dumps
+    from handlers.api.results import escaped_size
+
+    job_id = "9" * 32
+    put_job(boto, fhr_stack.results_table, job_id, total=5)
+    entry = escaped_size(dumps({"index": 0, "status": "unknown"})) + 1  # its bytes and the comma after it
+    budget = {"2 entries": 2 * entry, "3 entries less 1": 3 * entry - 1, "3 entries": 3 * entry, "1 byte": 1}[room]
+    monkeypatch.setattr(fhr, "PAGE_MAX_BYTES", budget)
+    status, page, _ = await call("GET", f"/fhr/jobs/{job_id}", query={"limit": "4"}, **job_path(job_id))
+    assert status == 200 and [f["index"] for f in page["files"]] == list(range(files))
+    assert page["nextOffset"] == files
+
+
+@pytest.mark.parametrize(
+    ("query", "accepted"),
+    [
+        ({"offset": "0"}, True),
+        ({"offset": "1000"}, True),
+        ({"offset": "-1"}, False),
+        ({"offset": "1001"}, False),
+        ({"limit": "1"}, True),
+        ({"limit": "1000"}, True),
+        ({"limit": "0"}, False),
+        ({"limit": "1001"}, False),
+    ],
+)
+async def test_the_document_accepts_exactly_the_job_queries_the_handler_accepts(
+    fhr_stack: Any, boto: Any, call: Any, query: dict[str, str], accepted: bool
+) -> None:
+    from jsonschema import Draft202012Validator
+
+    job_id = "8" * 32
+    put_job(boto, fhr_stack.results_table, job_id, total=2)
+    params = {p["name"]: p["schema"] for p in DOC["paths"]["/fhr/jobs/{id}"]["get"]["parameters"]}
+    [(name, text)] = query.items()
+    assert Draft202012Validator(params[name]).is_valid(int(text)) == accepted
+    status, body, _ = await call("GET", f"/fhr/jobs/{job_id}", query=query, **job_path(job_id))
+    assert (status == 200) == accepted and (accepted or body["code"] == "invalid_page"), body
