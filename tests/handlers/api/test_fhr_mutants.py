@@ -367,3 +367,16 @@ async def test_the_document_accepts_exactly_the_job_queries_the_handler_accepts(
     assert Draft202012Validator(params[name]).is_valid(int(text)) == accepted
     status, body, _ = await call("GET", f"/fhr/jobs/{job_id}", query=query, **job_path(job_id))
     assert (status == 200) == accepted and (accepted or body["code"] == "invalid_page"), body
+
+
+async def test_a_request_with_less_time_left_than_the_margin_is_deferred_with_a_sane_prediction(
+    fhr_stack: Any, boto: Any, set_a_dir: Path, call: Any, make_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2 s left and a 3 s margin: nothing is computed, the record is queued, and the 202 says how long the record
+    is predicted to take (the document: at least 0), never the negative time the request had left."""
+    monkeypatch.setattr(analysis.THROUGHPUT, "observed", None)
+    monkeypatch.setenv("FHR_THROUGHPUT_BYTES_PER_S", "1e12")
+    monkeypatch.setenv("FHR_FIXED_OVERHEAD_S", "1.5")  # the prediction: 1.5 s and a few picoseconds a byte
+    uri = upload(boto, fhr_stack.bucket, set_a_dir, "a01", "late/a01")
+    status, body, _ = await call("GET", "/fhr", query={"filename": uri}, ctx=make_context(timeout_s=2.0))
+    assert (status, body["predictedSeconds"]) == (202, 1.5), body
