@@ -525,3 +525,21 @@ async def test_a_redrive_whose_job_record_is_gone_is_reported_not_acknowledged(
         "batchItemFailures": [{"itemIdentifier": "redriven"}]
     }
     assert item(boto, fhr_stack.results_table, file_pk(job_id, 0))["status"] == {"S": "failed"}
+
+
+async def test_twin_requests_with_one_key_and_two_bodies_at_once_make_one_job_and_a_422(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    """Both find no job and both write; the one whose conditional put loses finds a job of ANOTHER body under its
+    key: 422, and nothing of its body is queued."""
+    import asyncio
+
+    first = [f"s3://{fhr_stack.bucket}/{MINE}twin2/a{i}.hea" for i in range(2)]
+    second = [f"s3://{fhr_stack.bucket}/{MINE}twin2/b{i}.hea" for i in range(3)]
+    answers = await asyncio.gather(
+        *(post_batch(make_event, context, {"filenames": names}, key="twin2") for names in (first, second))
+    )
+    statuses = [a["statusCode"] for a in answers]
+    assert sorted(statuses) == [202, 422], [parse_body(a) for a in answers]
+    winner = first if statuses[0] == 202 else second
+    assert {m["filename"] for m in messages(boto, fhr_stack.queue_url)} == set(winner)
