@@ -543,3 +543,23 @@ async def test_twin_requests_with_one_key_and_two_bodies_at_once_make_one_job_an
     assert sorted(statuses) == [202, 422], [parse_body(a) for a in answers]
     winner = first if statuses[0] == 202 else second
     assert {m["filename"] for m in messages(boto, fhr_stack.queue_url)} == set(winner)
+
+
+async def test_another_tenants_job_and_a_missing_one_read_alike(
+    fhr_stack: Any, boto: Any, make_event: Any, parse_body: Any, context: Any
+) -> None:
+    theirs, missing = "7" * 32, "6" * 32
+    put_job(boto, fhr_stack.results_table, theirs, 1, [0], fhr_stack.bucket)
+    boto("dynamodb").update_item(
+        TableName=fhr_stack.results_table,
+        Key={"pk": {"S": job_pk(theirs)}},
+        UpdateExpression="SET tenant = :other",
+        ExpressionAttributeValues={":other": {"S": "t-other"}},
+    )
+    answers = []
+    for job_id in (theirs, missing):
+        event = make_event("GET", f"/fhr/jobs/{job_id}", route_key="GET /fhr/jobs/{id}", path_params={"id": job_id})
+        response = await handler(event, context)
+        body = parse_body(response)
+        answers.append((response["statusCode"], body["code"], body["message"].replace(job_id, "<id>")))
+    assert answers[0] == answers[1] and answers[0][:2] == (404, "job_not_found")
