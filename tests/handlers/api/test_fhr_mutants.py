@@ -380,3 +380,22 @@ async def test_a_request_with_less_time_left_than_the_margin_is_deferred_with_a_
     uri = upload(boto, fhr_stack.bucket, set_a_dir, "a01", "late/a01")
     status, body, _ = await call("GET", "/fhr", query={"filename": uri}, ctx=make_context(timeout_s=2.0))
     assert (status, body["predictedSeconds"]) == (202, 1.5), body
+
+
+async def test_a_missing_job_and_an_empty_batch_answer_as_documented(fhr_stack: Any, call: Any) -> None:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    from apicontract.validate import DOCUMENT_URI
+
+    status, body, _ = await call("GET", f"/fhr/jobs/{'5' * 32}", **job_path("5" * 32))
+    assert (status, body["code"]) == (404, "job_not_found")
+    registry = Registry().with_resource(DOCUMENT_URI, Resource.from_contents(DOC, default_specification=DRAFT202012))
+    pointer = "#/paths/~1fhr~1batch/post/requestBody/content/application~1json/schema"
+    documented = Draft202012Validator({"$ref": DOCUMENT_URI + pointer}, registry=registry)
+    one = [f"s3://{fhr_stack.bucket}/{MINE}doc/r.hea"]
+    for filenames, accepted in (([], False), (one, True)):
+        assert documented.is_valid({"filenames": filenames}) == accepted
+        status, body, _ = await call("POST", "/fhr/batch", body={"filenames": filenames})
+        assert (status == 202) == accepted, body
