@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -218,16 +220,39 @@ def mark_out_of_scope(db: Path, lines: set[int]) -> int:
     return skipped
 
 
-def run_module(module: Module) -> None:
-    """One session, from scratch: init, filters, a baseline run, then every mutant."""
+def source_digest(module: Module) -> str:
+    """What a session mutated: the module's text and its scope (a rerun is only valid over the same mutants)."""
+    text = (ROOT / module.path).read_bytes() + "\0".join(module.scope).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def reopen_survivors(db: Path) -> int:
+    """Mark a session's survivors pending again (killed stay killed: a rerun only ever adds tests)."""
+    with sqlite3.connect(db) as connection:  # cosmic-ray's WorkDB has no way to clear one result
+        cursor = connection.execute(
+            "DELETE FROM work_results WHERE worker_outcome = 'NORMAL' AND test_outcome = 'SURVIVED'"
+        )
+        return cursor.rowcount
+
+
+def run_module(module: Module, *, survivors_only: bool = False) -> None:
+    """One session, from scratch: init, filters, a baseline run, then every mutant.
+
+    ``survivors_only``: rerun only the last session's survivors with today's selection (after adding tests for
+    them); refused unless the module's source and scope are those the session mutated."""
     work = WORK / module.name
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    db = work / "session.sqlite"
+    digest_file = work / "source.sha256"
+    if survivors_only:
+        if not digest_file.exists() or digest_file.read_text().strip() != source_digest(module):
+            raise SystemExit(f"{module.name}: the source or scope changed since the last session; run it whole")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
     target = ROOT / module.path
     original = target.read_bytes()
     check_import_path(module)
     config = write_config(module, work)
-    db = work / "session.sqlite"
     started = time.monotonic()
     baseline = subprocess.run(shlex.split(test_command(module)), cwd=ROOT, env=test_env(), capture_output=True)
     if baseline.returncode != 0:
@@ -235,11 +260,15 @@ def run_module(module: Module) -> None:
         raise SystemExit(f"{module.name}: the test selection fails on the unmutated code")
     print(f"{module.name}: baseline {time.monotonic() - started:.1f} s", flush=True)
     try:
-        cosmic("cosmic-ray", "init", config, db, "--force")
-        cosmic("cr-filter-operators", db, config)
-        lines = scope_lines(original.decode(), module.scope)
-        if lines is not None:
-            mark_out_of_scope(db, lines)
+        if survivors_only:
+            print(f"{module.name}: {reopen_survivors(db)} survivors to rerun", flush=True)
+        else:
+            cosmic("cosmic-ray", "init", config, db, "--force")
+            cosmic("cr-filter-operators", db, config)
+            lines = scope_lines(original.decode(), module.scope)
+            if lines is not None:
+                mark_out_of_scope(db, lines)
+            digest_file.write_text(source_digest(module) + "\n")
         cosmic("cosmic-ray", "exec", config, db)
     finally:
         if target.read_bytes() != original:
@@ -313,18 +342,23 @@ def print_table(rows: Sequence[tuple[Module, Tally]]) -> None:
 
 
 def run_in_copy(argv: list[str]) -> int:
-    """Copy the checkout (sources, tests, built parser, vendored assets) and run there with ``--in-place``."""
-    base = WORK / "src"
+    """Copy the checkout (sources, tests, built parser, vendored assets) and run there with ``--in-place``.
+
+    One copy per run (``.mutants/src/run-<pid>``, removed after), so sessions of different modules can run side
+    by side."""
+    base = WORK / "src" / f"run-{os.getpid()}"
     copy = base / ROOT.name
-    shutil.rmtree(copy, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
     skip = shutil.ignore_patterns("venv", ".git", ".mutants", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
     shutil.copytree(ROOT, copy, ignore=skip, symlinks=True)
-    shared = base / "shared"
-    if not shared.exists() and (ROOT.parent / "shared").exists():
-        shared.symlink_to(ROOT.parent / "shared")
+    if (ROOT.parent / "shared").exists():
+        (base / "shared").symlink_to(ROOT.parent / "shared")
     env = {**os.environ, "MUTATION_WORK": str(WORK), "PYTHONPATH": str(copy)}
     command = [sys.executable, "-m", "mutation.run", "--in-place", *argv]
-    return subprocess.run(command, cwd=copy, env=env).returncode
+    try:
+        return subprocess.run(command, cwd=copy, env=env).returncode
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the table of the last sessions, run nothing")
     parser.add_argument("--survivors", action="store_true", help="also print each surviving mutant's diff")
     parser.add_argument("--in-place", action="store_true", help="mutate this checkout itself (no copy)")
+    parser.add_argument(
+        "--survivors-only", action="store_true", help="rerun only the last session's survivors (same source)"
+    )
     args = parser.parse_args(argv)
     if not args.report and not args.in_place:
         return run_in_copy(list(argv if argv is not None else sys.argv[1:]))
@@ -344,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = [m for m in modules if not args.modules or m.name in args.modules]
     if not args.report:
         for module in chosen:
-            run_module(module)
+            run_module(module, survivors_only=args.survivors_only)
     equivalents = load_equivalents()
     rows = [(m, tally(m, equivalents)) for m in chosen]
     print_table(rows)
