@@ -1,0 +1,99 @@
+"""Which beats are served, which intervals trusted, and the beat-to-beat rate put into the served fhr trace.
+
+Written against the survivors of ``make mutants MODULE=fhr_beats`` (scope: ``reported``, ``rate_on_grid``): the
+suite's chains never started in the record's first quarter second, never had a lost 4 Hz sample lying between two
+beats without covering one, and nothing looked at the beat rate itself, so its last interval, a two-beat chain
+and its agreement with the spectral track went unchecked. Constructed chains with known times, as in
+``test_beats_trust.py``; each test fails on one of those mutants.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handlers.fhr.beats import FetalBeats, rate_on_grid, reported
+from handlers.fhr.fetal import FetalEvidence
+
+FS = 250.0
+GRID = np.arange(0, 30.0, 0.25)  # the 4 Hz output grid of a 30-s record
+RANGE = (60.0 / 220.0, 60.0 / 70.0)
+NOTHING_LOST = np.zeros(GRID.size, dtype=bool)
+
+
+def chain(times_s: np.ndarray) -> FetalBeats:
+    return FetalBeats(samples=np.asarray(times_s) * FS, height=np.ones(len(times_s)), fs=FS)
+
+
+def track(bpm: float | np.ndarray) -> tuple[FetalEvidence, np.ndarray]:
+    """Spectral evidence every 0.25 s over the record and the tracked rate on it (only its times are read)."""
+    times = np.arange(0.0, 30.0, 0.25) + 0.125
+    rates = np.arange(70.0, 221.0)
+    evidence = FetalEvidence(
+        times=times,
+        rates=rates,
+        score=np.ones((times.size, rates.size)),
+        quality=np.ones(times.size),
+        channel_weight=np.ones((1, times.size)),
+    )
+    return evidence, np.broadcast_to(np.asarray(bpm, dtype=np.float64), times.shape).copy()
+
+
+def grid_index(times_s: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(times_s) / 0.25).astype(np.int64)
+
+
+def test_a_chain_starting_in_the_first_quarter_second_is_trusted_from_its_first_beat() -> None:
+    times = 0.05 + 0.43 * np.arange(60)  # the first beat falls on grid sample 0
+    served, trusted = reported(chain(times), NOTHING_LOST, GRID, RANGE)
+    assert np.array_equal(served, np.round(times, 3))
+    assert trusted.size == 59 and trusted.all()
+
+
+def test_the_first_beat_is_judged_by_its_own_grid_sample() -> None:
+    """Grid sample 0 valid, sample 1 lost: the beat at 0.05 s is served, and its interval (across the lost
+    sample) is not trusted."""
+    times = 0.05 + 0.43 * np.arange(60)
+    lost = NOTHING_LOST.copy()
+    lost[1] = True
+    served, trusted = reported(chain(times), lost, GRID, RANGE)
+    assert served[0] == 0.05 and served.size == 60
+    assert np.flatnonzero(~trusted).tolist() == [0]
+
+
+def test_one_lost_sample_between_two_beats_breaks_their_interval() -> None:
+    """A single null 4 Hz sample lying strictly between two beats (not at either): their interval is not trusted."""
+    times = 0.2 + 0.43 * np.arange(60)
+    at = grid_index(times)
+    j = int(np.flatnonzero(np.diff(at) == 2)[5]) + 1  # a beat two grid samples after the one before it
+    lost = NOTHING_LOST.copy()
+    lost[at[j] - 1] = True
+    served, trusted = reported(chain(times), lost, GRID, RANGE)
+    assert served.size == 60
+    assert np.flatnonzero(~trusted).tolist() == [j - 1]
+
+
+def test_a_single_grid_sample_with_a_beat_on_it() -> None:
+    """A grid of one sample (a record of a quarter second): the beat is placed on it, no interval exists."""
+    served, trusted = reported(chain(np.array([0.1])), np.zeros(1, dtype=bool), GRID[:1], RANGE)
+    assert served.tolist() == [0.1] and trusted.size == 0
+
+
+def test_the_beat_rate_covers_every_interval_up_to_the_last_beat() -> None:
+    rr = np.tile([0.40, 0.42, 0.41], 10)
+    beats = 2.0 + np.concatenate(([0.0], np.cumsum(rr)))
+    evidence, tracked = track(146.0)
+    grid = GRID
+    rate = rate_on_grid(beats, evidence, tracked, grid, 12.0)
+    inside = (grid >= beats[0]) & (grid < beats[-1])
+    assert np.array_equal(np.isfinite(rate), inside)
+    k = np.searchsorted(beats, grid[inside], side="right") - 1
+    np.testing.assert_allclose(rate[inside], 60.0 / rr[k])
+    assert np.isfinite(rate[grid < beats[-1]][-1])  # the grid sample in the last interval too
+
+
+def test_two_beats_give_the_rate_of_their_one_interval() -> None:
+    evidence, tracked = track(150.0)
+    rate = rate_on_grid(np.array([10.1, 10.5]), evidence, tracked, GRID, 12.0)
+    assert np.flatnonzero(np.isfinite(rate)).tolist() == [41]  # 10.25 s, the one grid time in [10.1, 10.5)
+    assert rate[41] == pytest.approx(150.0)
