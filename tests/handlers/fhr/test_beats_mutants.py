@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.fhr.beats import FetalBeats, rate_on_grid, reported
+from handlers.fhr.beats import RR_MIN_HEIGHT, FetalBeats, rate_on_grid, reported
 from handlers.fhr.fetal import FetalEvidence
 
 FS = 250.0
@@ -21,8 +21,9 @@ RANGE = (60.0 / 220.0, 60.0 / 70.0)
 NOTHING_LOST = np.zeros(GRID.size, dtype=bool)
 
 
-def chain(times_s: np.ndarray) -> FetalBeats:
-    return FetalBeats(samples=np.asarray(times_s) * FS, height=np.ones(len(times_s)), fs=FS)
+def chain(times_s: np.ndarray, height: np.ndarray | None = None) -> FetalBeats:
+    h = np.ones(len(times_s)) if height is None else height
+    return FetalBeats(samples=np.asarray(times_s) * FS, height=h, fs=FS)
 
 
 def track(bpm: float | np.ndarray) -> tuple[FetalEvidence, np.ndarray]:
@@ -37,6 +38,12 @@ def track(bpm: float | np.ndarray) -> tuple[FetalEvidence, np.ndarray]:
         channel_weight=np.ones((1, times.size)),
     )
     return evidence, np.broadcast_to(np.asarray(bpm, dtype=np.float64), times.shape).copy()
+
+
+def covered_by(beats: np.ndarray) -> np.ndarray:
+    """The grid times inside some interval of ``beats``: from the first beat up to (not at) the last."""
+    grid = GRID
+    return (grid >= beats[0]) & (grid < beats[-1])
 
 
 def grid_index(times_s: np.ndarray) -> np.ndarray:
@@ -73,6 +80,33 @@ def test_one_lost_sample_between_two_beats_breaks_their_interval() -> None:
     assert np.flatnonzero(~trusted).tolist() == [j - 1]
 
 
+def test_a_beat_past_the_last_grid_sample_is_judged_by_the_last_sample() -> None:
+    """A chain running to the record's end: the beat at 29.9 s rounds past the grid (29.75 s is its last
+    sample) and is judged by that last sample, which is lost; the beat before it (on 29.5 s) stays."""
+    times = 29.9 - 0.43 * np.arange(60)[::-1]
+    lost = NOTHING_LOST.copy()
+    lost[-1] = True
+    served, trusted = reported(chain(times), lost, GRID, RANGE)
+    assert np.array_equal(served, np.round(times[:-1], 3))
+    assert trusted.all()
+
+
+def test_a_beat_exactly_at_the_trusted_height_is_strong_enough() -> None:
+    """Both beats must "reach" RR_MIN_HEIGHT of the typical beat: reaching it exactly is enough."""
+    times = 0.2 + 0.43 * np.arange(60)
+    height = np.ones(times.size)
+    height[20] = RR_MIN_HEIGHT
+    height[40] = np.nextafter(RR_MIN_HEIGHT, 0.0)
+    _, trusted = reported(chain(times, height), NOTHING_LOST, GRID, RANGE)
+    assert np.flatnonzero(~trusted).tolist() == [39, 40]
+
+
+def test_a_two_sample_grid_places_each_beat_on_its_own_sample() -> None:
+    """A half-second grid: the beat at 0.45 s is on sample 1 (0.25 s), which is lost, so only 0.05 s is served."""
+    served, trusted = reported(chain(np.array([0.05, 0.45])), np.array([False, True]), GRID[:2], RANGE)
+    assert served.tolist() == [0.05] and trusted.size == 0
+
+
 def test_a_single_grid_sample_with_a_beat_on_it() -> None:
     """A grid of one sample (a record of a quarter second): the beat is placed on it, no interval exists."""
     served, trusted = reported(chain(np.array([0.1])), np.zeros(1, dtype=bool), GRID[:1], RANGE)
@@ -83,13 +117,12 @@ def test_the_beat_rate_covers_every_interval_up_to_the_last_beat() -> None:
     rr = np.tile([0.40, 0.42, 0.41], 10)
     beats = 2.0 + np.concatenate(([0.0], np.cumsum(rr)))
     evidence, tracked = track(146.0)
-    grid = GRID
-    rate = rate_on_grid(beats, evidence, tracked, grid, 12.0)
-    inside = (grid >= beats[0]) & (grid < beats[-1])
+    rate = rate_on_grid(beats, evidence, tracked, GRID, 12.0)
+    inside = covered_by(beats)
     assert np.array_equal(np.isfinite(rate), inside)
-    k = np.searchsorted(beats, grid[inside], side="right") - 1
+    k = np.searchsorted(beats, GRID[inside], side="right") - 1
     np.testing.assert_allclose(rate[inside], 60.0 / rr[k])
-    assert np.isfinite(rate[grid < beats[-1]][-1])  # the grid sample in the last interval too
+    assert np.isfinite(rate[np.flatnonzero(inside)[-1]])  # the grid sample in the last interval too
 
 
 def test_two_beats_give_the_rate_of_their_one_interval() -> None:
@@ -97,3 +130,20 @@ def test_two_beats_give_the_rate_of_their_one_interval() -> None:
     rate = rate_on_grid(np.array([10.1, 10.5]), evidence, tracked, GRID, 12.0)
     assert np.flatnonzero(np.isfinite(rate)).tolist() == [41]  # 10.25 s, the one grid time in [10.1, 10.5)
     assert rate[41] == pytest.approx(150.0)
+
+
+def test_no_beat_found_means_no_beat_and_no_interval() -> None:
+    """Nothing to report: no beat and no trusted flag (the result zips one flag per interval, strictly)."""
+    served, trusted = reported(chain(np.empty(0)), NOTHING_LOST, GRID, RANGE)
+    assert served.size == 0 and trusted.size == 0
+
+
+def test_the_beat_rate_is_used_up_to_the_tolerance_from_the_track_and_not_beyond() -> None:
+    """Beats at exactly 120 bpm: a track 12 bpm away (the tolerance) keeps them, one 12.5 bpm away does not."""
+    beats = 2.0 + 0.5 * np.arange(20)
+    evidence, near = track(132.0)
+    _, far = track(132.5)
+    inside = covered_by(beats)
+    kept = rate_on_grid(beats, evidence, near, GRID, 12.0)
+    assert np.array_equal(np.isfinite(kept), inside) and (kept[inside] == 120.0).all()
+    assert np.isnan(rate_on_grid(beats, evidence, far, GRID, 12.0)).all()
