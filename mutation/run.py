@@ -65,13 +65,30 @@ class Module:
 @dataclass(frozen=True)
 class Equivalent:
     """A survivor judged equivalent: matched on module, operator, the mutated source line's text and, where the line
-    holds several sites of that operator, the column of the mutated node."""
+    holds several sites of that operator, the column of the mutated node and, where one site has several mutants
+    (a number moved up or down), the mutated line's text (``mutant``)."""
 
     module: str
     operator: str
     line: str
     reason: str
     col: int | None = None
+    mutant: str | None = None
+
+    def matches(self, operator: str, text: str, col: int, diff: str) -> bool:
+        return (
+            self.operator == operator
+            and self.line == text
+            and self.col in (None, col)
+            and (self.mutant is None or self.mutant in _added_lines(diff))
+        )
+
+
+def _added_lines(diff: str) -> list[str]:
+    """The mutated lines of a mutant's unified diff without whitespace (cosmic-ray may add a space after a bracket)."""
+    return [
+        "".join(line[1:].split()) for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
 
 
 @dataclass
@@ -113,7 +130,14 @@ def load_modules(path: Path = CONFIG) -> list[Module]:
 def load_equivalents(path: Path = EQUIVALENT) -> list[Equivalent]:
     data = tomllib.loads(path.read_text()) if path.exists() else {}
     return [
-        Equivalent(e["module"], e["operator"], e["line"].strip(), e["reason"], e.get("col"))
+        Equivalent(
+            e["module"],
+            e["operator"],
+            e["line"].strip(),
+            e["reason"],
+            e.get("col"),
+            "".join(e["mutant"].split()) if "mutant" in e else None,
+        )
         for e in data.get("equivalent", [])
     ]
 
@@ -309,8 +333,7 @@ def tally(module: Module, equivalents: Sequence[Equivalent]) -> Tally:
                 line_no = mutation.start_pos[0]
                 text = source[line_no - 1].strip() if line_no <= len(source) else ""
                 if any(
-                    e.operator == mutation.operator_name and e.line == text and e.col in (None, mutation.start_pos[1])
-                    for e in mine
+                    e.matches(mutation.operator_name, text, mutation.start_pos[1], outcome.diff or "") for e in mine
                 ):
                     result.equivalent += 1
                 else:
