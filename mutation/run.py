@@ -7,11 +7,12 @@ scope (the functions of a large module that carry the behaviour), and the surviv
 their reasons in ``mutation/equivalent.toml``.
 
 cosmic-ray mutates the file **in place** and restores it, so by default the driver first copies the checkout
-(``.mutants/src/<name>``, with ``../shared`` linked beside it) and mutates the copy: the working tree stays usable
-while a long run goes on. The test command runs with ``PYTHONPATH`` set to the mutated checkout, which comes before
-the venv's editable install (a finder appended to ``sys.meta_path``), so the tests and every process they start
-(the local Lambda service's runtime workers inherit the variable) load the mutated file;
-:func:`check_import_path` proves it, from the checkout and from another folder, before a session starts.
+(``.mutants/src/run-<pid>/<name>``, with ``../shared`` linked beside it) and mutates the copy: the working tree
+stays usable while a long run goes on, and sessions of different modules can run side by side. The test command
+runs with ``PYTHONPATH`` set to the mutated checkout, which comes before the venv's editable install (a finder
+appended to ``sys.meta_path``), so the tests and every process they start (the local Lambda service's runtime
+workers inherit the variable) load the mutated file; :func:`check_import_path` proves it, from the checkout and
+from another folder, before a session starts.
 """
 
 from __future__ import annotations
