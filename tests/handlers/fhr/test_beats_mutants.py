@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handlers.fhr.beats import RR_MIN_HEIGHT, FetalBeats, rate_on_grid, reported
+from handlers.fhr.beats import RR_MIN_HEIGHT, FetalBeats, pick_beats, rate_on_grid, reported
 from handlers.fhr.fetal import FetalEvidence
 
 FS = 250.0
@@ -147,3 +147,37 @@ def test_the_beat_rate_is_used_up_to_the_tolerance_from_the_track_and_not_beyond
     kept = rate_on_grid(beats, evidence, near, GRID, 12.0)
     assert np.array_equal(np.isfinite(kept), inside) and (kept[inside] == 120.0).all()
     assert np.isnan(rate_on_grid(beats, evidence, far, GRID, 12.0)).all()
+
+
+# --- pick_beats: the dynamic programme that chooses the chain (the fetal beats, and the maternal ones) ----------
+
+
+def pick(positions: list[int], heights: list[float], rr: float = 100.0) -> list[int]:
+    """The chain pick_beats chooses among candidate peaks at ``positions`` (samples) of the given heights, with
+    the guided chain's settings (tightness 25, reach 0.6-1.6 RR) and a typical beat of height 1."""
+    peaks = np.asarray(positions, dtype=np.int64)
+    signal = np.zeros(int(peaks.max()) + 1 if peaks.size else 1)
+    signal[peaks] = heights
+    return pick_beats(signal, peaks, np.full(peaks.size, rr), typical=1.0).tolist()
+
+
+def test_no_candidate_peak_means_no_beat() -> None:
+    assert pick([], []) == []
+
+
+def test_a_regular_chain_is_chosen_whole_and_a_peak_between_beats_is_not() -> None:
+    beats = list(range(0, 1001, 100))
+    assert pick(sorted([*beats, 450]), [1.0] * 11 + [2.0]) == beats  # a strong noise peak half-way: not a beat
+
+
+def test_a_lone_beat_before_lost_signal_is_kept_when_the_chain_resumes() -> None:
+    """One strong beat, then 4 s of nothing (an electrode off), then a regular rhythm: the chain resumes after
+    the gap from the best chain before it, the lone beat (beats before a gap are kept, as documented)."""
+    assert pick([0, 500, 600, 700, 800], [3.0, 1.0, 1.0, 1.0, 1.0]) == [0, 500, 600, 700, 800]
+
+
+def test_the_chain_reaches_a_weak_last_beat_after_a_missed_one() -> None:
+    """The beat at 1000 is missing (no peak): the weak one at 1100 still ends the chain, the chain must reach the
+    record's end rather than stop at its best-scoring beat."""
+    positions = [*range(0, 901, 100), 1100]
+    assert pick(positions, [1.0] * 10 + [0.5]) == positions
