@@ -152,13 +152,15 @@ def test_the_beat_rate_is_used_up_to_the_tolerance_from_the_track_and_not_beyond
 # --- pick_beats: the dynamic programme that chooses the chain (the fetal beats, and the maternal ones) ----------
 
 
-def pick(positions: list[int], heights: list[float], rr: float = 100.0) -> list[int]:
+def pick(positions: list[int], heights: list[float], rr: float | list[float] = 100.0) -> list[int]:
     """The chain pick_beats chooses among candidate peaks at ``positions`` (samples) of the given heights, with
-    the guided chain's settings (tightness 25, reach 0.6-1.6 RR) and a typical beat of height 1."""
+    the guided chain's settings (tightness 25, reach 0.6-1.6 RR), a typical beat of height 1 and the expected RR
+    (samples) at each peak."""
     peaks = np.asarray(positions, dtype=np.int64)
     signal = np.zeros(int(peaks.max()) + 1 if peaks.size else 1)
     signal[peaks] = heights
-    return pick_beats(signal, peaks, np.full(peaks.size, rr), typical=1.0).tolist()
+    expected = np.broadcast_to(np.asarray(rr, dtype=np.float64), peaks.shape)
+    return pick_beats(signal, peaks, expected, typical=1.0).tolist()
 
 
 def test_no_candidate_peak_means_no_beat() -> None:
@@ -181,3 +183,24 @@ def test_the_chain_reaches_a_weak_last_beat_after_a_missed_one() -> None:
     record's end rather than stop at its best-scoring beat."""
     positions = [*range(0, 901, 100), 1100]
     assert pick(positions, [1.0] * 10 + [0.5]) == positions
+
+
+def test_a_weak_peak_after_the_last_beat_does_not_end_the_chain() -> None:
+    """A small peak 0.7 RR after the last beat (noise at the record's end) is not served as a beat."""
+    beats = list(range(0, 1001, 100))
+    assert pick([*beats, 1070], [1.0] * 11 + [0.3]) == beats
+
+
+def test_the_end_of_the_chain_is_sought_at_the_rate_expected_there() -> None:
+    """The rate rose (150-sample intervals at the start, 100 at the end), then a beat is missed before a weak last
+    one: the chain still ends on it, the window for its end is 1.6 of the last expected RR, not the first."""
+    positions = [0, 150, *range(250, 951, 100), 1150]
+    expected = [150.0, 150.0] + [100.0] * (len(positions) - 2)
+    assert pick(positions, [1.0] * (len(positions) - 1) + [0.5], expected) == positions
+
+
+def test_a_tall_artefact_beside_a_beat_does_not_replace_it() -> None:
+    """A peak ten times the typical beat 22 samples after a beat: swapping the beat for it costs 2.5 in rhythm and
+    would gain 9 in strength, but a peak's strength is capped at 3 typical beats, so the beat stays."""
+    beats = list(range(0, 1001, 100))
+    assert pick(sorted([*beats, 522]), [1.0] * 6 + [10.0] + [1.0] * 5) == beats
