@@ -152,15 +152,22 @@ def test_the_beat_rate_is_used_up_to_the_tolerance_from_the_track_and_not_beyond
 # --- pick_beats: the dynamic programme that chooses the chain (the fetal beats, and the maternal ones) ----------
 
 
-def pick(positions: list[int], heights: list[float], rr: float | list[float] = 100.0) -> list[int]:
+def pick(
+    positions: list[int],
+    heights: list[float],
+    rr: float | list[float] = 100.0,
+    tightness: float = 25.0,
+    typical: float | None = 1.0,
+) -> list[int]:
     """The chain pick_beats chooses among candidate peaks at ``positions`` (samples) of the given heights, with
-    the guided chain's settings (tightness 25, reach 0.6-1.6 RR), a typical beat of height 1 and the expected RR
-    (samples) at each peak."""
+    the guided chain's settings (tightness 25, reach 0.6-1.6 RR), a typical beat of height 1 (None: the
+    candidates' 75th percentile, as the guided chain and the maternal picker use it) and the expected RR (samples)
+    at each peak."""
     peaks = np.asarray(positions, dtype=np.int64)
     signal = np.zeros(int(peaks.max()) + 1 if peaks.size else 1)
     signal[peaks] = heights
     expected = np.broadcast_to(np.asarray(rr, dtype=np.float64), peaks.shape)
-    return pick_beats(signal, peaks, expected, typical=1.0).tolist()
+    return pick_beats(signal, peaks, expected, tightness=tightness, typical=typical).tolist()
 
 
 def test_no_candidate_peak_means_no_beat() -> None:
@@ -192,11 +199,20 @@ def test_a_weak_peak_after_the_last_beat_does_not_end_the_chain() -> None:
 
 
 def test_the_end_of_the_chain_is_sought_at_the_rate_expected_there() -> None:
-    """The rate rose (150-sample intervals at the start, 100 at the end), then a beat is missed before a weak last
-    one: the chain still ends on it, the window for its end is 1.6 of the last expected RR, not the first."""
+    """The expected RR moves (150 samples at the start, 100 later, 130 at the second-last peak, 100 at the last),
+    then a beat is missed before a weak last one: the chain still ends on it, the window for its end being 1.6 of
+    the last peak's expected RR (a window from the first or the second-last one would reach back to the strong
+    beat at 950 and end the chain there)."""
     positions = [0, 150, *range(250, 951, 100), 1150]
-    expected = [150.0, 150.0] + [100.0] * (len(positions) - 2)
-    assert pick(positions, [1.0] * (len(positions) - 1) + [0.5], expected) == positions
+    expected = [150.0, 150.0] + [100.0] * (len(positions) - 4) + [130.0, 100.0]
+    assert pick(positions, [1.0] * (len(positions) - 2) + [2.0, 0.5], expected) == positions
+
+
+def test_with_the_rhythm_ignored_the_reach_alone_keeps_a_too_close_peak_out() -> None:
+    """beat_tightness 0 (an option: the rhythm is not weighed) leaves only the reach: a peak 0.5 RR after a beat
+    is never that beat's successor, so the chain keeps to the beats even though taking it would add strength."""
+    beats = list(range(0, 1001, 100))
+    assert pick(sorted([*beats, 450]), [1.0] * 5 + [0.5] + [1.0] * 6, tightness=0.0) == beats
 
 
 def test_a_tall_artefact_beside_a_beat_does_not_replace_it() -> None:
@@ -204,3 +220,14 @@ def test_a_tall_artefact_beside_a_beat_does_not_replace_it() -> None:
     would gain 9 in strength, but a peak's strength is capped at 3 typical beats, so the beat stays."""
     beats = list(range(0, 1001, 100))
     assert pick(sorted([*beats, 522]), [1.0] * 6 + [10.0] + [1.0] * 5) == beats
+
+
+@pytest.mark.parametrize("units", [1e-3, 1.0, 1e3])
+def test_the_chain_does_not_depend_on_the_signals_units(units: float) -> None:
+    """Strength is a peak's height over the candidates' typical height: the same beats are chosen whether the
+    detection signal is in thousandths or thousands (the artefact and the too-close weak peak stay out)."""
+    beats = list(range(0, 1001, 100))
+    heights = np.asarray([1.0] * 6 + [10.0] + [1.0] * 5) * units
+    assert pick(sorted([*beats, 522]), heights.tolist(), typical=None) == beats
+    heights = np.asarray([1.0] * 5 + [0.5] + [1.0] * 6) * units
+    assert pick(sorted([*beats, 450]), heights.tolist(), tightness=0.0, typical=None) == beats
