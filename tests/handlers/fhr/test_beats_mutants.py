@@ -5,6 +5,12 @@ suite's chains never started in the record's first quarter second, never had a l
 beats without covering one, and nothing looked at the beat rate itself, so its last interval, a two-beat chain
 and its agreement with the spectral track went unchecked. Constructed chains with known times, as in
 ``test_beats_trust.py``; each test fails on one of those mutants.
+
+The second half answers ``make mutants MODULE=fhr_beats_picking`` (``pick_beats``, the dynamic programme behind
+the fetal and maternal chains), whose survivors the record-level tests could not see: no candidate at all, a lone
+beat before lost signal, the end of the chain (window, expected RR there, a weak last beat), the strength cap, the
+reach when the rhythm is not weighed, and the signal's units. Candidates are placed by hand, so the right chain is
+known.
 """
 
 from __future__ import annotations
