@@ -93,6 +93,10 @@ HANDLER_ERRORS = codes(
     500,
     internal_error="something the service did not anticipate, or a function missing its configuration; logged with "
     "its trace under the requestId, never shown",
+) + codes(
+    503,
+    throttled="an AWS service the request needs (DynamoDB, S3, SQS) is throttling or unavailable after the SDK's "
+    "retries: send the same request again shortly",
 )
 # Codes a function answers only to what API Gateway never sends it: a direct invocation's malformed event or
 # base64 body, a route the gateway does not have, a JWT stack's event without the authorizer's claims. Not part

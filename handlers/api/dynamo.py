@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from handlers.api.contract import codes
-from handlers.api.http import BadRequest, Conflict, ServiceUnavailable
+from handlers.api.http import BUSY_ERROR_CODES, BadRequest, Conflict, ServiceUnavailable
 from handlers.api.inputs import leaves
 
 MAX_ITEM_BYTES = 400 * 1024
@@ -31,26 +31,13 @@ VALUE_ERRORS = codes(
     too_deep=f"an attribute value nests lists and maps deeper than DynamoDB's {MAX_NESTING} levels",
     item_too_large=f"the item (or the expression values) is over DynamoDB's {MAX_ITEM_BYTES} bytes",
 )
-CLIENT_ERRORS = (
-    codes(
-        400,
-        invalid_request="DynamoDB refused the request as invalid (its message says why)",
-        item_too_large=f"the item would be over DynamoDB's {MAX_ITEM_BYTES} bytes",
-        item_collection_too_large="the caller's partition is over DynamoDB's 10 GB item collection limit",
-    )
-    + codes(409, condition_failed="the item's condition did not hold")
-    + codes(503, throttled="DynamoDB is throttling; retry shortly")
-)
-
-_THROTTLING = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
+CLIENT_ERRORS = codes(
+    400,
+    invalid_request="DynamoDB refused the request as invalid (its message says why)",
+    item_too_large=f"the item would be over DynamoDB's {MAX_ITEM_BYTES} bytes",
+    item_collection_too_large="the caller's partition is over DynamoDB's 10 GB item collection limit",
+) + codes(409, condition_failed="the item's condition did not hold")
+# DynamoDB throttling answers 503 throttled, as on every route (contract.HANDLER_ERRORS, http.dependency_busy).
 
 
 def serialize_item(item: Mapping[str, Any], *, what: str = "item") -> dict[str, Any]:
@@ -191,7 +178,7 @@ def raise_for_client_error(exc: BaseException, *, invalid_code: str = "invalid_r
         raise BadRequest(message, code=invalid_code) from None
     if code == "ConditionalCheckFailedException":
         raise Conflict("the item's condition did not hold", code="condition_failed") from None
-    if code in _THROTTLING:
+    if code in BUSY_ERROR_CODES:
         raise ServiceUnavailable(f"DynamoDB is busy ({code}); retry shortly", code="throttled") from None
     if code == "ItemCollectionSizeLimitExceededException":
         raise BadRequest(message, code="item_collection_too_large") from None

@@ -255,6 +255,40 @@ def _log_request(event: Any, response: dict[str, Any], started: float) -> None:
     logger.info("%s %s", route, status, extra={"route": route, "status": status, "durationMs": duration_ms})
 
 
+# AWS error codes that mean "busy, try again" (DynamoDB, S3, SQS), as botocore's retry handler classifies them:
+# once the SDK's own retries are spent, the caller is told to retry, never shown a 500.
+BUSY_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "InternalError",
+    }
+)
+
+
+def dependency_busy(exc: BaseException) -> ApiError | None:
+    """A 503 ``throttled`` for an AWS service error that is worth retrying, else ``None``.
+
+    Read from the botocore ``ClientError`` shape (``response["Error"]["Code"]``) so this module need not
+    import botocore; only the service and the error code reach the message (never the request's keys).
+    """
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = str((response.get("Error") or {}).get("Code") or "")
+    if code not in BUSY_ERROR_CODES:
+        return None
+    service = str(getattr(exc, "operation_name", "") or "an AWS call")
+    return ServiceUnavailable(f"{service} is busy ({code}); retry shortly", code="throttled")
+
+
 def api_handler(route: Callable[[Request, Any], Awaitable[dict[str, Any]]]) -> Handler:
     """Wrap ``route(request, context)`` so every outcome is a well-formed HTTP response."""
 
@@ -279,7 +313,11 @@ def api_handler(route: Callable[[Request, Any], Awaitable[dict[str, Any]]]) -> H
             if error.status >= 500:
                 logger.warning("api dependency error %s: %s", error.code, error.message, extra={"apiError": error.code})
             return error_response(error, request_id)
-        except Exception:
+        except Exception as exc:
+            busy = dependency_busy(exc)
+            if busy is not None:
+                logger.warning("api dependency busy: %s", busy.message, extra={"apiError": busy.code})
+                return error_response(busy, request_id)
             logger.exception("unexpected error serving request %s", request_id, extra={"apiRequestId": request_id})
             return error_response(InternalError("internal error; quote the requestId when reporting it"), request_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -43,6 +44,22 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def kill_tree(process: subprocess.Popen[bytes]) -> list[int]:
+    """SIGKILL ``fhr local`` and whatever it still has running (SIGKILL ends stopped processes too)."""
+    survivors = [pid for pid in descendants(process.pid) if alive(pid)] if process.poll() is None else []
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+    kill_pids(survivors)
+    return survivors
+
+
+def kill_pids(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def start_local(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict]:
     outputs_file = tmp_path / "outputs.json"
     command = [sys.executable, "-m", "fhrcli.main", "local", "--port", "0", "--outputs-file", str(outputs_file)]
@@ -73,9 +90,10 @@ def test_a_signal_stops_every_process_fhr_local_started(tmp_path: Path, sig: sig
         process.send_signal(sig)
         assert process.wait(timeout=20) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert not [pid for pid in children if alive(pid)], "worker processes survived fhr local"
+        kill_tree(process)  # a failed run must not leave (frozen) workers behind for the rest of the suite
+    survivors = [pid for pid in children if alive(pid)]
+    kill_pids(survivors)
+    assert not survivors, "worker processes survived fhr local"
     assert not (tmp_path / "outputs.json").exists(), "a dead stack's outputs file was left behind"
 
 
