@@ -7,8 +7,9 @@ with the behaviour a client sees from a deployed HTTP API (payload format 2.0, `
   no match -> ``404 {"message":"Not Found"}``;
 - stage throttling as a token bucket (burst = capacity, rate = refill per second) ->
   ``429 {"message":"Too Many Requests"}``;
-- CORS from the stack: API Gateway answers preflight ``OPTIONS`` itself and adds the CORS headers to
-  responses of allowed origins;
+- CORS from the stack: API Gateway answers preflight ``OPTIONS`` itself when no route takes it (an
+  ``OPTIONS`` or ``ANY`` route does, authorizer included, as ``$default`` does on AWS) and adds the CORS
+  headers to responses of allowed origins;
 - JWT authorizer when the stack's auth mode is ``jwt`` -> ``401 {"message":"Unauthorized"}``; a valid
   token holding none of the route's scopes -> ``403 {"message":"Forbidden"}`` with a
   ``www-authenticate: Bearer ... error="insufficient_scope"`` header; the verified claims reach the
@@ -478,7 +479,9 @@ class FrontDoor:
         origin = request.headers.get("Origin")
         raw_path = request.raw_path.partition("?")[0]
         found = self.find_route(request.method, raw_path)
-        if self._is_preflight(request) and (found is None or found[0].method != "OPTIONS"):
+        if self._is_preflight(request) and found is None:
+            # API Gateway answers a preflight itself only when no route takes it: an OPTIONS route, and an ANY route
+            # too, catch OPTIONS (authorizer included: a preflight to an ANY route of a jwt stack is 401 on AWS).
             return self._preflight(origin, request_id)
         if found is None:
             return self._with_cors(gateway_error(404, "Not Found", request_id), origin)

@@ -9,7 +9,8 @@ it starts (``enforce_sqs_message_sizes``): SQS counts a message's size in bytes,
 against the queue's MaximumMessageSize; moto counts the body's characters only. DynamoDB evaluates a
 write's condition and applies it atomically (a transaction as a whole); moto's threaded server checks
 and writes without a lock, so two concurrent conditional writes can both pass
-(``serialize_dynamodb_writes``).
+(``serialize_dynamodb_writes``). BatchWriteItem takes at most 25 requests; moto takes any number
+(``enforce_dynamodb_batch_limits``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class MotoServer:
 
         enforce_sqs_message_sizes()
         serialize_dynamodb_writes()
+        enforce_dynamodb_batch_limits()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request otherwise
         server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         server.start()
@@ -161,3 +163,29 @@ def serialize_dynamodb_writes() -> None:
     for name in _DYNAMODB_WRITES:
         setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
     DynamoDBBackend._localcloud_atomic = True  # type: ignore[attr-defined]
+
+
+DYNAMODB_MAX_BATCH_WRITES = 25
+"""BatchWriteItem: at most 25 put or delete requests per call, across its tables."""
+
+
+def enforce_dynamodb_batch_limits() -> None:
+    """Make moto's BatchWriteItem refuse more than 25 requests, as DynamoDB does (idempotent, process-wide).
+
+    moto writes any number; DynamoDB answers ``ValidationException`` and writes nothing, so code that batched
+    26 would pass every local test and fail on AWS. (moto already refuses a BatchGetItem of over 100 keys.)"""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler, "_localcloud_batch_limits", False):
+        return
+    batch_write_item = DynamoHandler.batch_write_item
+
+    def limited(self: Any) -> Any:
+        requests = sum(len(table_requests) for table_requests in self.body.get("RequestItems", {}).values())
+        if requests > DYNAMODB_MAX_BATCH_WRITES:
+            raise MockValidationException("Too many items requested for the BatchWriteItem call")
+        return batch_write_item(self)
+
+    DynamoHandler.batch_write_item = limited  # type: ignore[method-assign]
+    DynamoHandler._localcloud_batch_limits = True  # type: ignore[attr-defined]

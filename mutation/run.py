@@ -7,20 +7,23 @@ scope (the functions of a large module that carry the behaviour), and the surviv
 their reasons in ``mutation/equivalent.toml``.
 
 cosmic-ray mutates the file **in place** and restores it, so by default the driver first copies the checkout
-(``.mutants/src/<name>``, with ``../shared`` linked beside it) and mutates the copy: the working tree stays usable
-while a long run goes on. The test command runs with ``PYTHONPATH`` set to the mutated checkout, which comes before
-the venv's editable install (a finder appended to ``sys.meta_path``), so the tests and every process they start
-(the local Lambda service's runtime workers inherit the variable) load the mutated file;
-:func:`check_import_path` proves it, from the checkout and from another folder, before a session starts.
+(``.mutants/src/run-<pid>/<name>``, with ``../shared`` linked beside it) and mutates the copy: the working tree
+stays usable while a long run goes on, and sessions of different modules can run side by side. The test command
+runs with ``PYTHONPATH`` set to the mutated checkout, which comes before the venv's editable install (a finder
+appended to ``sys.meta_path``), so the tests and every process they start (the local Lambda service's runtime
+workers inherit the variable) load the mutated file; :func:`check_import_path` proves it, from the checkout and
+from another folder, before a session starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -63,13 +66,30 @@ class Module:
 @dataclass(frozen=True)
 class Equivalent:
     """A survivor judged equivalent: matched on module, operator, the mutated source line's text and, where the line
-    holds several sites of that operator, the column of the mutated node."""
+    holds several sites of that operator, the column of the mutated node and, where one site has several mutants
+    (a number moved up or down), the mutated line's text (``mutant``)."""
 
     module: str
     operator: str
     line: str
     reason: str
     col: int | None = None
+    mutant: str | None = None
+
+    def matches(self, operator: str, text: str, col: int, diff: str) -> bool:
+        return (
+            self.operator == operator
+            and self.line == text
+            and self.col in (None, col)
+            and (self.mutant is None or self.mutant in _added_lines(diff))
+        )
+
+
+def _added_lines(diff: str) -> list[str]:
+    """The mutated lines of a mutant's unified diff without whitespace (cosmic-ray may add a space after a bracket)."""
+    return [
+        "".join(line[1:].split()) for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
 
 
 @dataclass
@@ -111,7 +131,14 @@ def load_modules(path: Path = CONFIG) -> list[Module]:
 def load_equivalents(path: Path = EQUIVALENT) -> list[Equivalent]:
     data = tomllib.loads(path.read_text()) if path.exists() else {}
     return [
-        Equivalent(e["module"], e["operator"], e["line"].strip(), e["reason"], e.get("col"))
+        Equivalent(
+            e["module"],
+            e["operator"],
+            e["line"].strip(),
+            e["reason"],
+            e.get("col"),
+            "".join(e["mutant"].split()) if "mutant" in e else None,
+        )
         for e in data.get("equivalent", [])
     ]
 
@@ -218,16 +245,39 @@ def mark_out_of_scope(db: Path, lines: set[int]) -> int:
     return skipped
 
 
-def run_module(module: Module) -> None:
-    """One session, from scratch: init, filters, a baseline run, then every mutant."""
+def source_digest(module: Module) -> str:
+    """What a session mutated: the module's text and its scope (a rerun is only valid over the same mutants)."""
+    text = (ROOT / module.path).read_bytes() + "\0".join(module.scope).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
+def reopen_survivors(db: Path) -> int:
+    """Mark a session's survivors pending again (killed stay killed: a rerun only ever adds tests)."""
+    with sqlite3.connect(db) as connection:  # cosmic-ray's WorkDB has no way to clear one result
+        cursor = connection.execute(
+            "DELETE FROM work_results WHERE worker_outcome = 'NORMAL' AND test_outcome = 'SURVIVED'"
+        )
+        return cursor.rowcount
+
+
+def run_module(module: Module, *, survivors_only: bool = False) -> None:
+    """One session, from scratch: init, filters, a baseline run, then every mutant.
+
+    ``survivors_only``: rerun only the last session's survivors with today's selection (after adding tests for
+    them); refused unless the module's source and scope are those the session mutated."""
     work = WORK / module.name
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    db = work / "session.sqlite"
+    digest_file = work / "source.sha256"
+    if survivors_only:
+        if not digest_file.exists() or digest_file.read_text().strip() != source_digest(module):
+            raise SystemExit(f"{module.name}: the source or scope changed since the last session; run it whole")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
     target = ROOT / module.path
     original = target.read_bytes()
     check_import_path(module)
     config = write_config(module, work)
-    db = work / "session.sqlite"
     started = time.monotonic()
     baseline = subprocess.run(shlex.split(test_command(module)), cwd=ROOT, env=test_env(), capture_output=True)
     if baseline.returncode != 0:
@@ -235,11 +285,15 @@ def run_module(module: Module) -> None:
         raise SystemExit(f"{module.name}: the test selection fails on the unmutated code")
     print(f"{module.name}: baseline {time.monotonic() - started:.1f} s", flush=True)
     try:
-        cosmic("cosmic-ray", "init", config, db, "--force")
-        cosmic("cr-filter-operators", db, config)
-        lines = scope_lines(original.decode(), module.scope)
-        if lines is not None:
-            mark_out_of_scope(db, lines)
+        if survivors_only:
+            print(f"{module.name}: {reopen_survivors(db)} survivors to rerun", flush=True)
+        else:
+            cosmic("cosmic-ray", "init", config, db, "--force")
+            cosmic("cr-filter-operators", db, config)
+            lines = scope_lines(original.decode(), module.scope)
+            if lines is not None:
+                mark_out_of_scope(db, lines)
+            digest_file.write_text(source_digest(module) + "\n")
         cosmic("cosmic-ray", "exec", config, db)
     finally:
         if target.read_bytes() != original:
@@ -280,8 +334,7 @@ def tally(module: Module, equivalents: Sequence[Equivalent]) -> Tally:
                 line_no = mutation.start_pos[0]
                 text = source[line_no - 1].strip() if line_no <= len(source) else ""
                 if any(
-                    e.operator == mutation.operator_name and e.line == text and e.col in (None, mutation.start_pos[1])
-                    for e in mine
+                    e.matches(mutation.operator_name, text, mutation.start_pos[1], outcome.diff or "") for e in mine
                 ):
                     result.equivalent += 1
                 else:
@@ -313,18 +366,23 @@ def print_table(rows: Sequence[tuple[Module, Tally]]) -> None:
 
 
 def run_in_copy(argv: list[str]) -> int:
-    """Copy the checkout (sources, tests, built parser, vendored assets) and run there with ``--in-place``."""
-    base = WORK / "src"
+    """Copy the checkout (sources, tests, built parser, vendored assets) and run there with ``--in-place``.
+
+    One copy per run (``.mutants/src/run-<pid>``, removed after), so sessions of different modules can run side
+    by side."""
+    base = WORK / "src" / f"run-{os.getpid()}"
     copy = base / ROOT.name
-    shutil.rmtree(copy, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
     skip = shutil.ignore_patterns("venv", ".git", ".mutants", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
     shutil.copytree(ROOT, copy, ignore=skip, symlinks=True)
-    shared = base / "shared"
-    if not shared.exists() and (ROOT.parent / "shared").exists():
-        shared.symlink_to(ROOT.parent / "shared")
+    if (ROOT.parent / "shared").exists():
+        (base / "shared").symlink_to(ROOT.parent / "shared")
     env = {**os.environ, "MUTATION_WORK": str(WORK), "PYTHONPATH": str(copy)}
     command = [sys.executable, "-m", "mutation.run", "--in-place", *argv]
-    return subprocess.run(command, cwd=copy, env=env).returncode
+    try:
+        return subprocess.run(command, cwd=copy, env=env).returncode
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the table of the last sessions, run nothing")
     parser.add_argument("--survivors", action="store_true", help="also print each surviving mutant's diff")
     parser.add_argument("--in-place", action="store_true", help="mutate this checkout itself (no copy)")
+    parser.add_argument(
+        "--survivors-only", action="store_true", help="rerun only the last session's survivors (same source)"
+    )
     args = parser.parse_args(argv)
     if not args.report and not args.in_place:
         return run_in_copy(list(argv if argv is not None else sys.argv[1:]))
@@ -344,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = [m for m in modules if not args.modules or m.name in args.modules]
     if not args.report:
         for module in chosen:
-            run_module(module)
+            run_module(module, survivors_only=args.survivors_only)
     equivalents = load_equivalents()
     rows = [(m, tally(m, equivalents)) for m in chosen]
     print_table(rows)

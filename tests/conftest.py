@@ -96,9 +96,10 @@ def moto_endpoint() -> Iterator[str]:
     """A real moto server on loopback for the whole test session; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    from localcloud.moto import serialize_dynamodb_writes
+    from localcloud.moto import enforce_dynamodb_batch_limits, serialize_dynamodb_writes
 
     serialize_dynamodb_writes()  # as the local cloud's moto: a conditional write is atomic, as in DynamoDB
+    enforce_dynamodb_batch_limits()  # and a BatchWriteItem takes at most 25 requests
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     port = server._server.server_port  # port 0 asks the OS for a free one

@@ -206,8 +206,8 @@ async def _analyse_one(caller: Caller, filename: Any, raw_options: Any, context:
             outcome = await asyncio.wait_for(asyncio.shield(work), timeout=max(budget, 0.0))
         except TimeoutError:
             _abandon(work)
-            pk = await _record_pk(s3, settings, target, options, caller.tenant)
-            return await _defer(settings, caller, target, options, budget, job_id=job_id_for(pk))
+            pk, predicted_s = await _record_pk(s3, settings, target, options, caller.tenant)
+            return await _defer(settings, caller, target, options, predicted_s, job_id=job_id_for(pk))
     if outcome.deferred:
         return await _defer(settings, caller, target, options, outcome.predicted_s, job_id=job_id_for(outcome.pk))
     _emit_outcome(outcome, (time.perf_counter() - started) * 1000, getattr(context, "aws_request_id", None))
@@ -257,13 +257,18 @@ def _joined_analysis(
     return work
 
 
-async def _record_pk(s3: Any, settings: Settings, target: S3Target, options: dict[str, Any], tenant: str) -> str:
-    """The cache key of the record as it is now (its objects' ETags): what names its one-file job."""
-    from handlers.api.analysis import resolve_objects
+async def _record_pk(
+    s3: Any, settings: Settings, target: S3Target, options: dict[str, Any], tenant: str
+) -> tuple[str, float]:
+    """The cache key of the record as it is now (its objects' ETags), what names its one-file job, and the
+    record's predicted analysis time (what the 202 promises as predictedSeconds; not the time the request had
+    left, which is negative when less than the safety margin was)."""
+    from handlers.api.analysis import THROUGHPUT, resolve_objects
     from handlers.api.cache import cache_key
 
     objects = await resolve_objects(s3, settings, target)
-    return cache_key(tenant, target.bucket, target.key, objects.etags, options_hash(options))
+    pk = cache_key(tenant, target.bucket, target.key, objects.etags, options_hash(options))
+    return pk, THROUGHPUT.predict_s(objects.size, settings)
 
 
 def _emit_outcome(outcome: Any, elapsed_ms: float, request_id: str | None) -> None:
@@ -381,7 +386,7 @@ def _indexed(index: int, name: Any, caller: Caller, settings: Settings) -> S3Tar
 async def get_job(request: Request, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     caller = request.caller
-    job_id = request.path_params.get("id") or request.path.rsplit("/", 1)[-1]
+    job_id = request.path_params.get("id") or request.path.rstrip("/").rsplit("/", 1)[-1]  # as _resolve reads it
     if not is_job_id(job_id):
         raise BadRequest("a job id is 32 lowercase hex digits", code="invalid_job_id")
     GET_JOB.check_query(request.query)

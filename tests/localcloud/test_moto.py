@@ -1,4 +1,4 @@
-"""moto made as strict as AWS where our code could rely on its laxity: SQS message sizes."""
+"""moto made as strict as AWS where our code could rely on its laxity: SQS message sizes, DynamoDB batches."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from fhrapp.definition import JOBS_QUEUE, DataResource
-from localcloud.moto import enforce_sqs_message_sizes, sqs_message_size
+from localcloud.moto import enforce_dynamodb_batch_limits, enforce_sqs_message_sizes, sqs_message_size
 from localcloud.resources import PlannedResource, create_resources
 
 REGION = "eu-west-1"
@@ -68,3 +68,26 @@ def test_a_batch_is_checked_whole_before_anything_is_sent(moto_endpoint: str) ->
     big, huge = make_queue(moto_endpoint, 1024 * 1024)
     entries = [{"Id": str(i), "MessageBody": "x" * (120 * 1024)} for i in range(9)]
     assert refused(big.send_message_batch, QueueUrl=huge, Entries=entries)["Code"].endswith("BatchRequestTooLong")
+
+
+def test_a_batch_write_takes_25_requests_and_refuses_26_whole(moto_endpoint: str) -> None:
+    enforce_dynamodb_batch_limits()
+    dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name=REGION)
+    table = f"batch-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+
+        def puts(first: int, count: int) -> list[dict[str, Any]]:
+            return [{"PutRequest": {"Item": {"pk": {"S": str(i)}}}} for i in range(first, first + count)]
+
+        assert dynamodb.batch_write_item(RequestItems={table: puts(0, 25)})["UnprocessedItems"] == {}
+        error = refused(dynamodb.batch_write_item, RequestItems={table: puts(100, 26)})
+        assert error["Code"] == "ValidationException" and "Too many items" in error["Message"]
+        assert dynamodb.scan(TableName=table)["Count"] == 25  # nothing of the refused batch was written
+    finally:
+        dynamodb.delete_table(TableName=table)

@@ -43,6 +43,7 @@ def bpm_of(trace: dict[str, Any]) -> np.ndarray:
 class Scored:
     record: scoring.RecordScore
     signed_error_bpm: float  # mean of (served - reference) over the covered windows
+    beats: scoring.BeatScore  # the served fqrs_s, trusted where rr_ms is not null, against the reference beats
 
 
 def score_served(set_a_dir: Path, name: str) -> Scored:
@@ -54,7 +55,12 @@ def score_served(set_a_dir: Path, name: str) -> Scored:
         name, reference, result["record"]["duration_s"], bpm_of(fhr), t0=fhr["t0"], fs=fhr["fs"], mhr_bpm=bpm_of(mhr)
     )
     errors = [test - ref for test, ref in zip(score.test_bpm, score.reference_bpm, strict=True) if test is not None]
-    return Scored(score, float(np.mean(errors)) if errors else float("nan"))
+    beats = result["beats"]
+    trusted = np.asarray([rr is not None for rr in beats["rr_ms"]], dtype=bool)
+    beat_score = scoring.score_beats(
+        name, reference, result["record"]["duration_s"], np.asarray(beats["fqrs_s"], dtype=np.float64), trusted
+    )
+    return Scored(score, float(np.mean(errors)) if errors else float("nan"), beat_score)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +108,29 @@ def test_a01_served_fhr_matches_its_reference_beats_to_a_fraction_of_a_bpm(dev_r
     assert a01.record.mse <= 0.35, a01
     errors = np.asarray(a01.record.test_bpm, dtype=np.float64) - np.asarray(a01.record.reference_bpm)
     assert np.abs(errors).max() <= 2.0, errors
+
+
+def test_served_beats_hold_near_todays_figures_over_the_dev_split(dev_results: dict[str, Scored]) -> None:
+    """The served beats (fqrs_s, and rr_ms null where untrusted) against the reference beats of every good dev
+    record (scoring.score_beats: a beat matches within 50 ms; RR errors over trusted intervals; minute STV).
+
+    Measured (2026-12-06; ``fhr evaluate`` prints the same beat figures): 41 wrong beats (27 extra, 14 missed)
+    of 5 300, F1 0.9960; RR RMSE 3.81 ms on average; 99.73 % of the reference intervals covered by a trusted one;
+    minute STV off by 0.073 ms (median) and 0.56 ms (p90); the worst record a29, F1 0.950. One extra or missed beat
+    in a hundred, a beat time off by a 250 Hz sample, or a trusted interval dropped per record fails a bound."""
+    scores = [scored.beats for scored in dev_results.values()]
+    split = scoring.score_beat_set(scores)
+    wrong = sum(score.fp + score.fn for score in scores)
+    assert wrong <= 50, f"{wrong} extra or missed beats (measured 41)"
+    assert split.rr_rmse_mean_ms <= 4.3, f"RR RMSE {split.rr_rmse_mean_ms:.2f} ms (measured 3.81)"
+    assert split.rr_coverage >= 0.995, f"trusted coverage {split.rr_coverage:.4f} (measured 0.9973)"
+    assert split.stv_minutes == 38 and split.stv_abs_diff_p90_ms <= 0.7, split
+    assert split.stv_abs_diff_median_ms <= 0.15, split
+    worst = {score.record: round(score.f1, 4) for score in scores if score.f1 < 0.98}
+    assert set(worst) <= {"a29"} and min(score.f1 for score in scores) >= 0.94, worst
+    a01 = dev_results["a01"].beats
+    assert a01.fp == a01.fn == 0 and a01.rr_coverage == 1.0, a01
+    assert a01.rr_rmse_ms is not None and a01.rr_rmse_ms <= 1.5, a01  # measured 1.14 ms
 
 
 def test_served_mhr_matches_a_known_maternal_rate() -> None:
