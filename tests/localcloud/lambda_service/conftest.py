@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from localcloud.lambda_service import AWSLAMBDARIC_COMMAND, FunctionSpec, LambdaService
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures_handlers"
 StartService = Callable[..., Awaitable[LambdaService]]
+
+
+def lambda_client(service: LambdaService) -> Any:
+    """boto3 as an application builds it; only the endpoint differs. No retries, so an error (a 429 too) stays one."""
+    return boto3.client(
+        "lambda",
+        endpoint_url=service.url,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
+    )
+
+
+async def call(client: Any, operation: str, **params: Any) -> Any:
+    """boto3 is synchronous: run it in a thread so the service keeps serving on this loop."""
+    return await asyncio.to_thread(getattr(client, operation), **params)
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
 
 
 def ric_function(name: str, handler: str, **overrides: Any) -> FunctionSpec:

@@ -15,25 +15,9 @@ from botocore.exceptions import ClientError
 
 from localcloud.lambda_service import FunctionSpec, LambdaService
 from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES
+from tests.localcloud.lambda_service.conftest import call, lambda_client
 
 Ric = Callable[..., FunctionSpec]
-
-
-def lambda_client(service: LambdaService) -> Any:
-    """boto3 as an application builds it; only the endpoint differs. No retries, so a 429 stays a 429."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=service.url,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
-    )
-
-
-async def call(client: Any, operation: str, **params: Any) -> Any:
-    """boto3 is synchronous: run it in a thread so the service keeps serving on this loop."""
-    return await asyncio.to_thread(getattr(client, operation), **params)
 
 
 async def client_error(client: Any, operation: str, **params: Any) -> dict[str, Any]:

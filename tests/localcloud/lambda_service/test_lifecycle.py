@@ -15,16 +15,9 @@ import pytest
 
 from localcloud.lambda_service import FunctionSpec, LambdaService
 from localcloud.lambda_service.lifecycle import DEFAULT_IDLE_S, DEFAULT_LIFETIME_S, Lifecycle, parse_range
+from tests.localcloud.lambda_service.conftest import until
 
 Ric = Callable[..., FunctionSpec]
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    for _ in range(int(timeout_s / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 async def echo_pid(service: LambdaService) -> tuple[int, bool]:

@@ -15,40 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localcloud.lambda_service import FunctionSpec, LambdaService
 from localcloud.lambda_service.pool import Admission, WorkerPool
+from tests.localcloud.lambda_service.conftest import call, lambda_client, until
 
 Ric = Callable[..., FunctionSpec]
-
-
-def lambda_client(service: LambdaService) -> Any:
-    """boto3 as an application builds it; only the endpoint differs. No retries, so an error stays one."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=service.url,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
-    )
-
-
-async def call(client: Any, operation: str, **params: Any) -> Any:
-    """boto3 is synchronous: run it in a thread so the service keeps serving on this loop."""
-    return await asyncio.to_thread(getattr(client, operation), **params)
-
-
-async def until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    for _ in range(int(timeout_s / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 def process_gone(pid: int) -> bool:
@@ -72,7 +46,7 @@ async def test_an_environment_updated_while_it_runs_is_not_reused(start_service,
     client = lambda_client(service)
     event = json.dumps({"gate": str(gate)}).encode()
     running = asyncio.ensure_future(call(client, "invoke", FunctionName="fx-gate", Payload=event))
-    await until(lambda: len(service.live_worker_pids()) == 1)  # its environment is busy with the call
+    await until(lambda: len(service.live_worker_pids()) == 1, 20.0)  # its environment is busy with the call
     await call(client, "update_function_configuration", FunctionName="fx-gate", MemorySize=512)
     gate.write_text("go")
     first = json.loads((await running)["Payload"].read())
@@ -80,7 +54,7 @@ async def test_an_environment_updated_while_it_runs_is_not_reused(start_service,
     after = await call(client, "invoke", FunctionName="fx-gate", Payload=event, LogType="Tail")
     assert json.loads(after["Payload"].read())["pid"] != first["pid"]
     assert "\tInit Duration: " in report_line(after) and "\tMemory Size: 512 MB\t" in report_line(after)
-    await until(lambda: process_gone(first["pid"]))  # not left idle under its old configuration
+    await until(lambda: process_gone(first["pid"]), 20.0)  # not left idle under its old configuration
     assert service.pool.cold_starts == 2
 
 
@@ -95,9 +69,9 @@ async def test_a_call_queued_for_a_version_deleted_meanwhile_is_not_found_and_fr
     version = (await call(client, "publish_version", FunctionName="fx-gate"))["Version"]
     event = json.dumps({"gate": str(gate)}).encode()
     holding = asyncio.ensure_future(call(client, "invoke", FunctionName="fx-gate", Payload=event))
-    await until(lambda: len(service.live_worker_pids()) == 1)
+    await until(lambda: len(service.live_worker_pids()) == 1, 20.0)
     queued = asyncio.ensure_future(call(client, "invoke", FunctionName="fx-gate", Qualifier=version, Payload=event))
-    await until(lambda: service.pool.waiting == 1)
+    await until(lambda: service.pool.waiting == 1, 20.0)
     await call(client, "delete_function", FunctionName="fx-gate", Qualifier=version)
     gate.write_text("go")
 
@@ -134,7 +108,7 @@ async def test_a_call_arriving_while_another_runs_gets_its_own_environment_when_
     blocked = asyncio.ensure_future(
         call(client, "invoke", FunctionName="fx-gate", Payload=json.dumps({"gate": str(gate)}).encode())
     )
-    await until(lambda: len(service.live_worker_pids()) == 1)
+    await until(lambda: len(service.live_worker_pids()) == 1, 20.0)
     beside = await asyncio.wait_for(
         call(client, "invoke", FunctionName="fx-gate", Payload=json.dumps({"gate": str(free)}).encode()), 30
     )
@@ -162,12 +136,12 @@ async def test_at_the_live_cap_a_new_function_evicts_an_idle_environment_of_anot
     busy_a = asyncio.ensure_future(
         call(client, "invoke", FunctionName="fx-a", Payload=json.dumps({"gate": str(gate)}).encode())
     )
-    await until(lambda: service.pool.running == 1)
+    await until(lambda: service.pool.running == 1, 20.0)
 
     c = await asyncio.wait_for(call(client, "invoke", FunctionName="fx-c", Payload=b"{}", LogType="Tail"), 30)
     assert c["StatusCode"] == 200 and "FunctionError" not in c
     assert "\tInit Duration: " in report_line(c)
-    await until(lambda: process_gone(b_pid))
+    await until(lambda: process_gone(b_pid), 20.0)
     assert service.pool.evictions == 1 and not busy_a.done()
     gate.write_text("go")
     assert (await busy_a)["StatusCode"] == 200
