@@ -122,8 +122,6 @@ async def shutdown() -> None:
 
 
 _ABANDONED: set[asyncio.Task[Any]] = set()
-# Analyses of this environment still running, by (tenant, uri, options hash): a concurrent request joins one.
-_IN_FLIGHT: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
 
 
 def _abandon(task: asyncio.Task[Any]) -> None:
@@ -134,8 +132,6 @@ def _abandon(task: asyncio.Task[Any]) -> None:
     estimate a speed that includes the freeze). Cancelling also stops the estimator's thread at its
     next stage (handlers.api.analysis._stoppable)."""
     task.cancel()
-    for key in [key for key, running in _IN_FLIGHT.items() if running is task]:
-        del _IN_FLIGHT[key]  # a later request must not join an analysis that is stopping
     _ABANDONED.add(task)
     task.add_done_callback(_ABANDONED.discard)
 
@@ -238,23 +234,17 @@ def _joined_analysis(
     tenant: str,
     budget: float,
 ) -> asyncio.Future[Any]:
-    """The analysis of this record for this tenant: the one already running in this environment (a
-    request that timed out left it in the background), else a new one that joins a queued job if any."""
-    key = (tenant, target.uri, options_hash(options))
-    running = _IN_FLIGHT.get(key)
-    if running is not None and not running.done():
-        return running
+    """A new analysis of this record for this tenant that defers to the record's job when one is queued,
+    so a retry never computes beside it. There is no running analysis to join: an environment serves one
+    request at a time, and one that missed its deadline was abandoned (:func:`_abandon`)."""
     store = JobStore(cache.dynamodb, settings.results_table, settings.result_ttl_s)
 
     async def queued(pk: str) -> bool:
         return await store.file_status(job_id_for(pk), 0) == "pending"
 
-    work = asyncio.ensure_future(
+    return asyncio.ensure_future(
         analyse(s3, cache, settings, target, options, tenant=tenant, budget_s=budget, queued=queued)
     )
-    _IN_FLIGHT[key] = work
-    work.add_done_callback(lambda done: _IN_FLIGHT.pop(key, None) if _IN_FLIGHT.get(key) is done else None)
-    return work
 
 
 async def _record_pk(
