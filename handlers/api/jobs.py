@@ -325,13 +325,7 @@ class JobStore:
             "ConditionExpression": "attribute_exists(pk) AND failed_count > :zero",
             "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":zero": {"N": "0"}},
         }
-        try:
-            await self.dynamodb.transact_write_items(TransactItems=[{"Update": file_update}, {"Update": job_update}])
-        except Exception as exc:
-            if error_code(exc) == "TransactionCanceledException" and _first_condition_failed(exc):
-                return False
-            raise
-        return True
+        return await self._update_file_and_job(file_update, job_update)
 
     async def record_outcome(self, job_id: str, index: int, outcome: dict[str, Any]) -> bool:
         """Move one file out of ``pending`` and count it, atomically. ``False``: already recorded."""
@@ -371,6 +365,10 @@ class JobStore:
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": {":one": {"N": "1"}},
         }
+        return await self._update_file_and_job(file_update, job_update)
+
+    async def _update_file_and_job(self, file_update: dict[str, Any], job_update: dict[str, Any]) -> bool:
+        """Both updates in one transaction; ``False`` when the file's condition failed (already moved on)."""
         try:
             await self.dynamodb.transact_write_items(TransactItems=[{"Update": file_update}, {"Update": job_update}])
         except Exception as exc:
