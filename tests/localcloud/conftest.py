@@ -16,9 +16,23 @@ import pytest_asyncio
 
 from fhrapp.config import FunctionConfig, KeepWarmConfig, StackConfig, load_stack_file
 from localcloud.cloud import LocalCloud, LocalCloudOptions
+from localcloud.jwt import JwtAuthorizer, LocalIssuer
 
 ECHO_APP_SPEC = "tests.localcloud.echo_app:APP"
 CloudFactory = Callable[..., AbstractAsyncContextManager[LocalCloud]]
+
+
+ISSUER = "https://auth.example.org/"  # the JWT tests' issuer (test_jwt.py, test_jwt_mutants.py)
+
+
+@pytest.fixture(scope="module")
+def issuer() -> LocalIssuer:
+    return LocalIssuer(ISSUER, ["fhr-api"])
+
+
+@pytest.fixture(scope="module")
+def authorizer(issuer: LocalIssuer) -> JwtAuthorizer:
+    return JwtAuthorizer(ISSUER, ["fhr-api"], issuer.jwks)
 
 
 def echo_stack(**changes: Any) -> StackConfig:

@@ -8,18 +8,7 @@ import time
 import pytest
 
 from localcloud.jwt import JwtAuthorizer, LocalIssuer, Unauthorized, b64url_decode, b64url_encode
-
-ISSUER = "https://auth.example.org/"
-
-
-@pytest.fixture(scope="module")
-def issuer() -> LocalIssuer:
-    return LocalIssuer(ISSUER, ["fhr-api"])
-
-
-@pytest.fixture(scope="module")
-def authorizer(issuer: LocalIssuer) -> JwtAuthorizer:
-    return JwtAuthorizer(ISSUER, ["fhr-api"], issuer.jwks)
+from tests.localcloud.conftest import ISSUER
 
 
 def test_a_fresh_token_is_accepted_with_its_claims_and_scopes(issuer: LocalIssuer, authorizer: JwtAuthorizer) -> None:

@@ -12,19 +12,9 @@ import json
 import pytest
 
 from localcloud.jwt import JwtAuthorizer, LocalIssuer, Unauthorized, b64url_decode
+from tests.localcloud.conftest import ISSUER
 
-ISSUER = "https://auth.example.org/"
 T = 1_800_000_000  # the instant every boundary is set at
-
-
-@pytest.fixture(scope="module")
-def issuer() -> LocalIssuer:
-    return LocalIssuer(ISSUER, ["fhr-api"])
-
-
-@pytest.fixture(scope="module")
-def authorizer(issuer: LocalIssuer) -> JwtAuthorizer:
-    return JwtAuthorizer(ISSUER, ["fhr-api"], issuer.jwks)
 
 
 def claims_of(token: str) -> dict:

@@ -34,6 +34,15 @@ async def call(client: Any, operation: str, **params: Any) -> Any:
     return await asyncio.to_thread(getattr(client, operation), **params)
 
 
+def process_gone(pid: int) -> bool:
+    """No such process, or only a zombie left for init to reap (it runs nothing any more)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     for _ in range(int(timeout_s / 0.01)):
         if condition():

@@ -20,18 +20,9 @@ from botocore.exceptions import ClientError
 
 from localcloud.lambda_service import FunctionSpec, LambdaService
 from localcloud.lambda_service.pool import Admission, WorkerPool
-from tests.localcloud.lambda_service.conftest import call, lambda_client, until
+from tests.localcloud.lambda_service.conftest import call, lambda_client, process_gone, until
 
 Ric = Callable[..., FunctionSpec]
-
-
-def process_gone(pid: int) -> bool:
-    """No such process, or only a zombie left for init to reap."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def report_line(response: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from localcloud.lambda_service import FunctionSpec, InvalidRequestContent, RequestTooLarge, ResourceNotFound
 from localcloud.lambda_service.payloads import MAX_PAYLOAD_BYTES
+from tests.localcloud.lambda_service.conftest import process_gone
 
 Ric = Callable[..., FunctionSpec]
 REPORT = re.compile(
@@ -31,15 +32,6 @@ def report_of(log_tail: str | None) -> re.Match[str]:
     match = REPORT.match(tail_lines(log_tail)[-1])
     assert match is not None, tail_lines(log_tail)[-1]
     return match
-
-
-def process_gone(pid: int) -> bool:
-    """No such process, or only a zombie left for init to reap (it runs nothing any more)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 async def eventually_gone(pid: int) -> bool:
