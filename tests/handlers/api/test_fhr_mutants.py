@@ -23,6 +23,7 @@ from handlers.api import cache as cache_module
 from handlers.api.fhr import handler
 from handlers.api.jobs import job_pk
 from handlers.api.openapi import document, routes_from_json
+from tests.handlers.api.test_results import upload
 
 MINE = "tenants/t-test/"
 DOC = document(routes_from_json(api_routes_json(APP)), jwt=False, server="https://api.example.org")
@@ -43,15 +44,6 @@ def call(make_event: Any, context: Any, parse_body: Any, checker: ResponseChecke
         return response["statusCode"], parse_body(response), response["headers"]
 
     return run
-
-
-def upload(boto: Any, bucket: str, set_a_dir: Path, record: str, stem: str) -> str:
-    for suffix in ("hea", "dat"):
-        body = (set_a_dir / f"{record}.{suffix}").read_bytes()
-        if suffix == "hea":
-            body = body.replace(f"{record}.dat".encode(), f"{Path(stem).name}.dat".encode())
-        boto("s3").put_object(Bucket=bucket, Key=f"{MINE}{stem}.{suffix}", Body=body)
-    return f"s3://{bucket}/{MINE}{stem}.hea"
 
 
 def put_job(boto: Any, table: str, job_id: str, total: int, done: int = 0, failed: int = 0) -> None:
